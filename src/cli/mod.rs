@@ -1,0 +1,4 @@
+//! The `handoff` command line: one file per command, each a thin layer that
+//! reads files and arguments, calls the library and writes the result.
+
+pub mod model;

@@ -1,0 +1,21 @@
+//! Handoff: a runtime in which every customer is an actor that knows, as a
+//! matter of record, where the customer stands in its lifecycle, who owns it
+//! there, what each team may do, and which hand-off deadlines are running.
+//!
+//! Everything follows from one pure, deterministic engine
+//! (`decide(model, state, input, now) -> facts`, `apply(state, fact)`),
+//! driven here by the command line and `handoff simulate` in virtual time.
+//!
+//! # Layout
+//!
+//! - [`engine`]: the lifecycle engine; pure, no clock, no I/O.
+//!   - [`engine::model`]: the model file: parsing, load-time checks, interned
+//!     ids, per-market rule tables, the graph picture.
+//! - [`simulate`]: `handoff simulate`: the engine in virtual time over JSON
+//!   lines, with an in-memory timer queue.
+//! - [`cli`]: the `handoff` command line (one file per command); the binary
+//!   in `src/main.rs` only parses arguments and calls it.
+
+pub mod cli;
+pub mod engine;
+pub mod simulate;

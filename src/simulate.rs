@@ -1,0 +1,1 @@
+//! `handoff simulate`: the real engine in virtual time.
