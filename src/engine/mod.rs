@@ -10,3 +10,22 @@
 //! `handoff simulate`, recovery by replay and every replica.
 
 pub mod model;
+
+mod decide;
+mod fact;
+mod input;
+mod state;
+mod time;
+pub mod view;
+
+pub use decide::{Decision, TimerChanges, check_malformed, decide};
+pub use fact::{
+    Escalation, EscalationKind, EscalationRef, EventRef, Fact, Outcome, SlaEnd, escalation_id,
+    parse_escalation_id,
+};
+pub use input::{Event, Input, Limits, Timer};
+pub use state::{
+    Core, CustomerState, FiredEscalation, Instance, ProofSlot, RegionSlot, SeenKeys, SlaSlot,
+    TIMELINE_CAP, TierSlot, TimelineEntry,
+};
+pub use time::Timestamp;
