@@ -24,6 +24,18 @@ enum Command {
         #[command(subcommand)]
         command: ModelCommand,
     },
+    /// Run the engine in virtual time over JSON-lines steps (no server, no disk).
+    Simulate {
+        /// The lifecycle model (TOML).
+        #[arg(long)]
+        model: PathBuf,
+        /// Steps, one JSON object per line (`-` for standard input).
+        #[arg(long)]
+        input: PathBuf,
+        /// Run the clock on to this instant (RFC 3339) after the last step.
+        #[arg(long)]
+        until: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -45,5 +57,10 @@ fn main() -> ExitCode {
             ModelCommand::Check { file } => handoff::cli::model::check(&file),
             ModelCommand::Graph { file, format } => handoff::cli::model::graph(&file, format),
         },
+        Command::Simulate {
+            model,
+            input,
+            until,
+        } => handoff::cli::simulate::run(&model, &input, until.as_deref()),
     }
 }

@@ -2,3 +2,4 @@
 //! reads files and arguments, calls the library and writes the result.
 
 pub mod model;
+pub mod simulate;

@@ -29,3 +29,6 @@ pub use state::{
     TIMELINE_CAP, TierSlot, TimelineEntry,
 };
 pub use time::Timestamp;
+
+#[cfg(test)]
+mod tests;
