@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use handoff::engine::model::GraphFormat;
 
 #[derive(Parser)]
-#[command(name = "handoff", version, about = "Customer lifecycles as shared, objective state machines")]
+#[command(
+    name = "handoff",
+    version,
+    about = "Customer lifecycles as shared, objective state machines"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

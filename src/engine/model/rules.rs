@@ -191,7 +191,12 @@ impl MarketRules {
     /// The target of the first `on` transition of `region` from `state` on
     /// `event`, if any.
     #[inline]
-    pub fn on_target(&self, region: RegionId, state: StateId, event: EventTypeId) -> Option<StateId> {
+    pub fn on_target(
+        &self,
+        region: RegionId,
+        state: StateId,
+        event: EventTypeId,
+    ) -> Option<StateId> {
         let t = self.on_targets[region.idx()][state.idx() * self.n_events + event.idx()];
         (t != NO_TARGET).then_some(StateId(t))
     }
