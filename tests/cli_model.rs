@@ -123,3 +123,32 @@ fn graph_of_a_broken_model_fails_with_its_problems() {
     assert!(out.stdout.is_empty());
     assert!(text(&out.stderr).contains("undeclared state \"payed\""));
 }
+
+#[test]
+fn overlays_that_break_the_sealed_core_are_refused_each_by_name() {
+    let file = "tests/models/sealed_core.toml";
+    let out = handoff(&["model", "check", file]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let expected: &[(&str, &str)] = &[
+        ("within = \"5h\"", "outside the SLA's within_bounds"),
+        ("states = { paid", "unknown key `states` in market \"JP\""),
+        ("pending_boleto", "undeclared state \"pending_boleto\""),
+        ("dispute_evidence = { within", "has no within_bounds"),
+        ("dispute_evidence = { within", "may not add start events"),
+        ("kyc", "undeclared proof \"kyc\""),
+        ("owner = { paid", "unknown key `owner` in market \"CA\""),
+        ("from = \"at_risk\", when", "form a cycle"),
+    ];
+    for (needle, message) in expected {
+        let line = line_of(file, needle);
+        let want = format!("{file}:{line}:");
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with(&want) && l.contains(message)),
+            "expected `{want} ... {message}` in:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("8 problems found"), "{stderr}");
+}

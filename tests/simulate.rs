@@ -219,17 +219,31 @@ fn a_market_overlay_reaches_paid_its_own_way() {
 
 #[test]
 fn until_runs_the_clock_on_and_is_inclusive() {
-    let lines = scenario("access_before_payment", &[]);
-    let dir = root().join("tests/scenarios");
-    let run = simulate_file(
-        &dir.join("ghost_customer.jsonl"),
-        &["--until", "2026-03-03T00:00:00Z"],
+    let input = root().join("tests/scenarios/until.jsonl");
+    let escalation_times = |extra: &[&str]| -> Vec<String> {
+        let run = simulate_file(&input, extra);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.lines()
+            .iter()
+            .filter(|l| l.get("escalation").is_some())
+            .map(|l| field(l, "at").to_owned())
+            .collect()
+    };
+    assert!(
+        escalation_times(&[]).is_empty(),
+        "the clock stops at the last step"
     );
-    assert_eq!(run.code, 0);
-    assert!(!lines.is_empty());
-    // Resolved at 15:30: nothing more after it even with --until.
-    let last = run.lines().last().cloned().expect("lines");
-    assert_eq!(last["op"], "check_message");
+    assert_eq!(
+        escalation_times(&["--until", "2026-03-02T11:00:00Z"]),
+        ["2026-03-02T10:30:00Z", "2026-03-02T11:00:00Z"],
+        "--until is inclusive"
+    );
+    assert_eq!(
+        escalation_times(&["--until", "2026-03-02T10:59:59Z"]),
+        ["2026-03-02T10:30:00Z"]
+    );
+    // An --until before the last step does nothing (FAQ 10).
+    assert!(escalation_times(&["--until", "2026-03-01T00:00:00Z"]).is_empty());
 }
 
 #[test]

@@ -103,17 +103,12 @@ impl Harness {
     /// escalations.
     fn fire_until(&mut self, c: &str, now: i64) -> Vec<Escalation> {
         let mut out = Vec::new();
-        loop {
-            let Some(next) = self
-                .states
-                .get(c)
-                .and_then(|s| s.timers().min_by_key(|t| (t.due, t.sla, t.tier)))
-            else {
-                break;
-            };
-            if next.due > t(now) {
-                break;
-            }
+        while let Some(next) = self
+            .states
+            .get(c)
+            .and_then(|s| s.timers().min_by_key(|t| (t.due, t.sla, t.tier)))
+            .filter(|next| next.due <= t(now))
+        {
             let d = self.run(c, Input::Timer(next), next.due);
             assert!(!d.facts.is_empty(), "a pending timer fires: {next:?}");
             out.extend(escalations(&d));
@@ -739,7 +734,7 @@ fn check_message_allows_the_union_and_vetoes_suppressed_classes() {
     h.ev("c1", "p1", "billing.payment_succeeded", 1, 1);
     h.ev("c1", "a1", "access.access_granted", 2, 2);
     let s = h.state("c1").clone();
-    assert_eq!(view::check_message(&h.model, &s, "renewal").0, true);
+    assert!(view::check_message(&h.model, &s, "renewal").0);
     h.ev("c1", "x1", "billing.dispute_opened", 3, 3);
     let s = h.state("c1").clone();
     let (ok, reason) = view::check_message(&h.model, &s, "renewal");
