@@ -61,9 +61,13 @@ fn run(model: &Model, events: &[(Input, Timestamp)]) -> HashMap<String, Customer
         let state = states.get(&event.customer);
         let d = decide(model, &limits, state, input, *now);
         if !d.facts.is_empty() {
+            if !states.contains_key(&event.customer) {
+                let fresh = CustomerState::empty(model, &event.customer);
+                states.insert(event.customer.clone(), fresh);
+            }
             let s = states
-                .entry(event.customer.clone())
-                .or_insert_with(|| CustomerState::empty(model, &event.customer));
+                .get_mut(&event.customer)
+                .expect("inserted above when missing");
             for f in &d.facts {
                 s.apply(model, f);
             }

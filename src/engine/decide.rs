@@ -480,6 +480,8 @@ struct Work<'a> {
     now: Timestamp,
     /// Whether a state, proof or SLA changed (the `applied` test).
     changed: bool,
+    /// Whether a fact touched an SLA instance (else timers are unchanged).
+    timers_touched: bool,
 }
 
 impl<'a> Work<'a> {
@@ -498,15 +500,29 @@ impl<'a> Work<'a> {
             moves: Vec::new(),
             now,
             changed: false,
+            timers_touched: false,
         }
     }
 
     fn emit(&mut self, fact: Fact) {
+        self.timers_touched |= matches!(
+            fact,
+            Fact::SlaStarted { .. }
+                | Fact::SlaEnded { .. }
+                | Fact::Escalated(_)
+                | Fact::Breached { .. }
+        );
         self.core.apply(self.model, self.market, &fact);
         self.facts.push(fact);
     }
 
     fn finish(self, before: Option<&CustomerState>) -> Decision {
+        if !self.timers_touched {
+            return Decision {
+                facts: self.facts,
+                ..Decision::default()
+            };
+        }
         let old: Vec<Timer> = before.map(|s| s.timers().collect()).unwrap_or_default();
         let new: Vec<Timer> = self.core.timers().collect();
         let timers = TimerChanges {

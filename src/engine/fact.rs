@@ -1,6 +1,8 @@
 //! Facts: what happened to a customer, as `decide` found it. A customer's
 //! facts, applied in order, are its whole history; its state is their fold.
 
+use std::sync::Arc;
+
 use super::model::{
     EventTypeId, MarketId, ProofId, RegionId, Severity, SlaId, SourceId, StateId, TeamId,
 };
@@ -39,7 +41,8 @@ impl Outcome {
 pub struct EventRef {
     pub source: SourceId,
     pub event_type: EventTypeId,
-    pub id: Box<str>,
+    /// Shared with the timeline and the idempotency keys: one allocation.
+    pub id: Arc<str>,
     pub occurred_at: Timestamp,
 }
 

@@ -6,7 +6,10 @@
 //! its own facts in as it goes, through the same [`Core::apply`], so there
 //! is one definition of what each fact does.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use super::fact::{Escalation, EscalationKind, EventRef, Fact, Outcome, SlaEnd};
 use super::input::Timer;
@@ -319,29 +322,63 @@ impl Core {
 }
 
 /// `(source, id)` pairs of events this customer has seen: the idempotency
-/// keys. Keyed by id so that a lookup borrows the incoming `&str`.
+/// keys. Keyed by id so that a lookup borrows the incoming `&str`; the id is
+/// shared with the event's other records.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SeenKeys {
-    by_id: HashMap<Box<str>, Vec<SourceId>>,
+    by_id: FxHashMap<Arc<str>, Sources>,
+}
+
+/// The sources that sent one id: almost always one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Sources {
+    One(SourceId),
+    Many(Vec<SourceId>),
 }
 
 impl SeenKeys {
     pub fn contains(&self, source: SourceId, id: &str) -> bool {
-        self.by_id.get(id).is_some_and(|s| s.contains(&source))
-    }
-
-    pub fn insert(&mut self, source: SourceId, id: &str) {
-        if let Some(sources) = self.by_id.get_mut(id) {
-            if !sources.contains(&source) {
-                sources.push(source);
-            }
-        } else {
-            self.by_id.insert(id.into(), vec![source]);
+        match self.by_id.get(id) {
+            Some(Sources::One(s)) => *s == source,
+            Some(Sources::Many(v)) => v.contains(&source),
+            None => false,
         }
     }
 
+    pub fn insert(&mut self, source: SourceId, id: &Arc<str>) {
+        match self.by_id.get_mut(&**id) {
+            Some(Sources::One(s)) if *s != source => {
+                let first = *s;
+                self.by_id
+                    .insert(id.clone(), Sources::Many(vec![first, source]));
+            }
+            Some(Sources::Many(v)) if !v.contains(&source) => v.push(source),
+            Some(_) => {}
+            None => {
+                self.by_id.insert(id.clone(), Sources::One(source));
+            }
+        }
+    }
+
+    /// Every `(source, id)` pair, for storage.
+    pub fn iter(&self) -> impl Iterator<Item = (SourceId, &Arc<str>)> + '_ {
+        self.by_id.iter().flat_map(|(id, s)| {
+            let sources = match s {
+                Sources::One(x) => std::slice::from_ref(x),
+                Sources::Many(v) => v.as_slice(),
+            };
+            sources.iter().map(move |src| (*src, id))
+        })
+    }
+
     pub fn len(&self) -> usize {
-        self.by_id.values().map(Vec::len).sum()
+        self.by_id
+            .values()
+            .map(|s| match s {
+                Sources::One(_) => 1,
+                Sources::Many(v) => v.len(),
+            })
+            .sum()
     }
 
     pub fn is_empty(&self) -> bool {

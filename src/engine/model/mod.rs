@@ -20,7 +20,7 @@ pub use graph::{GraphFormat, render_graph};
 pub use load::{ModelError, ModelErrors, load, load_file};
 pub use rules::{MarketRules, SlaRules};
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
@@ -309,7 +309,7 @@ impl Model {
         let teams = index(&spec.teams, TeamId);
         let classes = index(&spec.message_classes, ClassId);
         let sources = index(&spec.sources, SourceId);
-        let mut events = vec![HashMap::new(); spec.sources.len()];
+        let mut events = vec![HashMap::default(); spec.sources.len()];
         for (i, e) in spec.events.iter().enumerate() {
             events[e.source.idx()].insert(e.name.clone(), EventTypeId(i as u16));
         }
