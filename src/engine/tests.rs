@@ -103,14 +103,11 @@ impl Harness {
     /// escalations.
     fn fire_until(&mut self, c: &str, now: i64) -> Vec<Escalation> {
         let mut out = Vec::new();
-        loop {
-            let Some(next) = self
-                .states
-                .get(c)
-                .and_then(|s| s.timers().min_by_key(|t| (t.due, t.sla, t.tier)))
-            else {
-                break;
-            };
+        while let Some(next) = self
+            .states
+            .get(c)
+            .and_then(|s| s.timers().min_by_key(|t| (t.due, t.sla, t.tier)))
+        {
             if next.due > t(now) {
                 break;
             }
@@ -739,7 +736,7 @@ fn check_message_allows_the_union_and_vetoes_suppressed_classes() {
     h.ev("c1", "p1", "billing.payment_succeeded", 1, 1);
     h.ev("c1", "a1", "access.access_granted", 2, 2);
     let s = h.state("c1").clone();
-    assert_eq!(view::check_message(&h.model, &s, "renewal").0, true);
+    assert!(view::check_message(&h.model, &s, "renewal").0);
     h.ev("c1", "x1", "billing.dispute_opened", 3, 3);
     let s = h.state("c1").clone();
     let (ok, reason) = view::check_message(&h.model, &s, "renewal");
