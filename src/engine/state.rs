@@ -344,6 +344,12 @@ impl SeenKeys {
         self.by_id.values().map(Vec::len).sum()
     }
 
+    /// Every event id with the sources that sent it (each in the order
+    /// first seen), in no particular order of ids. For the storage codec.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[SourceId])> + '_ {
+        self.by_id.iter().map(|(id, s)| (&**id, s.as_slice()))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
     }
