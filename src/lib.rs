@@ -11,11 +11,17 @@
 //! - [`engine`]: the lifecycle engine; pure, no clock, no I/O.
 //!   - [`engine::model`]: the model file: parsing, load-time checks, interned
 //!     ids, per-market rule tables, the graph picture.
+//! - [`store`]: durable storage behind a narrow trait: customer records,
+//!   fact journals, timers, escalation logs, idempotency keys; on fjall with
+//!   group commit, or in memory; the prost codec of the durable records.
+//! - [`api`]: the gRPC edge (`handoff.v1`); for now the generated types.
 //! - [`simulate`]: `handoff simulate`: the engine in virtual time over JSON
 //!   lines, with an in-memory timer queue.
 //! - [`cli`]: the `handoff` command line (one file per command); the binary
 //!   in `src/main.rs` only parses arguments and calls it.
 
+pub mod api;
 pub mod cli;
 pub mod engine;
 pub mod simulate;
+pub mod store;

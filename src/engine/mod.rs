@@ -25,8 +25,8 @@ pub use fact::{
 };
 pub use input::{Event, Input, Limits, Timer};
 pub use state::{
-    Core, CustomerState, FiredEscalation, Instance, ProofSlot, RegionSlot, SeenKeys, SlaSlot,
-    TIMELINE_CAP, TierSlot, TimelineEntry,
+    Core, CustomerState, FiredEscalation, Instance, ProofSlot, RESOLVED_CAP, RegionSlot,
+    ResolvedEscalation, SeenKeys, SlaSlot, TIMELINE_CAP, TierSlot, TimelineEntry,
 };
 pub use time::Timestamp;
 

@@ -336,6 +336,15 @@ enum Sources {
     Many(Vec<SourceId>),
 }
 
+impl Sources {
+    fn as_slice(&self) -> &[SourceId] {
+        match self {
+            Sources::One(x) => std::slice::from_ref(x),
+            Sources::Many(v) => v,
+        }
+    }
+}
+
 impl SeenKeys {
     pub fn contains(&self, source: SourceId, id: &str) -> bool {
         match self.by_id.get(id) {
@@ -360,17 +369,6 @@ impl SeenKeys {
         }
     }
 
-    /// Every `(source, id)` pair, for storage.
-    pub fn iter(&self) -> impl Iterator<Item = (SourceId, &Arc<str>)> + '_ {
-        self.by_id.iter().flat_map(|(id, s)| {
-            let sources = match s {
-                Sources::One(x) => std::slice::from_ref(x),
-                Sources::Many(v) => v.as_slice(),
-            };
-            sources.iter().map(move |src| (*src, id))
-        })
-    }
-
     pub fn len(&self) -> usize {
         self.by_id
             .values()
@@ -379,6 +377,12 @@ impl SeenKeys {
                 Sources::Many(v) => v.len(),
             })
             .sum()
+    }
+
+    /// Every event id with the sources that sent it (each in the order
+    /// first seen), in no particular order of ids. For the storage codec.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[SourceId])> + '_ {
+        self.by_id.iter().map(|(id, s)| (&**id, s.as_slice()))
     }
 
     pub fn is_empty(&self) -> bool {

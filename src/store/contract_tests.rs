@@ -1,0 +1,474 @@
+//! The [`Store`] contract, as tests: each test is a generic function run
+//! against every implementation (`memory::*` and `fjall::*` below), plus
+//! the fjall-only ones (reopen, lock).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{FjallStore, MemoryStore, Store, StoreError, TimerKey, WriteBatch};
+
+fn timer(shard: u32, deadline_us: i64, customer: &str, sla: u16, tier: u16) -> TimerKey {
+    TimerKey {
+        shard,
+        deadline_us,
+        customer: customer.into(),
+        sla,
+        tier,
+        repeat: 0,
+        instance: 1,
+    }
+}
+
+fn customer_batch(shard: u32, customer: &str, record: &str, facts: &[u64]) -> WriteBatch {
+    WriteBatch {
+        customers: vec![(shard, customer.into(), record.as_bytes().to_vec())],
+        facts: facts
+            .iter()
+            .map(|seq| {
+                (
+                    shard,
+                    customer.into(),
+                    *seq,
+                    format!("{customer}#{seq}").into_bytes(),
+                )
+            })
+            .collect(),
+        ..WriteBatch::default()
+    }
+}
+
+/// Everything one batch wrote, across every kind of record.
+fn full_batch() -> WriteBatch {
+    WriteBatch {
+        customers: vec![(1, "c1".into(), b"state".to_vec())],
+        facts: vec![
+            (1, "c1".into(), 1, b"f1".to_vec()),
+            (1, "c1".into(), 2, b"f2".to_vec()),
+        ],
+        timers_set: vec![timer(1, 100, "c1", 0, 0)],
+        timers_cleared: vec![],
+        escalations: vec![(1, 1, b"esc1".to_vec())],
+        idempotency: vec![(1, "c1".into(), "billing".into(), "e1".into(), 50)],
+    }
+}
+
+fn assert_full_batch_visible(s: &dyn Store) {
+    assert_eq!(s.customer(1, "c1").expect("read"), Some(b"state".to_vec()));
+    assert_eq!(
+        s.facts(1, "c1", 0).expect("read"),
+        vec![(1, b"f1".to_vec()), (2, b"f2".to_vec())]
+    );
+    assert_eq!(
+        s.timers(1, None, 10).expect("read"),
+        vec![timer(1, 100, "c1", 0, 0)]
+    );
+    assert_eq!(
+        s.escalations(1, None, 10).expect("read"),
+        vec![(1, b"esc1".to_vec())]
+    );
+    assert_eq!(s.seen(1, "c1", "billing", "e1").expect("read"), Some(50));
+    assert_eq!(s.customer_count().expect("count"), 1);
+}
+
+// ------------------------------------------------------------------- tests
+
+fn commit_then_read(s: &dyn Store) {
+    assert_eq!(s.customer(1, "c1").expect("read"), None);
+    assert_eq!(s.last_fact_seq(1, "c1").expect("read"), None);
+    s.commit(WriteBatch::default())
+        .expect("an empty batch commits");
+    s.commit(full_batch()).expect("commits");
+    assert_full_batch_visible(s);
+    // Same id, other shard: another customer.
+    assert_eq!(s.customer(2, "c1").expect("read"), None);
+    assert_eq!(s.facts(2, "c1", 0).expect("read"), vec![]);
+}
+
+fn facts_are_per_customer_and_resume_from_a_seq(s: &dyn Store) {
+    // Customers whose ids prefix one another, or hold NUL bytes.
+    for c in ["a", "ab", "a\0", "a\0b", ""] {
+        s.commit(customer_batch(3, c, c, &[1, 2, 3, 300]))
+            .expect("commits");
+    }
+    for c in ["a", "ab", "a\0", "a\0b", ""] {
+        let facts = s.facts(3, c, 0).expect("read");
+        let want: Vec<(u64, Vec<u8>)> = [1, 2, 3, 300]
+            .iter()
+            .map(|seq| (*seq, format!("{c}#{seq}").into_bytes()))
+            .collect();
+        assert_eq!(facts, want, "facts of {c:?}");
+        assert_eq!(s.facts(3, c, 3).expect("read").len(), 2, "from 3 of {c:?}");
+        assert_eq!(s.facts(3, c, 301).expect("read"), vec![]);
+        assert_eq!(s.last_fact_seq(3, c).expect("read"), Some(300));
+        assert_eq!(s.customer(3, c).expect("read"), Some(c.as_bytes().to_vec()));
+    }
+    assert_eq!(s.last_fact_seq(3, "a\0c").expect("read"), None);
+    assert_eq!(s.customer_count().expect("count"), 5);
+}
+
+fn later_writes_win_and_set_beats_clear(s: &dyn Store) {
+    let t = timer(1, 5, "c1", 0, 0);
+    let mut b = customer_batch(1, "c1", "v1", &[1]);
+    b.extend(customer_batch(1, "c1", "v2", &[1]));
+    b.timers_set.push(t.clone());
+    b.timers_cleared.push(t.clone());
+    s.commit(b).expect("commits");
+    assert_eq!(s.customer(1, "c1").expect("read"), Some(b"v2".to_vec()));
+    assert_eq!(s.timers(1, None, 10).expect("read"), vec![t.clone()]);
+    assert_eq!(s.customer_count().expect("count"), 1);
+
+    s.commit(WriteBatch {
+        timers_cleared: vec![t],
+        ..WriteBatch::default()
+    })
+    .expect("commits");
+    assert_eq!(s.timers(1, None, 10).expect("read"), vec![]);
+    // Clearing a timer that is not there is fine.
+    s.commit(WriteBatch {
+        timers_cleared: vec![timer(1, 6, "nobody", 0, 0)],
+        ..WriteBatch::default()
+    })
+    .expect("commits");
+}
+
+fn timers_scan_in_firing_order(s: &dyn Store) {
+    let customers = ["", "\0", "a", "a\0", "a\0b", "ab", "é", "z:z", "\u{10FFFF}"];
+    let deadlines = [i64::MIN, -1_000_000, -1, 0, 1, 1_000_000, i64::MAX];
+    let mut all = Vec::new();
+    for (i, c) in customers.iter().enumerate() {
+        for d in deadlines {
+            for (sla, tier) in [(0, 0), (0, 1), (1, 0), (0, u16::MAX)] {
+                all.push(timer(7, d, c, sla, tier));
+            }
+        }
+        // Neighbouring shards must never leak in.
+        all.push(timer(6, i64::MAX, c, 0, 0));
+        all.push(timer(8, i64::MIN + i as i64, c, 0, 0));
+    }
+    // Written in several batches, in an order unlike the firing order.
+    for chunk in all.rchunks(17) {
+        s.commit(WriteBatch {
+            timers_set: chunk.to_vec(),
+            ..WriteBatch::default()
+        })
+        .expect("commits");
+    }
+    let mut want: Vec<TimerKey> = all.iter().filter(|t| t.shard == 7).cloned().collect();
+    want.sort();
+    assert!(want[0].deadline_us == i64::MIN && want[0].customer.is_empty());
+
+    // Paged scan, resuming after the last key seen.
+    let mut got = Vec::new();
+    let mut from: Option<TimerKey> = None;
+    loop {
+        let page = s.timers(7, from.as_ref(), 10).expect("scan");
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 10);
+        from = page.last().cloned();
+        got.extend(page);
+    }
+    assert_eq!(got, want);
+    assert_eq!(s.timers(7, None, 0).expect("scan"), vec![]);
+
+    // Negative deadlines come before zero and positive ones.
+    let first_non_negative = got.iter().position(|t| t.deadline_us >= 0).expect("some");
+    assert!(got[..first_non_negative].iter().all(|t| t.deadline_us < 0));
+
+    // A cursor from a lower shard starts at the shard's beginning; from a
+    // higher one finds nothing.
+    let low = timer(6, i64::MAX, "zzz", 9, 9);
+    assert_eq!(
+        s.timers(7, Some(&low), 3).expect("scan"),
+        want[..3].to_vec()
+    );
+    let high = timer(8, i64::MIN, "", 0, 0);
+    assert_eq!(s.timers(7, Some(&high), 3).expect("scan"), vec![]);
+    assert_eq!(
+        s.timers(8, None, 1).expect("scan"),
+        vec![timer(8, i64::MIN, "", 0, 0)]
+    );
+}
+
+fn escalations_resume_after_a_cursor(s: &dyn Store) {
+    assert_eq!(s.last_escalation_seq(1).expect("read"), None);
+    for seq in 1..=10u64 {
+        s.commit(WriteBatch {
+            escalations: vec![
+                (1, seq, format!("s1e{seq}").into_bytes()),
+                (0, seq * 100, b"other".to_vec()),
+                (2, seq, b"other".to_vec()),
+            ],
+            ..WriteBatch::default()
+        })
+        .expect("commits");
+    }
+    let seqs = |after, limit| -> Vec<u64> {
+        s.escalations(1, after, limit)
+            .expect("read")
+            .into_iter()
+            .map(|(seq, _)| seq)
+            .collect()
+    };
+    assert_eq!(seqs(None, 3), vec![1, 2, 3]);
+    assert_eq!(seqs(Some(3), 3), vec![4, 5, 6]);
+    assert_eq!(seqs(Some(9), 3), vec![10]);
+    assert_eq!(seqs(Some(10), 3), Vec::<u64>::new());
+    assert_eq!(seqs(Some(u64::MAX), 3), Vec::<u64>::new());
+    assert_eq!(seqs(None, 0), Vec::<u64>::new());
+    assert_eq!(
+        s.escalations(1, Some(4), 1).expect("read"),
+        vec![(5, b"s1e5".to_vec())]
+    );
+    assert_eq!(s.last_escalation_seq(1).expect("read"), Some(10));
+    assert_eq!(s.last_escalation_seq(0).expect("read"), Some(1000));
+    assert_eq!(s.last_escalation_seq(3).expect("read"), None);
+    // The highest shard has no upper neighbour to stop at.
+    s.commit(WriteBatch {
+        escalations: vec![(u32::MAX, u64::MAX, b"last".to_vec())],
+        ..WriteBatch::default()
+    })
+    .expect("commits");
+    assert_eq!(
+        s.last_escalation_seq(u32::MAX).expect("read"),
+        Some(u64::MAX)
+    );
+    assert_eq!(
+        s.escalations(u32::MAX, None, 5).expect("read"),
+        vec![(u64::MAX, b"last".to_vec())]
+    );
+}
+
+fn idempotency_keys_are_pruned_by_age(s: &dyn Store) {
+    let key =
+        |c: &str, id: &str, at: i64| (1, c.to_owned(), "billing".to_owned(), id.to_owned(), at);
+    s.commit(WriteBatch {
+        idempotency: vec![
+            key("c1", "old", -5),
+            key("c1", "zero", 0),
+            key("c1", "edge", 10),
+            key("c2", "new", 20),
+            key("c1\0", "old", -5),
+        ],
+        ..WriteBatch::default()
+    })
+    .expect("commits");
+    // Re-received later: remembered from the later time.
+    s.commit(WriteBatch {
+        idempotency: vec![key("c1", "zero", 30)],
+        ..WriteBatch::default()
+    })
+    .expect("commits");
+    assert_eq!(s.seen(1, "c1", "billing", "old").expect("read"), Some(-5));
+    assert_eq!(s.seen(1, "c1", "crm", "old").expect("read"), None);
+
+    assert_eq!(s.prune_idempotency(10).expect("prunes"), 2);
+    assert_eq!(s.seen(1, "c1", "billing", "old").expect("read"), None);
+    assert_eq!(s.seen(1, "c1\0", "billing", "old").expect("read"), None);
+    assert_eq!(s.seen(1, "c1", "billing", "zero").expect("read"), Some(30));
+    assert_eq!(s.seen(1, "c1", "billing", "edge").expect("read"), Some(10));
+    assert_eq!(s.seen(1, "c2", "billing", "new").expect("read"), Some(20));
+    assert_eq!(s.prune_idempotency(10).expect("prunes"), 0);
+    assert_eq!(s.prune_idempotency(i64::MAX).expect("prunes"), 3);
+    assert_eq!(s.seen(1, "c1", "billing", "zero").expect("read"), None);
+}
+
+fn concurrent_commits_all_land(s: &dyn Store) {
+    const THREADS: usize = 16;
+    const EACH: u64 = 25;
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            scope.spawn(move || {
+                let c = format!("t{t}");
+                for seq in 1..=EACH {
+                    let mut b = customer_batch(t as u32 % 3, &c, &format!("v{seq}"), &[seq]);
+                    b.timers_set.push(timer(t as u32 % 3, seq as i64, &c, 0, 0));
+                    if seq > 1 {
+                        b.timers_cleared
+                            .push(timer(t as u32 % 3, seq as i64 - 1, &c, 0, 0));
+                    }
+                    s.commit(b).expect("commits");
+                }
+            });
+        }
+    });
+    for t in 0..THREADS {
+        let (shard, c) = (t as u32 % 3, format!("t{t}"));
+        assert_eq!(
+            s.customer(shard, &c).expect("read"),
+            Some(format!("v{EACH}").into_bytes())
+        );
+        assert_eq!(s.facts(shard, &c, 0).expect("read").len(), EACH as usize);
+    }
+    let timers: usize = (0..3)
+        .map(|shard| s.timers(shard, None, 1000).expect("scan").len())
+        .sum();
+    assert_eq!(timers, THREADS, "one live timer per customer");
+    assert_eq!(s.customer_count().expect("count"), THREADS as u64);
+}
+
+/// A reader never sees part of a batch: batch `i` writes the customer
+/// record `i`, its fact `i` and escalation `i`; whoever sees record `i`
+/// then finds fact `i` and escalation `i`.
+fn readers_see_whole_batches(s: &dyn Store) {
+    const N: u64 = 150;
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut checks = 0u64;
+            while !done.load(Ordering::Acquire) {
+                if let Some(record) = s.customer(4, "c").expect("read") {
+                    let i: u64 = String::from_utf8(record)
+                        .expect("utf8")
+                        .parse()
+                        .expect("number");
+                    let facts = s.last_fact_seq(4, "c").expect("read").expect("facts");
+                    let esc = s
+                        .last_escalation_seq(4)
+                        .expect("read")
+                        .expect("escalations");
+                    assert!(
+                        facts >= i && esc >= i,
+                        "saw record {i}, facts {facts}, esc {esc}"
+                    );
+                    checks += 1;
+                }
+            }
+            checks
+        });
+        for i in 1..=N {
+            let mut b = customer_batch(4, "c", &i.to_string(), &[i]);
+            b.escalations.push((4, i, b"e".to_vec()));
+            s.commit(b).expect("commits");
+        }
+        done.store(true, Ordering::Release);
+        let checks = reader.join().expect("the reader saw only whole batches");
+        eprintln!("readers_see_whole_batches: {checks} consistent reads");
+    });
+}
+
+fn flush_and_metrics(s: &dyn Store) {
+    s.commit(full_batch()).expect("commits");
+    s.flush().expect("flushes");
+    assert_eq!(s.customer_count().expect("count"), 1);
+    s.disk_bytes().expect("measures");
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&MemoryStore::new());
+                }
+            )*
+        }
+        mod fjall {
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    let dir = tempfile::tempdir().expect("a temporary directory");
+                    let store = FjallStore::open(dir.path()).expect("opens");
+                    super::$name(&store);
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    commit_then_read,
+    facts_are_per_customer_and_resume_from_a_seq,
+    later_writes_win_and_set_beats_clear,
+    timers_scan_in_firing_order,
+    escalations_resume_after_a_cursor,
+    idempotency_keys_are_pruned_by_age,
+    concurrent_commits_all_land,
+    readers_see_whole_batches,
+    flush_and_metrics,
+);
+
+// --------------------------------------------------------------- fjall only
+
+#[test]
+fn fjall_reopens_with_everything_committed() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    {
+        let store = FjallStore::open(dir.path()).expect("opens");
+        store.commit(full_batch()).expect("commits");
+        store
+            .commit(customer_batch(1, "c2", "other", &[1]))
+            .expect("commits");
+        assert_eq!(store.customer_count().expect("count"), 2);
+        assert!(store.disk_bytes().expect("measures") > 0);
+    }
+    let store = FjallStore::open(dir.path()).expect("reopens");
+    let s: &dyn Store = &store;
+    assert_eq!(s.customer(1, "c2").expect("read"), Some(b"other".to_vec()));
+    assert_eq!(s.customer_count().expect("count"), 2);
+    assert_eq!(s.last_escalation_seq(1).expect("read"), Some(1));
+    assert_eq!(s.seen(1, "c1", "billing", "e1").expect("read"), Some(50));
+    assert_eq!(s.timers(1, None, 10).expect("read").len(), 1);
+    assert_eq!(s.facts(1, "c1", 0).expect("read").len(), 2);
+    // Still writable, and the count goes on from where it was.
+    s.commit(customer_batch(1, "c3", "third", &[]))
+        .expect("commits");
+    assert_eq!(s.customer_count().expect("count"), 3);
+}
+
+#[test]
+fn fjall_groups_concurrent_commits() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = Arc::new(FjallStore::open(dir.path()).expect("opens"));
+    concurrent_commits_all_land(&*store);
+    let stats = store.stats();
+    assert_eq!(stats.batches, 16 * 25);
+    assert!(
+        stats.writes >= 1 && stats.writes <= stats.batches,
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn fjall_answers_submit_without_blocking_the_caller() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = FjallStore::open(dir.path()).expect("opens");
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 0..8u64 {
+        let tx = tx.clone();
+        store.submit(
+            customer_batch(0, &format!("c{i}"), "v", &[1]),
+            Box::new(move |r| {
+                let _ = tx.send((i, r));
+            }),
+        );
+    }
+    drop(tx);
+    let mut answered: Vec<u64> = rx
+        .iter()
+        .map(|(i, r)| {
+            r.expect("durable");
+            i
+        })
+        .collect();
+    answered.sort();
+    assert_eq!(answered, (0..8).collect::<Vec<_>>());
+    assert_eq!(store.customer_count().expect("count"), 8);
+}
+
+#[test]
+fn fjall_refuses_a_directory_another_store_has_open() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let _first = FjallStore::open(dir.path()).expect("opens");
+    match FjallStore::open(dir.path()) {
+        Err(e @ StoreError::Open { .. }) => {
+            assert!(e.to_string().contains("another process"), "{e}")
+        }
+        Err(other) => panic!("expected Open, got {other}"),
+        Ok(_) => panic!("a second store opened the same directory"),
+    }
+}

@@ -1,0 +1,245 @@
+//! Durable storage behind a narrow trait.
+//!
+//! The engine is pure; everything it decides becomes durable here, as one
+//! atomic [`WriteBatch`] per command (or group of commands): the customer's
+//! new state, its new facts (the journal), the timers armed and disarmed,
+//! the escalations for subscribers, and the idempotency keys of the events.
+//! Values are opaque bytes to the store; [`codec`] turns engine types into
+//! the prost records of `proto/handoff/v1/store.proto` and back.
+//!
+//! Two implementations keep the choice measurable and the tests fast:
+//! [`FjallStore`] (the node's, on disk, with group commit) and
+//! [`MemoryStore`] (for `simulate`-like runs and unit tests). Both pass the
+//! same contract tests (`contract_tests` below).
+
+pub mod codec;
+mod entry;
+mod fjall;
+mod keys;
+mod memory;
+mod pb;
+
+#[cfg(test)]
+mod contract_tests;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use entry::EscalationEntry;
+pub use fjall::{CommitStats, FjallStore};
+pub use memory::MemoryStore;
+
+/// What can go wrong below the engine. Every message says what to do.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// A stored value (or key) does not decode: the data directory is
+    /// damaged, or a newer handoff wrote it.
+    #[error(
+        "stored {what} is corrupt: {reason}; the data directory is damaged or was written \
+         by a newer handoff: upgrade handoff, or restore the directory from a replica or backup"
+    )]
+    Corrupt { what: String, reason: String },
+
+    /// The data directory could not be opened.
+    #[error("cannot open the data directory {dir}: {reason}")]
+    Open { dir: PathBuf, reason: String },
+
+    /// The storage engine failed; durability of the operation is unknown.
+    #[error(
+        "storage failed while {op}: {source}; check free disk space and the data directory's \
+         permissions, then restart the node (it recovers from its journal)"
+    )]
+    Backend {
+        op: &'static str,
+        #[source]
+        source: Arc<::fjall::Error>,
+    },
+
+    /// The store was shut down (or its committer stopped) while a write
+    /// was pending; the write may or may not be durable.
+    #[error("the store is shut down; restart the node and retry")]
+    Closed,
+}
+
+impl StoreError {
+    pub(crate) fn backend(op: &'static str, e: ::fjall::Error) -> StoreError {
+        StoreError::Backend {
+            op,
+            source: Arc::new(e),
+        }
+    }
+
+    pub(crate) fn corrupt(what: impl Into<String>, reason: impl Into<String>) -> StoreError {
+        StoreError::Corrupt {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A durable timer: the next tier of one SLA instance of one customer.
+///
+/// Field order is firing order: the derived `Ord` and the byte encoding
+/// (big-endian, sign bit of the deadline flipped, customer escaped and
+/// terminated; see `keys`) sort the same way, so a range scan of one shard
+/// yields timers earliest first, ties by customer, SLA, tier, repeat.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TimerKey {
+    pub shard: u32,
+    /// When it is due, in microseconds since the Unix epoch (may be negative).
+    pub deadline_us: i64,
+    pub customer: String,
+    pub sla: u16,
+    /// The tier; `u16::MAX` for the silent breach mark.
+    pub tier: u16,
+    pub repeat: u32,
+    pub instance: u32,
+}
+
+impl TimerKey {
+    /// The smallest key of `shard`: every timer of the shard sorts after it.
+    pub fn first_of(shard: u32) -> TimerKey {
+        TimerKey {
+            shard,
+            deadline_us: i64::MIN,
+            customer: String::new(),
+            sla: 0,
+            tier: 0,
+            repeat: 0,
+            instance: 0,
+        }
+    }
+}
+
+/// One atomic, durable unit: everything one command (or one group of
+/// commands) changes.
+///
+/// Applied in this order, so that within one batch a later write of the
+/// same key wins: customers, facts, `timers_cleared`, `timers_set`,
+/// escalations, idempotency. A timer both cleared and set in one batch
+/// therefore stays set: the caller nets out a group's timers, and if it
+/// does not, a stray timer is harmless (firing it decides nothing) where a
+/// lost one would lose an escalation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    /// `(shard, customer, CustomerRecord bytes)`: replaces the record.
+    pub customers: Vec<(u32, String, Vec<u8>)>,
+    /// `(shard, customer, per-customer fact seq, FactRecord bytes)`: the journal.
+    pub facts: Vec<(u32, String, u64, Vec<u8>)>,
+    pub timers_set: Vec<TimerKey>,
+    pub timers_cleared: Vec<TimerKey>,
+    /// `(shard, seq per shard, EscalationRecord bytes)`.
+    pub escalations: Vec<(u32, u64, Vec<u8>)>,
+    /// `(shard, customer, source, event id, received micros)`.
+    pub idempotency: Vec<(u32, String, String, String, i64)>,
+}
+
+impl WriteBatch {
+    pub fn is_empty(&self) -> bool {
+        self.customers.is_empty()
+            && self.facts.is_empty()
+            && self.timers_set.is_empty()
+            && self.timers_cleared.is_empty()
+            && self.escalations.is_empty()
+            && self.idempotency.is_empty()
+    }
+
+    /// Appends `other`'s writes after this batch's (later writes win).
+    pub fn extend(&mut self, other: WriteBatch) {
+        self.customers.extend(other.customers);
+        self.facts.extend(other.facts);
+        self.timers_set.extend(other.timers_set);
+        self.timers_cleared.extend(other.timers_cleared);
+        self.escalations.extend(other.escalations);
+        self.idempotency.extend(other.idempotency);
+    }
+}
+
+/// Called once a submitted batch is durable (`Ok`) or has failed. It runs
+/// on the store's committer thread: it must be quick and must not block
+/// (send on a channel, complete a oneshot).
+pub type CommitCallback = Box<dyn FnOnce(Result<()>) + Send + 'static>;
+
+/// Where customers, journals, timers, escalations and idempotency keys are
+/// kept.
+///
+/// # Contract
+///
+/// - **Atomic.** [`commit`](Store::commit) applies all of a batch or none
+///   of it, across every kind of record; a reader never sees part of a
+///   batch.
+/// - **Durable.** When `commit` returns `Ok` (or the callback of
+///   [`submit`](Store::submit) is called with `Ok`), the batch is on stable
+///   storage (fsync'd) and survives a crash or power loss. On `Err` the
+///   batch may or may not be durable; the caller treats the command as
+///   failed and lets its client retry (idempotency makes that harmless).
+/// - **Ordered.** Batches become visible in the order they are committed;
+///   within one batch, in the order documented on [`WriteBatch`].
+/// - **Concurrent.** Any number of threads may commit at once; an
+///   implementation may merge concurrent batches into one durable write
+///   (group commit), keeping each batch atomic.
+/// - **Shards are separate keyspaces.** Every key carries its shard; reads
+///   of one shard never return another's records.
+/// - **Values are opaque.** The store never decodes customers, facts or
+///   escalations; only keys it writes itself (timers) are parsed, and a key
+///   that does not parse is [`StoreError::Corrupt`].
+pub trait Store: Send + Sync + 'static {
+    /// Applies `batch` atomically and durably; returns once it is durable.
+    /// Blocks the calling thread: from async code prefer
+    /// [`submit`](Store::submit).
+    fn commit(&self, batch: WriteBatch) -> Result<()>;
+
+    /// Like [`commit`](Store::commit), without blocking: `done` is called
+    /// once the batch is durable or has failed.
+    fn submit(&self, batch: WriteBatch, done: CommitCallback) {
+        done(self.commit(batch));
+    }
+
+    /// The `CustomerRecord` bytes of one customer.
+    fn customer(&self, shard: u32, customer: &str) -> Result<Option<Vec<u8>>>;
+
+    /// The customer's facts with seq `>= from_seq`, in seq order.
+    fn facts(&self, shard: u32, customer: &str, from_seq: u64) -> Result<Vec<(u64, Vec<u8>)>>;
+
+    /// The highest fact seq of the customer, if it has any facts.
+    fn last_fact_seq(&self, shard: u32, customer: &str) -> Result<Option<u64>>;
+
+    /// Up to `limit` timers of `shard`, earliest first, strictly after
+    /// `from` when given (resume a scan from the last key seen). A `from`
+    /// of a lower shard starts at the shard's beginning; of a higher shard,
+    /// finds nothing.
+    fn timers(&self, shard: u32, from: Option<&TimerKey>, limit: usize) -> Result<Vec<TimerKey>>;
+
+    /// Up to `limit` escalations of `shard` with seq strictly greater than
+    /// `after_seq` (from the oldest when `None`), in seq order.
+    fn escalations(
+        &self,
+        shard: u32,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>>;
+
+    /// The highest escalation seq of `shard`, if it has any.
+    fn last_escalation_seq(&self, shard: u32) -> Result<Option<u64>>;
+
+    /// When `(customer, source, event id)` was received, if it is still
+    /// remembered.
+    fn seen(&self, shard: u32, customer: &str, source: &str, event_id: &str)
+    -> Result<Option<i64>>;
+
+    /// Forgets idempotency keys received strictly before `older_than_us`;
+    /// returns how many were forgotten.
+    fn prune_idempotency(&self, older_than_us: i64) -> Result<usize>;
+
+    /// How many customer records exist (every shard).
+    fn customer_count(&self) -> Result<u64>;
+
+    /// Bytes on disk (0 for a store that keeps nothing on disk).
+    fn disk_bytes(&self) -> Result<u64>;
+
+    /// Makes everything written so far durable (for shutdown; every
+    /// committed batch already is).
+    fn flush(&self) -> Result<()>;
+}
