@@ -22,6 +22,11 @@
 
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod engine;
+pub mod metrics;
+pub mod node;
+pub mod replication;
+pub mod shard;
 pub mod simulate;
 pub mod store;

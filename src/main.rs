@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use handoff::cli::client;
+use handoff::cli::serve::ServeArgs;
 use handoff::engine::model::GraphFormat;
 
 #[derive(Parser)]
@@ -36,6 +38,36 @@ enum Command {
         #[arg(long)]
         until: Option<String>,
     },
+    /// Run a node: gRPC, durable customer actors, SLA timers, escalations.
+    Serve(ServeArgs),
+    /// Send one event to a running node.
+    Ingest(client::IngestArgs),
+    /// Look at a customer on a running node.
+    Customer {
+        #[command(subcommand)]
+        command: CustomerCommand,
+    },
+    /// Follow, list or acknowledge escalations on a running node.
+    Escalations {
+        #[command(subcommand)]
+        command: EscalationsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CustomerCommand {
+    /// The unified view: states, owners, proofs, SLAs, escalations, timeline.
+    Get(client::CustomerGetArgs),
+}
+
+#[derive(Subcommand)]
+enum EscalationsCommand {
+    /// Follow the escalation stream (resumable with --cursor).
+    Tail(client::TailArgs),
+    /// Open escalations, of one team or all.
+    List(client::ListArgs),
+    /// Acknowledge an escalation (its notified team or the SLA's owner).
+    Ack(client::AckArgs),
 }
 
 #[derive(Subcommand)]
@@ -50,6 +82,27 @@ enum ModelCommand {
     },
 }
 
+/// Runs an async command on a fresh runtime; errors go to stderr, exit 1.
+fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("handoff: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(f) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("handoff: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -62,5 +115,18 @@ fn main() -> ExitCode {
             input,
             until,
         } => handoff::cli::simulate::run(&model, &input, until.as_deref()),
+        Command::Serve(args) => {
+            handoff::cli::serve::init_logging();
+            block_on(handoff::cli::serve::run(args))
+        }
+        Command::Ingest(args) => block_on(client::ingest(args)),
+        Command::Customer { command } => match command {
+            CustomerCommand::Get(args) => block_on(client::customer_get(args)),
+        },
+        Command::Escalations { command } => match command {
+            EscalationsCommand::Tail(args) => block_on(client::tail(args)),
+            EscalationsCommand::List(args) => block_on(client::list(args)),
+            EscalationsCommand::Ack(args) => block_on(client::ack(args)),
+        },
     }
 }

@@ -1,10 +1,33 @@
-//! The gRPC edge (`handoff.v1`, see API.md). For now it holds only the
-//! generated protobuf types; the tonic services that validate input and map
-//! errors to `Status` come with the node.
+//! The gRPC edge (`handoff.v1`, see API.md): tonic services that validate
+//! input, call the node and map errors to `Status`; no logic of their own.
+//! Also the standard health and reflection services, so grpcurl, load
+//! balancers and Kubernetes probes work unchanged.
+//!
+//! - `lifecycle.rs`, `escalations.rs`: the two services, a file each.
+//! - `convert.rs`: node types <-> protobuf types, the only place that
+//!   knows both.
+//! - `error.rs`: `NodeError` -> `Status`, and request id checks.
+
+mod convert;
+mod error;
+mod escalations;
+mod lifecycle;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+pub use convert::{from_timestamp, timestamp};
+pub use escalations::EscalationsService;
+pub use lifecycle::{LifecycleService, MAX_BATCH};
+
+use crate::node::Node;
 
 /// Generated from `proto/handoff/v1/handoff.proto`: messages, enums, client
-/// and server stubs. Conversions to and from engine types live beside the
-/// services, never in the engine.
+/// and server stubs. Conversions to and from engine types live in
+/// `convert.rs`, never in the engine.
 pub mod pb {
     tonic::include_proto!("handoff.v1");
 
@@ -13,26 +36,39 @@ pub mod pb {
         tonic::include_file_descriptor_set!("handoff_descriptor");
 }
 
-#[cfg(test)]
-mod tests {
-    use prost::Message;
+/// Largest request or response message.
+const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
-    /// Reflection shows exactly the public API: both services, no storage
-    /// records.
-    #[test]
-    fn the_descriptor_set_holds_the_api_and_nothing_else() {
-        let set = prost_types::FileDescriptorSet::decode(super::pb::FILE_DESCRIPTOR_SET)
-            .expect("a valid descriptor set");
-        let files: Vec<&str> = set.file.iter().map(|f| f.name()).collect();
-        // Imports are included, so reflection clients resolve every type.
-        assert_eq!(
-            files,
-            [
-                "google/protobuf/timestamp.proto",
-                "handoff/v1/handoff.proto"
-            ]
-        );
-        let services: Vec<&str> = set.file[1].service.iter().map(|s| s.name()).collect();
-        assert_eq!(services, ["Lifecycle", "Escalations"]);
-    }
+/// Serves the API on `listener` until `shutdown` resolves; then stops
+/// accepting, finishes in-flight calls and ends open streams.
+pub async fn serve(
+    node: Arc<Node>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<pb::lifecycle_server::LifecycleServer<LifecycleService>>()
+        .await;
+    health
+        .set_serving::<pb::escalations_server::EscalationsServer<EscalationsService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the compiled-in descriptor sets are valid");
+    let lifecycle =
+        pb::lifecycle_server::LifecycleServer::new(LifecycleService { node: node.clone() })
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE);
+    let escalations = pb::escalations_server::EscalationsServer::new(EscalationsService { node })
+        .max_decoding_message_size(MAX_MESSAGE);
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(lifecycle)
+        .add_service(escalations)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
 }

@@ -1,5 +1,7 @@
 //! The `handoff` command line: one file per command, each a thin layer that
 //! reads files and arguments, calls the library and writes the result.
 
+pub mod client;
 pub mod model;
+pub mod serve;
 pub mod simulate;

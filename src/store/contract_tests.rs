@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{FjallStore, MemoryStore, Store, StoreError, TimerKey, WriteBatch};
+use super::{FjallStore, MemoryStore, OpenRow, Store, StoreError, TimerKey, WriteBatch};
 
 fn timer(shard: u32, deadline_us: i64, customer: &str, sla: u16, tier: u16) -> TimerKey {
     TimerKey {
@@ -49,11 +49,22 @@ fn full_batch() -> WriteBatch {
         timers_cleared: vec![],
         escalations: vec![(1, 1, b"esc1".to_vec())],
         idempotency: vec![(1, "c1".into(), "billing".into(), "e1".into(), 50)],
+        open_set: vec![OpenRow {
+            team: "billing".into(),
+            escalation_id: "c1:s:1:0:0".into(),
+            entry: b"esc1".to_vec(),
+            acknowledged: false,
+        }],
+        open_cleared: vec![],
     }
 }
 
 fn assert_full_batch_visible(s: &dyn Store) {
     assert_eq!(s.customer(1, "c1").expect("read"), Some(b"state".to_vec()));
+    assert_eq!(
+        s.open_escalations(Some("billing")).expect("read"),
+        vec![(b"esc1".to_vec(), false)]
+    );
     assert_eq!(
         s.facts(1, "c1", 0).expect("read"),
         vec![(1, b"f1".to_vec()), (2, b"f2".to_vec())]
@@ -355,6 +366,40 @@ fn flush_and_metrics(s: &dyn Store) {
     s.disk_bytes().expect("measures");
 }
 
+fn open_escalations_are_indexed_by_team(s: &dyn Store) {
+    let row = |team: &str, id: &str, ack: bool| OpenRow {
+        team: team.into(),
+        escalation_id: id.into(),
+        entry: format!("{team}/{id}").into_bytes(),
+        acknowledged: ack,
+    };
+    let batch = WriteBatch {
+        open_set: vec![
+            row("provisioning", "c1:a:1:0:0", false),
+            row("provisioning", "c2:a:1:0:0", false),
+            row("cx_director", "c1:a:1:2:0", false),
+            // A team whose name is a prefix of another's.
+            row("prov", "c9:a:1:0:0", false),
+        ],
+        ..WriteBatch::default()
+    };
+    s.commit(batch).expect("commits");
+    let prov = s.open_escalations(Some("provisioning")).expect("reads");
+    assert_eq!(prov.len(), 2);
+    assert_eq!(prov[0], (b"provisioning/c1:a:1:0:0".to_vec(), false));
+    assert_eq!(s.open_escalations(None).expect("reads").len(), 4);
+    // Acknowledge one, resolve another.
+    let batch = WriteBatch {
+        open_set: vec![row("provisioning", "c1:a:1:0:0", true)],
+        open_cleared: vec![("provisioning".into(), "c2:a:1:0:0".into())],
+        ..WriteBatch::default()
+    };
+    s.commit(batch).expect("commits");
+    let prov = s.open_escalations(Some("provisioning")).expect("reads");
+    assert_eq!(prov, vec![(b"provisioning/c1:a:1:0:0".to_vec(), true)]);
+    assert_eq!(s.open_escalations(Some("nobody")).expect("reads"), vec![]);
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -390,6 +435,7 @@ contract!(
     concurrent_commits_all_land,
     readers_see_whole_batches,
     flush_and_metrics,
+    open_escalations_are_indexed_by_team,
 );
 
 // --------------------------------------------------------------- fjall only

@@ -73,6 +73,8 @@ struct Shared {
     timers: Keyspace,
     escalations: Keyspace,
     idempotency: Keyspace,
+    /// Open escalations by team: `team \0 escalation id` -> ack byte + entry.
+    open: Keyspace,
     meta: Keyspace,
     /// Customer records that exist; written to `meta` in the same batch
     /// that creates a customer, changed only by the committer.
@@ -89,6 +91,7 @@ enum Part {
     Timers,
     Escalations,
     Idempotency,
+    Open,
 }
 
 impl FjallStore {
@@ -108,6 +111,7 @@ impl FjallStore {
             timers: keyspace("timers")?,
             escalations: keyspace("escalations")?,
             idempotency: keyspace("idempotency")?,
+            open: keyspace("open")?,
             meta: keyspace("meta")?,
             db,
             customer_count: AtomicU64::new(0),
@@ -233,6 +237,7 @@ impl Shared {
             Part::Timers => &self.timers,
             Part::Escalations => &self.escalations,
             Part::Idempotency => &self.idempotency,
+            Part::Open => &self.open,
         }
     }
 
@@ -305,8 +310,21 @@ impl Shared {
                     Some(Vec::new()),
                 );
             }
+            for (team, id) in &b.open_cleared {
+                ops.insert((Part::Open, open_key(team, id)), None);
+            }
+            for row in b.open_set {
+                let mut value = Vec::with_capacity(row.entry.len() + 1);
+                value.push(u8::from(row.acknowledged));
+                value.extend_from_slice(&row.entry);
+                ops.insert(
+                    (Part::Open, open_key(&row.team, &row.escalation_id)),
+                    Some(value),
+                );
+            }
         }
 
+        // (Open escalations, after the group's other writes.)
         // The committer is the only writer: what is not on disk now is new.
         let mut created = 0;
         for ((part, key), op) in &ops {
@@ -559,6 +577,20 @@ impl Store for FjallStore {
         rx.recv().unwrap_or(Err(StoreError::Closed))
     }
 
+    fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>> {
+        let err = |e| StoreError::backend("reading open escalations", e);
+        let prefix = team.map(|t| open_key(t, "")).unwrap_or_default();
+        let mut out = Vec::new();
+        for guard in self.shared.db.snapshot().prefix(&self.shared.open, prefix) {
+            let (_, value) = guard.into_inner().map_err(err)?;
+            let Some((ack, entry)) = value.split_first() else {
+                return Err(StoreError::corrupt("open escalation", "an empty value"));
+            };
+            out.push((entry.to_vec(), *ack != 0));
+        }
+        Ok(out)
+    }
+
     fn customer_count(&self) -> Result<u64> {
         Ok(self.shared.customer_count.load(Ordering::Relaxed))
     }
@@ -576,4 +608,14 @@ impl Store for FjallStore {
             .persist(PersistMode::SyncAll)
             .map_err(|e| StoreError::backend("flushing the journal", e))
     }
+}
+
+/// The key of an open escalation: team names hold no NUL (the model's
+/// names are `[A-Za-z0-9_-]`), so the team prefix is unambiguous.
+fn open_key(team: &str, escalation_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(team.len() + 1 + escalation_id.len());
+    k.extend_from_slice(team.as_bytes());
+    k.push(0);
+    k.extend_from_slice(escalation_id.as_bytes());
+    k
 }

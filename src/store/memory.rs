@@ -23,6 +23,8 @@ struct Inner {
     escalations: BTreeMap<(u32, u64), Vec<u8>>,
     /// `(shard, customer, source, event id)` -> received micros.
     idempotency: BTreeMap<(u32, String, String, String), i64>,
+    /// `(team, escalation id)` -> (entry, acknowledged).
+    open: BTreeMap<(String, String), (Vec<u8>, bool)>,
 }
 
 impl MemoryStore {
@@ -56,6 +58,13 @@ impl Store for MemoryStore {
         for (shard, customer, source, id, received) in batch.idempotency {
             s.idempotency
                 .insert((shard, customer, source, id), received);
+        }
+        for key in batch.open_cleared {
+            s.open.remove(&key);
+        }
+        for row in batch.open_set {
+            s.open
+                .insert((row.team, row.escalation_id), (row.entry, row.acknowledged));
         }
         Ok(())
     }
@@ -155,6 +164,16 @@ impl Store for MemoryStore {
         s.idempotency
             .retain(|_, received| *received >= older_than_us);
         Ok(before - s.idempotency.len())
+    }
+
+    fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>> {
+        Ok(self
+            .lock()
+            .open
+            .iter()
+            .filter(|((t, _), _)| team.is_none_or(|want| t == want))
+            .map(|(_, (entry, ack))| (entry.clone(), *ack))
+            .collect())
     }
 
     fn customer_count(&self) -> Result<u64> {

@@ -134,6 +134,21 @@ pub struct WriteBatch {
     pub escalations: Vec<(u32, u64, Vec<u8>)>,
     /// `(shard, customer, source, event id, received micros)`.
     pub idempotency: Vec<(u32, String, String, String, i64)>,
+    /// Open escalations (fired, not yet resolved), indexed by team:
+    /// written when a tier fires or is acknowledged.
+    pub open_set: Vec<OpenRow>,
+    /// `(team, escalation id)`: removed when the escalation is resolved.
+    pub open_cleared: Vec<(String, String)>,
+}
+
+/// One open escalation in the by-team index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenRow {
+    pub team: String,
+    pub escalation_id: String,
+    /// `EscalationRecord` bytes.
+    pub entry: Vec<u8>,
+    pub acknowledged: bool,
 }
 
 impl WriteBatch {
@@ -144,6 +159,8 @@ impl WriteBatch {
             && self.timers_cleared.is_empty()
             && self.escalations.is_empty()
             && self.idempotency.is_empty()
+            && self.open_set.is_empty()
+            && self.open_cleared.is_empty()
     }
 
     /// Appends `other`'s writes after this batch's (later writes win).
@@ -154,6 +171,8 @@ impl WriteBatch {
         self.timers_cleared.extend(other.timers_cleared);
         self.escalations.extend(other.escalations);
         self.idempotency.extend(other.idempotency);
+        self.open_set.extend(other.open_set);
+        self.open_cleared.extend(other.open_cleared);
     }
 }
 
@@ -232,6 +251,10 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets idempotency keys received strictly before `older_than_us`;
     /// returns how many were forgotten.
     fn prune_idempotency(&self, older_than_us: i64) -> Result<usize>;
+
+    /// The open escalations of `team` (of every team when `None`), as
+    /// `(EscalationRecord bytes, acknowledged)`, ordered by team then id.
+    fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>>;
 
     /// How many customer records exist (every shard).
     fn customer_count(&self) -> Result<u64>;

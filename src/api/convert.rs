@@ -1,0 +1,327 @@
+//! Conversions between the node's types and the generated protobuf types:
+//! the one place that knows both. Requests are validated here, at the edge,
+//! with messages a person can act on.
+
+use std::collections::HashMap;
+
+use super::pb;
+use crate::engine::model::Severity;
+use crate::engine::view::{CustomerView, EscalationView, TimelineView};
+use crate::engine::{EscalationKind, Event, Outcome, Timestamp};
+use crate::node::{
+    DecisionReply, EscalationFilter, IngestReply, NodeError, OpenEscalation, StreamedEscalation,
+};
+use crate::store::EscalationEntry;
+
+/// Longest attribute key or value, and most attributes per event.
+const MAX_ATTRIBUTE_LEN: usize = 4096;
+const MAX_ATTRIBUTES: usize = 64;
+
+pub fn timestamp(t: Timestamp) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.0.div_euclid(1_000_000),
+        nanos: (t.0.rem_euclid(1_000_000) * 1000) as i32,
+    }
+}
+
+pub fn from_timestamp(t: &prost_types::Timestamp) -> Result<Timestamp, NodeError> {
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(NodeError::Invalid(format!(
+            "occurred_at has nanos = {}; it must be in 0..1e9",
+            t.nanos
+        )));
+    }
+    t.seconds
+        .checked_mul(1_000_000)
+        .and_then(|s| s.checked_add(i64::from(t.nanos) / 1000))
+        .map(Timestamp)
+        .ok_or_else(|| NodeError::Invalid("occurred_at is out of range".into()))
+}
+
+/// An event from the wire; `bool`: whether `occurred_at` was set.
+pub fn event(e: pb::Event) -> Result<(Event, bool), NodeError> {
+    if e.attributes.len() > MAX_ATTRIBUTES {
+        return Err(NodeError::Invalid(format!(
+            "the event has {} attributes; at most {MAX_ATTRIBUTES} are allowed",
+            e.attributes.len()
+        )));
+    }
+    if let Some((k, _)) = e
+        .attributes
+        .iter()
+        .find(|(k, v)| k.len() > MAX_ATTRIBUTE_LEN || v.len() > MAX_ATTRIBUTE_LEN)
+    {
+        return Err(NodeError::Invalid(format!(
+            "attribute `{}` is longer than {MAX_ATTRIBUTE_LEN} bytes",
+            k.chars().take(40).collect::<String>()
+        )));
+    }
+    let (occurred_at, set) = match &e.occurred_at {
+        Some(t) => (from_timestamp(t)?, true),
+        None => (Timestamp(0), false),
+    };
+    Ok((
+        Event {
+            id: e.id,
+            source: e.source,
+            event_type: e.r#type,
+            customer: e.customer_id,
+            market: e.market,
+            occurred_at,
+            attributes: e.attributes.into_iter().collect(),
+        },
+        set,
+    ))
+}
+
+pub fn outcome(o: Outcome) -> pb::Outcome {
+    match o {
+        Outcome::Applied => pb::Outcome::Applied,
+        Outcome::Duplicate => pb::Outcome::Duplicate,
+        Outcome::Ignored => pb::Outcome::Ignored,
+        Outcome::Rejected => pb::Outcome::Rejected,
+        Outcome::Stale => pb::Outcome::Stale,
+    }
+}
+
+pub fn kind(k: EscalationKind) -> pb::EscalationKind {
+    match k {
+        EscalationKind::TierReached => pb::EscalationKind::TierReached,
+        EscalationKind::Breached => pb::EscalationKind::Breached,
+        EscalationKind::Resolved => pb::EscalationKind::Resolved,
+    }
+}
+
+pub fn severity(s: Severity) -> pb::Severity {
+    match s {
+        Severity::Low => pb::Severity::Low,
+        Severity::Medium => pb::Severity::Medium,
+        Severity::High => pb::Severity::High,
+        Severity::Critical => pb::Severity::Critical,
+    }
+}
+
+fn severity_word(s: &str) -> i32 {
+    Severity::parse(s).map_or(pb::Severity::Unspecified, severity) as i32
+}
+
+fn states(v: Vec<(String, String)>) -> HashMap<String, String> {
+    v.into_iter().collect()
+}
+
+pub fn ingest_result(r: IngestReply) -> pb::IngestResult {
+    pb::IngestResult {
+        outcome: outcome(r.outcome) as i32,
+        reason: r.reason.unwrap_or_default(),
+        states: states(r.states),
+        transitions: r
+            .transitions
+            .into_iter()
+            .map(|t| pb::Transition {
+                region: t.region,
+                from: t.from,
+                to: t.to,
+            })
+            .collect(),
+        sla_changes: r
+            .sla_changes
+            .into_iter()
+            .map(|c| pb::SlaChange {
+                sla: c.sla,
+                instance: c.instance,
+                kind: match c.change.as_str() {
+                    "started" => pb::SlaChangeKind::Started,
+                    "met" => pb::SlaChangeKind::Met,
+                    "late" => pb::SlaChangeKind::Late,
+                    _ => pb::SlaChangeKind::Cancelled,
+                } as i32,
+                at: None,
+                deadline: c.deadline.map(timestamp),
+            })
+            .collect(),
+    }
+}
+
+pub fn decision(d: DecisionReply) -> pb::Decision {
+    pb::Decision {
+        allowed: d.allowed,
+        reason: d.reason.unwrap_or_default(),
+        states: states(d.states),
+        owner: d.owner.unwrap_or_default(),
+    }
+}
+
+fn open_view(customer: &str, market: &str, e: EscalationView) -> pb::OpenEscalation {
+    let repeat = e
+        .escalation_id
+        .rsplit(':')
+        .next()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0);
+    pb::OpenEscalation {
+        escalation_id: e.escalation_id,
+        kind: match e.kind {
+            "breached" => pb::EscalationKind::Breached,
+            "resolved" => pb::EscalationKind::Resolved,
+            _ => pb::EscalationKind::TierReached,
+        } as i32,
+        sla: e.sla,
+        tier: u32::from(e.tier),
+        team: e.team,
+        severity: severity_word(e.severity),
+        deadline: Some(timestamp(e.deadline)),
+        fired_at: Some(timestamp(e.fired_at)),
+        late_attach: e.late_attach,
+        acknowledged: e.acknowledged,
+        customer_id: customer.to_owned(),
+        market: market.to_owned(),
+        repeat,
+    }
+}
+
+fn timeline(t: TimelineView) -> pb::TimelineEntry {
+    pb::TimelineEntry {
+        at: Some(timestamp(t.at)),
+        kind: match t.kind {
+            "event" => pb::TimelineKind::Event,
+            "denied" => pb::TimelineKind::Denied,
+            "escalation" => pb::TimelineKind::Escalation,
+            "sla_ended" => pb::TimelineKind::SlaEnded,
+            _ => pb::TimelineKind::Acknowledged,
+        } as i32,
+        summary: t.summary,
+        outcome: match t.outcome {
+            Some("applied") => pb::Outcome::Applied,
+            Some("duplicate") => pb::Outcome::Duplicate,
+            Some("ignored") => pb::Outcome::Ignored,
+            Some("rejected") => pb::Outcome::Rejected,
+            Some("stale") => pb::Outcome::Stale,
+            _ => pb::Outcome::Unspecified,
+        } as i32,
+        reason: t.reason.unwrap_or_default(),
+    }
+}
+
+pub fn customer_view(v: CustomerView) -> pb::CustomerView {
+    let (customer, market) = (v.customer.clone(), v.market.clone());
+    pb::CustomerView {
+        customer_id: v.customer,
+        market: v.market,
+        model_version: v.model_version,
+        owner: v.owner.unwrap_or_default(),
+        regions: v
+            .regions
+            .into_iter()
+            .map(|r| pb::RegionView {
+                region: r.region,
+                state: r.state,
+                owner: r.owner,
+                since: r.since.map(timestamp),
+            })
+            .collect(),
+        proofs: v
+            .proofs
+            .into_iter()
+            .map(|p| pb::ProofView {
+                proof: p.proof,
+                holds: p.holds,
+                established_by: p.established_by.map(|e| pb::EventView {
+                    id: e.id,
+                    source: e.source,
+                    r#type: e.event_type,
+                    occurred_at: Some(timestamp(e.occurred_at)),
+                }),
+            })
+            .collect(),
+        slas: v
+            .slas
+            .into_iter()
+            .map(|s| pb::SlaView {
+                sla: s.sla,
+                instance: s.instance,
+                owner: s.owner,
+                handoff: s.handoff,
+                started_at: Some(timestamp(s.started_at)),
+                deadline: Some(timestamp(s.deadline)),
+                breached: s.breached,
+                next_tier: s.next_tier.map(|n| pb::NextTier {
+                    tier: u32::from(n.tier),
+                    at: Some(timestamp(n.at)),
+                    team: n.team,
+                    severity: severity_word(&n.severity),
+                }),
+            })
+            .collect(),
+        escalations: v
+            .escalations
+            .into_iter()
+            .map(|e| open_view(&customer, &market, e))
+            .collect(),
+        timeline: v.timeline.into_iter().map(timeline).collect(),
+    }
+}
+
+pub fn escalation_event(cursor: String, e: EscalationEntry) -> pb::EscalationEvent {
+    pb::EscalationEvent {
+        cursor,
+        escalation_id: e.escalation_id,
+        kind: kind(e.kind) as i32,
+        customer_id: e.customer,
+        market: e.market,
+        sla: e.sla,
+        tier: u32::from(e.tier),
+        team: e.team,
+        severity: severity(e.severity) as i32,
+        deadline: Some(timestamp(e.deadline)),
+        fired_at: Some(timestamp(e.fired_at)),
+        late_attach: e.late_attach,
+        handoff: e.handoff,
+        states: states(e.states),
+        repeat: e.repeat,
+        due: Some(timestamp(e.due)),
+    }
+}
+
+pub fn streamed(s: StreamedEscalation) -> pb::EscalationEvent {
+    escalation_event(s.cursor, s.entry)
+}
+
+pub fn open(o: OpenEscalation) -> pb::OpenEscalation {
+    let e = o.entry;
+    pb::OpenEscalation {
+        escalation_id: e.escalation_id,
+        kind: kind(e.kind) as i32,
+        sla: e.sla,
+        tier: u32::from(e.tier),
+        team: e.team,
+        severity: severity(e.severity) as i32,
+        deadline: Some(timestamp(e.deadline)),
+        fired_at: Some(timestamp(e.fired_at)),
+        late_attach: e.late_attach,
+        acknowledged: o.acknowledged,
+        customer_id: e.customer,
+        market: e.market,
+        repeat: e.repeat,
+    }
+}
+
+pub fn filter(r: &pb::SubscribeRequest) -> Result<EscalationFilter, NodeError> {
+    let min_severity = match pb::Severity::try_from(r.min_severity) {
+        Ok(pb::Severity::Unspecified) => None,
+        Ok(pb::Severity::Low) => Some(Severity::Low),
+        Ok(pb::Severity::Medium) => Some(Severity::Medium),
+        Ok(pb::Severity::High) => Some(Severity::High),
+        Ok(pb::Severity::Critical) => Some(Severity::Critical),
+        Err(_) => {
+            return Err(NodeError::Invalid(format!(
+                "min_severity = {} is not a severity (1 low .. 4 critical, 0 for all)",
+                r.min_severity
+            )));
+        }
+    };
+    Ok(EscalationFilter {
+        teams: r.teams.clone(),
+        markets: r.markets.clone(),
+        min_severity,
+    })
+}

@@ -1,0 +1,78 @@
+//! `handoff.v1.Escalations`: the live, resumable stream of escalations,
+//! open escalations by team, and acknowledgements.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio_stream::Stream;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use super::error::check_id;
+use super::pb;
+use super::pb::escalations_server::Escalations;
+use crate::node::Node;
+
+pub struct EscalationsService {
+    pub node: Arc<Node>,
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::EscalationEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Escalations for EscalationsService {
+    type SubscribeStream = EventStream;
+
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let r = request.into_inner();
+        let filter = convert::filter(&r)?;
+        for team in &filter.teams {
+            if self.node.model().team(team).is_none() {
+                return Err(Status::invalid_argument(format!(
+                    "team `{team}` is not declared in the model; declared teams: {}",
+                    self.node.model().spec.teams.join(", ")
+                )));
+            }
+        }
+        let rx = self.node.subscribe(filter, &r.cursor)?;
+        let stream =
+            ReceiverStream::new(rx).map(|item| item.map(convert::streamed).map_err(Status::from));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn list_open(
+        &self,
+        request: Request<pb::ListOpenRequest>,
+    ) -> Result<Response<pb::ListOpenResult>, Status> {
+        let r = request.into_inner();
+        let open = self.node.list_open(&r.team)?;
+        Ok(Response::new(pb::ListOpenResult {
+            escalations: open.into_iter().map(convert::open).collect(),
+        }))
+    }
+
+    async fn acknowledge(
+        &self,
+        request: Request<pb::AcknowledgeRequest>,
+    ) -> Result<Response<pb::AcknowledgeResult>, Status> {
+        let r = request.into_inner();
+        check_id("escalation_id", &r.escalation_id, 1024)?;
+        check_id("team", &r.team, self.node.config().max_len)?;
+        if r.note.len() > 4096 {
+            return Err(Status::invalid_argument("note is longer than 4096 bytes"));
+        }
+        let d = self
+            .node
+            .acknowledge(&r.escalation_id, &r.team, &r.note)
+            .await?;
+        Ok(Response::new(pb::AcknowledgeResult {
+            acknowledged: d.allowed,
+            reason: d.reason.unwrap_or_default(),
+        }))
+    }
+}

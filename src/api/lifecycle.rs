@@ -1,0 +1,122 @@
+//! `handoff.v1.Lifecycle`: events in, questions answered. Validates at the
+//! edge, calls the node, converts; no logic of its own.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use super::error::check_id;
+use super::pb;
+use super::pb::lifecycle_server::Lifecycle;
+use crate::node::Node;
+
+/// Most events in one IngestBatch.
+pub const MAX_BATCH: usize = 10_000;
+
+pub struct LifecycleService {
+    pub node: Arc<Node>,
+}
+
+impl LifecycleService {
+    fn max_len(&self) -> usize {
+        self.node.config().max_len
+    }
+}
+
+#[tonic::async_trait]
+impl Lifecycle for LifecycleService {
+    async fn ingest(
+        &self,
+        request: Request<pb::IngestRequest>,
+    ) -> Result<Response<pb::IngestResult>, Status> {
+        let Some(event) = request.into_inner().event else {
+            return Err(Status::invalid_argument(
+                "the request has no event: set IngestRequest.event",
+            ));
+        };
+        let (event, set) = convert::event(event)?;
+        let reply = self.node.ingest(event, set).await?;
+        Ok(Response::new(convert::ingest_result(reply)))
+    }
+
+    async fn ingest_batch(
+        &self,
+        request: Request<pb::IngestBatchRequest>,
+    ) -> Result<Response<pb::IngestBatchResult>, Status> {
+        let events = request.into_inner().events;
+        if events.len() > MAX_BATCH {
+            return Err(Status::invalid_argument(format!(
+                "the batch has {} events; send at most {MAX_BATCH} per IngestBatch",
+                events.len()
+            )));
+        }
+        let mut slots: Vec<Option<pb::IngestResult>> = Vec::with_capacity(events.len());
+        let mut valid = Vec::with_capacity(events.len());
+        for e in events {
+            match convert::event(e) {
+                Ok(ev) => {
+                    slots.push(None);
+                    valid.push(ev);
+                }
+                Err(err) => slots.push(Some(convert::ingest_result(
+                    crate::node::IngestReply::rejected(err.to_string()),
+                ))),
+            }
+        }
+        let mut replies = self.node.ingest_batch(valid).await.into_iter();
+        let mut results = Vec::with_capacity(slots.len());
+        for slot in slots {
+            match slot {
+                Some(r) => results.push(r),
+                None => {
+                    let reply = replies.next().expect("one reply per valid event")?;
+                    results.push(convert::ingest_result(reply));
+                }
+            }
+        }
+        Ok(Response::new(pb::IngestBatchResult { results }))
+    }
+
+    async fn authorize(
+        &self,
+        request: Request<pb::AuthorizeRequest>,
+    ) -> Result<Response<pb::Decision>, Status> {
+        let r = request.into_inner();
+        check_id("customer_id", &r.customer_id, self.max_len())?;
+        check_id("team", &r.team, self.max_len())?;
+        check_id("action", &r.action, self.max_len())?;
+        let d = self
+            .node
+            .authorize(&r.customer_id, &r.team, &r.action)
+            .await?;
+        Ok(Response::new(convert::decision(d)))
+    }
+
+    async fn check_message(
+        &self,
+        request: Request<pb::CheckMessageRequest>,
+    ) -> Result<Response<pb::Decision>, Status> {
+        let r = request.into_inner();
+        check_id("customer_id", &r.customer_id, self.max_len())?;
+        check_id("message_class", &r.message_class, self.max_len())?;
+        let d = self
+            .node
+            .check_message(&r.customer_id, &r.message_class)
+            .await?;
+        Ok(Response::new(convert::decision(d)))
+    }
+
+    async fn get_customer(
+        &self,
+        request: Request<pb::GetCustomerRequest>,
+    ) -> Result<Response<pb::CustomerView>, Status> {
+        let r = request.into_inner();
+        check_id("customer_id", &r.customer_id, self.max_len())?;
+        let v = self
+            .node
+            .customer(&r.customer_id, r.timeline_limit as usize)
+            .await?;
+        Ok(Response::new(convert::customer_view(v)))
+    }
+}

@@ -1,0 +1,189 @@
+//! `handoff serve`: runs a node on the embedded store.
+//!
+//! Defaults (API.md): the reference model compiled into the binary, data in
+//! `./data`, gRPC on 127.0.0.1:50051, metrics on 127.0.0.1:9464. A config
+//! file sets the rest; flags override it. SIGTERM or SIGINT: stop
+//! accepting, finish in-flight calls, end open streams, flush, exit 0.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+
+use crate::clock::SystemClock;
+use crate::engine::model::{Model, load, load_file};
+use crate::node::{Node, NodeConfig};
+use crate::store::{FjallStore, Store};
+
+/// The reference model, built in so `handoff serve` works from anywhere.
+pub const DEFAULT_MODEL: &str = include_str!("../../examples/saas.toml");
+
+/// Flags of `handoff serve`; each overrides the config file.
+#[derive(Debug, Default, clap::Args)]
+pub struct ServeArgs {
+    /// A TOML config file (see the README's "Running the node").
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The lifecycle model (default: the built-in reference model).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// The data directory (default ./data).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// gRPC address (default 127.0.0.1:50051; port 0 picks a free one).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Prometheus metrics address (default 127.0.0.1:9464; port 0 picks one).
+    #[arg(long)]
+    pub metrics: Option<SocketAddr>,
+}
+
+impl ServeArgs {
+    /// The effective configuration.
+    pub fn config(&self) -> anyhow::Result<NodeConfig> {
+        let mut c = match &self.config {
+            Some(path) => NodeConfig::load(path).map_err(anyhow::Error::msg)?,
+            None => NodeConfig::default(),
+        };
+        if let Some(m) = &self.model {
+            c.model = Some(m.clone());
+        }
+        if let Some(d) = &self.data {
+            c.data = d.clone();
+        }
+        if let Some(l) = self.listen {
+            c.listen = l;
+        }
+        if let Some(m) = self.metrics {
+            c.metrics = m;
+        }
+        Ok(c)
+    }
+}
+
+fn model(path: Option<&Path>) -> anyhow::Result<Model> {
+    let loaded = match path {
+        Some(p) => load_file(p),
+        None => load("examples/saas.toml (built in)", DEFAULT_MODEL),
+    };
+    loaded.map_err(|problems| {
+        anyhow::anyhow!(
+            "{problems}\nthe model does not load: fix the problems above (handoff model check)"
+        )
+    })
+}
+
+/// Records the shard count in a new data directory and refuses another
+/// one later: the shard is part of every durable key.
+fn check_layout(data: &Path, shards: u32) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+    let meta = data.join("handoff-layout.toml");
+    match std::fs::read_to_string(&meta) {
+        Ok(text) => {
+            let stored: toml::Table =
+                toml::from_str(&text).with_context(|| format!("{} is damaged", meta.display()))?;
+            let was = stored
+                .get("shards")
+                .and_then(|v| v.as_integer())
+                .unwrap_or(-1);
+            if was != i64::from(shards) {
+                bail!(
+                    "the data directory {} was created with shards = {was}; this node is configured with {shards}: \
+                     the shard count is fixed when a data directory is created, so set shards = {was}",
+                    data.display()
+                );
+            }
+        }
+        Err(_) => {
+            std::fs::write(
+                &meta,
+                format!("# written by handoff when the directory was created\nshards = {shards}\n"),
+            )
+            .with_context(|| format!("cannot write {}", meta.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs a node until SIGTERM/SIGINT.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    config.check().map_err(anyhow::Error::msg)?;
+    let model = Arc::new(model(config.model.as_deref())?);
+    check_layout(&config.data, config.shards)?;
+    let store: Arc<dyn Store> = Arc::new(
+        FjallStore::open(&config.data)
+            .with_context(|| format!("opening the store in {}", config.data.display()))?,
+    );
+    let metrics = crate::metrics::install(config.metrics)?;
+    let listener = TcpListener::bind(config.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}: is another node running there?",
+            config.listen
+        )
+    })?;
+    let listen = listener.local_addr()?;
+    let started = std::time::Instant::now();
+    let node =
+        Arc::new(Node::open(config.clone(), model.clone(), store, Arc::new(SystemClock)).await?);
+    tracing::info!(
+        model = %model.spec.name,
+        version = model.spec.version,
+        data = %config.data.display(),
+        grpc = %listen,
+        metrics = %metrics,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "handoff is serving"
+    );
+    // One plain line for people and scripts (tests read it for the port).
+    println!(
+        "handoff serving {listen} (metrics http://{metrics}/metrics, model {} v{}, data {})",
+        model.spec.name,
+        model.spec.version,
+        config.data.display()
+    );
+
+    let stopping = node.clone();
+    let signal = async move {
+        wait_for_signal().await;
+        tracing::info!("stopping: finishing in-flight calls, ending streams");
+        stopping.stop_streams();
+    };
+    crate::api::serve(node.clone(), listener, signal).await?;
+    let node = Arc::try_unwrap(node)
+        .map_err(|_| anyhow::anyhow!("calls still hold the node at shutdown"))?;
+    node.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Structured logs to stderr; `RUST_LOG` filters (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,125 @@
+//! The node's configuration: a TOML file (`handoff serve --config FILE`),
+//! overridden by flags, with the defaults of API.md.
+//!
+//! ```toml
+//! listen = "127.0.0.1:50051"     # gRPC
+//! metrics = "127.0.0.1:9464"     # Prometheus text at /metrics
+//! data = "./data"                # the embedded store
+//! model = "examples/saas.toml"   # absent: the reference model, built in
+//! shards = 16                    # fixed when the data directory is created
+//! max_active_actors = 100000     # active customer actors, all shards
+//! idle_timeout = "30s"           # an actor idle this long is passivated
+//! timer_window = 10000           # timers held in memory per shard
+//! max_len = 256                  # longest id, source, type, customer id
+//! max_future = "5m"              # how far ahead occurred_at may be
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::engine::Limits;
+use crate::engine::model::{Duration, parse_duration};
+
+/// Settings of one node.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    pub listen: SocketAddr,
+    pub metrics: SocketAddr,
+    pub data: PathBuf,
+    pub model: Option<PathBuf>,
+    pub shards: u32,
+    pub max_active_actors: usize,
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    pub timer_window: usize,
+    pub max_len: usize,
+    #[serde(deserialize_with = "duration")]
+    pub max_future: Duration,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            metrics: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            data: PathBuf::from("./data"),
+            model: None,
+            shards: 16,
+            max_active_actors: 100_000,
+            idle_timeout: Duration::from_secs(30),
+            timer_window: 10_000,
+            max_len: 256,
+            max_future: Duration::from_secs(300),
+        }
+    }
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+impl NodeConfig {
+    /// Reads a config file; the error names the file and what to fix.
+    pub fn load(path: &Path) -> Result<NodeConfig, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the config file {}: {e}", path.display()))?;
+        let config: NodeConfig =
+            toml::from_str(&text).map_err(|e| format!("config file {}: {e}", path.display()))?;
+        config
+            .check()
+            .map_err(|e| format!("config file {}: {e}", path.display()))?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but make no sense.
+    pub fn check(&self) -> Result<(), String> {
+        if self.shards == 0 || self.shards > 4096 {
+            return Err(format!(
+                "shards = {} must be between 1 and 4096",
+                self.shards
+            ));
+        }
+        if self.max_active_actors == 0 {
+            return Err("max_active_actors must be at least 1".into());
+        }
+        if self.timer_window == 0 {
+            return Err("timer_window must be at least 1".into());
+        }
+        if self.idle_timeout.0 <= 0 {
+            return Err("idle_timeout must be positive".into());
+        }
+        Ok(())
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_len: self.max_len,
+            max_future: self.max_future,
+        }
+    }
+
+    pub fn idle_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.idle_timeout.0.max(0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_file_overrides_defaults_and_names_mistakes() {
+        let c: NodeConfig = toml::from_str("shards = 4\nidle_timeout = \"2m\"").expect("valid");
+        assert_eq!(c.shards, 4);
+        assert_eq!(c.idle_timeout, Duration::from_secs(120));
+        assert_eq!(c.listen, NodeConfig::default().listen);
+        let e = toml::from_str::<NodeConfig>("shard = 4").expect_err("typo");
+        assert!(e.to_string().contains("shard"), "{e}");
+        let e = toml::from_str::<NodeConfig>("idle_timeout = \"soon\"").expect_err("bad");
+        assert!(e.to_string().contains("not a duration"), "{e}");
+    }
+}

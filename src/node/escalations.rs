@@ -1,0 +1,249 @@
+//! Escalations for SLA monitors: a live stream that resumes after a cursor
+//! without gaps, and the open escalations of a team.
+//!
+//! Every escalation is an entry of its shard's append-only log, numbered by
+//! the journal in commit order. A cursor is the position reached in every
+//! shard's log (`h1-<seq>-<seq>-...`, one number per shard), so a monitor
+//! that reconnects with the last cursor it saw gets exactly what came after.
+//! A subscriber reads the logs from the store through a bounded channel: a
+//! slow one holds up only its own reader (back-pressure), never the node's
+//! memory.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+
+use super::{Node, NodeError};
+use crate::engine::model::Severity;
+use crate::replication::Journal;
+use crate::store::{EscalationEntry, Store, codec};
+
+/// Entries a subscriber reads from one shard's log at a time.
+const READ_BATCH: usize = 256;
+/// Events buffered per subscriber before its reader waits.
+const STREAM_BUFFER: usize = 256;
+
+/// A position in every shard's escalation log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor(pub Vec<u64>);
+
+impl Cursor {
+    const PREFIX: &'static str = "h1";
+
+    pub fn encode(&self) -> String {
+        let mut s = String::with_capacity(3 + self.0.len() * 4);
+        s.push_str(Self::PREFIX);
+        for seq in &self.0 {
+            s.push('-');
+            s.push_str(&seq.to_string());
+        }
+        s
+    }
+
+    /// Parses a cursor of a node with `shards` shards.
+    pub fn parse(text: &str, shards: u32) -> Result<Cursor, NodeError> {
+        let bad = |why: &str| {
+            NodeError::Invalid(format!(
+                "cursor `{text}` {why}: pass a cursor exactly as an escalation event carried it, \"earliest\", or nothing for \"from now\""
+            ))
+        };
+        let mut parts = text.split('-');
+        if parts.next() != Some(Self::PREFIX) {
+            return Err(bad("is not a Handoff cursor"));
+        }
+        let seqs: Vec<u64> = parts
+            .map(|p| p.parse::<u64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad("has a part that is not a number"))?;
+        if seqs.len() != shards as usize {
+            return Err(bad(&format!(
+                "has {} positions but this node has {shards} shards",
+                seqs.len()
+            )));
+        }
+        Ok(Cursor(seqs))
+    }
+}
+
+/// Which escalations a subscriber wants; empty lists mean all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EscalationFilter {
+    pub teams: Vec<String>,
+    pub markets: Vec<String>,
+    pub min_severity: Option<Severity>,
+}
+
+impl EscalationFilter {
+    pub fn matches(&self, e: &EscalationEntry) -> bool {
+        (self.teams.is_empty() || self.teams.contains(&e.team))
+            && (self.markets.is_empty() || self.markets.contains(&e.market))
+            && self.min_severity.is_none_or(|m| e.severity >= m)
+    }
+}
+
+/// One escalation event as a subscriber receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamedEscalation {
+    /// Resume after this event by passing it back.
+    pub cursor: String,
+    pub entry: EscalationEntry,
+}
+
+/// An open escalation, for ListOpen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenEscalation {
+    pub entry: EscalationEntry,
+    pub acknowledged: bool,
+}
+
+impl Node {
+    /// The cursor of "now": the end of every shard's log.
+    pub fn cursor_now(&self) -> Cursor {
+        Cursor(
+            (0..self.config.shards)
+                .map(|s| self.journal.durable_seq(s))
+                .collect(),
+        )
+    }
+
+    /// Streams escalations after `cursor` (`""`: from now; `"earliest"`:
+    /// from the oldest retained), filtered. The stream ends when the node
+    /// shuts down; the subscriber resumes from its last cursor.
+    pub fn subscribe(
+        &self,
+        filter: EscalationFilter,
+        cursor: &str,
+    ) -> Result<mpsc::Receiver<Result<StreamedEscalation, NodeError>>, NodeError> {
+        let start = match cursor {
+            "" => self.cursor_now(),
+            "earliest" => Cursor(vec![0; self.config.shards as usize]),
+            text => Cursor::parse(text, self.config.shards)?,
+        };
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let reader = Reader {
+            store: self.store.clone(),
+            journal: self.journal.clone(),
+            shutdown: self.shutdown.subscribe(),
+            filter,
+            pos: start,
+            tx,
+        };
+        tokio::spawn(reader.run());
+        metrics::gauge!("handoff_subscribers").increment(1.0);
+        Ok(rx)
+    }
+
+    /// Open escalations (fired, not resolved), of one team or of all when
+    /// `team` is empty.
+    pub fn list_open(&self, team: &str) -> Result<Vec<OpenEscalation>, NodeError> {
+        if !team.is_empty() && self.model.team(team).is_none() {
+            return Err(NodeError::Invalid(format!(
+                "team `{team}` is not declared in the model; declared teams: {}",
+                self.model.spec.teams.join(", ")
+            )));
+        }
+        let team = (!team.is_empty()).then_some(team);
+        let rows = self.store.open_escalations(team)?;
+        rows.into_iter()
+            .map(|(bytes, acknowledged)| {
+                Ok(OpenEscalation {
+                    entry: codec::decode_escalation(&bytes)?,
+                    acknowledged,
+                })
+            })
+            .collect()
+    }
+}
+
+struct Reader {
+    store: Arc<dyn Store>,
+    journal: Arc<dyn Journal>,
+    shutdown: watch::Receiver<bool>,
+    filter: EscalationFilter,
+    pos: Cursor,
+    tx: mpsc::Sender<Result<StreamedEscalation, NodeError>>,
+}
+
+impl Reader {
+    async fn run(mut self) {
+        let mut commits = self.journal.commits();
+        loop {
+            commits.mark_unchanged();
+            match self.catch_up().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(()) => break,
+            }
+            tokio::select! {
+                changed = commits.changed() => if changed.is_err() { break },
+                _ = self.tx.closed() => break,
+                _ = self.shutdown.changed() => break,
+            }
+        }
+        metrics::gauge!("handoff_subscribers").decrement(1.0);
+    }
+
+    /// Sends what is durable past the cursor; `Ok(true)` if it read a full
+    /// batch somewhere (more may follow), `Err` when the subscriber left.
+    async fn catch_up(&mut self) -> Result<bool, ()> {
+        let mut more = false;
+        for shard in 0..self.pos.0.len() {
+            let durable = self.journal.durable_seq(shard as u32);
+            if self.pos.0[shard] >= durable {
+                continue;
+            }
+            let rows =
+                match self
+                    .store
+                    .escalations(shard as u32, Some(self.pos.0[shard]), READ_BATCH)
+                {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        let _ = self.tx.send(Err(NodeError::from(e))).await;
+                        return Err(());
+                    }
+                };
+            more |= rows.len() == READ_BATCH;
+            for (seq, bytes) in rows {
+                if seq > durable {
+                    break;
+                }
+                self.pos.0[shard] = seq;
+                let entry = match codec::decode_escalation(&bytes) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        let _ = self.tx.send(Err(NodeError::from(e))).await;
+                        return Err(());
+                    }
+                };
+                if !self.filter.matches(&entry) {
+                    continue;
+                }
+                let event = StreamedEscalation {
+                    cursor: self.pos.encode(),
+                    entry,
+                };
+                if self.tx.send(Ok(event)).await.is_err() {
+                    return Err(());
+                }
+            }
+        }
+        Ok(more)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_name_their_mistakes() {
+        let c = Cursor(vec![0, 12, 7]);
+        assert_eq!(c.encode(), "h1-0-12-7");
+        assert_eq!(Cursor::parse("h1-0-12-7", 3), Ok(c));
+        let e = Cursor::parse("h1-0-12", 3).expect_err("wrong count");
+        assert!(e.to_string().contains("3 shards"));
+        assert!(Cursor::parse("x", 3).is_err());
+        assert!(Cursor::parse("h1-a-b-c", 3).is_err());
+    }
+}

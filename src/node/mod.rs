@@ -1,0 +1,351 @@
+//! The node: the engine behind durable customer actors, SLA timers and an
+//! escalation log, as one handle the gRPC services (and tests) call.
+//!
+//! [`Node::open`] opens the store, starts the journal, one router actor and
+//! one timer service per shard; every call routes to the customer's shard
+//! and actor, and answers once what it changed is durable.
+
+pub mod config;
+mod escalations;
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorRef, RpcReplyPort};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::clock::Clock;
+use crate::engine::model::Model;
+use crate::engine::view::CustomerView;
+use crate::engine::{Event, Outcome, Timestamp, check_malformed, parse_escalation_id};
+use crate::replication::{Journal, LocalJournal};
+use crate::shard::context::ShardContext;
+use crate::shard::customer::CustomerMsg;
+use crate::shard::timers::TimerService;
+use crate::shard::{ActorLimits, ShardActor, ShardMsg, shard_of};
+use crate::store::{Store, StoreError};
+
+pub use config::NodeConfig;
+pub use escalations::{Cursor, EscalationFilter, OpenEscalation, StreamedEscalation};
+
+/// What a call can fail with; mapped to gRPC status codes in `api`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    /// Malformed input (INVALID_ARGUMENT).
+    #[error("{0}")]
+    Invalid(String),
+    /// An unknown customer or escalation (NOT_FOUND).
+    #[error("{0}")]
+    NotFound(String),
+    /// The model's rules deny it (PERMISSION_DENIED).
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The node sheds load (RESOURCE_EXHAUSTED).
+    #[error("{0}")]
+    Exhausted(String),
+    /// Not ready, shutting down, or the store failed (UNAVAILABLE).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl NodeError {
+    pub fn unknown_customer(customer: &str) -> NodeError {
+        NodeError::NotFound(format!(
+            "unknown customer `{customer}`: no event has created it (a customer is created by its first accepted event)"
+        ))
+    }
+}
+
+impl From<StoreError> for NodeError {
+    fn from(e: StoreError) -> Self {
+        NodeError::Unavailable(e.to_string())
+    }
+}
+
+/// A region's move, in an ingest result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionMove {
+    pub region: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// An SLA instance that started or ended, in an ingest result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaChange {
+    pub sla: String,
+    pub instance: u32,
+    /// `started`, `met`, `late` or `cancelled`.
+    pub change: String,
+    /// For `started`: the instance's deadline.
+    pub deadline: Option<Timestamp>,
+}
+
+/// What became of an ingested event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestReply {
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+    /// Region -> state after the event, in region order; empty when the
+    /// customer does not exist.
+    pub states: Vec<(String, String)>,
+    pub transitions: Vec<RegionMove>,
+    pub sla_changes: Vec<SlaChange>,
+}
+
+impl IngestReply {
+    /// A refusal before the customer (malformed as data).
+    pub fn rejected(reason: String) -> IngestReply {
+        IngestReply {
+            outcome: Outcome::Rejected,
+            reason: Some(reason),
+            states: Vec::new(),
+            transitions: Vec::new(),
+            sla_changes: Vec::new(),
+        }
+    }
+}
+
+/// An answer to authorize, check_message or acknowledge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionReply {
+    pub allowed: bool,
+    pub reason: Option<String>,
+    pub states: Vec<(String, String)>,
+    /// Owner of the lifecycle region's current state (or the first region's).
+    pub owner: Option<String>,
+}
+
+/// A running node.
+pub struct Node {
+    model: Arc<Model>,
+    config: NodeConfig,
+    store: Arc<dyn Store>,
+    journal: Arc<dyn Journal>,
+    clock: Arc<dyn Clock>,
+    routers: Vec<ActorRef<ShardMsg>>,
+    shutdown: watch::Sender<bool>,
+    timer_tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Node {
+    /// Opens the node on `store`: starts the journal, the shards and their
+    /// timer services (overdue timers fire at once).
+    pub async fn open(
+        config: NodeConfig,
+        model: Arc<Model>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Node, NodeError> {
+        let shards = config.shards;
+        let journal: Arc<dyn Journal> = Arc::new(LocalJournal::start(store.clone(), shards)?);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let limits = ActorLimits {
+            max_active: (config.max_active_actors / shards as usize).max(1),
+            idle: config.idle_timeout(),
+        };
+        let mut routers = Vec::with_capacity(shards as usize);
+        let mut timer_tasks = Vec::with_capacity(shards as usize);
+        for shard in 0..shards {
+            let (timers_tx, timers_rx) = mpsc::unbounded_channel();
+            let ctx = Arc::new(ShardContext {
+                shard,
+                model: model.clone(),
+                limits: config.limits(),
+                store: store.clone(),
+                journal: journal.clone(),
+                clock: clock.clone(),
+                timers: timers_tx,
+            });
+            let (router, _) = Actor::spawn(None, ShardActor { ctx, limits }, ())
+                .await
+                .map_err(|e| NodeError::Unavailable(format!("cannot start shard {shard}: {e}")))?;
+            let service = TimerService::new(
+                shard,
+                store.clone(),
+                clock.clone(),
+                router.clone(),
+                timers_rx,
+                shutdown_rx.clone(),
+                config.timer_window,
+            );
+            timer_tasks.push(tokio::spawn(service.run()));
+            routers.push(router);
+        }
+        Ok(Node {
+            model,
+            config,
+            store,
+            journal,
+            clock,
+            routers,
+            shutdown,
+            timer_tasks,
+        })
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn router(&self, customer: &str) -> &ActorRef<ShardMsg> {
+        &self.routers[shard_of(customer, self.config.shards) as usize]
+    }
+
+    /// Sends a message to a customer's actor and awaits its answer.
+    async fn ask<T>(
+        &self,
+        customer: &str,
+        make: impl FnOnce(RpcReplyPort<Result<T, NodeError>>) -> CustomerMsg,
+    ) -> Result<T, NodeError> {
+        let (tx, rx) = oneshot::channel();
+        let msg = ShardMsg::Route {
+            customer: customer.to_owned(),
+            msg: make(RpcReplyPort::from(tx)),
+        };
+        self.router(customer).send_message(msg).map_err(|_| {
+            NodeError::Unavailable(
+                "the node is shutting down; retry on another node or later".into(),
+            )
+        })?;
+        rx.await.map_err(|_| {
+            NodeError::Unavailable(
+                "the customer's actor stopped before answering; retry (retries are safe)".into(),
+            )
+        })?
+    }
+
+    /// Ingests one event. Malformed data is `Invalid`; everything the model
+    /// refuses is an `Ok` reply with outcome `rejected`.
+    pub async fn ingest(
+        &self,
+        mut event: Event,
+        occurred_at_set: bool,
+    ) -> Result<IngestReply, NodeError> {
+        let now = self.clock.now();
+        if !occurred_at_set {
+            event.occurred_at = now;
+        }
+        check_malformed(&self.config.limits(), &event, now).map_err(NodeError::Invalid)?;
+        let customer = event.customer.clone();
+        self.ask(&customer, |reply| CustomerMsg::Ingest { event, reply })
+            .await
+    }
+
+    /// Ingests many events concurrently; one result each, same order. A
+    /// malformed event gets a `rejected` reply in its slot.
+    pub async fn ingest_batch(
+        &self,
+        events: Vec<(Event, bool)>,
+    ) -> Vec<Result<IngestReply, NodeError>> {
+        let calls = events.into_iter().map(|(e, set)| async move {
+            match self.ingest(e, set).await {
+                Err(NodeError::Invalid(reason)) => Ok(IngestReply::rejected(reason)),
+                other => other,
+            }
+        });
+        futures_util::future::join_all(calls).await
+    }
+
+    pub async fn authorize(
+        &self,
+        customer: &str,
+        team: &str,
+        action: &str,
+    ) -> Result<DecisionReply, NodeError> {
+        let (team, action) = (team.to_owned(), action.to_owned());
+        self.ask(customer, |reply| CustomerMsg::Authorize {
+            team,
+            action,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn check_message(
+        &self,
+        customer: &str,
+        class: &str,
+    ) -> Result<DecisionReply, NodeError> {
+        let class = class.to_owned();
+        self.ask(customer, |reply| CustomerMsg::CheckMessage { class, reply })
+            .await
+    }
+
+    pub async fn customer(
+        &self,
+        customer: &str,
+        timeline_limit: usize,
+    ) -> Result<CustomerView, NodeError> {
+        self.ask(customer, |reply| CustomerMsg::Get {
+            timeline_limit,
+            reply,
+        })
+        .await
+    }
+
+    /// Acknowledges an escalation: only its notified team or the SLA's
+    /// owner may (else `PermissionDenied` with the rule).
+    pub async fn acknowledge(
+        &self,
+        escalation_id: &str,
+        team: &str,
+        note: &str,
+    ) -> Result<DecisionReply, NodeError> {
+        let Some(r) = parse_escalation_id(escalation_id) else {
+            return Err(NodeError::Invalid(format!(
+                "`{escalation_id}` is not an escalation id: they look like customer:sla:instance:tier:repeat"
+            )));
+        };
+        let customer = r.customer.to_owned();
+        let (escalation_id, team, note) =
+            (escalation_id.to_owned(), team.to_owned(), note.to_owned());
+        let reply = self
+            .ask(&customer, |reply| CustomerMsg::Acknowledge {
+                escalation_id,
+                team,
+                note,
+                reply,
+            })
+            .await?;
+        if reply.allowed {
+            return Ok(reply);
+        }
+        let reason = reply.reason.unwrap_or_default();
+        if reason.starts_with("no escalation") {
+            Err(NodeError::NotFound(reason))
+        } else {
+            Err(NodeError::PermissionDenied(reason))
+        }
+    }
+
+    /// Ends escalation streams (subscribers resume from their cursor) and
+    /// stops firing timers; calls in flight still finish.
+    pub fn stop_streams(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Stops the node: timer services end, routers stop after their
+    /// queues, the store is flushed.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.timer_tasks {
+            let _ = t.await;
+        }
+        for r in &self.routers {
+            let _ = r
+                .drain_and_wait(Some(std::time::Duration::from_secs(5)))
+                .await;
+        }
+        if let Err(e) = self.store.flush() {
+            tracing::error!(error = %e, "flush at shutdown failed");
+        }
+    }
+}
