@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
@@ -199,7 +200,10 @@ fn run_committer(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
             },
         };
         match job {
-            Job::Prune(older_than, done) => done(shared.prune(older_than)),
+            Job::Prune(older_than, done) => {
+                let result = shared.prune(older_than);
+                answer(move || done(result));
+            }
             Job::Commit(batch, done) => {
                 let mut group = vec![batch];
                 let mut dones = vec![done];
@@ -218,11 +222,18 @@ fn run_committer(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
                 }
                 let result = shared.write(group);
                 for done in dones {
-                    done(result.clone());
+                    let result = result.clone();
+                    answer(move || done(result));
                 }
             }
         }
     }
+}
+
+/// Runs a caller's callback. One that panics must not stop the committer:
+/// every other caller waits on it. (The panic message is already printed.)
+fn answer(callback: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(AssertUnwindSafe(callback));
 }
 
 impl Shared {
