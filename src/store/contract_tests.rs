@@ -518,3 +518,17 @@ fn fjall_refuses_a_directory_another_store_has_open() {
         Ok(_) => panic!("a second store opened the same directory"),
     }
 }
+
+#[test]
+fn fjall_survives_a_panicking_callback() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = FjallStore::open(dir.path()).expect("opens");
+    store.submit(
+        customer_batch(0, "c1", "v", &[1]),
+        Box::new(|_| panic!("a careless caller")),
+    );
+    store
+        .commit(customer_batch(0, "c2", "v", &[1]))
+        .expect("the committer still runs");
+    assert_eq!(store.customer_count().expect("count"), 2);
+}

@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
@@ -203,7 +204,10 @@ fn run_committer(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
             },
         };
         match job {
-            Job::Prune(older_than, done) => done(shared.prune(older_than)),
+            Job::Prune(older_than, done) => {
+                let result = shared.prune(older_than);
+                answer(move || done(result));
+            }
             Job::Commit(batch, done) => {
                 let mut group = vec![batch];
                 let mut dones = vec![done];
@@ -222,11 +226,18 @@ fn run_committer(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
                 }
                 let result = shared.write(group);
                 for done in dones {
-                    done(result.clone());
+                    let result = result.clone();
+                    answer(move || done(result));
                 }
             }
         }
     }
+}
+
+/// Runs a caller's callback. One that panics must not stop the committer:
+/// every other caller waits on it. (The panic message is already printed.)
+fn answer(callback: impl FnOnce()) {
+    let _ = std::panic::catch_unwind(AssertUnwindSafe(callback));
 }
 
 impl Shared {
@@ -266,6 +277,11 @@ impl Shared {
 
     /// Nets a group of batches (the last write of a key wins, as if they
     /// were applied one after another) and writes it with one fsync.
+    ///
+    /// Netting is not only a saving: fjall stamps every item of a batch
+    /// with one seqno, and which of two writes of one key with the same
+    /// seqno survives is not part of its documented contract (today the
+    /// memtable keeps the later one), so no key reaches fjall twice.
     fn write(&self, group: Vec<WriteBatch>) -> Result<()> {
         let n = group.len() as u64;
         let mut ops: BTreeMap<(Part, Vec<u8>), Option<Vec<u8>>> = BTreeMap::new();

@@ -176,9 +176,10 @@ impl WriteBatch {
     }
 }
 
-/// Called once a submitted batch is durable (`Ok`) or has failed. It runs
-/// on the store's committer thread: it must be quick and must not block
-/// (send on a channel, complete a oneshot).
+/// Called once a submitted batch is durable (`Ok`) or has failed. It may
+/// run on the store's committer thread: it must be quick and must not
+/// block (send on a channel, complete a oneshot). A panic in it is
+/// contained and affects no other caller.
 pub type CommitCallback = Box<dyn FnOnce(Result<()>) + Send + 'static>;
 
 /// Where customers, journals, timers, escalations and idempotency keys are
