@@ -178,12 +178,14 @@ async fn wait_for_signal() {
     }
 }
 
-/// Structured logs to stderr; `RUST_LOG` filters (default `info`).
+/// Structured logs to stderr; `RUST_LOG` filters (default `info`, storage
+/// internals at `warn`).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fjall=warn,lsm_tree=warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }

@@ -1,0 +1,198 @@
+//! The real node as a user meets it: the `handoff` binary as a child
+//! process on 127.0.0.1 with a free port, real gRPC clients, and waiting
+//! by polling a condition with a deadline (never a fixed sleep).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use handoff::api::pb;
+use handoff::api::pb::escalations_client::EscalationsClient;
+use handoff::api::pb::lifecycle_client::LifecycleClient;
+use tonic::transport::Channel;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The model whose ghost-customer SLA runs in seconds.
+pub fn fast_model() -> PathBuf {
+    root().join("tests/models/fast.toml")
+}
+
+/// A fresh, empty directory under the target dir (kept for post-mortems).
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = root()
+        .join("target/test-data")
+        .join(format!("{name}-{}-{}", std::process::id(), nanos()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a test data dir");
+    dir
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// A running `handoff serve`.
+pub struct NodeProcess {
+    child: Option<Child>,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    pub data: PathBuf,
+    pub model: PathBuf,
+    /// Extra arguments it was started with (kept for restarts).
+    pub extra: Vec<String>,
+}
+
+impl NodeProcess {
+    /// Starts a node on `data` and waits until it serves.
+    pub fn start(data: &Path, model: &Path) -> NodeProcess {
+        Self::start_with(data, model, &[])
+    }
+
+    pub fn start_with(data: &Path, model: &Path, extra: &[&str]) -> NodeProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_handoff"))
+            .arg("serve")
+            .arg("--data")
+            .arg(data)
+            .arg("--model")
+            .arg(model)
+            .args(["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the handoff binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            // Keep draining so the node never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the node prints its address within a minute");
+        let addr = line
+            .strip_prefix("handoff serving ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_owned();
+        NodeProcess {
+            child: Some(child),
+            addr,
+            data: data.to_path_buf(),
+            model: model.to_path_buf(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Kills the process with SIGKILL: no flush, no goodbye.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits (at most 20 s) for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut c = self.child.take().expect("the node is running");
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let pid = c.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(c.wait());
+        });
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(status) => status.expect("wait on the node"),
+            Err(_) => {
+                let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+                panic!("the node did not exit within 20 s of SIGTERM");
+            }
+        }
+    }
+
+    /// Starts the node again on the same data directory.
+    pub fn restart(&mut self) {
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        *self = NodeProcess::start_with(&self.data.clone(), &self.model.clone(), &extra);
+    }
+
+    pub async fn channel(&self) -> Channel {
+        let uri = format!("http://{}", self.addr);
+        tonic::transport::Endpoint::from_shared(uri)
+            .expect("a valid uri")
+            .connect()
+            .await
+            .expect("connects to the node")
+    }
+
+    pub async fn lifecycle(&self) -> LifecycleClient<Channel> {
+        LifecycleClient::new(self.channel().await)
+    }
+
+    pub async fn escalations(&self) -> EscalationsClient<Channel> {
+        EscalationsClient::new(self.channel().await)
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// An event for `customer`, as a source would send it.
+pub fn event(id: &str, source: &str, ty: &str, customer: &str, market: &str) -> pb::Event {
+    pb::Event {
+        id: id.into(),
+        source: source.into(),
+        r#type: ty.into(),
+        customer_id: customer.into(),
+        market: market.into(),
+        occurred_at: None,
+        attributes: Default::default(),
+    }
+}
+
+pub async fn ingest(client: &mut LifecycleClient<Channel>, e: pb::Event) -> pb::IngestResult {
+    client
+        .ingest(pb::IngestRequest { event: Some(e) })
+        .await
+        .expect("ingest succeeds")
+        .into_inner()
+}
+
+/// Polls `check` until it returns `Some`, or panics after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    let mut poll = tokio::time::interval(Duration::from_millis(25));
+    loop {
+        poll.tick().await;
+        if let Some(v) = check().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {within:?} waiting for {what}");
+        }
+    }
+}
