@@ -25,9 +25,10 @@ pub fn fast_model() -> PathBuf {
 
 /// A fresh, empty directory under the target dir (kept for post-mortems).
 pub fn fresh_dir(name: &str) -> PathBuf {
-    let dir = root()
-        .join("target/test-data")
-        .join(format!("{name}-{}-{}", std::process::id(), nanos()));
+    let dir =
+        root()
+            .join("target/test-data")
+            .join(format!("{name}-{}-{}", std::process::id(), nanos()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create a test data dir");
     dir
@@ -121,7 +122,10 @@ impl NodeProcess {
         match rx.recv_timeout(Duration::from_secs(20)) {
             Ok(status) => status.expect("wait on the node"),
             Err(_) => {
-                let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(pid.to_string())
+                    .status();
                 panic!("the node did not exit within 20 s of SIGTERM");
             }
         }
