@@ -57,6 +57,7 @@ fn batch() -> WriteBatch {
             format!("evt-{n}"),
             n as i64,
         )],
+        ..WriteBatch::default()
     }
 }
 
