@@ -7,6 +7,8 @@
 
 pub mod config;
 mod escalations;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -324,6 +326,22 @@ impl Node {
         } else {
             Err(NodeError::PermissionDenied(reason))
         }
+    }
+
+    /// Active and draining customer actors, over every shard.
+    pub async fn actor_stats(&self) -> crate::shard::ShardStats {
+        let mut total = crate::shard::ShardStats::default();
+        for r in &self.routers {
+            let (tx, rx) = oneshot::channel();
+            if r.send_message(ShardMsg::Stats(RpcReplyPort::from(tx)))
+                .is_ok()
+                && let Ok(s) = rx.await
+            {
+                total.active += s.active;
+                total.draining += s.draining;
+            }
+        }
+        total
     }
 
     /// Ends escalation streams (subscribers resume from their cursor) and

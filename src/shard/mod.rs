@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, MessagingErr};
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
 
 use crate::node::NodeError;
 use context::ShardContext;
@@ -43,6 +43,15 @@ pub enum ShardMsg {
     Stopped { customer: String, actor: ActorId },
     /// Passivate actors idle for longer than the idle timeout.
     Sweep,
+    /// How many customer actors are active and draining.
+    Stats(RpcReplyPort<ShardStats>),
+}
+
+/// A shard's actor counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardStats {
+    pub active: usize,
+    pub draining: usize,
 }
 
 /// Passivation settings of a shard.
@@ -129,6 +138,12 @@ impl Actor for ShardActor {
                 for c in stale {
                     passivate(st, c);
                 }
+            }
+            ShardMsg::Stats(reply) => {
+                let _ = reply.send(ShardStats {
+                    active: st.active.len(),
+                    draining: st.draining.len(),
+                });
             }
         }
         Ok(())
