@@ -321,25 +321,28 @@ impl Core {
     }
 }
 
-/// `(source, id)` pairs of events this customer has seen: the idempotency
-/// keys. Keyed by id so that a lookup borrows the incoming `&str`; the id is
-/// shared with the event's other records.
+/// `(source, id)` pairs of events this customer has seen, with when each
+/// arrived: the idempotency keys. Keyed by id so that a lookup borrows the
+/// incoming `&str`; the id is shared with the event's other records. Keys
+/// older than the node's retention window are forgotten
+/// ([`SeenKeys::forget_before`]), so a customer's record does not grow with
+/// its history.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SeenKeys {
     by_id: FxHashMap<Arc<str>, Sources>,
 }
 
-/// The sources that sent one id: almost always one.
+/// The sources that sent one id, with arrival times: almost always one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Sources {
-    One(SourceId),
-    Many(Vec<SourceId>),
+    One([(SourceId, Timestamp); 1]),
+    Many(Vec<(SourceId, Timestamp)>),
 }
 
 impl Sources {
-    fn as_slice(&self) -> &[SourceId] {
+    fn as_slice(&self) -> &[(SourceId, Timestamp)] {
         match self {
-            Sources::One(x) => std::slice::from_ref(x),
+            Sources::One(x) => x,
             Sources::Many(v) => v,
         }
     }
@@ -347,41 +350,48 @@ impl Sources {
 
 impl SeenKeys {
     pub fn contains(&self, source: SourceId, id: &str) -> bool {
-        match self.by_id.get(id) {
-            Some(Sources::One(s)) => *s == source,
-            Some(Sources::Many(v)) => v.contains(&source),
-            None => false,
+        self.by_id
+            .get(id)
+            .is_some_and(|s| s.as_slice().iter().any(|(x, _)| *x == source))
+    }
+
+    /// Remembers `(source, id)` as received at `at` (the first arrival
+    /// counts; a key already known keeps its time).
+    pub fn insert(&mut self, source: SourceId, id: &Arc<str>, at: Timestamp) {
+        match self.by_id.get_mut(&**id) {
+            Some(s) if s.as_slice().iter().any(|(x, _)| *x == source) => {}
+            Some(Sources::One([first])) => {
+                let first = *first;
+                self.by_id
+                    .insert(id.clone(), Sources::Many(vec![first, (source, at)]));
+            }
+            Some(Sources::Many(v)) => v.push((source, at)),
+            None => {
+                self.by_id.insert(id.clone(), Sources::One([(source, at)]));
+            }
         }
     }
 
-    pub fn insert(&mut self, source: SourceId, id: &Arc<str>) {
-        match self.by_id.get_mut(&**id) {
-            Some(Sources::One(s)) if *s != source => {
-                let first = *s;
-                self.by_id
-                    .insert(id.clone(), Sources::Many(vec![first, source]));
+    /// Forgets keys received strictly before `t`; returns how many.
+    pub fn forget_before(&mut self, t: Timestamp) -> usize {
+        let before = self.len();
+        self.by_id.retain(|_, s| {
+            match s {
+                Sources::One([(_, at)]) => return *at >= t,
+                Sources::Many(v) => v.retain(|(_, at)| *at >= t),
             }
-            Some(Sources::Many(v)) if !v.contains(&source) => v.push(source),
-            Some(_) => {}
-            None => {
-                self.by_id.insert(id.clone(), Sources::One(source));
-            }
-        }
+            !s.as_slice().is_empty()
+        });
+        before - self.len()
     }
 
     pub fn len(&self) -> usize {
-        self.by_id
-            .values()
-            .map(|s| match s {
-                Sources::One(_) => 1,
-                Sources::Many(v) => v.len(),
-            })
-            .sum()
+        self.by_id.values().map(|s| s.as_slice().len()).sum()
     }
 
-    /// Every event id with the sources that sent it (each in the order
-    /// first seen), in no particular order of ids. For the storage codec.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &[SourceId])> + '_ {
+    /// Every event id with the sources that sent it and when (each in the
+    /// order first seen), in no particular order of ids. For the codec.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[(SourceId, Timestamp)])> + '_ {
         self.by_id.iter().map(|(id, s)| (&**id, s.as_slice()))
     }
 
@@ -517,7 +527,7 @@ impl CustomerState {
                 outcome,
                 reason,
             } => {
-                self.seen.insert(event.source, &event.id);
+                self.seen.insert(event.source, &event.id, *received_at);
                 self.push_timeline(TimelineEntry::Event {
                     received_at: *received_at,
                     event: event.clone(),

@@ -930,3 +930,20 @@ mod replay {
         }
     }
 }
+
+#[test]
+fn idempotency_keys_can_be_forgotten_by_age() {
+    let mut seen = SeenKeys::default();
+    let (a, b): (std::sync::Arc<str>, std::sync::Arc<str>) = ("a".into(), "b".into());
+    seen.insert(model::SourceId(0), &a, t(0));
+    seen.insert(model::SourceId(1), &a, t(10));
+    seen.insert(model::SourceId(0), &b, t(20));
+    // A key already known keeps its first arrival.
+    seen.insert(model::SourceId(0), &b, t(30));
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen.forget_before(t(10)), 1);
+    assert!(!seen.contains(model::SourceId(0), "a"));
+    assert!(seen.contains(model::SourceId(1), "a"));
+    assert_eq!(seen.forget_before(t(21)), 2);
+    assert!(seen.is_empty());
+}

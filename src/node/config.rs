@@ -10,6 +10,7 @@
 //! max_active_actors = 100000     # active customer actors, all shards
 //! idle_timeout = "30s"           # an actor idle this long is passivated
 //! timer_window = 10000           # timers held in memory per shard
+//! idempotency_retention = "7d"   # redeliveries within this are duplicates
 //! max_len = 256                  # longest id, source, type, customer id
 //! max_future = "5m"              # how far ahead occurred_at may be
 //! ```
@@ -35,6 +36,9 @@ pub struct NodeConfig {
     #[serde(deserialize_with = "duration")]
     pub idle_timeout: Duration,
     pub timer_window: usize,
+    /// How long an event's idempotency key is remembered (at least).
+    #[serde(deserialize_with = "duration")]
+    pub idempotency_retention: Duration,
     pub max_len: usize,
     #[serde(deserialize_with = "duration")]
     pub max_future: Duration,
@@ -51,6 +55,7 @@ impl Default for NodeConfig {
             max_active_actors: 100_000,
             idle_timeout: Duration::from_secs(30),
             timer_window: 10_000,
+            idempotency_retention: Duration::from_secs(7 * 86_400),
             max_len: 256,
             max_future: Duration::from_secs(300),
         }
@@ -88,6 +93,9 @@ impl NodeConfig {
         }
         if self.timer_window == 0 {
             return Err("timer_window must be at least 1".into());
+        }
+        if self.idempotency_retention.0 <= 0 {
+            return Err("idempotency_retention must be positive".into());
         }
         if self.idle_timeout.0 <= 0 {
             return Err("idle_timeout must be positive".into());

@@ -157,6 +157,7 @@ impl Node {
                 journal: journal.clone(),
                 clock: clock.clone(),
                 timers: timers_tx,
+                idempotency_retention: config.idempotency_retention,
             });
             let (router, _) = Actor::spawn(None, ShardActor { ctx, limits }, ())
                 .await

@@ -141,3 +141,49 @@ async fn unknown_customers_and_bad_ids_get_clear_errors() {
     assert!(matches!(e, NodeError::Invalid(_)), "{e:?}");
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_are_forgotten_after_the_retention_window() {
+    use crate::clock::ManualClock;
+    let clock = ManualClock::new(Timestamp(1_767_225_600_000_000));
+    let config = NodeConfig {
+        shards: 1,
+        max_active_actors: 1,
+        idempotency_retention: ModelDuration::from_secs(86_400),
+        ..NodeConfig::default()
+    };
+    let node = Node::open(
+        config,
+        saas(),
+        Arc::new(MemoryStore::new()),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .expect("the node opens");
+    let deal = || event("d1", "crm", "deal_won", "c1", "US");
+    assert_eq!(
+        node.ingest(deal(), false).await.expect("ok").outcome,
+        Outcome::Applied
+    );
+    assert_eq!(
+        node.ingest(deal(), false).await.expect("ok").outcome,
+        Outcome::Duplicate
+    );
+    // Within the window, even after passivation (the cap is one actor).
+    node.ingest(event("x", "crm", "lead_created", "other", "US"), false)
+        .await
+        .expect("ok");
+    clock.set(Timestamp(clock.now().0 + 3_600_000_000));
+    assert_eq!(
+        node.ingest(deal(), false).await.expect("ok").outcome,
+        Outcome::Duplicate
+    );
+    // Past it, once the customer is loaded again, the key is gone.
+    node.ingest(event("y", "crm", "lead_created", "other", "US"), false)
+        .await
+        .expect("ok");
+    clock.set(Timestamp(clock.now().0 + 2 * 86_400_000_000));
+    let again = node.ingest(deal(), false).await.expect("ok");
+    assert_ne!(again.outcome, Outcome::Duplicate, "{again:?}");
+    node.shutdown().await;
+}

@@ -10,7 +10,7 @@ use super::timers::TimerUpdate;
 use crate::clock::Clock;
 use crate::engine::EscalationKind;
 use crate::engine::model::Model;
-use crate::engine::{CustomerState, Decision, Event, Fact, Limits, Timer};
+use crate::engine::{CustomerState, Decision, Fact, Limits, Timer};
 use crate::replication::{Journal, JournalEntry};
 use crate::store::{EscalationEntry, OpenRow, Store, StoreError, TimerKey, codec};
 
@@ -23,15 +23,24 @@ pub struct ShardContext {
     pub clock: Arc<dyn Clock>,
     /// To the shard's timer service: timers armed and cleared by commits.
     pub timers: mpsc::UnboundedSender<TimerUpdate>,
+    /// Idempotency keys older than this are forgotten when a customer is
+    /// loaded (redeliveries within it are duplicates).
+    pub idempotency_retention: crate::engine::model::Duration,
 }
 
 impl ShardContext {
     /// A customer's durable state and last fact sequence number.
     pub fn load(&self, customer: &str) -> Result<(Option<CustomerState>, u64), StoreError> {
-        let state = match self.store.customer(self.shard, customer)? {
+        let mut state = match self.store.customer(self.shard, customer)? {
             Some(bytes) => Some(codec::decode_customer(&bytes)?),
             None => None,
         };
+        if let Some(s) = state.as_mut() {
+            let horizon =
+                crate::engine::Timestamp(self.clock.now().0 - self.idempotency_retention.0);
+            // Persisted with the customer's next commit.
+            s.seen.forget_before(horizon);
+        }
         let seq = self.store.last_fact_seq(self.shard, customer)?.unwrap_or(0);
         Ok((state, seq))
     }
@@ -54,7 +63,6 @@ impl ShardContext {
         state: &CustomerState,
         fact_seq: &mut u64,
         d: &Decision,
-        event: Option<&Event>,
         stale_timer: Option<Timer>,
         customer: &str,
     ) -> JournalEntry {
@@ -122,15 +130,6 @@ impl ShardContext {
                     }
                 }
                 _ => {}
-            }
-            if let (Fact::EventRecorded { received_at, .. }, Some(ev)) = (f, event) {
-                b.idempotency.push((
-                    self.shard,
-                    customer.to_owned(),
-                    ev.source.clone(),
-                    ev.id.clone(),
-                    received_at.0,
-                ));
             }
         }
         for t in &d.timers.armed {

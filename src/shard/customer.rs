@@ -181,7 +181,7 @@ impl CustomerActor {
         let transitions = moves(&ctx.model, &d);
         let sla_changes = sla_changes(&ctx.model, &d);
         let d_reason = d.reason.clone();
-        self.commit(myself, slot, d, Some(&event), None).await?;
+        self.commit(myself, slot, d, None).await?;
         let states = slot
             .state
             .as_ref()
@@ -207,7 +207,7 @@ impl CustomerActor {
         );
         let lateness = (now - timer.due).micros().max(0) as f64 / 1e6;
         metrics::histogram!("handoff_timer_lateness_seconds").record(lateness);
-        if let Err(e) = self.commit(myself, slot, d, None, Some(timer)).await {
+        if let Err(e) = self.commit(myself, slot, d, Some(timer)).await {
             // The timer stays in the store; it fires again on restart or
             // when the shard's timer service next refills.
             tracing::warn!(customer = %slot.customer, error = %e, "timer firing not committed");
@@ -233,7 +233,7 @@ impl CustomerActor {
         );
         let allowed = d.allowed == Some(true);
         let reason = d.reason.clone();
-        self.commit(myself, slot, d, None, None).await?;
+        self.commit(myself, slot, d, None).await?;
         let s = slot
             .state
             .as_ref()
@@ -263,7 +263,6 @@ impl CustomerActor {
         myself: &ActorRef<CustomerMsg>,
         slot: &mut CustomerSlot,
         d: Decision,
-        event: Option<&Event>,
         fired: Option<Timer>,
     ) -> Result<(), NodeError> {
         let ctx = &self.ctx;
@@ -285,14 +284,7 @@ impl CustomerActor {
         for f in &d.facts {
             state.apply(&ctx.model, f);
         }
-        let entry = ctx.entry(
-            state,
-            &mut slot.fact_seq,
-            &d,
-            event,
-            stale_timer,
-            &slot.customer,
-        );
+        let entry = ctx.entry(state, &mut slot.fact_seq, &d, stale_timer, &slot.customer);
         match ctx.journal.append(entry).await {
             Ok(_) => {
                 ctx.timers_changed(&slot.customer, &d, stale_timer);

@@ -242,7 +242,8 @@ fn customer_record(s: &CustomerState) -> pb::CustomerRecord {
         .iter()
         .map(|(id, sources)| pb::SeenId {
             id: id.to_owned(),
-            sources: sources.iter().map(|s| s.0.into()).collect(),
+            sources: sources.iter().map(|(s, _)| s.0.into()).collect(),
+            received_at: sources.iter().map(|(_, at)| at.0).collect(),
         })
         .collect();
     seen.sort_unstable_by(|a, b| a.id.cmp(&b.id));
@@ -409,7 +410,8 @@ fn customer_state(r: pb::CustomerRecord) -> R<CustomerState> {
         let event_id: std::sync::Arc<str> = s.id.into();
         for (j, source) in s.sources.into_iter().enumerate() {
             let source = id(source, &format!("sources[{j}]")).at(format_args!("seen[{i}]"))?;
-            seen.insert(SourceId(source), &event_id);
+            let at = s.received_at.get(j).copied().unwrap_or(0);
+            seen.insert(SourceId(source), &event_id, Timestamp(at));
         }
     }
     let timeline = each(r.timeline, "timeline", timeline_entry)?;

@@ -351,8 +351,9 @@ fn customer_state() -> impl Strategy<Value = CustomerState> {
             (seen_keys, timeline, resolved),
         )| {
             let mut seen = SeenKeys::default();
-            for (source, id) in &seen_keys {
-                seen.insert(SourceId(*source), &std::sync::Arc::from(&**id));
+            for (k, (source, id)) in seen_keys.iter().enumerate() {
+                let at = Timestamp(-5 + k as i64 * 1_000_003);
+                seen.insert(SourceId(*source), &std::sync::Arc::from(&**id), at);
             }
             CustomerState {
                 customer,
@@ -570,9 +571,9 @@ fn every_fact_kind_round_trips() {
 /// A state with every field set to something other than its default.
 fn full_state() -> CustomerState {
     let mut seen = SeenKeys::default();
-    seen.insert(SourceId(1), &"e1".into());
-    seen.insert(SourceId(0), &"e1".into());
-    seen.insert(SourceId(1), &"e2".into());
+    seen.insert(SourceId(1), &"e1".into(), Timestamp(10));
+    seen.insert(SourceId(0), &"e1".into(), Timestamp(-20));
+    seen.insert(SourceId(1), &"e2".into(), Timestamp(30));
     CustomerState {
         customer: "c:1\0é".into(),
         exists: true,
