@@ -11,12 +11,19 @@
 //! - [`engine`]: the lifecycle engine; pure, no clock, no I/O.
 //!   - [`engine::model`]: the model file: parsing, load-time checks, interned
 //!     ids, per-market rule tables, the graph picture.
-//! - [`store`]: durable storage behind a narrow trait: customer records,
-//!   fact journals, timers, escalation logs, idempotency keys; on fjall with
-//!   group commit, or in memory; the prost codec of the durable records.
-//! - [`api`]: the gRPC edge (`handoff.v1`); for now the generated types.
 //! - [`simulate`]: `handoff simulate`: the engine in virtual time over JSON
 //!   lines, with an in-memory timer queue.
+//! - [`node`]: a running node's handle: ingest, decisions, views,
+//!   escalation streams with cursors, open escalations; its config.
+//! - [`shard`]: shard routers (passivation, the active-actor cap), customer
+//!   actors (decide, journal, answer), per-shard timer services.
+//! - [`replication`]: the journal: group commit, per-shard escalation
+//!   sequence numbers, commit notifications (Raft goes behind it later).
+//! - [`store`]: the storage trait, the fjall and memory stores, the prost
+//!   codec of durable records.
+//! - [`api`]: the gRPC services (`handoff.v1`), conversions, status mapping.
+//! - [`clock`]: the only place the node reads the time.
+//! - [`metrics`]: the Prometheus exporter and what is recorded.
 //! - [`cli`]: the `handoff` command line (one file per command); the binary
 //!   in `src/main.rs` only parses arguments and calls it.
 
