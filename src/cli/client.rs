@@ -46,7 +46,7 @@ impl Target {
 /// `handoff ingest`: send one event.
 #[derive(Debug, clap::Args)]
 pub struct IngestArgs {
-    /// The source system (as in the model's [sources]).
+    /// The source system (as in the model's `[sources]`).
     #[arg(long)]
     pub source: String,
     /// The event type, without the source (`payment_succeeded`).

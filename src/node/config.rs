@@ -8,6 +8,7 @@
 //! model = "examples/saas.toml"   # absent: the reference model, built in
 //! shards = 16                    # fixed when the data directory is created
 //! max_active_actors = 100000     # active customer actors, all shards
+//! max_in_flight = 100000         # calls in flight before shedding load
 //! idle_timeout = "30s"           # an actor idle this long is passivated
 //! timer_window = 10000           # timers held in memory per shard
 //! idempotency_retention = "7d"   # redeliveries within this are duplicates
@@ -33,6 +34,8 @@ pub struct NodeConfig {
     pub model: Option<PathBuf>,
     pub shards: u32,
     pub max_active_actors: usize,
+    /// Calls in flight before the node sheds load (RESOURCE_EXHAUSTED).
+    pub max_in_flight: usize,
     #[serde(deserialize_with = "duration")]
     pub idle_timeout: Duration,
     pub timer_window: usize,
@@ -53,6 +56,7 @@ impl Default for NodeConfig {
             model: None,
             shards: 16,
             max_active_actors: 100_000,
+            max_in_flight: 100_000,
             idle_timeout: Duration::from_secs(30),
             timer_window: 10_000,
             idempotency_retention: Duration::from_secs(7 * 86_400),
@@ -87,6 +91,9 @@ impl NodeConfig {
                 "shards = {} must be between 1 and 4096",
                 self.shards
             ));
+        }
+        if self.max_in_flight == 0 {
+            return Err("max_in_flight must be at least 1".into());
         }
         if self.max_active_actors == 0 {
             return Err("max_active_actors must be at least 1".into());

@@ -126,7 +126,10 @@ pub struct Node {
     clock: Arc<dyn Clock>,
     routers: Vec<ActorRef<ShardMsg>>,
     shutdown: watch::Sender<bool>,
-    timer_tasks: Vec<tokio::task::JoinHandle<()>>,
+    timer_tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Calls in flight; beyond `max_in_flight` the node sheds load
+    /// (RESOURCE_EXHAUSTED) instead of queueing without bound.
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Node {
@@ -176,13 +179,14 @@ impl Node {
         }
         Ok(Node {
             model,
-            config,
             store,
             journal,
             clock,
             routers,
             shutdown,
-            timer_tasks,
+            timer_tasks: std::sync::Mutex::new(timer_tasks),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight)),
+            config,
         })
     }
 
@@ -208,6 +212,13 @@ impl Node {
         customer: &str,
         make: impl FnOnce(RpcReplyPort<Result<T, NodeError>>) -> CustomerMsg,
     ) -> Result<T, NodeError> {
+        let _permit = self.in_flight.clone().try_acquire_owned().map_err(|_| {
+            metrics::counter!("handoff_shed_total").increment(1);
+            NodeError::Exhausted(format!(
+                "the node has {} calls in flight, its limit (max_in_flight): retry with backoff",
+                self.config.max_in_flight
+            ))
+        })?;
         let (tx, rx) = oneshot::channel();
         let msg = ShardMsg::Route {
             customer: customer.to_owned(),
@@ -353,9 +364,11 @@ impl Node {
 
     /// Stops the node: timer services end, routers stop after their
     /// queues, the store is flushed.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         let _ = self.shutdown.send(true);
-        for t in self.timer_tasks {
+        let tasks =
+            std::mem::take(&mut *self.timer_tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
             let _ = t.await;
         }
         for r in &self.routers {
