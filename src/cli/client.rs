@@ -14,6 +14,19 @@ use crate::api::pb::lifecycle_client::LifecycleClient;
 use crate::api::{from_timestamp, pb, timestamp};
 use crate::engine::Timestamp;
 
+/// `println!` for output that may go to a pipe closed early (`| head`):
+/// a closed pipe ends the command quietly instead of a panic.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($t)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 /// Where the node is (every client command takes it).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
@@ -169,7 +182,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         .map_err(status_error)?
         .into_inner();
     if args.json {
-        println!(
+        say!(
             "{}",
             json!({
                 "id": event.id,
@@ -182,7 +195,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    println!(
+    say!(
         "{} {}.{} for {} (id {})",
         word(r.outcome),
         args.source,
@@ -191,10 +204,10 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         event.id
     );
     if !r.reason.is_empty() {
-        println!("  reason: {}", r.reason);
+        say!("  reason: {}", r.reason);
     }
     for t in &r.transitions {
-        println!("  {}: {} -> {}", t.region, t.from, t.to);
+        say!("  {}: {} -> {}", t.region, t.from, t.to);
     }
     for c in &r.sla_changes {
         let what = match pb::SlaChangeKind::try_from(c.kind) {
@@ -203,14 +216,14 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
             Ok(pb::SlaChangeKind::Late) => "completed late".into(),
             _ => "cancelled".into(),
         };
-        println!("  sla {} #{}: {what}", c.sla, c.instance);
+        say!("  sla {} #{}: {what}", c.sla, c.instance);
     }
     let states: Vec<String> = sorted(&r.states)
         .iter()
         .map(|(r, s)| format!("{r}={s}"))
         .collect();
     if !states.is_empty() {
-        println!("  now: {}", states.join(" "));
+        say!("  now: {}", states.join(" "));
     }
     Ok(())
 }
@@ -239,16 +252,19 @@ pub async fn customer_get(args: CustomerGetArgs) -> anyhow::Result<()> {
         .map_err(status_error)?
         .into_inner();
     if args.json {
-        println!("{}", view_json(&v));
+        say!("{}", view_json(&v));
         return Ok(());
     }
-    println!(
+    say!(
         "customer {} (market {}, model v{}), owned by {}",
-        v.customer_id, v.market, v.model_version, v.owner
+        v.customer_id,
+        v.market,
+        v.model_version,
+        v.owner
     );
     for r in &v.regions {
         let since = ts(&r.since);
-        println!(
+        say!(
             "  {:<12} {:<14} owner {:<14}{}",
             r.region,
             r.state,
@@ -261,10 +277,10 @@ pub async fn customer_get(args: CustomerGetArgs) -> anyhow::Result<()> {
         );
     }
     if !v.proofs.is_empty() {
-        println!("proofs:");
+        say!("proofs:");
         for p in &v.proofs {
             match &p.established_by {
-                Some(e) if p.holds => println!(
+                Some(e) if p.holds => say!(
                     "  {:<12} holds, by {}.{} `{}` at {}",
                     p.proof,
                     e.source,
@@ -272,19 +288,19 @@ pub async fn customer_get(args: CustomerGetArgs) -> anyhow::Result<()> {
                     e.id,
                     ts(&e.occurred_at)
                 ),
-                _ => println!("  {:<12} revoked", p.proof),
+                _ => say!("  {:<12} revoked", p.proof),
             }
         }
     }
     if !v.slas.is_empty() {
-        println!("open SLAs:");
+        say!("open SLAs:");
         for s in &v.slas {
             let next = s
                 .next_tier
                 .as_ref()
                 .map(|n| format!(", next tier {} at {} -> {}", n.tier, ts(&n.at), n.team))
                 .unwrap_or_default();
-            println!(
+            say!(
                 "  {} #{} ({}) owner {}, deadline {}{}{}",
                 s.sla,
                 s.instance,
@@ -297,9 +313,9 @@ pub async fn customer_get(args: CustomerGetArgs) -> anyhow::Result<()> {
         }
     }
     if !v.escalations.is_empty() {
-        println!("open escalations:");
+        say!("open escalations:");
         for e in &v.escalations {
-            println!(
+            say!(
                 "  {} {} -> {} ({}){}",
                 e.escalation_id,
                 kind_word(e.kind),
@@ -310,14 +326,14 @@ pub async fn customer_get(args: CustomerGetArgs) -> anyhow::Result<()> {
         }
     }
     if !v.timeline.is_empty() {
-        println!("timeline (newest first):");
+        say!("timeline (newest first):");
         for t in &v.timeline {
             let reason = if t.reason.is_empty() {
                 String::new()
             } else {
                 format!(" [{}]", t.reason)
             };
-            println!("  {}  {}{}", ts(&t.at), t.summary, reason);
+            say!("  {}  {}{}", ts(&t.at), t.summary, reason);
         }
     }
     Ok(())
@@ -388,7 +404,7 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
     let mut seen = 0usize;
     while let Some(e) = stream.message().await.map_err(status_error)? {
         if args.json {
-            println!(
+            say!(
                 "{}",
                 json!({
                     "cursor": e.cursor,
@@ -407,7 +423,7 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
                 })
             );
         } else {
-            println!(
+            say!(
                 "{}  {:<12} {} {} tier {} -> {} ({}){}  [cursor {}]",
                 ts(&e.fired_at),
                 kind_word(e.kind),
@@ -451,12 +467,12 @@ pub async fn list(args: ListArgs) -> anyhow::Result<()> {
         .into_inner();
     for e in &r.escalations {
         if args.json {
-            println!(
+            say!(
                 "{}",
                 json!({"escalation_id": e.escalation_id, "kind": kind_word(e.kind), "customer": e.customer_id, "sla": e.sla, "tier": e.tier, "team": e.team, "severity": severity_word(e.severity), "fired_at": ts(&e.fired_at), "acknowledged": e.acknowledged})
             );
         } else {
-            println!(
+            say!(
                 "{}  {} -> {} ({}), fired {}{}",
                 e.escalation_id,
                 kind_word(e.kind),
@@ -496,9 +512,9 @@ pub async fn ack(args: AckArgs) -> anyhow::Result<()> {
         .await
         .map_err(status_error)?
         .into_inner();
-    println!("acknowledged {} for {}", args.escalation_id, args.team);
+    say!("acknowledged {} for {}", args.escalation_id, args.team);
     if !r.reason.is_empty() {
-        println!("  {}", r.reason);
+        say!("  {}", r.reason);
     }
     Ok(())
 }
