@@ -29,7 +29,8 @@ pub struct ShardContext {
 }
 
 impl ShardContext {
-    /// A customer's durable state and last fact sequence number.
+    /// A customer's durable state and the sequence number of its last
+    /// journal entry (one entry per command that changed it).
     pub fn load(&self, customer: &str) -> Result<(Option<CustomerState>, u64), StoreError> {
         let mut state = match self.store.customer(self.shard, customer)? {
             Some(bytes) => Some(codec::decode_customer(&bytes)?),

@@ -49,6 +49,30 @@ pub fn decode_fact(bytes: &[u8]) -> Result<Fact> {
     fact(record).map_err(|Bad(reason)| StoreError::corrupt("fact record", reason))
 }
 
+/// The bytes of a `FactBatch`: the facts of one command, one journal entry.
+pub fn encode_facts(facts: &[Fact]) -> Vec<u8> {
+    pb::FactBatch {
+        facts: facts.iter().map(fact_record).collect(),
+    }
+    .encode_to_vec()
+}
+
+/// The facts of one journal entry.
+pub fn decode_facts(bytes: &[u8]) -> Result<Vec<Fact>> {
+    let batch = pb::FactBatch::decode(bytes)
+        .map_err(|e| StoreError::corrupt("journal entry", e.to_string()))?;
+    batch
+        .facts
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            fact(r).map_err(|Bad(reason)| {
+                StoreError::corrupt("journal entry", format!("facts[{i}]: {reason}"))
+            })
+        })
+        .collect()
+}
+
 /// The bytes of an `EscalationRecord`.
 pub fn encode_escalation(e: &EscalationEntry) -> Vec<u8> {
     escalation_record(e).encode_to_vec()

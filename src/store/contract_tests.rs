@@ -19,8 +19,10 @@ fn timer(shard: u32, deadline_us: i64, customer: &str, sla: u16, tier: u16) -> T
     }
 }
 
+/// A batch that writes (and, as its writer declares, creates) a customer.
 fn customer_batch(shard: u32, customer: &str, record: &str, facts: &[u64]) -> WriteBatch {
     WriteBatch {
+        new_customers: 1,
         customers: vec![(shard, customer.into(), record.as_bytes().to_vec())],
         facts: facts
             .iter()
@@ -56,6 +58,7 @@ fn full_batch() -> WriteBatch {
             acknowledged: false,
         }],
         open_cleared: vec![],
+        new_customers: 1,
     }
 }
 
@@ -120,7 +123,10 @@ fn facts_are_per_customer_and_resume_from_a_seq(s: &dyn Store) {
 fn later_writes_win_and_set_beats_clear(s: &dyn Store) {
     let t = timer(1, 5, "c1", 0, 0);
     let mut b = customer_batch(1, "c1", "v1", &[1]);
-    b.extend(customer_batch(1, "c1", "v2", &[1]));
+    b.extend(WriteBatch {
+        new_customers: 0,
+        ..customer_batch(1, "c1", "v2", &[1])
+    });
     b.timers_set.push(t.clone());
     b.timers_cleared.push(t.clone());
     s.commit(b).expect("commits");
@@ -294,6 +300,7 @@ fn concurrent_commits_all_land(s: &dyn Store) {
                 let c = format!("t{t}");
                 for seq in 1..=EACH {
                     let mut b = customer_batch(t as u32 % 3, &c, &format!("v{seq}"), &[seq]);
+                    b.new_customers = u64::from(seq == 1);
                     b.timers_set.push(timer(t as u32 % 3, seq as i64, &c, 0, 0));
                     if seq > 1 {
                         b.timers_cleared

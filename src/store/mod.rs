@@ -126,7 +126,8 @@ impl TimerKey {
 pub struct WriteBatch {
     /// `(shard, customer, CustomerRecord bytes)`: replaces the record.
     pub customers: Vec<(u32, String, Vec<u8>)>,
-    /// `(shard, customer, per-customer fact seq, FactRecord bytes)`: the journal.
+    /// `(shard, customer, per-customer entry seq, FactBatch bytes)`: the
+    /// journal, one entry per command.
     pub facts: Vec<(u32, String, u64, Vec<u8>)>,
     pub timers_set: Vec<TimerKey>,
     pub timers_cleared: Vec<TimerKey>,
@@ -139,6 +140,9 @@ pub struct WriteBatch {
     pub open_set: Vec<OpenRow>,
     /// `(team, escalation id)`: removed when the escalation is resolved.
     pub open_cleared: Vec<(String, String)>,
+    /// How many of `customers` are new records (for the customer count,
+    /// kept without a read per write).
+    pub new_customers: u64,
 }
 
 /// One open escalation in the by-team index.
@@ -173,6 +177,7 @@ impl WriteBatch {
         self.idempotency.extend(other.idempotency);
         self.open_set.extend(other.open_set);
         self.open_cleared.extend(other.open_cleared);
+        self.new_customers += other.new_customers;
     }
 }
 
@@ -257,7 +262,8 @@ pub trait Store: Send + Sync + 'static {
     /// `(EscalationRecord bytes, acknowledged)`, ordered by team then id.
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>>;
 
-    /// How many customer records exist (every shard).
+    /// How many customers were created (every shard), as the writers
+    /// declared them in `WriteBatch::new_customers`.
     fn customer_count(&self) -> Result<u64>;
 
     /// Bytes on disk (0 for a store that keeps nothing on disk).
