@@ -19,6 +19,19 @@ pub struct EscalationsService {
     pub node: Arc<Node>,
 }
 
+impl EscalationsService {
+    /// An undeclared team in a request is malformed input, as in ListOpen.
+    fn check_team(&self, team: &str) -> Result<(), Status> {
+        if self.node.model().team(team).is_none() {
+            return Err(Status::invalid_argument(format!(
+                "team `{team}` is not declared in the model; declared teams: {}",
+                self.node.model().spec.teams.join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
+
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::EscalationEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -32,10 +45,16 @@ impl Escalations for EscalationsService {
         let r = request.into_inner();
         let filter = convert::filter(&r)?;
         for team in &filter.teams {
-            if self.node.model().team(team).is_none() {
+            self.check_team(team)?;
+        }
+        // A misspelt market would otherwise match nothing, silently.
+        let model = self.node.model();
+        for market in &filter.markets {
+            if model.market(market).is_none() {
+                let names: Vec<&str> = model.spec.markets.iter().map(|m| m.name.as_str()).collect();
                 return Err(Status::invalid_argument(format!(
-                    "team `{team}` is not declared in the model; declared teams: {}",
-                    self.node.model().spec.teams.join(", ")
+                    "market `{market}` is not declared in the model; declared markets: {}",
+                    names.join(", ")
                 )));
             }
         }
@@ -63,6 +82,7 @@ impl Escalations for EscalationsService {
         let r = request.into_inner();
         check_id("escalation_id", &r.escalation_id, 1024)?;
         check_id("team", &r.team, self.node.config().max_len)?;
+        self.check_team(&r.team)?;
         if r.note.len() > 4096 {
             return Err(Status::invalid_argument("note is longer than 4096 bytes"));
         }

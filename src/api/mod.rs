@@ -7,7 +7,9 @@
 //! - `convert.rs`: node types <-> protobuf types, the only place that
 //!   knows both.
 //! - `error.rs`: `NodeError` -> `Status`, and request id checks.
+//! - `closable.rs`: connections a stop can close once its grace is over.
 
+mod closable;
 mod convert;
 mod error;
 mod escalations;
@@ -15,8 +17,11 @@ mod lifecycle;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
 pub use convert::{from_timestamp, timestamp};
@@ -39,8 +44,14 @@ pub mod pb {
 /// Largest request or response message.
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
+/// How long a stop waits for in-flight calls and streams before it closes
+/// their connections, so the node exits within 10 s (API.md) even when a
+/// subscriber stopped reading.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// Serves the API on `listener` until `shutdown` resolves; then stops
-/// accepting, finishes in-flight calls and ends open streams.
+/// accepting, finishes in-flight calls and ends open streams, and after
+/// [`STOP_GRACE`] closes the connections that are still busy.
 pub async fn serve(
     node: Arc<Node>,
     listener: TcpListener,
@@ -64,11 +75,31 @@ pub async fn serve(
             .max_encoding_message_size(MAX_MESSAGE);
     let escalations = pb::escalations_server::EscalationsServer::new(EscalationsService { node })
         .max_decoding_message_size(MAX_MESSAGE);
-    tonic::transport::Server::builder()
+    let (close, closing) = watch::channel(false);
+    let incoming = TcpListenerStream::new(listener)
+        .map(move |conn| conn.map(|io| closable::Closable::new(io, closing.clone())));
+    let (stopping, stopped) = oneshot::channel();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping.send(());
+    };
+    let closer = tokio::spawn(async move {
+        if stopped.await.is_ok() {
+            tokio::time::sleep(STOP_GRACE).await;
+            tracing::warn!(
+                grace_s = STOP_GRACE.as_secs(),
+                "calls or streams still busy after the stop's grace period: closing their connections"
+            );
+            let _ = close.send(true);
+        }
+    });
+    let served = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
         .add_service(lifecycle)
         .add_service(escalations)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await;
+    closer.abort();
+    served
 }
