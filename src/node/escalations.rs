@@ -117,7 +117,18 @@ impl Node {
         let start = match cursor {
             "" => self.cursor_now(),
             "earliest" => Cursor(vec![0; self.config.shards as usize]),
-            text => Cursor::parse(text, self.config.shards)?,
+            text => {
+                let c = Cursor::parse(text, self.config.shards)?;
+                let end = self.cursor_now();
+                if c.0.iter().zip(&end.0).any(|(at, last)| at > last) {
+                    return Err(NodeError::Invalid(format!(
+                        "cursor `{text}` is ahead of this node's escalation log (which ends at {}): \
+                         it comes from another node or data directory; resume with \"earliest\" instead",
+                        end.encode()
+                    )));
+                }
+                c
+            }
         };
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let reader = Reader {
@@ -188,6 +199,9 @@ impl Reader {
     async fn catch_up(&mut self) -> Result<bool, ()> {
         let mut more = false;
         for shard in 0..self.pos.0.len() {
+            if *self.shutdown.borrow() {
+                return Err(());
+            }
             let durable = self.journal.durable_seq(shard as u32);
             if self.pos.0[shard] >= durable {
                 continue;
@@ -223,8 +237,11 @@ impl Reader {
                     cursor: self.pos.encode(),
                     entry,
                 };
-                if self.tx.send(Ok(event)).await.is_err() {
-                    return Err(());
+                // A stop ends the stream even while a slow subscriber
+                // holds the channel full.
+                tokio::select! {
+                    sent = self.tx.send(Ok(event)) => if sent.is_err() { return Err(()) },
+                    _ = self.shutdown.changed() => return Err(()),
                 }
             }
         }

@@ -187,3 +187,24 @@ async fn idempotency_keys_are_forgotten_after_the_retention_window() {
     assert_ne!(again.outcome, Outcome::Duplicate, "{again:?}");
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_ahead_of_the_log_is_refused() {
+    let node = node(NodeConfig {
+        shards: 2,
+        ..NodeConfig::default()
+    })
+    .await;
+    let e = node
+        .subscribe(EscalationFilter::default(), "h1-5-0")
+        .expect_err("ahead of an empty log");
+    assert!(
+        matches!(e, NodeError::Invalid(ref m) if m.contains("ahead")),
+        "{e:?}"
+    );
+    assert!(
+        node.subscribe(EscalationFilter::default(), "h1-0-0")
+            .is_ok()
+    );
+    node.shutdown().await;
+}
