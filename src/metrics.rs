@@ -3,7 +3,8 @@
 //! Recorded where things happen, with the `metrics` macros: events by
 //! outcome (`handoff_events_total`), ingest latency
 //! (`handoff_ingest_seconds`), active actors (`handoff_active_actors`),
-//! timers held per shard (`handoff_timers_in_window`), timer lateness
+//! pending timers per shard (`handoff_timers_pending`) and those held in
+//! memory (`handoff_timers_in_window`), timer lateness
 //! (`handoff_timer_lateness_seconds`), escalations by sla/team/severity/kind
 //! (`handoff_escalations_total`), breaches by hand-off
 //! (`handoff_breaches_total`), journal group sizes and sync latency

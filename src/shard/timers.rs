@@ -52,6 +52,9 @@ pub struct TimerService {
     coverage: Coverage,
     /// How many keys a refill loads; the window holds at most twice this.
     capacity: usize,
+    /// Timers of this shard in the store (counted at start, then kept by
+    /// the commits' armed and cleared lists).
+    pending: i64,
 }
 
 impl TimerService {
@@ -74,7 +77,27 @@ impl TimerService {
             window: BTreeSet::new(),
             coverage: Coverage::UpTo(TimerKey::first_of(shard)),
             capacity: capacity.max(1),
+            pending: 0,
         }
+    }
+
+    /// Counts the shard's stored timers, a page at a time.
+    fn count_stored(&self) -> Result<i64, StoreError> {
+        let mut n = 0i64;
+        let mut from: Option<TimerKey> = None;
+        loop {
+            let page = self.store.timers(self.shard, from.as_ref(), 10_000)?;
+            n += page.len() as i64;
+            match page.last() {
+                Some(last) if page.len() == 10_000 => from = Some(last.clone()),
+                _ => return Ok(n),
+            }
+        }
+    }
+
+    fn report_pending(&self) {
+        metrics::gauge!("handoff_timers_pending", "shard" => self.shard.to_string())
+            .set(self.pending as f64);
     }
 
     /// Runs until shutdown. Store errors are logged and retried.
@@ -82,6 +105,11 @@ impl TimerService {
         // The first scan starts before every key of the shard.
         self.coverage = Coverage::UpTo(TimerKey::first_of(self.shard));
         let mut first_scan = true;
+        match self.count_stored() {
+            Ok(n) => self.pending = n,
+            Err(e) => tracing::warn!(shard = self.shard, error = %e, "cannot count pending timers"),
+        }
+        self.report_pending();
         loop {
             if self.window.is_empty() && self.coverage != Coverage::All {
                 if let Err(e) = self.refill(first_scan) {
@@ -134,6 +162,8 @@ impl TimerService {
     }
 
     fn apply(&mut self, u: TimerUpdate) {
+        self.pending += u.armed.len() as i64 - u.cleared.len() as i64;
+        self.report_pending();
         for k in &u.cleared {
             self.window.remove(k);
         }
