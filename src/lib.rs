@@ -21,7 +21,8 @@
 //!   sequence numbers, commit notifications (Raft goes behind it later).
 //! - [`store`]: the storage trait, the fjall and memory stores, the prost
 //!   codec of durable records.
-//! - [`api`]: the gRPC services (`handoff.v1`), conversions, status mapping.
+//! - [`api`]: the gRPC services (`handoff.v1`), conversions, status mapping,
+//!   authentication of callers and TLS.
 //! - [`auth`]: who may say what: principals, tokens and their hashes, the
 //!   rules that bind callers to the model.
 //! - [`clock`]: the only place the node reads the time.

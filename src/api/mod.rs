@@ -7,7 +7,10 @@
 //! - `convert.rs`: node types <-> protobuf types, the only place that
 //!   knows both.
 //! - `error.rs`: `NodeError` -> `Status`, and request id checks.
+//! - `auth.rs`: who is calling (token or client certificate), the rules
+//!   applied with counting, and the listener's TLS ([`Edge`]).
 
+mod auth;
 mod convert;
 mod error;
 mod escalations;
@@ -19,6 +22,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
+pub use auth::Edge;
 pub use convert::{from_timestamp, timestamp};
 pub use escalations::EscalationsService;
 pub use lifecycle::{LifecycleService, MAX_BATCH};
@@ -39,13 +43,26 @@ pub mod pb {
 /// Largest request or response message.
 const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
-/// Serves the API on `listener` until `shutdown` resolves; then stops
-/// accepting, finishes in-flight calls and ends open streams.
+/// Serves the API on `listener` until `shutdown` resolves, open and
+/// without TLS ([`Edge::open`]); see [`serve_with`].
 pub async fn serve(
     node: Arc<Node>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    serve_with(node, listener, shutdown, Edge::open()).await
+}
+
+/// Serves the API on `listener` until `shutdown` resolves; then stops
+/// accepting, finishes in-flight calls and ends open streams. Every call
+/// but health probes passes `edge`'s authentication.
+pub async fn serve_with(
+    node: Arc<Node>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    edge: Edge,
+) -> Result<(), tonic::transport::Error> {
+    use tonic::service::interceptor::InterceptedService;
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<pb::lifecycle_server::LifecycleServer<LifecycleService>>()
@@ -58,13 +75,20 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .expect("the compiled-in descriptor sets are valid");
+    let reflection = InterceptedService::new(reflection, edge.authenticate.clone());
     let lifecycle =
         pb::lifecycle_server::LifecycleServer::new(LifecycleService { node: node.clone() })
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);
     let escalations = pb::escalations_server::EscalationsServer::new(EscalationsService { node })
         .max_decoding_message_size(MAX_MESSAGE);
-    tonic::transport::Server::builder()
+    let lifecycle = InterceptedService::new(lifecycle, edge.authenticate.clone());
+    let escalations = InterceptedService::new(escalations, edge.authenticate);
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = edge.tls {
+        server = server.tls_config(tls)?;
+    }
+    server
         .add_service(health_service)
         .add_service(reflection)
         .add_service(lifecycle)

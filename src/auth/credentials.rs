@@ -189,6 +189,22 @@ mod tests {
     }
 
     #[test]
+    fn the_config_file_lists_credentials_as_a_table_array() {
+        let c: crate::node::NodeConfig = toml::from_str(
+            "[[credentials]]\nprincipal = \"source:billing\"\nsha256 = \"ab\"\n\n\
+             [[credentials]]\nprincipal = \"operator:alice\"\nsha256 = \"cd\"\n",
+        )
+        .expect("valid");
+        assert_eq!(c.credentials.len(), 2);
+        assert_eq!(c.credentials[1].principal, "operator:alice");
+        let e = toml::from_str::<crate::node::NodeConfig>(
+            "[[credentials]]\nprincipal = \"source:billing\"\ntoken = \"hnd_x\"\n",
+        )
+        .expect_err("a token is never a config key");
+        assert!(e.to_string().contains("token"), "{e}");
+    }
+
+    #[test]
     fn credentials_that_cannot_be_right_are_refused_with_the_fix() {
         let model = model();
         let e = Credentials::from_config(&[entry("source:payments", "x")], &model)
