@@ -21,13 +21,17 @@
 //!   sequence numbers, commit notifications (Raft goes behind it later).
 //! - [`store`]: the storage trait, the fjall and memory stores, the prost
 //!   codec of durable records.
-//! - [`api`]: the gRPC services (`handoff.v1`), conversions, status mapping.
+//! - [`api`]: the gRPC services (`handoff.v1`), conversions, status mapping,
+//!   authentication of callers and TLS.
+//! - [`auth`]: who may say what: principals, tokens and their hashes, the
+//!   rules that bind callers to the model.
 //! - [`clock`]: the only place the node reads the time.
 //! - [`metrics`]: the Prometheus exporter and what is recorded.
 //! - [`cli`]: the `handoff` command line (one file per command); the binary
 //!   in `src/main.rs` only parses arguments and calls it.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod engine;

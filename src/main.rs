@@ -52,6 +52,18 @@ enum Command {
         #[command(subcommand)]
         command: EscalationsCommand,
     },
+    /// Make credentials for the node's callers.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// A new bearer token for a source, team or operator: printed once,
+    /// with the [[credentials]] entry (its hash) for the node's config.
+    New(handoff::cli::token::NewArgs),
 }
 
 #[derive(Subcommand)]
@@ -127,6 +139,15 @@ fn main() -> ExitCode {
             EscalationsCommand::Tail(args) => block_on(client::tail(args)),
             EscalationsCommand::List(args) => block_on(client::list(args)),
             EscalationsCommand::Ack(args) => block_on(client::ack(args)),
+        },
+        Command::Token { command } => match command {
+            TokenCommand::New(args) => match handoff::cli::token::new(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("handoff: {e:#}");
+                    ExitCode::from(1)
+                }
+            },
         },
     }
 }

@@ -9,7 +9,9 @@
 //! (`handoff_escalations_total`), breaches by hand-off
 //! (`handoff_breaches_total`), journal group sizes and sync latency
 //! (`handoff_store_batch_entries`, `handoff_store_sync_seconds`),
-//! passivations and subscribers.
+//! passivations and subscribers; denied calls by principal and rule
+//! (`handoff_denied_total`) and refused credentials by reason
+//! (`handoff_unauthenticated_total`).
 
 use std::net::SocketAddr;
 

@@ -258,6 +258,7 @@ pub fn customer_view(v: CustomerView) -> pb::CustomerView {
             .map(|e| open_view(&customer, &market, e))
             .collect(),
         timeline: v.timeline.into_iter().map(timeline).collect(),
+        timeline_withheld: false,
     }
 }
 

@@ -9,6 +9,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use super::auth::{caller, enforce, node_denial};
 use super::convert;
 use super::error::check_id;
 use super::pb;
@@ -42,7 +43,9 @@ impl Escalations for EscalationsService {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let r = request.into_inner();
+        let caller = caller(&request)?;
+        let mut r = request.into_inner();
+        r.teams = enforce(&caller, caller.watched_teams(r.teams))?;
         let filter = convert::filter(&r)?;
         for team in &filter.teams {
             self.check_team(team)?;
@@ -68,8 +71,10 @@ impl Escalations for EscalationsService {
         &self,
         request: Request<pb::ListOpenRequest>,
     ) -> Result<Response<pb::ListOpenResult>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
-        let open = self.node.list_open(&r.team)?;
+        let team = enforce(&caller, caller.team_scope(&r.team, "ListOpen"))?;
+        let open = self.node.list_open(&team)?;
         Ok(Response::new(pb::ListOpenResult {
             escalations: open.into_iter().map(convert::open).collect(),
         }))
@@ -79,17 +84,20 @@ impl Escalations for EscalationsService {
         &self,
         request: Request<pb::AcknowledgeRequest>,
     ) -> Result<Response<pb::AcknowledgeResult>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
+        let team = enforce(&caller, caller.team_scope(&r.team, "Acknowledge"))?;
         check_id("escalation_id", &r.escalation_id, 1024)?;
-        check_id("team", &r.team, self.node.config().max_len)?;
-        self.check_team(&r.team)?;
+        check_id("team", &team, self.node.config().max_len)?;
+        self.check_team(&team)?;
         if r.note.len() > 4096 {
             return Err(Status::invalid_argument("note is longer than 4096 bytes"));
         }
         let d = self
             .node
-            .acknowledge(&r.escalation_id, &r.team, &r.note)
-            .await?;
+            .acknowledge(&r.escalation_id, &team, &r.note)
+            .await
+            .map_err(|e| node_denial(&caller, e))?;
         Ok(Response::new(pb::AcknowledgeResult {
             acknowledged: d.allowed,
             reason: d.reason.unwrap_or_default(),

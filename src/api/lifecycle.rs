@@ -1,10 +1,12 @@
 //! `handoff.v1.Lifecycle`: events in, questions answered. Validates at the
-//! edge, calls the node, converts; no logic of its own.
+//! edge, applies the caller's rules (`crate::auth`), calls the node,
+//! converts; no logic of its own.
 
 use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
+use super::auth::{caller, enforce};
 use super::convert;
 use super::error::check_id;
 use super::pb;
@@ -30,11 +32,13 @@ impl Lifecycle for LifecycleService {
         &self,
         request: Request<pb::IngestRequest>,
     ) -> Result<Response<pb::IngestResult>, Status> {
+        let caller = caller(&request)?;
         let Some(event) = request.into_inner().event else {
             return Err(Status::invalid_argument(
                 "the request has no event: set IngestRequest.event",
             ));
         };
+        enforce(&caller, caller.may_ingest(&event.source, &event.r#type))?;
         let (event, set) = convert::event(event)?;
         let reply = self.node.ingest(event, set).await?;
         Ok(Response::new(convert::ingest_result(reply)))
@@ -44,12 +48,24 @@ impl Lifecycle for LifecycleService {
         &self,
         request: Request<pb::IngestBatchRequest>,
     ) -> Result<Response<pb::IngestBatchResult>, Status> {
+        let caller = caller(&request)?;
         let events = request.into_inner().events;
         if events.len() > MAX_BATCH {
             return Err(Status::invalid_argument(format!(
                 "the batch has {} events; send at most {MAX_BATCH} per IngestBatch",
                 events.len()
             )));
+        }
+        // One event the caller may not send denies the whole batch, before
+        // any is ingested: a batch is never half someone else's.
+        for (i, e) in events.iter().enumerate() {
+            enforce(
+                &caller,
+                caller.may_ingest(&e.source, &e.r#type).map_err(|mut d| {
+                    d.reason = format!("event {i} of the batch (id `{}`): {}", e.id, d.reason);
+                    d
+                }),
+            )?;
         }
         let mut slots: Vec<Option<pb::IngestResult>> = Vec::with_capacity(events.len());
         let mut valid = Vec::with_capacity(events.len());
@@ -82,13 +98,15 @@ impl Lifecycle for LifecycleService {
         &self,
         request: Request<pb::AuthorizeRequest>,
     ) -> Result<Response<pb::Decision>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
+        let team = enforce(&caller, caller.team_scope(&r.team, "Authorize"))?;
         check_id("customer_id", &r.customer_id, self.max_len())?;
-        check_id("team", &r.team, self.max_len())?;
+        check_id("team", &team, self.max_len())?;
         check_id("action", &r.action, self.max_len())?;
         let d = self
             .node
-            .authorize(&r.customer_id, &r.team, &r.action)
+            .authorize(&r.customer_id, &team, &r.action)
             .await?;
         Ok(Response::new(convert::decision(d)))
     }
@@ -97,6 +115,8 @@ impl Lifecycle for LifecycleService {
         &self,
         request: Request<pb::CheckMessageRequest>,
     ) -> Result<Response<pb::Decision>, Status> {
+        let caller = caller(&request)?;
+        enforce(&caller, caller.may_check_messages())?;
         let r = request.into_inner();
         check_id("customer_id", &r.customer_id, self.max_len())?;
         check_id("message_class", &r.message_class, self.max_len())?;
@@ -111,12 +131,19 @@ impl Lifecycle for LifecycleService {
         &self,
         request: Request<pb::GetCustomerRequest>,
     ) -> Result<Response<pb::CustomerView>, Status> {
+        let caller = caller(&request)?;
         let r = request.into_inner();
         check_id("customer_id", &r.customer_id, self.max_len())?;
-        let v = self
+        let mut v = self
             .node
             .customer(&r.customer_id, r.timeline_limit as usize)
             .await?;
-        Ok(Response::new(convert::customer_view(v)))
+        let withheld = !caller.may_read_timeline();
+        if withheld {
+            v.timeline.clear();
+        }
+        let mut view = convert::customer_view(v);
+        view.timeline_withheld = withheld;
+        Ok(Response::new(view))
     }
 }

@@ -8,7 +8,10 @@
 //!   knows both.
 //! - `error.rs`: `NodeError` -> `Status`, and request id checks.
 //! - `closable.rs`: connections a stop can close once its grace is over.
+//! - `auth.rs`: who is calling (token or client certificate), the rules
+//!   applied with counting, and the listener's TLS ([`Edge`]).
 
+mod auth;
 mod closable;
 mod convert;
 mod error;
@@ -24,6 +27,7 @@ use tokio::sync::{oneshot, watch};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
+pub use auth::Edge;
 pub use convert::{from_timestamp, timestamp};
 pub use escalations::EscalationsService;
 pub use lifecycle::{LifecycleService, MAX_BATCH};
@@ -49,14 +53,27 @@ const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 /// subscriber stopped reading.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// Serves the API on `listener` until `shutdown` resolves; then stops
-/// accepting, finishes in-flight calls and ends open streams, and after
-/// [`STOP_GRACE`] closes the connections that are still busy.
+/// Serves the API on `listener` until `shutdown` resolves, open and
+/// without TLS ([`Edge::open`]); see [`serve_with`].
 pub async fn serve(
     node: Arc<Node>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    serve_with(node, listener, shutdown, Edge::open()).await
+}
+
+/// Serves the API on `listener` until `shutdown` resolves; then stops
+/// accepting, finishes in-flight calls and ends open streams, and after
+/// [`STOP_GRACE`] closes the connections that are still busy. Every call
+/// but health probes passes `edge`'s authentication.
+pub async fn serve_with(
+    node: Arc<Node>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    edge: Edge,
+) -> Result<(), tonic::transport::Error> {
+    use tonic::service::interceptor::InterceptedService;
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<pb::lifecycle_server::LifecycleServer<LifecycleService>>()
@@ -69,12 +86,15 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .expect("the compiled-in descriptor sets are valid");
+    let reflection = InterceptedService::new(reflection, edge.authenticate.clone());
     let lifecycle =
         pb::lifecycle_server::LifecycleServer::new(LifecycleService { node: node.clone() })
             .max_decoding_message_size(MAX_MESSAGE)
             .max_encoding_message_size(MAX_MESSAGE);
     let escalations = pb::escalations_server::EscalationsServer::new(EscalationsService { node })
         .max_decoding_message_size(MAX_MESSAGE);
+    let lifecycle = InterceptedService::new(lifecycle, edge.authenticate.clone());
+    let escalations = InterceptedService::new(escalations, edge.authenticate);
     let (close, closing) = watch::channel(false);
     let incoming = TcpListenerStream::new(listener)
         .map(move |conn| conn.map(|io| closable::Closable::new(io, closing.clone())));
@@ -93,7 +113,11 @@ pub async fn serve(
             let _ = close.send(true);
         }
     });
-    let served = tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = edge.tls {
+        server = server.tls_config(tls)?;
+    }
+    let served = server
         .add_service(health_service)
         .add_service(reflection)
         .add_service(lifecycle)

@@ -1,13 +1,19 @@
 //! Thin clients of a running node: `handoff ingest`, `handoff customer get`,
 //! `handoff escalations tail|list|ack`. They print what a person reads, or
-//! JSON with `--json`.
+//! JSON with `--json`. Each connects as [`Target`] says: TLS with `--ca`,
+//! a bearer token with `--token` (or `HANDOFF_TOKEN`), a client
+//! certificate with `--cert`/`--key`.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde_json::json;
-use tonic::transport::{Channel, Endpoint};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::api::pb::escalations_client::EscalationsClient;
 use crate::api::pb::lifecycle_client::LifecycleClient;
@@ -27,23 +33,135 @@ macro_rules! say {
     }};
 }
 
-/// Where the node is (every client command takes it).
+/// Where the node is and how to prove who we are (every client command
+/// takes it).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
     /// The node's gRPC address.
     #[arg(long, default_value = "127.0.0.1:50051")]
     pub target: String,
+    /// Bearer token for a node that requires credentials (`handoff token new`).
+    #[arg(long, env = "HANDOFF_TOKEN", hide_env_values = true)]
+    pub token: Option<Secret>,
+    /// CA certificate (PEM) that signed the node's certificate: connect with TLS.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS; its subject CN names who we are.
+    #[arg(long, requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, requires = "cert")]
+    pub key: Option<PathBuf>,
+}
+
+/// A token: never shown by `Debug`, so it cannot reach a log by accident.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+/// Adds `authorization: Bearer <token>` to every call (or nothing).
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            request.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A client of a running node, with the token on every call.
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+fn read(flag: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("{flag} {}: cannot read it", path.display()))
 }
 
 impl Target {
+    fn tls(&self) -> anyhow::Result<ClientTlsConfig> {
+        let Some(ca) = &self.ca else {
+            bail!(
+                "--target {} uses https: pass --ca FILE, the CA certificate (PEM) that signed the node's certificate",
+                self.target
+            );
+        };
+        let mut tls =
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("--ca", ca)?));
+        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+            tls = tls.identity(Identity::from_pem(
+                read("--cert", cert)?,
+                read("--key", key)?,
+            ));
+        }
+        Ok(tls)
+    }
+
+    /// The token as call metadata (marked sensitive: never indexed by
+    /// HTTP/2 header compression, never printed).
+    pub fn bearer(&self) -> anyhow::Result<Bearer> {
+        let Some(Secret(token)) = &self.token else {
+            return Ok(Bearer(None));
+        };
+        let mut value =
+            MetadataValue::try_from(format!("Bearer {}", token.trim())).map_err(|_| {
+                anyhow::anyhow!(
+                    "--token (or HANDOFF_TOKEN) has characters no token has: copy it again"
+                )
+            })?;
+        value.set_sensitive(true);
+        Ok(Bearer(Some(value)))
+    }
+
+    pub async fn lifecycle(&self) -> anyhow::Result<LifecycleClient<Authed>> {
+        Ok(LifecycleClient::with_interceptor(
+            self.channel().await?,
+            self.bearer()?,
+        ))
+    }
+
+    pub async fn escalations(&self) -> anyhow::Result<EscalationsClient<Authed>> {
+        Ok(EscalationsClient::with_interceptor(
+            self.channel().await?,
+            self.bearer()?,
+        ))
+    }
+
+    /// A connection (TLS with `--ca` or an https target); the token is
+    /// added by [`Target::lifecycle`] and [`Target::escalations`].
     pub async fn channel(&self) -> anyhow::Result<Channel> {
+        let tls = self.ca.is_some() || self.target.starts_with("https://");
         let uri = if self.target.contains("://") {
             self.target.clone()
+        } else if tls {
+            format!("https://{}", self.target)
         } else {
             format!("http://{}", self.target)
         };
-        Endpoint::from_shared(uri.clone())
-            .with_context(|| format!("--target {} is not an address", self.target))?
+        let mut endpoint = Endpoint::from_shared(uri.clone())
+            .with_context(|| format!("--target {} is not an address", self.target))?;
+        if tls {
+            endpoint = endpoint
+                .tls_config(self.tls()?)
+                .context("the TLS settings (--ca, --cert, --key) cannot be used")?;
+        }
+        endpoint
             .connect_timeout(Duration::from_secs(5))
             .connect()
             .await
@@ -173,7 +291,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         occurred_at,
         attributes,
     };
-    let mut client = LifecycleClient::new(args.target.channel().await?);
+    let mut client = args.target.lifecycle().await?;
     let r = client
         .ingest(pb::IngestRequest {
             event: Some(event.clone()),
@@ -242,7 +360,7 @@ pub struct CustomerGetArgs {
 }
 
 pub async fn customer_get(args: CustomerGetArgs) -> anyhow::Result<()> {
-    let mut client = LifecycleClient::new(args.target.channel().await?);
+    let mut client = args.target.lifecycle().await?;
     let v = client
         .get_customer(pb::GetCustomerRequest {
             customer_id: args.customer.clone(),
@@ -336,6 +454,9 @@ pub async fn customer_get(args: CustomerGetArgs) -> anyhow::Result<()> {
             say!("  {}  {}{}", ts(&t.at), t.summary, reason);
         }
     }
+    if v.timeline_withheld {
+        say!("timeline: withheld (only operators read a customer's timeline)");
+    }
     Ok(())
 }
 
@@ -350,6 +471,7 @@ fn view_json(v: &pb::CustomerView) -> serde_json::Value {
         "slas": v.slas.iter().map(|s| json!({"sla": s.sla, "instance": s.instance, "owner": s.owner, "deadline": ts(&s.deadline), "breached": s.breached})).collect::<Vec<_>>(),
         "escalations": v.escalations.iter().map(|e| json!({"escalation_id": e.escalation_id, "kind": kind_word(e.kind), "team": e.team, "severity": severity_word(e.severity), "acknowledged": e.acknowledged})).collect::<Vec<_>>(),
         "timeline": v.timeline.iter().map(|t| json!({"at": ts(&t.at), "summary": t.summary, "reason": t.reason})).collect::<Vec<_>>(),
+        "timeline_withheld": v.timeline_withheld,
     })
 }
 
@@ -387,7 +509,7 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
         Some("critical") => pb::Severity::Critical,
         Some(other) => bail!("--min-severity {other}: use low, medium, high or critical"),
     };
-    let mut client = EscalationsClient::new(args.target.channel().await?);
+    let mut client = args.target.escalations().await?;
     let mut stream = client
         .subscribe(pb::SubscribeRequest {
             teams: args.team.clone(),
@@ -447,7 +569,7 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
 /// `handoff escalations list`: open escalations.
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
-    /// Only this team's (default: every team's).
+    /// Only this team's (default: every team's; with a team's token, its own).
     #[arg(long, default_value = "")]
     pub team: String,
     #[arg(long)]
@@ -457,7 +579,7 @@ pub struct ListArgs {
 }
 
 pub async fn list(args: ListArgs) -> anyhow::Result<()> {
-    let mut client = EscalationsClient::new(args.target.channel().await?);
+    let mut client = args.target.escalations().await?;
     let r = client
         .list_open(pb::ListOpenRequest {
             team: args.team.clone(),
@@ -489,11 +611,12 @@ pub async fn list(args: ListArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `handoff escalations ack ID --team T`.
+/// `handoff escalations ack ID [--team T]`.
 #[derive(Debug, clap::Args)]
 pub struct AckArgs {
     pub escalation_id: String,
-    #[arg(long)]
+    /// The team acknowledging (default: the team the token stands for).
+    #[arg(long, default_value = "")]
     pub team: String,
     #[arg(long, default_value = "")]
     pub note: String,
@@ -502,7 +625,7 @@ pub struct AckArgs {
 }
 
 pub async fn ack(args: AckArgs) -> anyhow::Result<()> {
-    let mut client = EscalationsClient::new(args.target.channel().await?);
+    let mut client = args.target.escalations().await?;
     let r = client
         .acknowledge(pb::AcknowledgeRequest {
             escalation_id: args.escalation_id.clone(),
@@ -512,7 +635,11 @@ pub async fn ack(args: AckArgs) -> anyhow::Result<()> {
         .await
         .map_err(status_error)?
         .into_inner();
-    say!("acknowledged {} for {}", args.escalation_id, args.team);
+    if args.team.is_empty() {
+        say!("acknowledged {}", args.escalation_id);
+    } else {
+        say!("acknowledged {} for {}", args.escalation_id, args.team);
+    }
     if !r.reason.is_empty() {
         say!("  {}", r.reason);
     }

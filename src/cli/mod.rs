@@ -5,3 +5,4 @@ pub mod client;
 pub mod model;
 pub mod serve;
 pub mod simulate;
+pub mod token;

@@ -4,6 +4,10 @@
 //! `./data`, gRPC on 127.0.0.1:50051, metrics on 127.0.0.1:9464. A config
 //! file sets the rest; flags override it. SIGTERM or SIGINT: stop
 //! accepting, finish in-flight calls, end open streams, flush, exit 0.
+//!
+//! Who may call is decided before anything is opened: with no credentials
+//! on a loopback address the node runs open and says so; it refuses a
+//! non-loopback address without TLS and credentials unless `--insecure`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -38,6 +42,10 @@ pub struct ServeArgs {
     /// Prometheus metrics address (default 127.0.0.1:9464; port 0 picks one).
     #[arg(long)]
     pub metrics: Option<SocketAddr>,
+    /// Listen on a non-loopback address without TLS or credentials
+    /// (only behind a layer that provides them, e.g. a service mesh).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 impl ServeArgs {
@@ -113,6 +121,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.config()?;
     config.check().map_err(anyhow::Error::msg)?;
     let model = Arc::new(model(config.model.as_deref())?);
+    let edge = crate::api::Edge::from_config(&config, &model, args.insecure)?;
     check_layout(&config.data, config.shards)?;
     let store: Arc<dyn Store> = Arc::new(
         FjallStore::open(&config.data)
@@ -134,10 +143,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         version = model.spec.version,
         data = %config.data.display(),
         grpc = %listen,
+        tls = edge.tls(),
         metrics = %metrics,
         startup_ms = started.elapsed().as_millis() as u64,
         "handoff is serving"
     );
+    edge.announce(args.insecure);
     // One plain line for people and scripts (tests read it for the port).
     println!(
         "handoff serving {listen} (metrics http://{metrics}/metrics, model {} v{}, data {})",
@@ -152,7 +163,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("stopping: finishing in-flight calls, ending streams");
         stopping.stop_streams();
     };
-    crate::api::serve(node.clone(), listener, signal).await?;
+    crate::api::serve_with(node.clone(), listener, signal, edge).await?;
     let node = Arc::try_unwrap(node)
         .map_err(|_| anyhow::anyhow!("calls still hold the node at shutdown"))?;
     node.shutdown().await;

@@ -14,6 +14,13 @@
 //! idempotency_retention = "7d"   # redeliveries within this are duplicates
 //! max_len = 256                  # longest id, source, type, customer id
 //! max_future = "5m"              # how far ahead occurred_at may be
+//! tls_cert = "node.crt"          # TLS for gRPC: certificate chain (PEM)
+//! tls_key = "node.key"           #   and its private key (PEM)
+//! tls_client_ca = "clients.crt"  # optional: client certificates (mTLS)
+//!
+//! [[credentials]]                # one per token (`handoff token new`)
+//! principal = "source:billing"
+//! sha256 = "9f86d0..."
 //! ```
 
 use std::net::SocketAddr;
@@ -45,6 +52,14 @@ pub struct NodeConfig {
     pub max_len: usize,
     #[serde(deserialize_with = "duration")]
     pub max_future: Duration,
+    /// Who may call, by token hash; empty (and no `tls_client_ca`): the
+    /// node runs open, on a loopback address only (see `auth`).
+    pub credentials: Vec<crate::auth::CredentialConfig>,
+    /// The gRPC listener's certificate chain and key (PEM): TLS when set.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// CA of client certificates whose subject CN names a principal.
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 impl Default for NodeConfig {
@@ -62,6 +77,10 @@ impl Default for NodeConfig {
             idempotency_retention: Duration::from_secs(7 * 86_400),
             max_len: 256,
             max_future: Duration::from_secs(300),
+            credentials: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }
@@ -106,6 +125,14 @@ impl NodeConfig {
         }
         if self.idle_timeout.0 <= 0 {
             return Err("idle_timeout must be positive".into());
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(
+                "set both tls_cert and tls_key (the certificate and its key), or neither".into(),
+            );
+        }
+        if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
+            return Err("tls_client_ca needs TLS: set tls_cert and tls_key too".into());
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use handoff::api::pb;
@@ -50,6 +51,11 @@ pub struct NodeProcess {
     pub model: PathBuf,
     /// Extra arguments it was started with (kept for restarts).
     pub extra: Vec<String>,
+    /// The metrics listener, `127.0.0.1:PORT`.
+    pub metrics: String,
+    /// Everything the node wrote to stderr, when started with
+    /// [`NodeProcess::start_capturing`].
+    pub stderr: Option<Arc<Mutex<String>>>,
 }
 
 impl NodeProcess {
@@ -59,6 +65,27 @@ impl NodeProcess {
     }
 
     pub fn start_with(data: &Path, model: &Path, extra: &[&str]) -> NodeProcess {
+        Self::spawn(data, model, extra, "warn", false)
+    }
+
+    /// Starts a node with `RUST_LOG=rust_log` and keeps what it writes to
+    /// stderr (in `stderr`), e.g. to check what its logs say.
+    pub fn start_capturing(
+        data: &Path,
+        model: &Path,
+        extra: &[&str],
+        rust_log: &str,
+    ) -> NodeProcess {
+        Self::spawn(data, model, extra, rust_log, true)
+    }
+
+    fn spawn(
+        data: &Path,
+        model: &Path,
+        extra: &[&str],
+        rust_log: &str,
+        capture: bool,
+    ) -> NodeProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_handoff"))
             .arg("serve")
             .arg("--data")
@@ -67,11 +94,27 @@ impl NodeProcess {
             .arg(model)
             .args(["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if capture {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .expect("the handoff binary starts");
+        let stderr = child.stderr.take().map(|pipe| {
+            let text = Arc::new(Mutex::new(String::new()));
+            let sink = text.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut t = sink.lock().expect("not poisoned");
+                    t.push_str(&line);
+                    t.push('\n');
+                }
+            });
+            text
+        });
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -82,13 +125,22 @@ impl NodeProcess {
             // Keep draining so the node never blocks on a full pipe.
             for _ in lines {}
         });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the node prints its address within a minute");
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
+            let log = stderr
+                .map(|s| s.lock().expect("not poisoned").clone())
+                .unwrap_or_default();
+            panic!("the node did not print its address within a minute\n{log}");
+        };
         let addr = line
             .strip_prefix("handoff serving ")
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_owned();
+        let metrics = line
+            .split("metrics http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default()
             .to_owned();
         NodeProcess {
             child: Some(child),
@@ -96,7 +148,28 @@ impl NodeProcess {
             data: data.to_path_buf(),
             model: model.to_path_buf(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            metrics,
+            stderr,
         }
+    }
+
+    /// What the node wrote to stderr so far (when capturing).
+    pub fn log(&self) -> String {
+        self.stderr
+            .as_ref()
+            .map(|s| s.lock().expect("not poisoned").clone())
+            .unwrap_or_default()
+    }
+
+    /// The Prometheus text at `/metrics`.
+    pub fn scrape(&self) -> String {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(&self.metrics).expect("metrics listener");
+        conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .expect("send the request");
+        let mut text = String::new();
+        conn.read_to_string(&mut text).expect("read the metrics");
+        text
     }
 
     /// Kills the process with SIGKILL: no flush, no goodbye.
