@@ -15,8 +15,10 @@
 //!   fact journals, timers, escalation logs, idempotency keys; on fjall with
 //!   group commit, or in memory; the prost codec of the durable records.
 //! - [`api`]: the gRPC edge (`handoff.v1`); for now the generated types.
+//! - [`virtual_time`]: the engine in virtual time (customers and one timer
+//!   queue), behind `simulate`.
 //! - [`simulate`]: `handoff simulate`: the engine in virtual time over JSON
-//!   lines, with an in-memory timer queue.
+//!   lines.
 //! - [`cli`]: the `handoff` command line (one file per command); the binary
 //!   in `src/main.rs` only parses arguments and calls it.
 
@@ -30,3 +32,4 @@ pub mod replication;
 pub mod shard;
 pub mod simulate;
 pub mod store;
+pub mod virtual_time;
