@@ -16,9 +16,12 @@
 //!   group commit, or in memory; the prost codec of the durable records.
 //! - [`api`]: the gRPC edge (`handoff.v1`); for now the generated types.
 //! - [`virtual_time`]: the engine in virtual time (customers and one timer
-//!   queue), behind `simulate`.
+//!   queue), shared by `simulate` and loadgen's expectations.
 //! - [`simulate`]: `handoff simulate`: the engine in virtual time over JSON
 //!   lines.
+//! - [`loadgen`]: `handoff loadgen`: journeys generated from a model, driven
+//!   into a running node over gRPC, escalations checked against the engine
+//!   run in virtual time over what was sent.
 //! - [`cli`]: the `handoff` command line (one file per command); the binary
 //!   in `src/main.rs` only parses arguments and calls it.
 
@@ -26,6 +29,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod engine;
+pub mod loadgen;
 pub mod metrics;
 pub mod node;
 pub mod replication;

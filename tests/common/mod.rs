@@ -46,6 +46,8 @@ pub struct NodeProcess {
     child: Option<Child>,
     /// `127.0.0.1:PORT`.
     pub addr: String,
+    /// The Prometheus endpoint's `127.0.0.1:PORT`.
+    pub metrics: String,
     pub data: PathBuf,
     pub model: PathBuf,
     /// Extra arguments it was started with (kept for restarts).
@@ -90,9 +92,15 @@ impl NodeProcess {
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("unexpected first line: {line}"))
             .to_owned();
+        let metrics = line
+            .split_once("(metrics http://")
+            .and_then(|(_, rest)| rest.split_once("/metrics"))
+            .map(|(addr, _)| addr.to_owned())
+            .unwrap_or_else(|| panic!("no metrics address in: {line}"));
         NodeProcess {
             child: Some(child),
             addr,
+            metrics,
             data: data.to_path_buf(),
             model: model.to_path_buf(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
