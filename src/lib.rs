@@ -26,7 +26,11 @@
 //! - [`auth`]: who may say what: principals, tokens and their hashes, the
 //!   rules that bind callers to the model.
 //! - [`clock`]: the only place the node reads the time.
-//! - [`metrics`]: the Prometheus exporter and what is recorded.
+//! - [`metrics`]: the Prometheus exporter and what is recorded.//! - [`virtual_time`]: the engine in virtual time (customers and one timer
+//!   queue), shared by `simulate` and loadgen's expectations.
+//! - [`loadgen`]: `handoff loadgen`: journeys generated from a model, driven
+//!   into a running node over gRPC, escalations checked against the engine
+//!   run in virtual time over what was sent.
 //! - [`cli`]: the `handoff` command line (one file per command); the binary
 //!   in `src/main.rs` only parses arguments and calls it.
 
@@ -35,9 +39,11 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod engine;
+pub mod loadgen;
 pub mod metrics;
 pub mod node;
 pub mod replication;
 pub mod shard;
 pub mod simulate;
 pub mod store;
+pub mod virtual_time;

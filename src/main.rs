@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use handoff::cli::client;
+use handoff::cli::loadgen::LoadgenArgs;
 use handoff::cli::serve::ServeArgs;
 use handoff::engine::model::GraphFormat;
 
@@ -57,6 +58,8 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Drive a running node with simulated customers; check its escalations.
+    Loadgen(LoadgenArgs),
 }
 
 #[derive(Subcommand)]
@@ -92,6 +95,14 @@ enum ModelCommand {
         #[arg(long, value_enum, default_value = "mermaid")]
         format: GraphFormat,
     },
+    /// Print the model with every SLA duration divided by F (rounded up to
+    /// whole seconds, at least 1s): to serve and load-test in compressed time.
+    Scale {
+        file: PathBuf,
+        /// The factor (3600 turns hours into seconds).
+        #[arg(long, value_name = "F")]
+        by: f64,
+    },
 }
 
 /// Runs an async command on a fresh runtime; errors go to stderr, exit 1.
@@ -115,12 +126,27 @@ fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCod
     }
 }
 
+/// Loadgen's exit status says whether the check passed (0) or not (1).
+fn run_loadgen(args: LoadgenArgs) -> ExitCode {
+    let mut code = ExitCode::from(1);
+    let status = block_on(async {
+        code = handoff::cli::loadgen::run(args).await?;
+        Ok(())
+    });
+    if status == ExitCode::SUCCESS {
+        code
+    } else {
+        status
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Model { command } => match command {
             ModelCommand::Check { file } => handoff::cli::model::check(&file),
             ModelCommand::Graph { file, format } => handoff::cli::model::graph(&file, format),
+            ModelCommand::Scale { file, by } => handoff::cli::model::scale(&file, by),
         },
         Command::Simulate {
             model,
@@ -149,5 +175,6 @@ fn main() -> ExitCode {
                 }
             },
         },
+        Command::Loadgen(args) => run_loadgen(args),
     }
 }

@@ -11,7 +11,6 @@
 //! A malformed line (FAQ 18) stops the run with its line number; anything
 //! a sender could get wrong in an event's *data* is a `rejected` result.
 
-use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, Write};
 
 use serde::Serialize;
@@ -21,9 +20,9 @@ use serde_json::{Map, Value};
 use crate::engine::model::Model;
 use crate::engine::view::{self, CustomerView};
 use crate::engine::{
-    CustomerState, Decision, Escalation, Event, Fact, Input, Limits, Timer, Timestamp, decide,
-    parse_escalation_id,
+    Decision, Escalation, Event, Fact, Input, Limits, Timestamp, parse_escalation_id,
 };
+use crate::virtual_time::VirtualTime;
 
 /// Why a run stopped early.
 #[derive(Debug, thiserror::Error)]
@@ -34,46 +33,11 @@ pub enum SimulateError {
     Io(#[from] std::io::Error),
 }
 
-/// One pending timer in the global queue, ordered as the output requires.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct QueuedTimer {
-    due: Timestamp,
-    customer: String,
-    sla: u16,
-    tier: u16,
-    repeat: u32,
-    instance: u32,
-}
-
-impl QueuedTimer {
-    fn new(customer: &str, t: &Timer) -> QueuedTimer {
-        QueuedTimer {
-            due: t.due,
-            customer: customer.to_owned(),
-            sla: t.sla.0,
-            tier: t.tier,
-            repeat: t.repeat,
-            instance: t.instance,
-        }
-    }
-
-    fn timer(&self) -> Timer {
-        Timer {
-            due: self.due,
-            sla: crate::engine::model::SlaId(self.sla),
-            tier: self.tier,
-            repeat: self.repeat,
-            instance: self.instance,
-        }
-    }
-}
-
 /// The engine, every customer and one timer queue, in virtual time.
 pub struct Simulator<'m, W: Write> {
     model: &'m Model,
-    limits: Limits,
-    customers: HashMap<String, CustomerState>,
-    timers: BTreeSet<QueuedTimer>,
+    /// The customers and the timer queue (shared with loadgen's expectations).
+    vt: VirtualTime<'m>,
     /// The latest step's instant.
     clock: Option<Timestamp>,
     out: W,
@@ -83,9 +47,7 @@ impl<'m, W: Write> Simulator<'m, W> {
     pub fn new(model: &'m Model, limits: Limits, out: W) -> Self {
         Simulator {
             model,
-            limits,
-            customers: HashMap::new(),
-            timers: BTreeSet::new(),
+            vt: VirtualTime::new(model, limits),
             clock: None,
             out,
         }
@@ -135,49 +97,10 @@ impl<'m, W: Write> Simulator<'m, W> {
     }
 
     fn fire_until(&mut self, until: Timestamp) -> Result<(), SimulateError> {
-        while let Some(first) = self.timers.first() {
-            if first.due > until {
-                break;
-            }
-            let q = self
-                .timers
-                .pop_first()
-                .expect("the queue has a first element");
-            let at = q.due;
-            let Some(state) = self.customers.get(&q.customer) else {
-                continue;
-            };
-            let d = decide(
-                self.model,
-                &self.limits,
-                Some(state),
-                &Input::Timer(q.timer()),
-                at,
-            );
-            self.commit(&q.customer, d.clone());
-            self.print_escalations(&q.customer, &d, at)?;
+        while let Some(fired) = self.vt.fire_next(until) {
+            self.print_escalations(&fired.customer, &fired.decision, fired.at)?;
         }
         Ok(())
-    }
-
-    /// Applies a decision's facts and timer changes.
-    fn commit(&mut self, customer: &str, d: Decision) {
-        if d.facts.is_empty() {
-            return;
-        }
-        let state = self
-            .customers
-            .entry(customer.to_owned())
-            .or_insert_with(|| CustomerState::empty(self.model, customer));
-        for f in &d.facts {
-            state.apply(self.model, f);
-        }
-        for t in &d.timers.disarmed {
-            self.timers.remove(&QueuedTimer::new(customer, t));
-        }
-        for t in &d.timers.armed {
-            self.timers.insert(QueuedTimer::new(customer, t));
-        }
     }
 
     fn run_op(&mut self, step: Step) -> Result<(), SimulateError> {
@@ -185,19 +108,12 @@ impl<'m, W: Write> Simulator<'m, W> {
         match step.op {
             Op::Ingest(event) => {
                 let customer = event.customer.clone();
-                let d = decide(
-                    self.model,
-                    &self.limits,
-                    self.customers.get(&customer),
-                    &Input::Event(event),
-                    at,
-                );
+                let d = self.vt.run(&customer, &Input::Event(event), at);
                 let outcome = d.outcome.expect("an event's decision has an outcome");
                 let reason = d.reason.clone();
-                self.commit(&customer, d.clone());
                 let states = self
-                    .customers
-                    .get(&customer)
+                    .vt
+                    .customer(&customer)
                     .filter(|s| s.exists)
                     .map(|s| view::states(self.model, s))
                     .unwrap_or_default();
@@ -216,20 +132,16 @@ impl<'m, W: Write> Simulator<'m, W> {
                 team,
                 action,
             } => {
-                let d = decide(
-                    self.model,
-                    &self.limits,
-                    self.customers.get(&customer),
-                    &Input::Authorize { team, action },
-                    at,
-                );
+                let d = self
+                    .vt
+                    .decide(&customer, &Input::Authorize { team, action }, at);
                 let (allowed, reason) = (d.allowed == Some(true), d.reason.clone());
                 let reason = if self.known(&customer) {
                     reason
                 } else {
                     Some(format!("unknown customer `{customer}`"))
                 };
-                self.commit(&customer, d);
+                self.vt.commit(&customer, &d);
                 self.print(&DecisionLine {
                     at,
                     op: "authorize",
@@ -239,7 +151,7 @@ impl<'m, W: Write> Simulator<'m, W> {
                 })
             }
             Op::CheckMessage { customer, class } => {
-                let (allowed, reason) = match self.customers.get(&customer).filter(|s| s.exists) {
+                let (allowed, reason) = match self.vt.customer(&customer).filter(|s| s.exists) {
                     Some(s) => view::check_message(self.model, s, &class),
                     None => (false, Some(format!("unknown customer `{customer}`"))),
                 };
@@ -256,8 +168,8 @@ impl<'m, W: Write> Simulator<'m, W> {
                 timeline_limit,
             } => {
                 let view = self
-                    .customers
-                    .get(&customer)
+                    .vt
+                    .customer(&customer)
                     .filter(|s| s.exists)
                     .map(|s| view::customer_view(self.model, s, timeline_limit));
                 let reason = view
@@ -277,11 +189,10 @@ impl<'m, W: Write> Simulator<'m, W> {
                 note,
             } => {
                 let customer = parse_escalation_id(&escalation_id).map(|r| r.customer.to_owned());
-                let state = customer.as_ref().and_then(|c| self.customers.get(c));
-                let d = decide(
-                    self.model,
-                    &self.limits,
-                    state,
+                // An id that names no customer is decided as for an unknown
+                // one ("" is never a customer: empty ids are malformed).
+                let d = self.vt.decide(
+                    customer.as_deref().unwrap_or(""),
                     &Input::Acknowledge {
                         escalation_id: escalation_id.clone(),
                         team,
@@ -297,7 +208,7 @@ impl<'m, W: Write> Simulator<'m, W> {
                     _ => reason,
                 };
                 if let Some(c) = &customer {
-                    self.commit(c, d);
+                    self.vt.commit(c, &d);
                 }
                 self.print(&AckLine {
                     at,
@@ -312,7 +223,7 @@ impl<'m, W: Write> Simulator<'m, W> {
     }
 
     fn known(&self, customer: &str) -> bool {
-        self.customers.get(customer).is_some_and(|s| s.exists)
+        self.vt.known(customer)
     }
 
     fn print(&mut self, line: &impl Serialize) -> Result<(), SimulateError> {

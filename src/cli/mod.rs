@@ -2,6 +2,7 @@
 //! reads files and arguments, calls the library and writes the result.
 
 pub mod client;
+pub mod loadgen;
 pub mod model;
 pub mod serve;
 pub mod simulate;

@@ -1,11 +1,13 @@
-//! `handoff model check FILE` and `handoff model graph FILE`: the model
-//! author's tools. Both load the model the way the server does, so a model
-//! that checks clean here loads there.
+//! `handoff model check FILE`, `handoff model graph FILE` and `handoff
+//! model scale FILE --by F`: the model author's tools. They load the model
+//! the way the server does, so a model that checks clean here loads there.
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::engine::model::{GraphFormat, Model, ModelErrors, load_file, render_graph};
+use crate::engine::model::{
+    GraphFormat, Model, ModelErrors, load, load_file, render_graph, scale_model_text,
+};
 
 /// Prints every problem of the model (with lines); exit 1 if any.
 ///
@@ -30,6 +32,41 @@ pub fn graph(path: &Path, format: GraphFormat) -> ExitCode {
         }
         Err(errors) => report(path, &errors),
     }
+}
+
+/// Prints the model with every SLA duration divided by `by` (rounded up
+/// to whole seconds, at least 1s): the file to start a node with for a
+/// load test that compresses time. Exit 1 if the model (or the scaled one)
+/// does not load.
+pub fn scale(path: &Path, by: f64) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot read the model file {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(errors) = load(&path.display().to_string(), &text) {
+        return report(path, &errors);
+    }
+    let scaled = match scale_model_text(&text, by) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("--by: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let name = format!("{} scaled by {by}", path.display());
+    if let Err(errors) = load(&name, &scaled) {
+        return report(path, &errors);
+    }
+    let header = format!(
+        "# {} with every SLA duration divided by {by} (rounded up to whole seconds),\n\
+         # written by `handoff model scale`: serve this file and give it to loadgen.\n",
+        path.display()
+    );
+    print!("{header}{scaled}");
+    ExitCode::SUCCESS
 }
 
 /// `model saas v1: 3 regions, 11 states, 4 SLAs, 3 markets`.

@@ -128,6 +128,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("opening the store in {}", config.data.display()))?,
     );
     let metrics = crate::metrics::install(config.metrics)?;
+    let usage = crate::metrics::spawn_usage_gauges(store.clone());
     let listener = TcpListener::bind(config.listen).await.with_context(|| {
         format!(
             "cannot listen on {}: is another node running there?",
@@ -167,6 +168,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let node = Arc::try_unwrap(node)
         .map_err(|_| anyhow::anyhow!("calls still hold the node at shutdown"))?;
     node.shutdown().await;
+    usage.abort();
     tracing::info!("stopped");
     Ok(())
 }

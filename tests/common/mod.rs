@@ -47,12 +47,12 @@ pub struct NodeProcess {
     child: Option<Child>,
     /// `127.0.0.1:PORT`.
     pub addr: String,
+    /// The Prometheus endpoint's `127.0.0.1:PORT`.
+    pub metrics: String,
     pub data: PathBuf,
     pub model: PathBuf,
     /// Extra arguments it was started with (kept for restarts).
     pub extra: Vec<String>,
-    /// The metrics listener, `127.0.0.1:PORT`.
-    pub metrics: String,
     /// Everything the node wrote to stderr, when started with
     /// [`NodeProcess::start_capturing`].
     pub stderr: Option<Arc<Mutex<String>>>,
@@ -145,10 +145,10 @@ impl NodeProcess {
         NodeProcess {
             child: Some(child),
             addr,
+            metrics,
             data: data.to_path_buf(),
             model: model.to_path_buf(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
-            metrics,
             stderr,
         }
     }

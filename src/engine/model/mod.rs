@@ -14,11 +14,13 @@ mod durations;
 mod graph;
 mod load;
 mod rules;
+mod scale;
 
 pub use durations::{Duration, Percent, format_duration, parse_duration, parse_percent};
 pub use graph::{GraphFormat, render_graph};
 pub use load::{ModelError, ModelErrors, load, load_file};
 pub use rules::{MarketRules, SlaRules};
+pub use scale::{scale_duration, scale_model_text};
 
 use rustc_hash::FxHashMap as HashMap;
 
