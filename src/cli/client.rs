@@ -540,6 +540,7 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
                     "severity": severity_word(e.severity),
                     "deadline": ts(&e.deadline),
                     "fired_at": ts(&e.fired_at),
+                    "due": ts(&e.due),
                     "late_attach": e.late_attach,
                     "handoff": e.handoff,
                 })

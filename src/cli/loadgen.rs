@@ -27,7 +27,7 @@ use super::serve::DEFAULT_MODEL;
 use crate::api::MAX_BATCH;
 use crate::engine::model::{Duration, MarketId, Model, load, scale_model_text};
 use crate::loadgen::driver::DriveOptions;
-use crate::loadgen::journeys::JourneyOptions;
+use crate::loadgen::journeys::{FailureKind, JourneyOptions};
 use crate::loadgen::{self, Config};
 
 /// Flags of `handoff loadgen`.
@@ -58,9 +58,12 @@ pub struct LoadgenArgs {
     pub sla_scale: f64,
     /// Percent of customers with one deliberate failure: a stop that never
     /// comes, a stop after the deadline, a duplicate, an out-of-order
-    /// delivery (in equal parts).
+    /// delivery (in equal parts, or of --failure-kinds).
     #[arg(long, value_name = "PCT", default_value_t = 5.0)]
     pub failures: f64,
+    /// Which failures to plan, comma-separated (default: all four).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "KINDS")]
+    pub failure_kinds: Vec<FailureKindArg>,
     /// Seed of the journeys: the same seed, model and options give the
     /// same journeys.
     #[arg(long, default_value_t = 1)]
@@ -89,6 +92,30 @@ pub struct LoadgenArgs {
     /// Print the report as one JSON object, and no progress bar.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The deliberate failures, as `--failure-kinds` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailureKindArg {
+    /// An SLA's stop never comes: it escalates until the run ends.
+    NeverStopped,
+    /// An SLA's stop comes after its deadline.
+    StoppedLate,
+    /// An event is delivered twice.
+    Duplicate,
+    /// Two events are delivered swapped.
+    OutOfOrder,
+}
+
+impl From<FailureKindArg> for FailureKind {
+    fn from(k: FailureKindArg) -> FailureKind {
+        match k {
+            FailureKindArg::NeverStopped => FailureKind::NeverStopped,
+            FailureKindArg::StoppedLate => FailureKind::StoppedLate,
+            FailureKindArg::Duplicate => FailureKind::Duplicate,
+            FailureKindArg::OutOfOrder => FailureKind::OutOfOrder,
+        }
+    }
 }
 
 /// Loads `--model` (or the built-in one), scaled by `--sla-scale`.
@@ -184,6 +211,11 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
     let model = Arc::new(model(&args)?);
     let mut journeys = JourneyOptions::for_model(&model, args.seed);
     journeys.failure_share = args.failures / 100.0;
+    if !args.failure_kinds.is_empty() {
+        journeys.failure_kinds = args.failure_kinds.iter().map(|k| (*k).into()).collect();
+        journeys.failure_kinds.sort();
+        journeys.failure_kinds.dedup();
+    }
     journeys.max_sla = Duration((args.max_wait * 1e6) as i64);
     if !args.json && shortest_within(&model).is_none_or(|w| w > journeys.max_sla) {
         eprintln!(

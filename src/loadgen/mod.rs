@@ -327,6 +327,7 @@ fn build_report(
             after_horizon,
             set_aside_customers: set_aside.len(),
             conclusive,
+            cursor: collected.cursor.clone(),
         },
         lateness_ms: Percentiles::from_micros(&lateness),
         node: NodeReport {

@@ -102,6 +102,9 @@ pub struct Escalations {
     pub set_aside_customers: usize,
     /// At most 1% of customers were set aside (else the run does not pass).
     pub conclusive: bool,
+    /// The last cursor the subscriber saw (resume after it with
+    /// `handoff escalations tail --cursor`); empty if none came.
+    pub cursor: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

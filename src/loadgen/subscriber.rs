@@ -41,6 +41,8 @@ pub struct Collected {
     pub unreadable: Vec<String>,
     /// How many times the stream was resumed.
     pub resumes: u32,
+    /// The last cursor seen: resume after it to see what came later.
+    pub cursor: String,
 }
 
 /// A running subscription; [`Subscription::stop`] ends it.
@@ -90,6 +92,7 @@ async fn follow(
             msg = stream.message() => match msg {
                 Ok(Some(e)) => {
                     cursor = e.cursor.clone();
+                    out.cursor = e.cursor.clone();
                     take(&model, &prefix, e, &mut out);
                 }
                 Ok(None) | Err(_) => {
