@@ -187,6 +187,12 @@ fn check(args: &LoadgenArgs) -> anyhow::Result<()> {
     if args.concurrency == 0 || args.max_active == 0 {
         bail!("--concurrency and --max-active must be at least 1");
     }
+    if args.target.token.is_some() {
+        bail!(
+            "loadgen does not send bearer tokens yet (--token or HANDOFF_TOKEN is set): \
+             run it against a node on loopback without credentials, or unset HANDOFF_TOKEN"
+        );
+    }
     Ok(())
 }
 
