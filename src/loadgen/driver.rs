@@ -282,9 +282,23 @@ pub async fn drive(
             break;
         }
 
-        let mut wake = ready.peek().map(|Reverse((t, _, _))| *t);
-        if interval_us.is_some() && (wake.is_some() || admitted < options.customers) {
-            wake = Some(wake.map_or(next_token, |w| w.max(next_token)));
+        // When there will be something to send (with a call slot free): the
+        // next customer's step, or a new customer (at once, unless the
+        // journeys are still being generated), but not before the rate allows.
+        let mut wake = None;
+        if in_flight.len() < concurrency {
+            let can_admit = admitted < options.customers
+                && active < options.max_active
+                && !waiting_for_journeys;
+            let step_at = ready.peek().map(|Reverse((t, _, _))| *t);
+            let admit_at = can_admit.then_some(now);
+            wake = match (step_at, admit_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if interval_us.is_some() {
+                wake = wake.map(|w| w.max(next_token));
+            }
         }
         let sleep =
             wake.map(|w| std::time::Duration::from_micros((w.0 - clock.now().0).max(0) as u64));

@@ -509,8 +509,7 @@ impl<'m> Generator<'m> {
         at: Timestamp,
     ) -> Option<EventTypeId> {
         let mut best: Option<(usize, EventTypeId)> = None;
-        for e in 0..self.model.spec.events.len() {
-            let e = EventTypeId(e as u16);
+        for e in self.could_end(plan, sla) {
             let d = plan.trial(e, at);
             let mut ends = None;
             let mut ends_kept = false;
@@ -537,6 +536,52 @@ impl<'m> Generator<'m> {
             }
         }
         best.map(|(_, e)| e)
+    }
+
+    /// The events that could end `sla` in one step (the engine decides
+    /// which do): its stop and cancel events and, for an `in_state` SLA,
+    /// the events that move its region out of the state, directly or by
+    /// establishing a proof an automatic transition waits for. Asking the
+    /// engine about these few instead of every event keeps generation
+    /// cheap; every event is tried if this finds none.
+    fn could_end(&self, plan: &Planner, sla: SlaId) -> Vec<EventTypeId> {
+        let rules = self.model.rules(plan.market);
+        let sla_rules = &rules.slas[sla.idx()];
+        let mut out: Vec<EventTypeId> = sla_rules
+            .stop
+            .iter()
+            .chain(&sla_rules.cancel)
+            .copied()
+            .collect();
+        if let Some((region, state)) = sla_rules.in_state {
+            let n = self.model.spec.events.len();
+            out.extend((0..n).map(|e| EventTypeId(e as u16)).filter(|e| {
+                rules
+                    .on_target(region, state, *e)
+                    .is_some_and(|to| to != state)
+            }));
+            let establishers = &self.establishers[plan.market.idx()];
+            for auto in &rules.automatic[region.idx()] {
+                if !auto.from.matches(state, auto.to) {
+                    continue;
+                }
+                for p in auto
+                    .when
+                    .iter()
+                    .chain(&self.model.state(region, auto.to).requires)
+                {
+                    out.extend(establishers[p.idx()].iter().copied());
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        if out.is_empty() {
+            out = (0..self.model.spec.events.len())
+                .map(|e| EventTypeId(e as u16))
+                .collect();
+        }
+        out
     }
 
     /// Plans a never-stopped or late-stopped SLA: the victim is the running
