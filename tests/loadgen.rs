@@ -7,7 +7,7 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{NodeProcess, fresh_dir, root};
 
@@ -17,25 +17,25 @@ const SCALE: &str = "900";
 
 /// Runs a command to completion, killing it after `limit`.
 fn run_with_limit(cmd: &mut Command, limit: Duration) -> std::process::Output {
-    let mut child = cmd
+    let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the handoff binary starts");
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(_status) = child.try_wait().expect("wait on loadgen") {
-            return child.wait_with_output().expect("collect loadgen's output");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("collect loadgen's output"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
+            panic!("loadgen did not finish within {limit:?}");
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("collect loadgen's output");
-            panic!(
-                "loadgen did not finish within {limit:?}; stderr:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
