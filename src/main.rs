@@ -9,6 +9,12 @@ use handoff::cli::loadgen::LoadgenArgs;
 use handoff::cli::serve::ServeArgs;
 use handoff::engine::model::GraphFormat;
 
+/// mimalloc: the node allocates many small, short-lived buffers per event
+/// (requests, facts, encoded records); glibc's malloc spent about a third
+/// of the node's CPU on them under load (README, Performance).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "handoff",
