@@ -66,6 +66,22 @@ enum Command {
     },
     /// Drive a running node with simulated customers; check its escalations.
     Loadgen(LoadgenArgs),
+    /// Maintain a stopped node's data directory.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Fold the journal into the tables and compact them (the node must be
+    /// stopped); prints the bytes on disk before and after.
+    Compact {
+        /// The node's data directory.
+        #[arg(long, default_value = "./data")]
+        data: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -182,5 +198,8 @@ fn main() -> ExitCode {
             },
         },
         Command::Loadgen(args) => run_loadgen(args),
+        Command::Store { command } => match command {
+            StoreCommand::Compact { data } => handoff::cli::store::compact(&data),
+        },
     }
 }

@@ -2,7 +2,8 @@
 //! serves the reference model scaled with `handoff model scale` (an hour
 //! becomes 4 s), and loadgen, given the unscaled file and the same
 //! `--sla-scale`, drives 200 customers through it and checks every
-//! escalation against the engine. The comparison must be exact.
+//! escalation against the engine. The comparison must be exact. The node
+//! requires credentials, so loadgen's calls carry an operator's token.
 
 mod common;
 
@@ -57,7 +58,19 @@ fn loadgen_finds_exactly_the_escalations_the_engine_expects() {
     );
     std::fs::write(&scaled, &out.stdout).expect("write the scaled model");
 
-    let node = NodeProcess::start(&dir.join("data"), &scaled);
+    // The node requires credentials; loadgen sends an operator's token.
+    let token = "loadgen-test-token-8c1d2f";
+    let config = dir.join("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[credentials]]\nprincipal = \"operator:loadtest\"\nsha256 = \"{}\"\n",
+            handoff::auth::token_hash_hex(token)
+        ),
+    )
+    .expect("write the node's config");
+    let config = config.to_str().expect("a UTF-8 temp path").to_owned();
+    let node = NodeProcess::start_with(&dir.join("data"), &scaled, &["--config", &config]);
     let out = run_with_limit(
         Command::new(env!("CARGO_BIN_EXE_handoff"))
             .arg("loadgen")
@@ -67,7 +80,8 @@ fn loadgen_finds_exactly_the_escalations_the_engine_expects() {
             .args(["--sla-scale", SCALE])
             .args(["--customers", "200", "--failures", "20", "--seed", "4"])
             .args(["--rate", "400", "--concurrency", "16"])
-            .args(["--max-wait", "5", "--settle", "2", "--json"]),
+            .args(["--max-wait", "5", "--settle", "2", "--json"])
+            .env("HANDOFF_TOKEN", token),
         Duration::from_secs(120),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);

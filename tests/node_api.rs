@@ -1317,6 +1317,57 @@ async fn sigterm_ends_streams_and_exits_zero() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_compact_runs_on_a_stopped_node_and_keeps_everything() {
+    let mut node = NodeProcess::start(&fresh_dir("api-compact"), &fast_model());
+    let mut client = node.lifecycle().await;
+    for i in 0..50 {
+        let c = format!("compact-{i}");
+        ingest(
+            &mut client,
+            event(&format!("w{i}"), "crm", "deal_won", &c, "US"),
+        )
+        .await;
+    }
+    let data = node.data.to_str().expect("a UTF-8 temp path").to_owned();
+
+    // Not while the node has the directory open.
+    let (code, _, err) =
+        tokio::task::block_in_place(|| handoff(&["store", "compact", "--data", &data]));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("another process has it open"), "{err}");
+
+    let status = tokio::task::block_in_place(|| node.terminate());
+    assert!(status.success(), "exit status {status}");
+    let (code, out, err) =
+        tokio::task::block_in_place(|| handoff(&["store", "compact", "--data", &data]));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("bytes before") && out.contains("bytes after"),
+        "{out}"
+    );
+
+    // A directory that is not a node's is named, and left alone.
+    let elsewhere = fresh_dir("api-compact-not-data");
+    std::fs::create_dir_all(&elsewhere).expect("make a directory");
+    let elsewhere = elsewhere.to_str().expect("a UTF-8 temp path").to_owned();
+    let (code, _, err) =
+        tokio::task::block_in_place(|| handoff(&["store", "compact", "--data", &elsewhere]));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("is not a handoff data directory"), "{err}");
+    assert_eq!(std::fs::read_dir(&elsewhere).expect("readable").count(), 0);
+
+    // Everything acknowledged is still there.
+    node.restart();
+    let mut client = node.lifecycle().await;
+    for i in [0, 49] {
+        let v = customer(&mut client, &format!("compact-{i}"), 0)
+            .await
+            .expect("kept through compaction");
+        assert_eq!(v.regions[0].state, "onboarding");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_does_not_wait_forever_for_a_subscriber_that_stopped_reading() {
     let mut node = NodeProcess::start(&fresh_dir("api-stalled"), &fast_model());
     let mut client = node.lifecycle().await;

@@ -96,8 +96,17 @@ pub async fn serve_with(
     let lifecycle = InterceptedService::new(lifecycle, edge.authenticate.clone());
     let escalations = InterceptedService::new(escalations, edge.authenticate);
     let (close, closing) = watch::channel(false);
-    let incoming = TcpListenerStream::new(listener)
-        .map(move |conn| conn.map(|io| closable::Closable::new(io, closing.clone())));
+    let incoming = TcpListenerStream::new(listener).map(move |conn| {
+        conn.map(|io| {
+            // Small replies go out at once, not after Nagle's delay
+            // (tonic's own `tcp_nodelay` does not apply to an incoming
+            // stream of our making).
+            if let Err(e) = io.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+            closable::Closable::new(io, closing.clone())
+        })
+    });
     let (stopping, stopped) = oneshot::channel();
     let shutdown = async move {
         shutdown.await;

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::client::Target;
+use super::client::{Authed, Target};
 use super::serve::DEFAULT_MODEL;
 use crate::api::MAX_BATCH;
 use crate::engine::model::{Duration, MarketId, Model, load, scale_model_text};
@@ -187,12 +187,6 @@ fn check(args: &LoadgenArgs) -> anyhow::Result<()> {
     if args.concurrency == 0 || args.max_active == 0 {
         bail!("--concurrency and --max-active must be at least 1");
     }
-    if args.target.token.is_some() {
-        bail!(
-            "loadgen does not send bearer tokens yet (--token or HANDOFF_TOKEN is set): \
-             run it against a node on loopback without credentials, or unset HANDOFF_TOKEN"
-        );
-    }
     Ok(())
 }
 
@@ -239,7 +233,13 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
     }
     // Two connections: enough streams for any concurrency, and no single
     // HTTP/2 connection's flow control in the way.
-    let channels = vec![args.target.channel().await?, args.target.channel().await?];
+    // With a token (an operator's: loadgen sends every source's events and
+    // subscribes to every team's escalations) on every call.
+    let bearer = args.target.bearer()?;
+    let mut channels = Vec::with_capacity(2);
+    for _ in 0..2 {
+        channels.push(Authed::new(args.target.channel().await?, bearer.clone()));
+    }
     let run_id = args.run_id.clone().unwrap_or_else(loadgen::fresh_run_id);
     let config = Config {
         drive: DriveOptions {

@@ -6,4 +6,5 @@ pub mod loadgen;
 pub mod model;
 pub mod serve;
 pub mod simulate;
+pub mod store;
 pub mod token;

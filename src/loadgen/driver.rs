@@ -19,13 +19,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
+use crate::cli::client::Authed;
 use anyhow::bail;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
 use tokio::sync::mpsc;
-use tonic::transport::Channel;
 
 use super::expect::{Completed, Sent};
 use super::journeys::{Journey, Occurred, When};
@@ -144,14 +144,14 @@ const MAX_CONSECUTIVE_FAILURES: u32 = 200;
 /// customer to `done`. Stops early with the message in `abort` once set.
 pub async fn drive(
     model: Arc<Model>,
-    channels: Vec<Channel>,
+    channels: Vec<Authed>,
     mut journeys: mpsc::Receiver<Journey>,
     done: std::sync::mpsc::Sender<Completed>,
     options: DriveOptions,
     progress: ProgressBar,
     abort: Arc<OnceLock<String>>,
 ) -> anyhow::Result<DriveStats> {
-    let clients: Vec<LifecycleClient<Channel>> = channels
+    let clients: Vec<LifecycleClient<Authed>> = channels
         .into_iter()
         .map(|c| LifecycleClient::new(c).max_decoding_message_size(64 * 1024 * 1024))
         .collect();
@@ -367,7 +367,7 @@ fn launch(
     prefix: &str,
     slab: &mut [Option<Active>],
     slots: Vec<usize>,
-    mut client: LifecycleClient<Channel>,
+    mut client: LifecycleClient<Authed>,
     batch: bool,
     now: Timestamp,
 ) -> Call {

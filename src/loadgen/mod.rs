@@ -31,11 +31,11 @@ pub mod subscriber;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
+use crate::cli::client::Authed;
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
 use tokio::sync::mpsc;
-use tonic::transport::Channel;
 
 use crate::clock::{Clock, SystemClock};
 use crate::engine::model::{Model, SlaId};
@@ -71,7 +71,7 @@ const LATENESS_FLOOR_US: i64 = 20_000;
 /// node did exactly what the model says).
 pub async fn run(
     model: Arc<Model>,
-    channels: Vec<Channel>,
+    channels: Vec<Authed>,
     config: Config,
     progress: ProgressBar,
 ) -> anyhow::Result<Report> {

@@ -10,9 +10,9 @@
 
 use std::sync::Arc;
 
+use crate::cli::client::Authed;
 use anyhow::Context;
 use tokio::sync::watch;
-use tonic::transport::Channel;
 
 use super::compare::{EscalationKey, Kind};
 use crate::api::pb::escalations_client::EscalationsClient;
@@ -55,7 +55,7 @@ impl Subscription {
     /// Subscribes from now; returns once the node has accepted the stream,
     /// so every escalation of events sent after this is delivered.
     pub async fn start(
-        channel: Channel,
+        channel: Authed,
         model: Arc<Model>,
         prefix: String,
     ) -> anyhow::Result<Subscription> {
@@ -78,7 +78,7 @@ impl Subscription {
 }
 
 async fn follow(
-    mut client: EscalationsClient<Channel>,
+    mut client: EscalationsClient<Authed>,
     mut stream: tonic::Streaming<pb::EscalationEvent>,
     model: Arc<Model>,
     prefix: String,

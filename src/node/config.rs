@@ -7,7 +7,7 @@
 //! data = "./data"                # the embedded store
 //! model = "examples/saas.toml"   # absent: the reference model, built in
 //! shards = 16                    # fixed when the data directory is created
-//! max_active_actors = 100000     # active customer actors, all shards
+//! max_active_actors = 50000      # active customer actors (about 10 KB each), all shards
 //! max_in_flight = 100000         # calls in flight before shedding load
 //! idle_timeout = "30s"           # an actor idle this long is passivated
 //! timer_window = 10000           # timers held in memory per shard
@@ -70,7 +70,7 @@ impl Default for NodeConfig {
             data: PathBuf::from("./data"),
             model: None,
             shards: 16,
-            max_active_actors: 100_000,
+            max_active_actors: 50_000,
             max_in_flight: 100_000,
             idle_timeout: Duration::from_secs(30),
             timer_window: 10_000,

@@ -270,6 +270,7 @@ pub trait Store: Send + Sync + 'static {
     fn disk_bytes(&self) -> Result<u64>;
 
     /// Makes everything written so far durable (for shutdown; every
-    /// committed batch already is).
+    /// committed batch already is) and, for a store with a write-ahead
+    /// log, folds the log into its tables so the next open replays nothing.
     fn flush(&self) -> Result<()>;
 }
