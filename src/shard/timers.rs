@@ -9,8 +9,13 @@
 //! and commit leaves the key in the store, so the tier fires again after a
 //! restart, and the engine records it exactly once. Deadlines missed while
 //! the node was down are due at start-up and fire at once, in order.
+//!
+//! The window itself (what it holds, how far it covers the store, where a
+//! refill resumes) is the pure [`TimerWindow`] of `window`; this service
+//! does the I/O around it: scans, the clock, messages to the shard.
 
-use std::collections::BTreeSet;
+pub mod window;
+
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -23,22 +28,13 @@ use crate::clock::Clock;
 use crate::engine::model::SlaId;
 use crate::engine::{Timer, Timestamp};
 use crate::store::{Store, StoreError, TimerKey};
+pub use window::{RefillFrom, TimerWindow};
 
 /// Timers a durable commit armed and cleared.
 #[derive(Debug, Default)]
 pub struct TimerUpdate {
     pub armed: Vec<TimerKey>,
     pub cleared: Vec<TimerKey>,
-}
-
-/// Which stored timers the window holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Coverage {
-    /// Every stored timer is in the window (or in flight).
-    All,
-    /// Every stored timer up to and including this key is in the window
-    /// (or in flight); later ones are only in the store.
-    UpTo(TimerKey),
 }
 
 pub struct TimerService {
@@ -48,10 +44,9 @@ pub struct TimerService {
     router: ActorRef<ShardMsg>,
     updates: mpsc::UnboundedReceiver<TimerUpdate>,
     shutdown: watch::Receiver<bool>,
-    window: BTreeSet<TimerKey>,
-    coverage: Coverage,
-    /// How many keys a refill loads; the window holds at most twice this.
-    capacity: usize,
+    /// The earliest stored timers of the shard: refills load `capacity`
+    /// keys, and it holds at most twice that.
+    window: TimerWindow,
     /// Timers of this shard in the store (counted at start, then kept by
     /// the commits' armed and cleared lists).
     pending: i64,
@@ -74,9 +69,7 @@ impl TimerService {
             router,
             updates,
             shutdown,
-            window: BTreeSet::new(),
-            coverage: Coverage::UpTo(TimerKey::first_of(shard)),
-            capacity: capacity.max(1),
+            window: TimerWindow::new(shard, capacity),
             pending: 0,
         }
     }
@@ -102,27 +95,23 @@ impl TimerService {
 
     /// Runs until shutdown. Store errors are logged and retried.
     pub async fn run(mut self) {
-        // The first scan starts before every key of the shard.
-        self.coverage = Coverage::UpTo(TimerKey::first_of(self.shard));
-        let mut first_scan = true;
         match self.count_stored() {
             Ok(n) => self.pending = n,
             Err(e) => tracing::warn!(shard = self.shard, error = %e, "cannot count pending timers"),
         }
         self.report_pending();
         loop {
-            if self.window.is_empty() && self.coverage != Coverage::All {
-                if let Err(e) = self.refill(first_scan) {
-                    tracing::error!(shard = self.shard, error = %e, "timer refill failed; retrying");
-                    tokio::time::sleep(StdDuration::from_secs(1)).await;
-                    continue;
-                }
-                first_scan = false;
+            if let Some(from) = self.window.needs_refill()
+                && let Err(e) = self.refill(&from)
+            {
+                tracing::error!(shard = self.shard, error = %e, "timer refill failed; retrying");
+                tokio::time::sleep(StdDuration::from_secs(1)).await;
+                continue;
             }
             self.fire_due();
-            let wait = match self.window.first() {
-                Some(k) => {
-                    StdDuration::from_micros((k.deadline_us - self.clock.now().0).max(0) as u64)
+            let wait = match self.window.next_deadline() {
+                Some(deadline_us) => {
+                    StdDuration::from_micros((deadline_us - self.clock.now().0).max(0) as u64)
                 }
                 None => StdDuration::from_secs(3600),
             };
@@ -142,63 +131,25 @@ impl TimerService {
         }
     }
 
-    fn refill(&mut self, first: bool) -> Result<(), StoreError> {
-        let from = match &self.coverage {
-            Coverage::All => return Ok(()),
-            Coverage::UpTo(k) => k.clone(),
-        };
-        let keys = if first {
-            self.store.timers(self.shard, None, self.capacity)?
-        } else {
-            self.store.timers(self.shard, Some(&from), self.capacity)?
-        };
-        self.coverage = if keys.len() < self.capacity {
-            Coverage::All
-        } else {
-            Coverage::UpTo(keys.last().cloned().expect("a full scan has a last key"))
-        };
-        self.window.extend(keys);
+    fn refill(&mut self, from: &RefillFrom) -> Result<(), StoreError> {
+        let keys = self
+            .store
+            .timers(self.shard, from.key(), self.window.capacity())?;
+        self.window.refilled(keys);
         Ok(())
     }
 
     fn apply(&mut self, u: TimerUpdate) {
         self.pending += u.armed.len() as i64 - u.cleared.len() as i64;
         self.report_pending();
-        for k in &u.cleared {
-            self.window.remove(k);
-        }
-        for k in u.armed {
-            let covered = match &self.coverage {
-                Coverage::All => true,
-                Coverage::UpTo(last) => k <= *last,
-            };
-            if covered {
-                self.window.insert(k);
-            }
-        }
-        while self.window.len() > 2 * self.capacity {
-            self.window.pop_last();
-            let last = self
-                .window
-                .last()
-                .cloned()
-                .expect("the window is not empty");
-            self.coverage = Coverage::UpTo(last);
-        }
+        self.window.apply(u);
         metrics::gauge!("handoff_timers_in_window", "shard" => self.shard.to_string())
             .set(self.window.len() as f64);
     }
 
     fn fire_due(&mut self) {
         let now = self.clock.now();
-        while let Some(first) = self.window.first() {
-            if first.deadline_us > now.0 {
-                break;
-            }
-            let k = self
-                .window
-                .pop_first()
-                .expect("checked: the window has a first key");
+        while let Some(k) = self.window.pop_due(now.0) {
             let timer = Timer {
                 due: Timestamp(k.deadline_us),
                 sla: SlaId(k.sla),
