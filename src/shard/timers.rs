@@ -95,11 +95,7 @@ impl TimerService {
 
     /// Runs until shutdown. Store errors are logged and retried.
     pub async fn run(mut self) {
-        match self.count_stored() {
-            Ok(n) => self.pending = n,
-            Err(e) => tracing::warn!(shard = self.shard, error = %e, "cannot count pending timers"),
-        }
-        self.report_pending();
+        let mut counted = false;
         loop {
             if let Some(from) = self.window.needs_refill()
                 && let Err(e) = self.refill(&from)
@@ -109,6 +105,19 @@ impl TimerService {
                 continue;
             }
             self.fire_due();
+            if !counted {
+                // After the first refill has fired what came due while the
+                // node was down: the count is a scan of every timer of the
+                // shard (about 0.3 µs each) and only feeds a gauge.
+                counted = true;
+                match self.count_stored() {
+                    Ok(n) => self.pending = n,
+                    Err(e) => {
+                        tracing::warn!(shard = self.shard, error = %e, "cannot count pending timers")
+                    }
+                }
+                self.report_pending();
+            }
             let wait = match self.window.next_deadline() {
                 Some(deadline_us) => {
                     StdDuration::from_micros((deadline_us - self.clock.now().0).max(0) as u64)
