@@ -304,21 +304,10 @@ pub async fn drive(
             wake.map(|w| std::time::Duration::from_micros((w.0 - clock.now().0).max(0) as u64));
         tokio::select! {
             Some(r) = in_flight.next(), if !in_flight.is_empty() => {
-                handle(
-                    r,
-                    &mut slab,
-                    &mut free,
-                    &mut ready,
-                    &mut seq,
-                    &mut active,
-                    &mut stats,
-                    &mut consecutive_failures,
-                    &options,
-                    &done,
-                    &progress,
-                )?;
-                // Drain whatever else finished, before launching again.
-                while let Some(Some(r)) = futures_util::FutureExt::now_or_never(in_flight.next()) {
+                // This call's result, then whatever else finished, before
+                // launching again.
+                let mut finished = Some(r);
+                while let Some(r) = finished {
                     handle(
                         r,
                         &mut slab,
@@ -332,6 +321,7 @@ pub async fn drive(
                         &done,
                         &progress,
                     )?;
+                    finished = futures_util::FutureExt::now_or_never(in_flight.next()).flatten();
                 }
             }
             j = journeys.recv(), if waiting_for_journeys && parked.is_none() => {
