@@ -1,8 +1,9 @@
 //! [`FjallStore`]: the node's [`Store`], on fjall, with group commit.
 //!
-//! One fjall database holds six keyspaces: `customers`, `facts`, `timers`,
+//! One fjall database holds seven keyspaces: `customers`, `facts`, `timers`,
 //! `escalations`, `idempotency` (the keys, and an index of them by arrival
-//! time for pruning) and `meta` (format version, customer count). Each
+//! time for pruning), `open` (open escalations by team) and `meta` (format
+//! version, customer count). Each
 //! commit is one fjall write batch, atomic across keyspaces, journaled and
 //! fsync'd (`PersistMode::SyncAll`) before it is applied.
 //!
@@ -181,7 +182,7 @@ impl FjallStore {
     }
 
     /// Writes every memtable to tables, so that the journal holds nothing
-    /// the next open must replay.
+    /// that is not already in them (the next open has nothing to apply).
     fn checkpoint(&self) -> Result<()> {
         self.shared
             .db
