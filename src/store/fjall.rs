@@ -3,9 +3,9 @@
 //! One fjall database holds seven keyspaces: `customers`, `facts`, `timers`,
 //! `escalations`, `idempotency` (the keys, and an index of them by arrival
 //! time for pruning), `open` (open escalations by team) and `meta` (format
-//! version, customer count). Each
-//! commit is one fjall write batch, atomic across keyspaces, journaled and
-//! fsync'd (`PersistMode::SyncAll`) before it is applied.
+//! version, customer count). Each commit is one fjall write batch, atomic
+//! across keyspaces, journaled and fsync'd (`PersistMode::SyncAll`) before
+//! it is applied.
 //!
 //! **Group commit.** An fsync costs milliseconds whatever it carries, so
 //! concurrent commits share them: every write goes to one committer thread
