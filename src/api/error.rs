@@ -12,6 +12,7 @@ impl From<NodeError> for Status {
             NodeError::PermissionDenied(_) => Code::PermissionDenied,
             NodeError::Exhausted(_) => Code::ResourceExhausted,
             NodeError::Unavailable(_) => Code::Unavailable,
+            NodeError::ModelMismatch(_) => Code::FailedPrecondition,
         };
         Status::new(code, e.to_string())
     }

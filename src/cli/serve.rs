@@ -17,7 +17,7 @@ use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 
 use crate::clock::SystemClock;
-use crate::engine::model::{Model, load, load_file};
+use crate::engine::model::{Model, catalog, load, load_file};
 use crate::node::{Node, NodeConfig};
 use crate::store::{FjallStore, Store};
 
@@ -117,31 +117,49 @@ fn check_layout(data: &Path, shards: u32) -> anyhow::Result<()> {
 }
 
 /// Runs a node until SIGTERM/SIGINT.
+///
+/// Everything that can fail without touching the data directory (config,
+/// model, credentials, the gRPC and metrics ports) is done first; a start
+/// that fails after creating the data directory removes it again, so a
+/// failed first start leaves nothing behind.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.config()?;
     config.check().map_err(anyhow::Error::msg)?;
-    let model = Arc::new(model(config.model.as_deref())?);
-    let edge = crate::api::Edge::from_config(&config, &model, args.insecure)?;
-    check_layout(&config.data, config.shards)?;
-    let store: Arc<dyn Store> = Arc::new(
-        FjallStore::open(&config.data)
-            .with_context(|| format!("opening the store in {}", config.data.display()))?,
+    let model_name = config.model.as_deref().map_or_else(
+        || "examples/saas.toml (built in)".to_owned(),
+        |p| p.display().to_string(),
     );
-    let metrics = crate::metrics::install(config.metrics)?;
-    let usage = crate::metrics::spawn_usage_gauges(store.clone());
+    let model = Arc::new(model(config.model.as_deref())?);
+    let fingerprint = catalog::fingerprint(&model.spec);
+    let edge = crate::api::Edge::from_config(&config, &model, args.insecure)?;
     let listener = TcpListener::bind(config.listen).await.with_context(|| {
         format!(
-            "cannot listen on {}: is another node running there?",
+            "cannot listen on {}: is another node running there? (--listen picks another \
+             address; port 0 any free port)",
             config.listen
         )
     })?;
     let listen = listener.local_addr()?;
+    let metrics = crate::metrics::install(config.metrics)?;
     let started = std::time::Instant::now();
-    let node =
-        Arc::new(Node::open(config.clone(), model.clone(), store, Arc::new(SystemClock)).await?);
+    let created = !config.data.exists();
+    let opened = open(&config, model).await;
+    let (node, store) = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            if created {
+                let _ = std::fs::remove_dir_all(&config.data);
+            }
+            return Err(e);
+        }
+    };
+    let usage = crate::metrics::spawn_usage_gauges(store);
+    let model = node.model().clone();
     tracing::info!(
         model = %model.spec.name,
         version = model.spec.version,
+        file = %model_name,
+        fingerprint = %fingerprint,
         data = %config.data.display(),
         grpc = %listen,
         tls = edge.tls(),
@@ -152,9 +170,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     edge.announce(args.insecure);
     // One plain line for people and scripts (tests read it for the port).
     println!(
-        "handoff serving {listen} (metrics http://{metrics}/metrics, model {} v{}, data {})",
+        "handoff serving {listen} (metrics http://{metrics}/metrics, model {} v{} from {model_name} \
+         [{}], data {})",
         model.spec.name,
         model.spec.version,
+        catalog::short(&fingerprint),
         config.data.display()
     );
 
@@ -171,6 +191,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     usage.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Opens the data directory: the layout check, the store, the node (which
+/// binds the model to the directory's catalog).
+async fn open(
+    config: &NodeConfig,
+    model: Arc<Model>,
+) -> anyhow::Result<(Arc<Node>, Arc<dyn Store>)> {
+    check_layout(&config.data, config.shards)?;
+    let store: Arc<dyn Store> = Arc::new(
+        FjallStore::open(&config.data)
+            .with_context(|| format!("opening the store in {}", config.data.display()))?,
+    );
+    let node = Node::open(config.clone(), model, store.clone(), Arc::new(SystemClock)).await?;
+    Ok((Arc::new(node), store))
 }
 
 async fn wait_for_signal() {

@@ -5,6 +5,7 @@
 //! one timer service per shard; every call routes to the customer's shard
 //! and actor, and answers once what it changed is durable.
 
+mod catalog;
 pub mod config;
 mod escalations;
 #[cfg(test)]
@@ -47,6 +48,10 @@ pub enum NodeError {
     /// Not ready, shutting down, or the store failed (UNAVAILABLE).
     #[error("{0}")]
     Unavailable(String),
+    /// The model cannot serve the customers stored here (at open;
+    /// FAILED_PRECONDITION).
+    #[error("{0}")]
+    ModelMismatch(String),
 }
 
 impl NodeError {
@@ -133,14 +138,18 @@ pub struct Node {
 }
 
 impl Node {
-    /// Opens the node on `store`: starts the journal, the shards and their
-    /// timer services (overdue timers fire at once).
+    /// Opens the node on `store`: binds the model to the store's catalog
+    /// (refusing one that cannot serve the stored customers), starts the
+    /// journal, the shards and their timer services (overdue timers fire at
+    /// once). [`Node::model`] is the model as bound: its ids are the
+    /// store's.
     pub async fn open(
         config: NodeConfig,
         model: Arc<Model>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Node, NodeError> {
+        let model = Arc::new(catalog::bind(&*store, &model)?);
         let shards = config.shards;
         let journal: Arc<dyn Journal> = Arc::new(LocalJournal::start(store.clone(), shards)?);
         let (shutdown, shutdown_rx) = watch::channel(false);

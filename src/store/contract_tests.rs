@@ -407,6 +407,17 @@ fn open_escalations_are_indexed_by_team(s: &dyn Store) {
     assert_eq!(s.open_escalations(Some("nobody")).expect("reads"), vec![]);
 }
 
+fn meta_values_are_kept_apart_from_records(s: &dyn Store) {
+    assert_eq!(s.meta("catalog").expect("reads"), None);
+    s.put_meta("catalog", b"v1".to_vec()).expect("writes");
+    s.put_meta("catalog", b"v2".to_vec()).expect("overwrites");
+    s.commit(full_batch()).expect("commits");
+    assert_eq!(s.meta("catalog").expect("reads"), Some(b"v2".to_vec()));
+    // The store's own metadata is not the node's.
+    assert_eq!(s.meta("format").expect("reads"), None);
+    assert_eq!(s.meta("customer_count").expect("reads"), None);
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -443,6 +454,7 @@ contract!(
     readers_see_whole_batches,
     flush_and_metrics,
     open_escalations_are_indexed_by_team,
+    meta_values_are_kept_apart_from_records,
 );
 
 // --------------------------------------------------------------- fjall only
@@ -453,6 +465,7 @@ fn fjall_reopens_with_everything_committed() {
     {
         let store = FjallStore::open(dir.path()).expect("opens");
         store.commit(full_batch()).expect("commits");
+        store.put_meta("catalog", b"kept".to_vec()).expect("writes");
         store
             .commit(customer_batch(1, "c2", "other", &[1]))
             .expect("commits");
@@ -463,6 +476,7 @@ fn fjall_reopens_with_everything_committed() {
     let s: &dyn Store = &store;
     assert_eq!(s.customer(1, "c2").expect("read"), Some(b"other".to_vec()));
     assert_eq!(s.customer_count().expect("count"), 2);
+    assert_eq!(s.meta("catalog").expect("read"), Some(b"kept".to_vec()));
     assert_eq!(s.last_escalation_seq(1).expect("read"), Some(1));
     assert_eq!(s.seen(1, "c1", "billing", "e1").expect("read"), Some(50));
     assert_eq!(s.timers(1, None, 10).expect("read").len(), 1);

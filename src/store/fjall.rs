@@ -34,6 +34,9 @@ use super::{CommitCallback, Result, Store, StoreError, TimerKey, WriteBatch};
 const FORMAT_VERSION: u32 = 1;
 const META_FORMAT: &[u8] = b"format";
 const META_CUSTOMERS: &[u8] = b"customer_count";
+/// Prefix of the node's own `meta` keys ([`Store::meta`]), apart from the
+/// store's (`format`, `customer_count`).
+const META_NODE: &str = "node/";
 
 /// At most this many batches share one write and one fsync.
 pub const MAX_GROUP: usize = 1024;
@@ -652,6 +655,24 @@ impl Store for FjallStore {
 
     fn customer_count(&self) -> Result<u64> {
         Ok(self.shared.customer_count.load(Ordering::Relaxed))
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let key = format!("{META_NODE}{key}");
+        self.shared
+            .meta
+            .get(key.as_bytes())
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(|e| StoreError::backend("reading the store's metadata", e))
+    }
+
+    fn put_meta(&self, key: &str, value: Vec<u8>) -> Result<()> {
+        let key = format!("{META_NODE}{key}");
+        self.shared
+            .meta
+            .insert(key.as_bytes(), value)
+            .and_then(|()| self.shared.db.persist(PersistMode::SyncAll))
+            .map_err(|e| StoreError::backend("writing the store's metadata", e))
     }
 
     fn disk_bytes(&self) -> Result<u64> {

@@ -27,6 +27,7 @@ struct Inner {
     open: BTreeMap<(String, String), (Vec<u8>, bool)>,
     /// Customers created, as writers declared them.
     created: u64,
+    meta: BTreeMap<String, Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -181,6 +182,15 @@ impl Store for MemoryStore {
 
     fn customer_count(&self) -> Result<u64> {
         Ok(self.lock().created)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.lock().meta.get(key).cloned())
+    }
+
+    fn put_meta(&self, key: &str, value: Vec<u8>) -> Result<()> {
+        self.lock().meta.insert(key.to_owned(), value);
+        Ok(())
     }
 
     fn disk_bytes(&self) -> Result<u64> {

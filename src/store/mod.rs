@@ -266,6 +266,15 @@ pub trait Store: Send + Sync + 'static {
     /// declared them in `WriteBatch::new_customers`.
     fn customer_count(&self) -> Result<u64>;
 
+    /// A value the node keeps about the data itself (the model catalog:
+    /// which names stored ids stand for), by key; `None` if never written.
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Writes a [`meta`](Store::meta) value; returns once it is durable.
+    /// Not ordered with [`submit`](Store::submit)ted batches: write it
+    /// before anything that depends on it.
+    fn put_meta(&self, key: &str, value: Vec<u8>) -> Result<()>;
+
     /// Bytes on disk (0 for a store that keeps nothing on disk).
     fn disk_bytes(&self) -> Result<u64>;
 

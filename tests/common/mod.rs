@@ -53,6 +53,8 @@ pub struct NodeProcess {
     pub model: PathBuf,
     /// Extra arguments it was started with (kept for restarts).
     pub extra: Vec<String>,
+    /// The line the node printed when it began to serve.
+    pub banner: String,
     /// Everything the node wrote to stderr, when started with
     /// [`NodeProcess::start_capturing`].
     pub stderr: Option<Arc<Mutex<String>>>,
@@ -149,6 +151,7 @@ impl NodeProcess {
             data: data.to_path_buf(),
             model: model.to_path_buf(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            banner: line,
             stderr,
         }
     }

@@ -10,6 +10,7 @@
 //! once by [`Model::new`], so that deciding an event is a handful of indexed
 //! reads.
 
+pub mod catalog;
 mod durations;
 mod graph;
 mod load;

@@ -1,0 +1,803 @@
+//! The names behind stored ids, and what makes two model files the same
+//! model.
+//!
+//! The engine works on small interned ids (`StateId`, `SlaId`, ...), and
+//! durable records (customers, journal entries, timer keys, escalations)
+//! keep those ids. An id is a position in the model's tables, and a
+//! position moves when a model file is edited: a state declared before
+//! `paid` would shift every later state. So a data directory keeps a
+//! [`Catalog`]: for every kind of name a stored record refers to, the names
+//! in the order their ids were first given. It is only ever appended to.
+//! A model is served on a data directory only after [`Catalog::bind`] has
+//! renumbered it so that every name keeps the id the catalog gave it (new
+//! names get the next ids): moving declarations around, or adding a state
+//! in a new version, never reinterprets a stored customer.
+//!
+//! A model's [`fingerprint`] is a hash of its canonical form: what the
+//! model means, by name, with declaration order, formatting and comments
+//! left out. Transitions and tiers keep their order, which is meaningful
+//! (transitions are tried in file order; tiers are numbered by it). The
+//! catalog remembers the fingerprint of every version served on it, so a
+//! changed model under a version that was already served is refused.
+//!
+//! Pure: no I/O. The node reads and writes the catalog in its store.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{
+    EventTypeId, FromStates, ModelSpec, ProofId, RegionId, SlaId, SlaStart, SourceId, StateId,
+    TeamId, TierAt, Transition, Trigger,
+};
+
+// ------------------------------------------------------------ fingerprint
+
+/// The SHA-256 (hex) of the model's canonical form. Equal for two files
+/// that differ only in comments, formatting, the order of declarations
+/// (teams, sources, events, proofs, regions, states, SLAs, markets) or the
+/// order inside sets (`requires`, `from`, `start`, ...); different when
+/// anything the engine decides with differs, including the model name
+/// (the version number is not part of it).
+pub fn fingerprint(spec: &ModelSpec) -> String {
+    let canonical = serde_json::to_string(&Canonical::of(spec))
+        .expect("invariant: the canonical form has only strings, numbers and maps");
+    let digest = Sha256::digest(canonical.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The first 12 hex digits of a fingerprint: what people read in logs and
+/// errors.
+pub fn short(fingerprint: &str) -> &str {
+    fingerprint.get(..12).unwrap_or(fingerprint)
+}
+
+/// The model by name: maps sort their keys, sets are sorted, ordered lists
+/// keep their order.
+#[derive(Serialize)]
+struct Canonical {
+    name: String,
+    teams: BTreeSet<String>,
+    message_classes: BTreeSet<String>,
+    sources: BTreeMap<String, BTreeSet<String>>,
+    proofs: BTreeMap<String, CanonicalProof>,
+    regions: BTreeMap<String, CanonicalRegion>,
+    slas: BTreeMap<String, CanonicalSla>,
+    markets: BTreeMap<String, CanonicalMarket>,
+}
+
+#[derive(Serialize)]
+struct CanonicalProof {
+    from: BTreeSet<String>,
+    revoked_by: BTreeSet<String>,
+}
+
+#[derive(Serialize)]
+struct CanonicalRegion {
+    initial: String,
+    default_owner: Option<String>,
+    states: BTreeMap<String, CanonicalState>,
+    transitions: Vec<CanonicalTransition>,
+}
+
+#[derive(Serialize)]
+struct CanonicalState {
+    owner: String,
+    requires: BTreeSet<String>,
+    allow: BTreeMap<String, BTreeSet<String>>,
+    messages: BTreeSet<String>,
+    suppress: BTreeSet<String>,
+}
+
+#[derive(Serialize)]
+struct CanonicalTransition {
+    region: String,
+    /// `None` for `"*"`.
+    from: Option<BTreeSet<String>>,
+    on: Option<String>,
+    when: Option<BTreeSet<String>>,
+    to: String,
+}
+
+#[derive(Serialize)]
+struct CanonicalSla {
+    owner: String,
+    handoff: String,
+    start: Option<BTreeSet<String>>,
+    in_state: Option<String>,
+    unless: BTreeSet<String>,
+    stop: BTreeSet<String>,
+    cancel: BTreeSet<String>,
+    within_us: i64,
+    within_bounds_us: Option<(i64, i64)>,
+    tiers: Vec<CanonicalTier>,
+}
+
+#[derive(Serialize)]
+struct CanonicalTier {
+    /// `"50%"`, or `None` for a re-escalation tier.
+    at: Option<String>,
+    after_breach_us: Option<i64>,
+    every_us: Option<i64>,
+    notify: String,
+    severity: &'static str,
+}
+
+#[derive(Serialize)]
+struct CanonicalMarket {
+    proof_sources: BTreeMap<String, BTreeSet<String>>,
+    transitions: Vec<CanonicalTransition>,
+    slas: BTreeMap<String, CanonicalSlaOverlay>,
+}
+
+#[derive(Serialize)]
+struct CanonicalSlaOverlay {
+    within_us: Option<i64>,
+    start: BTreeSet<String>,
+    stop: BTreeSet<String>,
+    cancel: BTreeSet<String>,
+}
+
+impl Canonical {
+    fn of(spec: &ModelSpec) -> Canonical {
+        let team = |t: TeamId| spec.teams[t.idx()].clone();
+        let event = |e: &EventTypeId| spec.events[e.idx()].qualified.clone();
+        let events = |list: &[EventTypeId]| list.iter().map(event).collect::<BTreeSet<_>>();
+        let proof = |p: &ProofId| spec.proofs[p.idx()].name.clone();
+        let proofs = |list: &[ProofId]| list.iter().map(proof).collect::<BTreeSet<_>>();
+        let state = |r: RegionId, s: StateId| spec.regions[r.idx()].states[s.idx()].name.clone();
+        let transition = |r: RegionId, t: &Transition| CanonicalTransition {
+            region: spec.regions[r.idx()].name.clone(),
+            from: match &t.from {
+                FromStates::Any => None,
+                FromStates::States(list) => Some(list.iter().map(|s| state(r, *s)).collect()),
+            },
+            on: match &t.trigger {
+                Trigger::On(e) => Some(event(e)),
+                Trigger::When(_) => None,
+            },
+            when: match &t.trigger {
+                Trigger::On(_) => None,
+                Trigger::When(list) => Some(proofs(list)),
+            },
+            to: state(r, t.to),
+        };
+        let mut sources: BTreeMap<String, BTreeSet<String>> = spec
+            .sources
+            .iter()
+            .map(|s| (s.clone(), BTreeSet::new()))
+            .collect();
+        for e in &spec.events {
+            if let Some(set) = sources.get_mut(&spec.sources[e.source.idx()]) {
+                set.insert(e.name.clone());
+            }
+        }
+        Canonical {
+            name: spec.name.clone(),
+            teams: spec.teams.iter().cloned().collect(),
+            message_classes: spec.message_classes.iter().cloned().collect(),
+            sources,
+            proofs: spec
+                .proofs
+                .iter()
+                .map(|p| {
+                    let body = CanonicalProof {
+                        from: events(&p.from),
+                        revoked_by: events(&p.revoked_by),
+                    };
+                    (p.name.clone(), body)
+                })
+                .collect(),
+            regions: spec
+                .regions
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let id = RegionId(i as u16);
+                    let states = r
+                        .states
+                        .iter()
+                        .map(|s| {
+                            let body = CanonicalState {
+                                owner: team(s.owner),
+                                requires: proofs(&s.requires),
+                                allow: s
+                                    .allow
+                                    .iter()
+                                    .map(|(t, actions)| {
+                                        (team(*t), actions.iter().cloned().collect())
+                                    })
+                                    .collect(),
+                                messages: s
+                                    .messages
+                                    .iter()
+                                    .map(|c| spec.message_classes[c.idx()].clone())
+                                    .collect(),
+                                suppress: s
+                                    .suppress
+                                    .iter()
+                                    .map(|c| spec.message_classes[c.idx()].clone())
+                                    .collect(),
+                            };
+                            (s.name.clone(), body)
+                        })
+                        .collect();
+                    let body = CanonicalRegion {
+                        initial: state(id, r.initial),
+                        default_owner: r.default_owner.map(team),
+                        states,
+                        transitions: r.transitions.iter().map(|t| transition(id, t)).collect(),
+                    };
+                    (r.name.clone(), body)
+                })
+                .collect(),
+            slas: spec
+                .slas
+                .iter()
+                .map(|s| {
+                    let body = CanonicalSla {
+                        owner: team(s.owner),
+                        handoff: s.handoff.clone(),
+                        start: match &s.start {
+                            SlaStart::Events(list) => Some(events(list)),
+                            SlaStart::InState(..) => None,
+                        },
+                        in_state: match &s.start {
+                            SlaStart::Events(_) => None,
+                            SlaStart::InState(r, st) => {
+                                Some(format!("{}.{}", spec.regions[r.idx()].name, state(*r, *st)))
+                            }
+                        },
+                        unless: proofs(&s.unless),
+                        stop: events(&s.stop),
+                        cancel: events(&s.cancel),
+                        within_us: s.within.micros(),
+                        within_bounds_us: s
+                            .within_bounds
+                            .map(|(lo, hi)| (lo.micros(), hi.micros())),
+                        tiers: s
+                            .tiers
+                            .iter()
+                            .map(|t| CanonicalTier {
+                                at: match t.at {
+                                    TierAt::Percent(p) => Some(p.to_string()),
+                                    TierAt::AfterBreach { .. } => None,
+                                },
+                                after_breach_us: match t.at {
+                                    TierAt::Percent(_) => None,
+                                    TierAt::AfterBreach { after, .. } => Some(after.micros()),
+                                },
+                                every_us: match t.at {
+                                    TierAt::Percent(_) => None,
+                                    TierAt::AfterBreach { every, .. } => every.map(|d| d.micros()),
+                                },
+                                notify: team(t.notify),
+                                severity: t.severity.as_str(),
+                            })
+                            .collect(),
+                    };
+                    (s.name.clone(), body)
+                })
+                .collect(),
+            markets: spec
+                .markets
+                .iter()
+                .map(|m| {
+                    let o = &m.overlay;
+                    let body = CanonicalMarket {
+                        proof_sources: o
+                            .proof_sources
+                            .iter()
+                            .map(|(p, list)| (proof(p), events(list)))
+                            .collect(),
+                        transitions: o
+                            .transitions
+                            .iter()
+                            .map(|(r, t)| transition(*r, t))
+                            .collect(),
+                        slas: o
+                            .slas
+                            .iter()
+                            .map(|(s, ov)| {
+                                let body = CanonicalSlaOverlay {
+                                    within_us: ov.within.map(|d| d.micros()),
+                                    start: events(&ov.start),
+                                    stop: events(&ov.stop),
+                                    cancel: events(&ov.cancel),
+                                };
+                                (spec.slas[s.idx()].name.clone(), body)
+                            })
+                            .collect(),
+                    };
+                    (m.name.clone(), body)
+                })
+                .collect(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- catalog
+
+/// The names behind the ids of every stored record of one data directory,
+/// each list in id order, and the versions served on it. Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Catalog {
+    /// `[model] name`: one data directory holds one model's customers.
+    pub model: String,
+    pub teams: Vec<String>,
+    pub sources: Vec<String>,
+    /// Qualified, `source.type`.
+    pub events: Vec<String>,
+    pub proofs: Vec<String>,
+    pub regions: Vec<CatalogRegion>,
+    pub slas: Vec<CatalogSla>,
+    /// Empty while the model declares no market (every market code then
+    /// runs the core as market 0).
+    pub markets: Vec<String>,
+    /// Every version served here, in the order first served.
+    pub versions: Vec<ServedVersion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogRegion {
+    pub name: String,
+    pub states: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogSla {
+    pub name: String,
+    /// Tiers are stored by number: an instance's tiers are read by
+    /// position, so the count must not change.
+    pub tiers: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServedVersion {
+    pub version: u32,
+    pub fingerprint: String,
+}
+
+/// Why a model cannot be served on a data directory. Each message says
+/// what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BindError {
+    /// The data directory holds another model's customers.
+    OtherModel { stored: String, model: String },
+    /// The version was served before with a different model.
+    Changed {
+        version: u32,
+        stored: String,
+        now: String,
+        next_version: u32,
+    },
+    /// The model lacks names (or changes tier counts) that stored records
+    /// refer to.
+    Incompatible {
+        version: u32,
+        served: Vec<u32>,
+        problems: Vec<String>,
+    },
+}
+
+impl fmt::Display for BindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BindError::OtherModel { stored, model } => write!(
+                f,
+                "this data directory holds the customers of model `{stored}`, and the model \
+                 given is `{model}`: serve `{stored}` here, or give `{model}` a data directory \
+                 of its own (--data)"
+            ),
+            BindError::Changed {
+                version,
+                stored,
+                now,
+                next_version,
+            } => write!(
+                f,
+                "model version {version} was served on this data directory with different content \
+                 (fingerprint {}; this file's is {}), and its customers were written with that \
+                 model: a changed model needs a new version. Set `version = {next_version}` under \
+                 [model] (customers keep their states by name), or serve the model version \
+                 {version} was served with",
+                short(stored),
+                short(now)
+            ),
+            BindError::Incompatible {
+                version,
+                served,
+                problems,
+            } => {
+                let served: Vec<String> = served.iter().map(u32::to_string).collect();
+                write!(
+                    f,
+                    "model version {version} cannot serve the customers stored here (written by \
+                     version {}): ",
+                    served.join(", ")
+                )?;
+                write!(f, "{}", problems.join("; "))?;
+                write!(
+                    f,
+                    ". A node serves one model version, and stored customers are read with it: \
+                     keep these in the model (states, proofs, SLAs and their tiers may be added, \
+                     not removed), or give it a data directory of its own"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for BindError {}
+
+impl Catalog {
+    /// The catalog of a new data directory: the model's own order.
+    pub fn new(spec: &ModelSpec) -> Catalog {
+        Catalog {
+            model: spec.name.clone(),
+            teams: spec.teams.clone(),
+            sources: spec.sources.clone(),
+            events: spec.events.iter().map(|e| e.qualified.clone()).collect(),
+            proofs: spec.proofs.iter().map(|p| p.name.clone()).collect(),
+            regions: spec
+                .regions
+                .iter()
+                .map(|r| CatalogRegion {
+                    name: r.name.clone(),
+                    states: r.states.iter().map(|s| s.name.clone()).collect(),
+                })
+                .collect(),
+            slas: spec
+                .slas
+                .iter()
+                .map(|s| CatalogSla {
+                    name: s.name.clone(),
+                    tiers: s.tiers.len(),
+                })
+                .collect(),
+            markets: spec.markets.iter().map(|m| m.name.clone()).collect(),
+            versions: vec![ServedVersion {
+                version: spec.version,
+                fingerprint: fingerprint(spec),
+            }],
+        }
+    }
+
+    /// Checks that `spec` may serve the customers this catalog describes,
+    /// and renumbers it so that every name keeps its stored id. Returns the
+    /// renumbered spec and the catalog extended with its new names (and its
+    /// version, if new), to be stored before anything is written with it.
+    pub fn bind(&self, spec: ModelSpec) -> Result<(ModelSpec, Catalog), BindError> {
+        if spec.name != self.model {
+            return Err(BindError::OtherModel {
+                stored: self.model.clone(),
+                model: spec.name,
+            });
+        }
+        let fp = fingerprint(&spec);
+        if let Some(v) = self.versions.iter().find(|v| v.version == spec.version)
+            && v.fingerprint != fp
+        {
+            let highest = self.versions.iter().map(|v| v.version).max().unwrap_or(0);
+            return Err(BindError::Changed {
+                version: spec.version,
+                stored: v.fingerprint.clone(),
+                now: fp,
+                next_version: highest.max(spec.version) + 1,
+            });
+        }
+        let problems = self.missing_from(&spec);
+        if !problems.is_empty() {
+            return Err(BindError::Incompatible {
+                version: spec.version,
+                served: self.versions.iter().map(|v| v.version).collect(),
+                problems,
+            });
+        }
+        let order = Order::new(self, &spec);
+        let spec = order.renumber(spec);
+        let mut extended = Catalog::new(&spec);
+        extended.versions = self.versions.clone();
+        if !extended.versions.iter().any(|v| v.version == spec.version) {
+            extended.versions.push(ServedVersion {
+                version: spec.version,
+                fingerprint: fp,
+            });
+        }
+        Ok((spec, extended))
+    }
+
+    /// What stored records may refer to that `spec` lacks, in words.
+    fn missing_from(&self, spec: &ModelSpec) -> Vec<String> {
+        let mut problems = Vec::new();
+        let lacks = |kind: &str, stored: &[String], now: Vec<&str>| {
+            let missing: Vec<&str> = stored
+                .iter()
+                .map(String::as_str)
+                .filter(|n| !now.contains(n))
+                .collect();
+            (!missing.is_empty())
+                .then(|| format!("it no longer declares {kind} `{}`", missing.join("`, `")))
+        };
+        problems.extend(lacks(
+            "team",
+            &self.teams,
+            spec.teams.iter().map(String::as_str).collect(),
+        ));
+        problems.extend(lacks(
+            "source",
+            &self.sources,
+            spec.sources.iter().map(String::as_str).collect(),
+        ));
+        problems.extend(lacks(
+            "event",
+            &self.events,
+            spec.events.iter().map(|e| e.qualified.as_str()).collect(),
+        ));
+        problems.extend(lacks(
+            "proof",
+            &self.proofs,
+            spec.proofs.iter().map(|p| p.name.as_str()).collect(),
+        ));
+        let regions: Vec<String> = self.regions.iter().map(|r| r.name.clone()).collect();
+        problems.extend(lacks(
+            "region",
+            &regions,
+            spec.regions.iter().map(|r| r.name.as_str()).collect(),
+        ));
+        for stored in &self.regions {
+            if let Some(r) = spec.regions.iter().find(|r| r.name == stored.name) {
+                let states: Vec<String> = stored
+                    .states
+                    .iter()
+                    .map(|s| format!("{}.{s}", stored.name))
+                    .collect();
+                let now: Vec<String> = r
+                    .states
+                    .iter()
+                    .map(|s| format!("{}.{}", r.name, s.name))
+                    .collect();
+                problems.extend(lacks(
+                    "state",
+                    &states,
+                    now.iter().map(String::as_str).collect(),
+                ));
+            }
+        }
+        let slas: Vec<String> = self.slas.iter().map(|s| s.name.clone()).collect();
+        problems.extend(lacks(
+            "SLA",
+            &slas,
+            spec.slas.iter().map(|s| s.name.as_str()).collect(),
+        ));
+        for stored in &self.slas {
+            if let Some(s) = spec.slas.iter().find(|s| s.name == stored.name)
+                && s.tiers.len() != stored.tiers
+            {
+                problems.push(format!(
+                    "SLA `{}` has {} tiers where stored instances have {} (tiers are stored by \
+                     number)",
+                    s.name,
+                    s.tiers.len(),
+                    stored.tiers
+                ));
+            }
+        }
+        if self.markets.is_empty() && !spec.markets.is_empty() {
+            problems.push(
+                "it declares markets where the stored customers' model declared none (they run \
+                 the core under any market code)"
+                    .to_owned(),
+            );
+        }
+        problems.extend(lacks(
+            "market",
+            &self.markets,
+            spec.markets.iter().map(|m| m.name.as_str()).collect(),
+        ));
+        problems
+    }
+}
+
+// ------------------------------------------------------------ renumbering
+
+/// One kind's new order: `old_of[new]` and `new_of[old]`.
+#[derive(Debug, Clone, Default)]
+struct Perm {
+    old_of: Vec<usize>,
+    new_of: Vec<u16>,
+}
+
+impl Perm {
+    /// The catalog's names first (each present in `names`: checked by
+    /// `missing_from`), then `names` the catalog lacks, in their order.
+    fn new(stored: &[String], names: &[&str]) -> Perm {
+        let mut old_of: Vec<usize> = stored
+            .iter()
+            .filter_map(|n| names.iter().position(|m| m == n))
+            .collect();
+        for (i, n) in names.iter().enumerate() {
+            if !stored.iter().any(|s| s == n) {
+                old_of.push(i);
+            }
+        }
+        let mut new_of = vec![0u16; names.len()];
+        for (new, &old) in old_of.iter().enumerate() {
+            new_of[old] = new as u16;
+        }
+        Perm { old_of, new_of }
+    }
+
+    fn id(&self, old: u16) -> u16 {
+        self.new_of[old as usize]
+    }
+
+    fn permute<T: Clone>(&self, items: &[T]) -> Vec<T> {
+        self.old_of.iter().map(|&old| items[old].clone()).collect()
+    }
+}
+
+/// The new order of every kind a stored record refers to.
+struct Order {
+    teams: Perm,
+    sources: Perm,
+    events: Perm,
+    proofs: Perm,
+    regions: Perm,
+    /// Indexed by the *old* region id.
+    states: Vec<Perm>,
+    slas: Perm,
+    markets: Perm,
+}
+
+fn names<T>(items: &[T], name: impl Fn(&T) -> &str) -> Vec<&str> {
+    items.iter().map(name).collect()
+}
+
+impl Order {
+    fn new(catalog: &Catalog, spec: &ModelSpec) -> Order {
+        let regions: Vec<String> = catalog.regions.iter().map(|r| r.name.clone()).collect();
+        let slas: Vec<String> = catalog.slas.iter().map(|s| s.name.clone()).collect();
+        Order {
+            teams: Perm::new(&catalog.teams, &names(&spec.teams, String::as_str)),
+            sources: Perm::new(&catalog.sources, &names(&spec.sources, String::as_str)),
+            events: Perm::new(&catalog.events, &names(&spec.events, |e| &e.qualified)),
+            proofs: Perm::new(&catalog.proofs, &names(&spec.proofs, |p| &p.name)),
+            regions: Perm::new(&regions, &names(&spec.regions, |r| &r.name)),
+            states: spec
+                .regions
+                .iter()
+                .map(|r| {
+                    let stored = catalog
+                        .regions
+                        .iter()
+                        .find(|c| c.name == r.name)
+                        .map(|c| c.states.clone())
+                        .unwrap_or_default();
+                    Perm::new(&stored, &names(&r.states, |s| &s.name))
+                })
+                .collect(),
+            slas: Perm::new(&slas, &names(&spec.slas, |s| &s.name)),
+            markets: Perm::new(&catalog.markets, &names(&spec.markets, |m| &m.name)),
+        }
+    }
+
+    fn team(&self, t: TeamId) -> TeamId {
+        TeamId(self.teams.id(t.0))
+    }
+
+    fn event(&self, e: EventTypeId) -> EventTypeId {
+        EventTypeId(self.events.id(e.0))
+    }
+
+    fn events(&self, list: &[EventTypeId]) -> Vec<EventTypeId> {
+        list.iter().map(|e| self.event(*e)).collect()
+    }
+
+    fn proofs(&self, list: &[ProofId]) -> Vec<ProofId> {
+        list.iter().map(|p| ProofId(self.proofs.id(p.0))).collect()
+    }
+
+    /// A state of the region whose *old* id is `r`.
+    fn state(&self, r: RegionId, s: StateId) -> StateId {
+        StateId(self.states[r.idx()].id(s.0))
+    }
+
+    /// A transition of the region whose *old* id is `r`.
+    fn transition(&self, r: RegionId, t: &Transition) -> Transition {
+        Transition {
+            from: match &t.from {
+                FromStates::Any => FromStates::Any,
+                FromStates::States(list) => {
+                    FromStates::States(list.iter().map(|s| self.state(r, *s)).collect())
+                }
+            },
+            trigger: match &t.trigger {
+                Trigger::On(e) => Trigger::On(self.event(*e)),
+                Trigger::When(list) => Trigger::When(self.proofs(list)),
+            },
+            to: self.state(r, t.to),
+        }
+    }
+
+    /// The same model with every id in the new order.
+    fn renumber(&self, spec: ModelSpec) -> ModelSpec {
+        let mut out = spec.clone();
+        out.teams = self.teams.permute(&spec.teams);
+        out.sources = self.sources.permute(&spec.sources);
+        out.events = self.events.permute(&spec.events);
+        for e in &mut out.events {
+            e.source = SourceId(self.sources.id(e.source.0));
+        }
+        out.proofs = self.proofs.permute(&spec.proofs);
+        for p in &mut out.proofs {
+            p.from = self.events(&p.from);
+            p.revoked_by = self.events(&p.revoked_by);
+        }
+        out.regions = self
+            .regions
+            .old_of
+            .iter()
+            .map(|&old| {
+                let id = RegionId(old as u16);
+                let mut r = spec.regions[old].clone();
+                r.initial = self.state(id, r.initial);
+                r.default_owner = r.default_owner.map(|t| self.team(t));
+                r.states = self.states[old].permute(&spec.regions[old].states);
+                for s in &mut r.states {
+                    s.owner = self.team(s.owner);
+                    s.requires = self.proofs(&s.requires);
+                    for (t, _) in &mut s.allow {
+                        *t = self.team(*t);
+                    }
+                }
+                r.transitions = r
+                    .transitions
+                    .iter()
+                    .map(|t| self.transition(id, t))
+                    .collect();
+                r
+            })
+            .collect();
+        out.slas = self.slas.permute(&spec.slas);
+        for s in &mut out.slas {
+            s.owner = self.team(s.owner);
+            s.start = match &s.start {
+                SlaStart::Events(list) => SlaStart::Events(self.events(list)),
+                SlaStart::InState(r, st) => {
+                    SlaStart::InState(RegionId(self.regions.id(r.0)), self.state(*r, *st))
+                }
+            };
+            s.unless = self.proofs(&s.unless);
+            s.stop = self.events(&s.stop);
+            s.cancel = self.events(&s.cancel);
+            for t in &mut s.tiers {
+                t.notify = self.team(t.notify);
+            }
+        }
+        out.markets = self.markets.permute(&spec.markets);
+        for m in &mut out.markets {
+            let o = &mut m.overlay;
+            for (p, list) in &mut o.proof_sources {
+                *p = ProofId(self.proofs.id(p.0));
+                *list = self.events(list);
+            }
+            for (r, t) in &mut o.transitions {
+                *t = self.transition(*r, t);
+                *r = RegionId(self.regions.id(r.0));
+            }
+            for (s, ov) in &mut o.slas {
+                *s = SlaId(self.slas.id(s.0));
+                ov.start = self.events(&ov.start);
+                ov.stop = self.events(&ov.stop);
+                ov.cancel = self.events(&ov.cancel);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,204 @@
+//! The catalog keeps every stored id's meaning across edits of the model
+//! file; the fingerprint tells a changed model from a reformatted one.
+
+use super::*;
+use crate::engine::model::{Model, load};
+
+const SAAS: &str = include_str!("../../../../examples/saas.toml");
+const REORDERED: &str = include_str!("../../../../tests/models/saas_reordered.toml");
+const TRIAL: &str = include_str!("../../../../tests/models/saas_trial.toml");
+
+fn spec(text: &str) -> ModelSpec {
+    load("test.toml", text).expect("the test model loads").spec
+}
+
+/// Every (kind, name) -> id of a model, for comparing two numberings.
+fn ids(m: &Model) -> Vec<(String, u16)> {
+    let s = &m.spec;
+    let mut out = Vec::new();
+    out.extend(
+        s.teams
+            .iter()
+            .map(|t| (format!("team {t}"), m.team(t).expect("declared").0)),
+    );
+    out.extend(
+        s.events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (format!("event {}", e.qualified), i as u16)),
+    );
+    out.extend(
+        s.proofs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (format!("proof {}", p.name), i as u16)),
+    );
+    for (r, region) in s.regions.iter().enumerate() {
+        out.push((format!("region {}", region.name), r as u16));
+        out.extend(
+            region
+                .states
+                .iter()
+                .enumerate()
+                .map(|(i, st)| (format!("state {}.{}", region.name, st.name), i as u16)),
+        );
+    }
+    out.extend(s.slas.iter().map(|x| {
+        (
+            format!("sla {}", x.name),
+            m.sla(&x.name).expect("declared").0,
+        )
+    }));
+    out.extend(s.markets.iter().map(|x| {
+        (
+            format!("market {}", x.name),
+            m.market(&x.name).expect("declared").0,
+        )
+    }));
+    out.sort();
+    out
+}
+
+#[test]
+fn reordering_declarations_and_dropping_comments_keeps_the_fingerprint() {
+    assert_eq!(fingerprint(&spec(SAAS)), fingerprint(&spec(REORDERED)));
+    assert_eq!(fingerprint(&spec(SAAS)).len(), 64);
+}
+
+#[test]
+fn a_new_state_or_a_moved_transition_changes_the_fingerprint() {
+    assert_ne!(fingerprint(&spec(SAAS)), fingerprint(&spec(TRIAL)));
+    // Transitions are tried in file order: swapping two changes the model.
+    let first = "[[regions.billing.transitions]]";
+    let at = SAAS.find(first).expect("saas has billing transitions");
+    let second = SAAS[at + 1..].find(first).expect("two of them") + at + 1;
+    let third = SAAS[second + 1..].find(first).expect("three of them") + second + 1;
+    let swapped = format!(
+        "{}{}{}{}",
+        &SAAS[..at],
+        &SAAS[second..third],
+        &SAAS[at..second],
+        &SAAS[third..]
+    );
+    assert_ne!(fingerprint(&spec(SAAS)), fingerprint(&spec(&swapped)));
+    // The version is not part of it.
+    let v2 = SAAS.replace("version = 1", "version = 2");
+    assert_eq!(fingerprint(&spec(SAAS)), fingerprint(&spec(&v2)));
+}
+
+#[test]
+fn binding_a_reordered_file_gives_every_name_its_stored_id() {
+    let catalog = Catalog::new(&spec(SAAS));
+    let reordered = Model::new(spec(REORDERED));
+    assert_ne!(
+        ids(&reordered),
+        ids(&Model::new(spec(SAAS))),
+        "the file order differs"
+    );
+    let (bound, after) = catalog.bind(spec(REORDERED)).expect("the same model binds");
+    assert_eq!(ids(&Model::new(bound)), ids(&Model::new(spec(SAAS))));
+    assert_eq!(after, catalog, "nothing new to remember");
+}
+
+#[test]
+fn a_new_version_with_a_new_state_keeps_the_old_ids_and_appends() {
+    let catalog = Catalog::new(&spec(SAAS));
+    let v2 = TRIAL.replace("version = 1", "version = 2");
+    let (bound, after) = catalog.bind(spec(&v2)).expect("a new version binds");
+    let bound = Model::new(bound);
+    let old = Model::new(spec(SAAS));
+    let kept: Vec<_> = ids(&bound)
+        .into_iter()
+        .filter(|(n, _)| n != "state lifecycle.trial")
+        .collect();
+    assert_eq!(kept, ids(&old), "every old name keeps its id");
+    let lifecycle = &after.regions[0];
+    assert_eq!(lifecycle.states.last().map(String::as_str), Some("trial"));
+    assert_eq!(
+        after.versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    // And the renumbered model still decides by name: `paid` requires
+    // contract and payment, `trial` only the contract.
+    let r = RegionId(0);
+    let paid = bound.spec.regions[0]
+        .states
+        .iter()
+        .position(|s| s.name == "paid");
+    let paid = StateId(paid.expect("paid is declared") as u16);
+    let requires: Vec<&str> = bound
+        .state(r, paid)
+        .requires
+        .iter()
+        .map(|p| bound.proof_name(*p))
+        .collect();
+    assert_eq!(requires, ["contract", "payment"]);
+}
+
+#[test]
+fn a_changed_model_under_a_served_version_is_refused_naming_the_next_version() {
+    let catalog = Catalog::new(&spec(SAAS));
+    let err = catalog
+        .bind(spec(TRIAL))
+        .expect_err("same version, other content");
+    assert!(
+        matches!(
+            err,
+            BindError::Changed {
+                version: 1,
+                next_version: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("model version 1 was served"), "{text}");
+    assert!(text.contains("`version = 2`"), "{text}");
+}
+
+#[test]
+fn a_version_that_drops_a_stored_state_or_changes_tiers_is_refused() {
+    let catalog = Catalog::new(&spec(TRIAL));
+    let err = catalog
+        .bind(spec(&SAAS.replace("version = 1", "version = 2")))
+        .expect_err("trial is gone");
+    let text = err.to_string();
+    assert!(text.contains("state `lifecycle.trial`"), "{text}");
+
+    let catalog = Catalog::new(&spec(SAAS));
+    let fewer_tiers = SAAS.replace("version = 1", "version = 3");
+    let at = fewer_tiers
+        .find("[[slas.access_after_payment.tiers]]")
+        .expect("tiers");
+    let end = fewer_tiers[at + 1..].find("[[").expect("a next table") + at + 1;
+    let fewer_tiers = format!("{}{}", &fewer_tiers[..at], &fewer_tiers[end..]);
+    let err = catalog
+        .bind(spec(&fewer_tiers))
+        .expect_err("a tier is gone");
+    assert!(
+        err.to_string()
+            .contains("SLA `access_after_payment` has 2 tiers where stored instances have 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn another_model_is_refused() {
+    let catalog = Catalog::new(&spec(SAAS));
+    let other = SAAS.replace("name = \"saas\"", "name = \"edtech\"");
+    let err = catalog.bind(spec(&other)).expect_err("another model");
+    assert!(
+        err.to_string()
+            .contains("holds the customers of model `saas`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_catalog_round_trips_through_json() {
+    let catalog = Catalog::new(&spec(SAAS));
+    let text = serde_json::to_string(&catalog).expect("serializes");
+    let back: Catalog = serde_json::from_str(&text).expect("parses");
+    assert_eq!(back, catalog);
+}

@@ -1,0 +1,239 @@
+//! Editing the model file of a node with customers, as an operator would:
+//! the real binary, stopped and started again on the same data directory
+//! with another file each time.
+//!
+//! - The same model with its declarations reordered and its comments gone
+//!   serves every customer in the state it was in.
+//! - A changed model (a `trial` state declared before `paid`) under the
+//!   version already served is refused, naming the version and the fix.
+//! - The same change as version 2 serves: customers keep their states by
+//!   name, and the new state works.
+//! - Going back to version 1, which lacks `trial`, is refused.
+//! - A start that fails (port in use) leaves no data directory behind.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{NodeProcess, event, fresh_dir, ingest, root};
+use handoff::api::pb;
+
+/// Every customer's states and proofs, by name.
+type Seen = BTreeMap<String, (BTreeMap<String, String>, Vec<String>)>;
+
+const CUSTOMERS: [(&str, &[(&str, &str)]); 5] = [
+    ("c-lead", &[("crm", "lead_created")]),
+    ("c-onboarding", &[("crm", "deal_won")]),
+    (
+        "c-paid",
+        &[("crm", "deal_won"), ("billing", "payment_succeeded")],
+    ),
+    (
+        "c-active",
+        &[
+            ("crm", "deal_won"),
+            ("billing", "payment_succeeded"),
+            ("access", "access_granted"),
+        ],
+    ),
+    (
+        "c-disputed",
+        &[
+            ("crm", "deal_won"),
+            ("billing", "payment_succeeded"),
+            ("billing", "dispute_opened"),
+        ],
+    ),
+];
+
+async fn seen(node: &NodeProcess) -> Seen {
+    let mut client = node.lifecycle().await;
+    let mut out = Seen::new();
+    for (customer, _) in CUSTOMERS {
+        let view = client
+            .get_customer(pb::GetCustomerRequest {
+                customer_id: customer.into(),
+                timeline_limit: 0,
+            })
+            .await
+            .expect("the customer is there")
+            .into_inner();
+        let states = view
+            .regions
+            .iter()
+            .map(|r| (r.region.clone(), r.state.clone()))
+            .collect();
+        let mut proofs: Vec<String> = view
+            .proofs
+            .iter()
+            .filter(|p| p.holds)
+            .map(|p| p.proof.clone())
+            .collect();
+        proofs.sort();
+        out.insert(customer.to_owned(), (states, proofs));
+    }
+    out
+}
+
+fn state<'a>(seen: &'a Seen, customer: &str, region: &str) -> &'a str {
+    seen[customer].0[region].as_str()
+}
+
+/// Runs `handoff serve` expecting it to refuse to start; returns stderr.
+fn refused(data: &Path, model: &Path, extra: &[&str]) -> String {
+    let child = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .arg("serve")
+        .arg("--data")
+        .arg(data)
+        .arg("--model")
+        .arg(model)
+        .args(["--metrics", "127.0.0.1:0"])
+        .args(if extra.contains(&"--listen") {
+            &[][..]
+        } else {
+            &["--listen", "127.0.0.1:0"][..]
+        })
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the handoff binary starts");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let Ok(output) = rx.recv_timeout(Duration::from_secs(60)) else {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
+        panic!("the node did not refuse to start within a minute: it is serving");
+    };
+    let output = output.expect("wait on the node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !output.status.success(),
+        "the node exited 0; stdout: {stdout}"
+    );
+    assert!(
+        !stdout.contains("handoff serving"),
+        "the node began to serve: {stdout}"
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_model_never_reinterprets_stored_customers() {
+    let data = fresh_dir("model-edit");
+    let saas = root().join("examples/saas.toml");
+    let reordered = root().join("tests/models/saas_reordered.toml");
+    let trial_v1 = root().join("tests/models/saas_trial.toml");
+
+    // Customers in every lifecycle state the journey reaches, one disputed.
+    let mut node = NodeProcess::start(&data, &saas);
+    let mut client = node.lifecycle().await;
+    for (customer, events) in CUSTOMERS {
+        for (i, (source, ty)) in events.iter().enumerate() {
+            let r = ingest(
+                &mut client,
+                event(&format!("{customer}-{i}"), source, ty, customer, "DE"),
+            )
+            .await;
+            assert_eq!(r.outcome(), pb::Outcome::Applied, "{customer} {ty}: {r:?}");
+        }
+    }
+    let before = seen(&node).await;
+    assert_eq!(state(&before, "c-active", "lifecycle"), "active");
+    assert_eq!(state(&before, "c-paid", "lifecycle"), "paid");
+    assert_eq!(state(&before, "c-disputed", "billing"), "disputed");
+    let fingerprint = node
+        .banner
+        .split('[')
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .expect("the banner names the model's fingerprint")
+        .to_owned();
+    assert_eq!(fingerprint.len(), 12, "{}", node.banner);
+    assert!(node.banner.contains("saas.toml"), "{}", node.banner);
+    assert!(node.terminate().success());
+
+    // The same model, declarations reordered: every customer as it was,
+    // and new events decided on the right states.
+    let mut node = NodeProcess::start(&data, &reordered);
+    assert!(
+        node.banner.contains(&format!("[{fingerprint}]")),
+        "the same model has the same fingerprint: {}",
+        node.banner
+    );
+    assert_eq!(seen(&node).await, before);
+    let mut client = node.lifecycle().await;
+    let r = ingest(
+        &mut client,
+        event("late-access", "access", "access_granted", "c-paid", "DE"),
+    )
+    .await;
+    assert_eq!(r.outcome(), pb::Outcome::Applied, "{r:?}");
+    let after_access = seen(&node).await;
+    assert_eq!(state(&after_access, "c-paid", "lifecycle"), "active");
+    assert!(node.terminate().success());
+
+    // A changed model under version 1: refused, naming the version and
+    // what to do.
+    let err = refused(&data, &trial_v1, &[]);
+    assert!(
+        err.contains("model version 1 was served on this data directory with different content"),
+        "{err}"
+    );
+    assert!(err.contains("`version = 2`"), "{err}");
+
+    // The same change as version 2: customers keep their states by name.
+    let trial_v2 = data.with_extension("trial-v2.toml");
+    let text = std::fs::read_to_string(&trial_v1).expect("reads the model");
+    std::fs::write(&trial_v2, text.replace("version = 1", "version = 2")).expect("writes");
+    let mut node = NodeProcess::start(&data, &trial_v2);
+    assert_eq!(seen(&node).await, after_access);
+    let mut client = node.lifecycle().await;
+    let r = ingest(
+        &mut client,
+        event("sepa", "crm", "sepa_mandate_signed", "c-onboarding", "DE"),
+    )
+    .await;
+    assert_eq!(r.outcome(), pb::Outcome::Applied, "{r:?}");
+    let with_trial = seen(&node).await;
+    assert_eq!(state(&with_trial, "c-onboarding", "lifecycle"), "trial");
+    assert_eq!(state(&with_trial, "c-active", "lifecycle"), "active");
+    assert!(node.terminate().success());
+
+    // Back to version 1, which has no `trial`: refused, naming the state.
+    let err = refused(&data, &saas, &[]);
+    assert!(
+        err.contains("no longer declares state `lifecycle.trial`"),
+        "{err}"
+    );
+    // Version 2 still serves everything as it was.
+    let node = NodeProcess::start(&data, &trial_v2);
+    assert_eq!(seen(&node).await, with_trial);
+}
+
+#[test]
+fn a_start_that_fails_leaves_no_data_directory_behind() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("binds a port");
+    let port = taken.local_addr().expect("has an address").to_string();
+    let data = fresh_dir("failed-start").join("data");
+    let err = refused(
+        &data,
+        &root().join("examples/saas.toml"),
+        &["--listen", &port],
+    );
+    assert!(err.contains("cannot listen on"), "{err}");
+    assert!(
+        !data.exists(),
+        "a failed start left {} behind",
+        data.display()
+    );
+}
