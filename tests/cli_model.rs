@@ -31,7 +31,7 @@ fn check_accepts_the_reference_model() {
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "examples/saas.toml: ok (model saas v1: 3 regions, 11 states, 4 SLAs, 3 markets)\n"
+        "examples/saas.toml: ok (model saas v1: 3 regions, 11 states, 4 SLAs, 3 markets, fingerprint c4a4bebaa07b)\n"
     );
     assert!(out.stderr.is_empty());
 }

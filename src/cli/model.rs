@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::engine::model::{
-    GraphFormat, Model, ModelErrors, load, load_file, render_graph, scale_model_text,
+    GraphFormat, Model, ModelErrors, catalog, load, load_file, render_graph, scale_model_text,
 };
 
 /// Prints every problem of the model (with lines); exit 1 if any.
@@ -69,18 +69,20 @@ pub fn scale(path: &Path, by: f64) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `model saas v1: 3 regions, 11 states, 4 SLAs, 3 markets`.
+/// `model saas v1: 3 regions, 11 states, 4 SLAs, 3 markets, fingerprint
+/// 0123456789ab` (the fingerprint a node prints when it serves the model).
 fn summary(model: &Model) -> String {
     let spec = &model.spec;
     let states: usize = spec.regions.iter().map(|r| r.states.len()).sum();
     format!(
-        "model {} v{}: {}, {}, {}, {}",
+        "model {} v{}: {}, {}, {}, {}, fingerprint {}",
         spec.name,
         spec.version,
         count(spec.regions.len(), "region", "regions"),
         count(states, "state", "states"),
         count(spec.slas.len(), "SLA", "SLAs"),
         count(spec.markets.len(), "market", "markets"),
+        catalog::short(&catalog::fingerprint(spec)),
     )
 }
 

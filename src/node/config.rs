@@ -1,27 +1,8 @@
 //! The node's configuration: a TOML file (`handoff serve --config FILE`),
 //! overridden by flags, with the defaults of API.md.
 //!
-//! ```toml
-//! listen = "127.0.0.1:50051"     # gRPC
-//! metrics = "127.0.0.1:9464"     # Prometheus text at /metrics
-//! data = "./data"                # the embedded store
-//! model = "examples/saas.toml"   # absent: the reference model, built in
-//! shards = 16                    # fixed when the data directory is created
-//! max_active_actors = 50000      # active customer actors (about 10 KB each), all shards
-//! max_in_flight = 100000         # calls in flight before shedding load
-//! idle_timeout = "30s"           # an actor idle this long is passivated
-//! timer_window = 10000           # timers held in memory per shard
-//! idempotency_retention = "7d"   # redeliveries within this are duplicates
-//! max_len = 256                  # longest id, source, type, customer id
-//! max_future = "5m"              # how far ahead occurred_at may be
-//! tls_cert = "node.crt"          # TLS for gRPC: certificate chain (PEM)
-//! tls_key = "node.key"           #   and its private key (PEM)
-//! tls_client_ca = "clients.crt"  # optional: client certificates (mTLS)
-//!
-//! [[credentials]]                # one per token (`handoff token new`)
-//! principal = "source:billing"
-//! sha256 = "9f86d0..."
-//! ```
+//! `examples/node.toml` is every key with its default and what it means
+//! (a unit test keeps the two in step).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -163,5 +144,16 @@ mod tests {
         assert!(e.to_string().contains("shard"), "{e}");
         let e = toml::from_str::<NodeConfig>("idle_timeout = \"soon\"").expect_err("bad");
         assert!(e.to_string().contains("not a duration"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_example_is_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/node.toml");
+        let example = NodeConfig::load(&path).expect("examples/node.toml loads");
+        assert_eq!(
+            example,
+            NodeConfig::default(),
+            "keep examples/node.toml in step"
+        );
     }
 }
