@@ -17,8 +17,11 @@
 //!   escalation streams with cursors, open escalations; its config.
 //! - [`shard`]: shard routers (passivation, the active-actor cap), customer
 //!   actors (decide, journal, answer), per-shard timer services.
-//! - [`replication`]: the journal: group commit, per-shard escalation
-//!   sequence numbers, commit notifications (Raft goes behind it later).
+//! - [`journal`]: where decisions become durable in one order: group
+//!   commit (firings first), per-shard escalation sequence numbers, commit
+//!   notifications.
+//! - [`state`]: committed entries to store rows: the one place that knows
+//!   the row layout.
 //! - [`store`]: the storage trait, the fjall and memory stores, the prost
 //!   codec of durable records.
 //! - [`api`]: the gRPC services (`handoff.v1`), conversions, status mapping,
@@ -42,8 +45,9 @@ pub mod engine;
 pub mod loadgen;
 pub mod metrics;
 pub mod node;
-pub mod replication;
+pub mod journal;
 pub mod shard;
 pub mod simulate;
+pub mod state;
 pub mod store;
 pub mod virtual_time;

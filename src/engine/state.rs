@@ -158,6 +158,22 @@ impl Core {
         self.slas[sla.idx()].running.as_ref()
     }
 
+    /// A firing of the running instance `instance` of `sla`, by tier and
+    /// repeat; `None` once the instance ended (its escalations resolved).
+    pub fn fired(
+        &self,
+        sla: SlaId,
+        instance: u32,
+        tier: u16,
+        repeat: u32,
+    ) -> Option<&FiredEscalation> {
+        self.running(sla)
+            .filter(|i| i.number == instance)?
+            .fired
+            .iter()
+            .find(|x| x.escalation.tier == tier && x.escalation.repeat == repeat)
+    }
+
     /// Every pending timer, one per running instance, in SLA order.
     pub fn timers(&self) -> impl Iterator<Item = Timer> + '_ {
         self.slas.iter().enumerate().filter_map(|(i, s)| {

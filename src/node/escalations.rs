@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::{Node, NodeError};
 use crate::engine::model::Severity;
-use crate::replication::Journal;
+use crate::journal::Journal;
 use crate::store::{EscalationEntry, Store, codec};
 
 /// Entries a subscriber reads from one shard's log at a time.

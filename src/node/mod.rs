@@ -20,7 +20,7 @@ use crate::clock::Clock;
 use crate::engine::model::Model;
 use crate::engine::view::CustomerView;
 use crate::engine::{Event, Outcome, Timestamp, check_malformed, parse_escalation_id};
-use crate::replication::{Journal, LocalJournal};
+use crate::journal::{Journal, LocalJournal};
 use crate::shard::context::ShardContext;
 use crate::shard::customer::CustomerMsg;
 use crate::shard::timers::TimerService;
@@ -151,7 +151,7 @@ impl Node {
     ) -> Result<Node, NodeError> {
         let model = Arc::new(catalog::bind(&*store, &model)?);
         let shards = config.shards;
-        let journal: Arc<dyn Journal> = Arc::new(LocalJournal::start(store.clone(), shards)?);
+        let journal: Arc<dyn Journal> = Arc::new(LocalJournal::start(store.clone(), model.clone(), shards)?);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let limits = ActorLimits {
             max_active: (config.max_active_actors / shards as usize).max(1),

@@ -14,7 +14,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use super::ShardMsg;
 use super::context::ShardContext;
 use crate::engine::view::{self, CustomerView};
-use crate::engine::{CustomerState, Decision, Event, Fact, Input, Timer, decide};
+use crate::engine::{CustomerState, Decision, Escalation, Event, Fact, Input, Timer, decide};
+use crate::journal::Entry;
 use crate::node::{DecisionReply, IngestReply, NodeError, RegionMove, SlaChange};
 
 /// What a customer actor is asked.
@@ -255,7 +256,8 @@ impl CustomerActor {
         }
     }
 
-    /// Applies a decision and makes it durable. On a journal failure the
+    /// Applies a decision to the customer's state and proposes it to the
+    /// journal; returns once it is durable. On a journal failure the
     /// in-memory state is no longer the durable one: the actor stops, so
     /// the next message reloads the customer from the store.
     async fn commit(
@@ -266,49 +268,46 @@ impl CustomerActor {
         fired: Option<Timer>,
     ) -> Result<(), NodeError> {
         let ctx = &self.ctx;
-        // A fired timer that the state no longer holds must leave the
-        // index even when the decision changed nothing.
-        let stale_timer = fired.filter(|t| {
-            !d.timers.disarmed.contains(t)
-                && !slot
-                    .state
-                    .as_ref()
-                    .is_some_and(|s| s.timers().any(|p| p == *t))
-        });
-        if d.facts.is_empty() && stale_timer.is_none() {
-            return Ok(());
-        }
-        let state = slot
+        let mut state = slot
             .state
-            .get_or_insert_with(|| CustomerState::empty(&ctx.model, &slot.customer));
+            .take()
+            .unwrap_or_else(|| CustomerState::empty(&ctx.model, &slot.customer));
         for f in &d.facts {
             state.apply(&ctx.model, f);
         }
-        let entry = ctx.entry(state, &mut slot.fact_seq, &d, stale_timer, &slot.customer);
+        let entry = Entry {
+            shard: ctx.shard,
+            customer: slot.customer.clone(),
+            model_version: state.model_version,
+            seq: slot.fact_seq + 1,
+            facts: d.facts,
+            timers: d.timers,
+            fired,
+            state,
+        };
+        if entry.is_empty() {
+            slot.state = entry.state.exists.then_some(entry.state);
+            return Ok(());
+        }
+        let facts = entry.facts.len() as u64;
+        let escalated: Vec<Escalation> = entry
+            .facts
+            .iter()
+            .filter_map(|f| match f {
+                Fact::Escalated(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect();
         match ctx.journal.append(entry).await {
-            Ok(_) => {
-                ctx.timers_changed(&slot.customer, &d, stale_timer);
-                for f in &d.facts {
-                    if let Fact::Escalated(e) = f {
-                        let sla = ctx.model.sla_spec(e.sla);
-                        metrics::counter!(
-                            "handoff_escalations_total",
-                            "sla" => sla.name.clone(),
-                            "team" => ctx.model.team_name(e.team).to_owned(),
-                            "severity" => e.severity.as_str(),
-                            "kind" => e.kind.as_str(),
-                        )
-                        .increment(1);
-                        if e.kind == crate::engine::EscalationKind::Breached {
-                            metrics::counter!("handoff_breaches_total", "handoff" => sla.handoff.clone())
-                                .increment(1);
-                        }
-                    }
+            Ok(appended) => {
+                slot.fact_seq += facts;
+                ctx.timers_changed(appended.timers);
+                for e in &escalated {
+                    count_escalation(&ctx.model, e);
                 }
-                if !state.exists {
-                    // A decision that created nothing (an unknown customer).
-                    slot.state = None;
-                }
+                // A decision that created nothing (an unknown customer)
+                // leaves no state.
+                slot.state = appended.state.exists.then_some(appended.state);
                 Ok(())
             }
             Err(e) => {
@@ -318,6 +317,21 @@ impl CustomerActor {
                 )))
             }
         }
+    }
+}
+
+fn count_escalation(model: &crate::engine::model::Model, e: &Escalation) {
+    let sla = model.sla_spec(e.sla);
+    metrics::counter!(
+        "handoff_escalations_total",
+        "sla" => sla.name.clone(),
+        "team" => model.team_name(e.team).to_owned(),
+        "severity" => e.severity.as_str(),
+        "kind" => e.kind.as_str(),
+    )
+    .increment(1);
+    if e.kind == crate::engine::EscalationKind::Breached {
+        metrics::counter!("handoff_breaches_total", "handoff" => sla.handoff.clone()).increment(1);
     }
 }
 

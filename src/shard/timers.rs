@@ -30,12 +30,7 @@ use crate::engine::{Timer, Timestamp};
 use crate::store::{Store, StoreError, TimerKey};
 pub use window::{RefillFrom, TimerWindow};
 
-/// Timers a durable commit armed and cleared.
-#[derive(Debug, Default)]
-pub struct TimerUpdate {
-    pub armed: Vec<TimerKey>,
-    pub cleared: Vec<TimerKey>,
-}
+pub use crate::state::TimerUpdate;
 
 pub struct TimerService {
     shard: u32,

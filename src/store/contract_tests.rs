@@ -19,10 +19,9 @@ fn timer(shard: u32, deadline_us: i64, customer: &str, sla: u16, tier: u16) -> T
     }
 }
 
-/// A batch that writes (and, as its writer declares, creates) a customer.
+/// A batch that writes a customer and some of its facts.
 fn customer_batch(shard: u32, customer: &str, record: &str, facts: &[u64]) -> WriteBatch {
     WriteBatch {
-        new_customers: 1,
         customers: vec![(shard, customer.into(), record.as_bytes().to_vec())],
         facts: facts
             .iter()
@@ -50,7 +49,6 @@ fn full_batch() -> WriteBatch {
         timers_set: vec![timer(1, 100, "c1", 0, 0)],
         timers_cleared: vec![],
         escalations: vec![(1, 1, b"esc1".to_vec())],
-        idempotency: vec![(1, "c1".into(), "billing".into(), "e1".into(), 50)],
         open_set: vec![OpenRow {
             team: "billing".into(),
             escalation_id: "c1:s:1:0:0".into(),
@@ -58,7 +56,6 @@ fn full_batch() -> WriteBatch {
             acknowledged: false,
         }],
         open_cleared: vec![],
-        new_customers: 1,
     }
 }
 
@@ -68,10 +65,7 @@ fn assert_full_batch_visible(s: &dyn Store) {
         s.open_escalations(Some("billing")).expect("read"),
         vec![(b"esc1".to_vec(), false)]
     );
-    assert_eq!(
-        s.facts(1, "c1", 0).expect("read"),
-        vec![(1, b"f1".to_vec()), (2, b"f2".to_vec())]
-    );
+    assert_eq!(s.last_fact_seq(1, "c1").expect("read"), Some(2));
     assert_eq!(
         s.timers(1, None, 10).expect("read"),
         vec![timer(1, 100, "c1", 0, 0)]
@@ -80,8 +74,6 @@ fn assert_full_batch_visible(s: &dyn Store) {
         s.escalations(1, None, 10).expect("read"),
         vec![(1, b"esc1".to_vec())]
     );
-    assert_eq!(s.seen(1, "c1", "billing", "e1").expect("read"), Some(50));
-    assert_eq!(s.customer_count().expect("count"), 1);
 }
 
 // ------------------------------------------------------------------- tests
@@ -95,29 +87,20 @@ fn commit_then_read(s: &dyn Store) {
     assert_full_batch_visible(s);
     // Same id, other shard: another customer.
     assert_eq!(s.customer(2, "c1").expect("read"), None);
-    assert_eq!(s.facts(2, "c1", 0).expect("read"), vec![]);
+    assert_eq!(s.last_fact_seq(2, "c1").expect("read"), None);
 }
 
-fn facts_are_per_customer_and_resume_from_a_seq(s: &dyn Store) {
+fn facts_are_per_customer(s: &dyn Store) {
     // Customers whose ids prefix one another, or hold NUL bytes.
     for c in ["a", "ab", "a\0", "a\0b", ""] {
         s.commit(customer_batch(3, c, c, &[1, 2, 3, 300]))
             .expect("commits");
     }
     for c in ["a", "ab", "a\0", "a\0b", ""] {
-        let facts = s.facts(3, c, 0).expect("read");
-        let want: Vec<(u64, Vec<u8>)> = [1, 2, 3, 300]
-            .iter()
-            .map(|seq| (*seq, format!("{c}#{seq}").into_bytes()))
-            .collect();
-        assert_eq!(facts, want, "facts of {c:?}");
-        assert_eq!(s.facts(3, c, 3).expect("read").len(), 2, "from 3 of {c:?}");
-        assert_eq!(s.facts(3, c, 301).expect("read"), vec![]);
-        assert_eq!(s.last_fact_seq(3, c).expect("read"), Some(300));
+        assert_eq!(s.last_fact_seq(3, c).expect("read"), Some(300), "{c:?}");
         assert_eq!(s.customer(3, c).expect("read"), Some(c.as_bytes().to_vec()));
     }
     assert_eq!(s.last_fact_seq(3, "a\0c").expect("read"), None);
-    assert_eq!(s.customer_count().expect("count"), 5);
 }
 
 fn later_writes_win_and_set_beats_clear(s: &dyn Store) {
@@ -257,40 +240,6 @@ fn escalations_resume_after_a_cursor(s: &dyn Store) {
     );
 }
 
-fn idempotency_keys_are_pruned_by_age(s: &dyn Store) {
-    let key =
-        |c: &str, id: &str, at: i64| (1, c.to_owned(), "billing".to_owned(), id.to_owned(), at);
-    s.commit(WriteBatch {
-        idempotency: vec![
-            key("c1", "old", -5),
-            key("c1", "zero", 0),
-            key("c1", "edge", 10),
-            key("c2", "new", 20),
-            key("c1\0", "old", -5),
-        ],
-        ..WriteBatch::default()
-    })
-    .expect("commits");
-    // Re-received later: remembered from the later time.
-    s.commit(WriteBatch {
-        idempotency: vec![key("c1", "zero", 30)],
-        ..WriteBatch::default()
-    })
-    .expect("commits");
-    assert_eq!(s.seen(1, "c1", "billing", "old").expect("read"), Some(-5));
-    assert_eq!(s.seen(1, "c1", "crm", "old").expect("read"), None);
-
-    assert_eq!(s.prune_idempotency(10).expect("prunes"), 2);
-    assert_eq!(s.seen(1, "c1", "billing", "old").expect("read"), None);
-    assert_eq!(s.seen(1, "c1\0", "billing", "old").expect("read"), None);
-    assert_eq!(s.seen(1, "c1", "billing", "zero").expect("read"), Some(30));
-    assert_eq!(s.seen(1, "c1", "billing", "edge").expect("read"), Some(10));
-    assert_eq!(s.seen(1, "c2", "billing", "new").expect("read"), Some(20));
-    assert_eq!(s.prune_idempotency(10).expect("prunes"), 0);
-    assert_eq!(s.prune_idempotency(i64::MAX).expect("prunes"), 3);
-    assert_eq!(s.seen(1, "c1", "billing", "zero").expect("read"), None);
-}
-
 fn concurrent_commits_all_land(s: &dyn Store) {
     const THREADS: usize = 16;
     const EACH: u64 = 25;
@@ -300,7 +249,6 @@ fn concurrent_commits_all_land(s: &dyn Store) {
                 let c = format!("t{t}");
                 for seq in 1..=EACH {
                     let mut b = customer_batch(t as u32 % 3, &c, &format!("v{seq}"), &[seq]);
-                    b.new_customers = u64::from(seq == 1);
                     b.timers_set.push(timer(t as u32 % 3, seq as i64, &c, 0, 0));
                     if seq > 1 {
                         b.timers_cleared
@@ -317,13 +265,12 @@ fn concurrent_commits_all_land(s: &dyn Store) {
             s.customer(shard, &c).expect("read"),
             Some(format!("v{EACH}").into_bytes())
         );
-        assert_eq!(s.facts(shard, &c, 0).expect("read").len(), EACH as usize);
+        assert_eq!(s.last_fact_seq(shard, &c).expect("read"), Some(EACH));
     }
     let timers: usize = (0..3)
         .map(|shard| s.timers(shard, None, 1000).expect("scan").len())
         .sum();
     assert_eq!(timers, THREADS, "one live timer per customer");
-    assert_eq!(s.customer_count().expect("count"), THREADS as u64);
 }
 
 /// A reader never sees part of a batch: batch `i` writes the customer
@@ -369,7 +316,7 @@ fn readers_see_whole_batches(s: &dyn Store) {
 fn flush_and_metrics(s: &dyn Store) {
     s.commit(full_batch()).expect("commits");
     s.flush().expect("flushes");
-    assert_eq!(s.customer_count().expect("count"), 1);
+    assert_full_batch_visible(s);
     s.disk_bytes().expect("measures");
 }
 
@@ -445,11 +392,10 @@ macro_rules! contract {
 
 contract!(
     commit_then_read,
-    facts_are_per_customer_and_resume_from_a_seq,
+    facts_are_per_customer,
     later_writes_win_and_set_beats_clear,
     timers_scan_in_firing_order,
     escalations_resume_after_a_cursor,
-    idempotency_keys_are_pruned_by_age,
     concurrent_commits_all_land,
     readers_see_whole_batches,
     flush_and_metrics,
@@ -469,62 +415,19 @@ fn fjall_reopens_with_everything_committed() {
         store
             .commit(customer_batch(1, "c2", "other", &[1]))
             .expect("commits");
-        assert_eq!(store.customer_count().expect("count"), 2);
         assert!(store.disk_bytes().expect("measures") > 0);
     }
     let store = FjallStore::open(dir.path()).expect("reopens");
     let s: &dyn Store = &store;
     assert_eq!(s.customer(1, "c2").expect("read"), Some(b"other".to_vec()));
-    assert_eq!(s.customer_count().expect("count"), 2);
     assert_eq!(s.meta("catalog").expect("read"), Some(b"kept".to_vec()));
     assert_eq!(s.last_escalation_seq(1).expect("read"), Some(1));
-    assert_eq!(s.seen(1, "c1", "billing", "e1").expect("read"), Some(50));
     assert_eq!(s.timers(1, None, 10).expect("read").len(), 1);
-    assert_eq!(s.facts(1, "c1", 0).expect("read").len(), 2);
-    // Still writable, and the count goes on from where it was.
+    assert_eq!(s.last_fact_seq(1, "c1").expect("read"), Some(2));
+    // Still writable.
     s.commit(customer_batch(1, "c3", "third", &[]))
         .expect("commits");
-    assert_eq!(s.customer_count().expect("count"), 3);
-}
-
-#[test]
-fn fjall_groups_concurrent_commits() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = Arc::new(FjallStore::open(dir.path()).expect("opens"));
-    concurrent_commits_all_land(&*store);
-    let stats = store.stats();
-    assert_eq!(stats.batches, 16 * 25);
-    assert!(
-        stats.writes >= 1 && stats.writes <= stats.batches,
-        "{stats:?}"
-    );
-}
-
-#[test]
-fn fjall_answers_submit_without_blocking_the_caller() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = FjallStore::open(dir.path()).expect("opens");
-    let (tx, rx) = std::sync::mpsc::channel();
-    for i in 0..8u64 {
-        let tx = tx.clone();
-        store.submit(
-            customer_batch(0, &format!("c{i}"), "v", &[1]),
-            Box::new(move |r| {
-                let _ = tx.send((i, r));
-            }),
-        );
-    }
-    drop(tx);
-    let mut answered: Vec<u64> = rx
-        .iter()
-        .map(|(i, r)| {
-            r.expect("durable");
-            i
-        })
-        .collect();
-    answered.sort();
-    assert_eq!(answered, (0..8).collect::<Vec<_>>());
-    assert_eq!(store.customer_count().expect("count"), 8);
+    assert_eq!(s.customer(1, "c3").expect("read"), Some(b"third".to_vec()));
 }
 
 #[test]
@@ -538,18 +441,4 @@ fn fjall_refuses_a_directory_another_store_has_open() {
         Err(other) => panic!("expected Open, got {other}"),
         Ok(_) => panic!("a second store opened the same directory"),
     }
-}
-
-#[test]
-fn fjall_survives_a_panicking_callback() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let store = FjallStore::open(dir.path()).expect("opens");
-    store.submit(
-        customer_batch(0, "c1", "v", &[1]),
-        Box::new(|_| panic!("a careless caller")),
-    );
-    store
-        .commit(customer_batch(0, "c2", "v", &[1]))
-        .expect("the committer still runs");
-    assert_eq!(store.customer_count().expect("count"), 2);
 }

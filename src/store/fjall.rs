@@ -1,48 +1,34 @@
-//! [`FjallStore`]: the node's [`Store`], on fjall, with group commit.
+//! [`FjallStore`]: the node's [`Store`], on fjall.
 //!
-//! One fjall database holds seven keyspaces: `customers`, `facts`, `timers`,
-//! `escalations`, `idempotency` (the keys, and an index of them by arrival
-//! time for pruning), `open` (open escalations by team) and `meta` (format
-//! version, customer count). Each commit is one fjall write batch, atomic
-//! across keyspaces, journaled and fsync'd (`PersistMode::SyncAll`) before
-//! it is applied.
+//! One fjall database holds six keyspaces: `customers`, `facts` (each
+//! customer's history), `timers`, `escalations` (the log, by shard and
+//! sequence), `open` (open escalations by team) and `meta` (format version,
+//! the node's metadata such as the model catalog). Each commit is one fjall
+//! write batch, atomic across keyspaces, journaled and fsync'd
+//! (`PersistMode::SyncAll`) before it returns. Group commit is the
+//! journal's (one caller, one batch per group); the store writes what it is
+//! given on the caller's thread, netted so no key reaches fjall twice.
 //!
-//! **Group commit.** An fsync costs milliseconds whatever it carries, so
-//! concurrent commits share them: every write goes to one committer thread
-//! over a channel; the committer takes whatever is queued (up to
-//! [`MAX_GROUP`] batches), nets it into one fjall batch, syncs once, and
-//! then answers each caller. There is no timer and no artificial delay: a
-//! lone commit is written at once, and batches queue up only while the
-//! previous sync is in progress. The committer is also the only writer,
-//! which makes its read-then-write steps (the customer count, pruning)
-//! race-free.
+//! Data directories written by older builds also hold an `idempotency`
+//! keyspace; it is no longer opened (idempotency keys live in the customer
+//! record) and costs nothing.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, mpsc};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 
 use super::keys;
-use super::{CommitCallback, Result, Store, StoreError, TimerKey, WriteBatch};
+use super::{Result, Store, StoreError, TimerKey, WriteBatch};
 
 /// The on-disk layout this build reads and writes (`meta` key `format`).
 const FORMAT_VERSION: u32 = 1;
 const META_FORMAT: &[u8] = b"format";
-const META_CUSTOMERS: &[u8] = b"customer_count";
 /// Prefix of the node's own `meta` keys ([`Store::meta`]), apart from the
-/// store's (`format`, `customer_count`).
+/// store's own (`format`; `customer_count` in directories of older builds).
 const META_NODE: &str = "node/";
-
-/// At most this many batches share one write and one fsync.
-pub const MAX_GROUP: usize = 1024;
-
-/// Pruning removes idempotency keys in writes of at most this many.
-const PRUNE_CHUNK: usize = 10_000;
 
 /// The journal (fjall's write-ahead log) is bounded to this: past it,
 /// fjall flushes memtables to tables and drops the journal files they no
@@ -51,48 +37,22 @@ const PRUNE_CHUNK: usize = 10_000;
 /// 512 MiB, took about 5 s to replay on the benchmark machine).
 const MAX_JOURNAL_BYTES: u64 = 128 * 1024 * 1024;
 
-/// The store on disk. Cheap to share behind an `Arc`; dropping it lets the
-/// committer finish every queued batch, then persists and closes fjall.
+/// The store on disk. Cheap to share behind an `Arc`; dropping it persists
+/// and closes fjall.
 pub struct FjallStore {
     shared: Arc<Shared>,
-    /// Feeds the committer thread. Dropping it (on drop of the store) is
-    /// the committer's signal to drain the queue and stop.
-    jobs: Option<mpsc::Sender<Job>>,
-    /// Joined on drop, so that every accepted batch is answered first.
-    committer: Option<JoinHandle<()>>,
 }
 
-/// How much group commit merged, since the store opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct CommitStats {
-    /// Batches committed (each one caller's `commit`).
-    pub batches: u64,
-    /// fjall writes (each one fsync) that carried them.
-    pub writes: u64,
-}
-
-/// A unit of work for the committer thread.
-enum Job {
-    Commit(WriteBatch, CommitCallback),
-    Prune(i64, Box<dyn FnOnce(Result<usize>) + Send>),
-}
-
-/// What both the store and its committer thread hold.
+/// The database and its keyspaces.
 struct Shared {
     db: Database,
     customers: Keyspace,
     facts: Keyspace,
     timers: Keyspace,
     escalations: Keyspace,
-    idempotency: Keyspace,
     /// Open escalations by team: `team \0 escalation id` -> ack byte + entry.
     open: Keyspace,
     meta: Keyspace,
-    /// Customer records that exist; written to `meta` in the same batch
-    /// that creates a customer, changed only by the committer.
-    customer_count: AtomicU64,
-    batches: AtomicU64,
-    writes: AtomicU64,
 }
 
 /// Which keyspace a netted write goes to (ordered like the batch fields).
@@ -102,7 +62,6 @@ enum Part {
     Facts,
     Timers,
     Escalations,
-    Idempotency,
     Open,
 }
 
@@ -123,47 +82,14 @@ impl FjallStore {
             facts: keyspace("facts")?,
             timers: keyspace("timers")?,
             escalations: keyspace("escalations")?,
-            idempotency: keyspace("idempotency")?,
             open: keyspace("open")?,
             meta: keyspace("meta")?,
             db,
-            customer_count: AtomicU64::new(0),
-            batches: AtomicU64::new(0),
-            writes: AtomicU64::new(0),
         };
         shared.check_format(&dir)?;
-        let count = match shared.meta.get(META_CUSTOMERS) {
-            Ok(None) => 0,
-            Ok(Some(v)) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| {
-                StoreError::corrupt("customer count", format!("{} bytes, not 8", v.len()))
-            })?),
-            Err(e) => return Err(StoreError::backend("reading the customer count", e)),
-        };
-        shared.customer_count.store(count, Ordering::Relaxed);
-
-        let shared = Arc::new(shared);
-        let (tx, rx) = mpsc::channel();
-        let for_thread = Arc::clone(&shared);
-        let committer = std::thread::Builder::new()
-            .name("handoff-store-committer".into())
-            .spawn(move || run_committer(&for_thread, &rx))
-            .map_err(|e| StoreError::Open {
-                dir: dir.clone(),
-                reason: format!("cannot start the committer thread: {e}"),
-            })?;
         Ok(FjallStore {
-            shared,
-            jobs: Some(tx),
-            committer: Some(committer),
+            shared: Arc::new(shared),
         })
-    }
-
-    /// How much group commit merged so far.
-    pub fn stats(&self) -> CommitStats {
-        CommitStats {
-            batches: self.shared.batches.load(Ordering::Relaxed),
-            writes: self.shared.writes.load(Ordering::Relaxed),
-        }
     }
 
     /// Folds the journal into the tables and compacts every keyspace into
@@ -199,24 +125,6 @@ impl FjallStore {
         Ok(())
     }
 
-    /// Queues a job for the committer; hands it back if the committer is gone.
-    fn send(&self, job: Job) -> Option<Job> {
-        match &self.jobs {
-            Some(tx) => tx.send(job).err().map(|mpsc::SendError(job)| job),
-            None => Some(job),
-        }
-    }
-}
-
-impl Drop for FjallStore {
-    fn drop(&mut self) {
-        drop(self.jobs.take());
-        if let Some(committer) = self.committer.take() {
-            // A panicked committer already failed its callers; nothing to add.
-            let _ = committer.join();
-        }
-        // fjall persists its journal (SyncAll) when the database drops.
-    }
 }
 
 fn open_error(dir: &Path, e: fjall::Error) -> StoreError {
@@ -236,64 +144,14 @@ fn open_error(dir: &Path, e: fjall::Error) -> StoreError {
     }
 }
 
-/// The committer thread: takes what is queued, writes it with one fsync,
-/// answers; until the store drops its sender and the queue is empty.
-fn run_committer(shared: &Shared, jobs: &mpsc::Receiver<Job>) {
-    let mut next: Option<Job> = None;
-    loop {
-        let job = match next.take() {
-            Some(job) => job,
-            None => match jobs.recv() {
-                Ok(job) => job,
-                Err(mpsc::RecvError) => return,
-            },
-        };
-        match job {
-            Job::Prune(older_than, done) => {
-                let result = shared.prune(older_than);
-                answer(move || done(result));
-            }
-            Job::Commit(batch, done) => {
-                let mut group = vec![batch];
-                let mut dones = vec![done];
-                while group.len() < MAX_GROUP {
-                    match jobs.try_recv() {
-                        Ok(Job::Commit(batch, done)) => {
-                            group.push(batch);
-                            dones.push(done);
-                        }
-                        Ok(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                let result = shared.write(group);
-                for done in dones {
-                    let result = result.clone();
-                    answer(move || done(result));
-                }
-            }
-        }
-    }
-}
-
-/// Runs a caller's callback. One that panics must not stop the committer:
-/// every other caller waits on it. (The panic message is already printed.)
-fn answer(callback: impl FnOnce()) {
-    let _ = std::panic::catch_unwind(AssertUnwindSafe(callback));
-}
-
 impl Shared {
     /// Every keyspace.
-    fn all(&self) -> [&Keyspace; 7] {
+    fn all(&self) -> [&Keyspace; 6] {
         [
             &self.customers,
             &self.facts,
             &self.timers,
             &self.escalations,
-            &self.idempotency,
             &self.open,
             &self.meta,
         ]
@@ -305,7 +163,6 @@ impl Shared {
             Part::Facts => &self.facts,
             Part::Timers => &self.timers,
             Part::Escalations => &self.escalations,
-            Part::Idempotency => &self.idempotency,
             Part::Open => &self.open,
         }
     }
@@ -333,18 +190,16 @@ impl Shared {
         }
     }
 
-    /// Nets a group of batches (the last write of a key wins, as if they
-    /// were applied one after another) and writes it with one fsync.
+    /// Nets a batch (the last write of a key wins, as if its parts were
+    /// applied one after another) and writes it with one fsync.
     ///
     /// Netting is not only a saving: fjall stamps every item of a batch
     /// with one seqno, and which of two writes of one key with the same
     /// seqno survives is not part of its documented contract (today the
     /// memtable keeps the later one), so no key reaches fjall twice.
-    fn write(&self, group: Vec<WriteBatch>) -> Result<()> {
-        let n = group.len() as u64;
-        let created: u64 = group.iter().map(|b| b.new_customers).sum();
+    fn write(&self, b: WriteBatch) -> Result<()> {
         let mut ops: BTreeMap<(Part, Vec<u8>), Option<Vec<u8>>> = BTreeMap::new();
-        for b in group {
+        {
             for (shard, customer, record) in b.customers {
                 ops.insert(
                     (Part::Customers, keys::customer(shard, &customer)),
@@ -369,22 +224,6 @@ impl Shared {
                     Some(record),
                 );
             }
-            for (shard, customer, source, id, received) in b.idempotency {
-                ops.insert(
-                    (
-                        Part::Idempotency,
-                        keys::idem(shard, &customer, &source, &id),
-                    ),
-                    Some(received.to_be_bytes().to_vec()),
-                );
-                ops.insert(
-                    (
-                        Part::Idempotency,
-                        keys::idem_by_time(received, shard, &customer, &source, &id),
-                    ),
-                    Some(Vec::new()),
-                );
-            }
             for (team, id) in &b.open_cleared {
                 ops.insert((Part::Open, open_key(team, id)), None);
             }
@@ -399,8 +238,6 @@ impl Shared {
             }
         }
 
-        // The writer says how many customers it creates: no read per write.
-
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
         for ((part, key), op) in ops {
             let keyspace = self.keyspace(part);
@@ -409,78 +246,18 @@ impl Shared {
                 None => batch.remove(keyspace, key),
             }
         }
-        let count = self.customer_count.load(Ordering::Relaxed) + created;
-        if created > 0 {
-            batch.insert(&self.meta, META_CUSTOMERS, count.to_be_bytes());
-        }
         batch
             .commit()
-            .map_err(|e| StoreError::backend("committing a batch", e))?;
-        self.customer_count.store(count, Ordering::Relaxed);
-        self.batches.fetch_add(n, Ordering::Relaxed);
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Forgets idempotency keys received before `older_than`, walking the
-    /// by-time index. A key re-recorded later has a newer index entry; the
-    /// old entry goes, the key stays.
-    fn prune(&self, older_than: i64) -> Result<usize> {
-        let err = |e| StoreError::backend("pruning idempotency keys", e);
-        let lo = vec![keys::IDEM_BY_TIME];
-        let hi = keys::idem_by_time_bound(older_than);
-        let mut forgotten = 0;
-        loop {
-            let snapshot = self.db.snapshot();
-            let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
-            let mut scanned = 0;
-            for guard in snapshot
-                .range(&self.idempotency, lo.clone()..hi.clone())
-                .take(PRUNE_CHUNK)
-            {
-                let key = guard.key().map_err(err)?;
-                let (received, by_key) = keys::parse_idem_by_time(&key)?;
-                if let Some(v) = snapshot.get(&self.idempotency, &by_key).map_err(err)?
-                    && keys::decode_received(&v)? == received
-                {
-                    batch.remove(&self.idempotency, by_key);
-                    forgotten += 1;
-                }
-                batch.remove(&self.idempotency, key);
-                scanned += 1;
-            }
-            if scanned == 0 {
-                return Ok(forgotten);
-            }
-            batch.commit().map_err(err)?;
-            if scanned < PRUNE_CHUNK {
-                return Ok(forgotten);
-            }
-        }
+            .map_err(|e| StoreError::backend("committing a batch", e))
     }
 }
 
 impl Store for FjallStore {
     fn commit(&self, batch: WriteBatch) -> Result<()> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.submit(
-            batch,
-            Box::new(move |result| {
-                // The caller waits on `rx` below; it cannot be gone.
-                let _ = tx.send(result);
-            }),
-        );
-        // A dropped callback (committer panicked) means the outcome is unknown.
-        rx.recv().unwrap_or(Err(StoreError::Closed))
-    }
-
-    fn submit(&self, batch: WriteBatch, done: CommitCallback) {
         if batch.is_empty() {
-            return done(Ok(()));
+            return Ok(());
         }
-        if let Some(Job::Commit(_, done)) = self.send(Job::Commit(batch, done)) {
-            done(Err(StoreError::Closed));
-        }
+        self.shared.write(batch)
     }
 
     fn customer(&self, shard: u32, customer: &str) -> Result<Option<Vec<u8>>> {
@@ -490,21 +267,6 @@ impl Store for FjallStore {
             .get(&self.shared.customers, keys::customer(shard, customer))
             .map(|v| v.map(|v| v.to_vec()))
             .map_err(|e| StoreError::backend("reading a customer", e))
-    }
-
-    fn facts(&self, shard: u32, customer: &str, from_seq: u64) -> Result<Vec<(u64, Vec<u8>)>> {
-        let err = |e| StoreError::backend("reading facts", e);
-        let prefix = keys::facts_prefix(shard, customer);
-        let start = keys::fact(shard, customer, from_seq);
-        let mut out = Vec::new();
-        for guard in self.shared.db.snapshot().range(&self.shared.facts, start..) {
-            let (key, value) = guard.into_inner().map_err(err)?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            out.push((keys::fact_seq(&key, prefix.len())?, value.to_vec()));
-        }
-        Ok(out)
     }
 
     fn last_fact_seq(&self, shard: u32, customer: &str) -> Result<Option<u64>> {
@@ -609,36 +371,6 @@ impl Store for FjallStore {
         }
     }
 
-    fn seen(
-        &self,
-        shard: u32,
-        customer: &str,
-        source: &str,
-        event_id: &str,
-    ) -> Result<Option<i64>> {
-        self.shared
-            .db
-            .snapshot()
-            .get(
-                &self.shared.idempotency,
-                keys::idem(shard, customer, source, event_id),
-            )
-            .map_err(|e| StoreError::backend("reading an idempotency key", e))?
-            .map(|v| keys::decode_received(&v))
-            .transpose()
-    }
-
-    fn prune_idempotency(&self, older_than_us: i64) -> Result<usize> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        let done = Box::new(move |result| {
-            let _ = tx.send(result);
-        });
-        if self.send(Job::Prune(older_than_us, done)).is_some() {
-            return Err(StoreError::Closed);
-        }
-        rx.recv().unwrap_or(Err(StoreError::Closed))
-    }
-
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>> {
         let err = |e| StoreError::backend("reading open escalations", e);
         let prefix = team.map(|t| open_key(t, "")).unwrap_or_default();
@@ -651,10 +383,6 @@ impl Store for FjallStore {
             out.push((entry.to_vec(), *ack != 0));
         }
         Ok(out)
-    }
-
-    fn customer_count(&self) -> Result<u64> {
-        Ok(self.shared.customer_count.load(Ordering::Relaxed))
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {

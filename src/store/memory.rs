@@ -1,5 +1,5 @@
 //! [`MemoryStore`]: the [`Store`] contract in ordered maps behind one
-//! mutex, for `simulate`-like runs and unit tests. Atomic because every
+//! mutex, for unit tests. Atomic because every
 //! batch is applied under the lock; "durable" for as long as the process
 //! lives.
 
@@ -21,12 +21,8 @@ struct Inner {
     facts: BTreeMap<(u32, String, u64), Vec<u8>>,
     timers: BTreeSet<TimerKey>,
     escalations: BTreeMap<(u32, u64), Vec<u8>>,
-    /// `(shard, customer, source, event id)` -> received micros.
-    idempotency: BTreeMap<(u32, String, String, String), i64>,
     /// `(team, escalation id)` -> (entry, acknowledged).
     open: BTreeMap<(String, String), (Vec<u8>, bool)>,
-    /// Customers created, as writers declared them.
-    created: u64,
     meta: BTreeMap<String, Vec<u8>>,
 }
 
@@ -45,7 +41,6 @@ impl MemoryStore {
 impl Store for MemoryStore {
     fn commit(&self, batch: WriteBatch) -> Result<()> {
         let mut s = self.lock();
-        s.created += batch.new_customers;
         for (shard, customer, record) in batch.customers {
             s.customers.insert((shard, customer), record);
         }
@@ -58,10 +53,6 @@ impl Store for MemoryStore {
         s.timers.extend(batch.timers_set);
         for (shard, seq, record) in batch.escalations {
             s.escalations.insert((shard, seq), record);
-        }
-        for (shard, customer, source, id, received) in batch.idempotency {
-            s.idempotency
-                .insert((shard, customer, source, id), received);
         }
         for key in batch.open_cleared {
             s.open.remove(&key);
@@ -79,16 +70,6 @@ impl Store for MemoryStore {
             .customers
             .get(&(shard, customer.to_owned()))
             .cloned())
-    }
-
-    fn facts(&self, shard: u32, customer: &str, from_seq: u64) -> Result<Vec<(u64, Vec<u8>)>> {
-        let c = customer.to_owned();
-        Ok(self
-            .lock()
-            .facts
-            .range((shard, c.clone(), from_seq)..=(shard, c, u64::MAX))
-            .map(|((_, _, seq), v)| (*seq, v.clone()))
-            .collect())
     }
 
     fn last_fact_seq(&self, shard: u32, customer: &str) -> Result<Option<u64>> {
@@ -146,30 +127,6 @@ impl Store for MemoryStore {
             .map(|((_, seq), _)| *seq))
     }
 
-    fn seen(
-        &self,
-        shard: u32,
-        customer: &str,
-        source: &str,
-        event_id: &str,
-    ) -> Result<Option<i64>> {
-        let key = (
-            shard,
-            customer.to_owned(),
-            source.to_owned(),
-            event_id.to_owned(),
-        );
-        Ok(self.lock().idempotency.get(&key).copied())
-    }
-
-    fn prune_idempotency(&self, older_than_us: i64) -> Result<usize> {
-        let mut s = self.lock();
-        let before = s.idempotency.len();
-        s.idempotency
-            .retain(|_, received| *received >= older_than_us);
-        Ok(before - s.idempotency.len())
-    }
-
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>> {
         Ok(self
             .lock()
@@ -178,10 +135,6 @@ impl Store for MemoryStore {
             .filter(|((t, _), _)| team.is_none_or(|want| t == want))
             .map(|(_, (entry, ack))| (entry.clone(), *ack))
             .collect())
-    }
-
-    fn customer_count(&self) -> Result<u64> {
-        Ok(self.lock().created)
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {

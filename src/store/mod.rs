@@ -1,16 +1,16 @@
 //! Durable storage behind a narrow trait.
 //!
-//! The engine is pure; everything it decides becomes durable here, as one
-//! atomic [`WriteBatch`] per command (or group of commands): the customer's
-//! new state, its new facts (the journal), the timers armed and disarmed,
-//! the escalations for subscribers, and the idempotency keys of the events.
-//! Values are opaque bytes to the store; [`codec`] turns engine types into
-//! the prost records of `proto/handoff/v1/store.proto` and back.
+//! What the engine decides becomes durable here as one atomic
+//! [`WriteBatch`] per journal group: customer records, their facts (each
+//! customer's history), timer keys set and cleared, escalation log rows
+//! and the open-escalation index. The rows are laid out by the state layer
+//! (`state::apply_committed`); values are opaque bytes to the store, and
+//! [`codec`] turns engine types into the prost records of
+//! `proto/handoff/v1/store.proto` and back.
 //!
 //! Two implementations keep the choice measurable and the tests fast:
-//! [`FjallStore`] (the node's, on disk, with group commit) and
-//! [`MemoryStore`] (for `simulate`-like runs and unit tests). Both pass the
-//! same contract tests (`contract_tests` below).
+//! [`FjallStore`] (the node's, on disk) and [`MemoryStore`] (for unit
+//! tests). Both pass the same contract tests (`contract_tests` below).
 
 pub mod codec;
 mod entry;
@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use entry::EscalationEntry;
-pub use fjall::{CommitStats, FjallStore};
+pub use fjall::FjallStore;
 pub use memory::MemoryStore;
 
 /// What can go wrong below the engine. Every message says what to do.
@@ -113,36 +113,29 @@ impl TimerKey {
     }
 }
 
-/// One atomic, durable unit: everything one command (or one group of
-/// commands) changes.
+/// One atomic, durable unit: everything one journal group changes.
 ///
 /// Applied in this order, so that within one batch a later write of the
 /// same key wins: customers, facts, `timers_cleared`, `timers_set`,
-/// escalations, idempotency. A timer both cleared and set in one batch
-/// therefore stays set: the caller nets out a group's timers, and if it
-/// does not, a stray timer is harmless (firing it decides nothing) where a
-/// lost one would lose an escalation.
+/// escalations, `open_cleared`, `open_set`. A timer both cleared and set in
+/// one batch therefore stays set: a stray timer is harmless (firing it
+/// decides nothing) where a lost one would lose an escalation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteBatch {
     /// `(shard, customer, CustomerRecord bytes)`: replaces the record.
     pub customers: Vec<(u32, String, Vec<u8>)>,
-    /// `(shard, customer, per-customer entry seq, FactBatch bytes)`: the
-    /// journal, one entry per command.
+    /// `(shard, customer, fact seq, FactRecord bytes)`: the customer's
+    /// history, one key per fact.
     pub facts: Vec<(u32, String, u64, Vec<u8>)>,
     pub timers_set: Vec<TimerKey>,
     pub timers_cleared: Vec<TimerKey>,
     /// `(shard, seq per shard, EscalationRecord bytes)`.
     pub escalations: Vec<(u32, u64, Vec<u8>)>,
-    /// `(shard, customer, source, event id, received micros)`.
-    pub idempotency: Vec<(u32, String, String, String, i64)>,
     /// Open escalations (fired, not yet resolved), indexed by team:
     /// written when a tier fires or is acknowledged.
     pub open_set: Vec<OpenRow>,
     /// `(team, escalation id)`: removed when the escalation is resolved.
     pub open_cleared: Vec<(String, String)>,
-    /// How many of `customers` are new records (for the customer count,
-    /// kept without a read per write).
-    pub new_customers: u64,
 }
 
 /// One open escalation in the by-team index.
@@ -162,7 +155,6 @@ impl WriteBatch {
             && self.timers_set.is_empty()
             && self.timers_cleared.is_empty()
             && self.escalations.is_empty()
-            && self.idempotency.is_empty()
             && self.open_set.is_empty()
             && self.open_cleared.is_empty()
     }
@@ -174,37 +166,27 @@ impl WriteBatch {
         self.timers_set.extend(other.timers_set);
         self.timers_cleared.extend(other.timers_cleared);
         self.escalations.extend(other.escalations);
-        self.idempotency.extend(other.idempotency);
         self.open_set.extend(other.open_set);
         self.open_cleared.extend(other.open_cleared);
-        self.new_customers += other.new_customers;
     }
 }
 
-/// Called once a submitted batch is durable (`Ok`) or has failed. It may
-/// run on the store's committer thread: it must be quick and must not
-/// block (send on a channel, complete a oneshot). A panic in it is
-/// contained and affects no other caller.
-pub type CommitCallback = Box<dyn FnOnce(Result<()>) + Send + 'static>;
-
-/// Where customers, journals, timers, escalations and idempotency keys are
-/// kept.
+/// Where customers, their histories, timers and escalations are kept.
 ///
 /// # Contract
 ///
 /// - **Atomic.** [`commit`](Store::commit) applies all of a batch or none
 ///   of it, across every kind of record; a reader never sees part of a
 ///   batch.
-/// - **Durable.** When `commit` returns `Ok` (or the callback of
-///   [`submit`](Store::submit) is called with `Ok`), the batch is on stable
+/// - **Durable.** When `commit` returns `Ok`, the batch is on stable
 ///   storage (fsync'd) and survives a crash or power loss. On `Err` the
 ///   batch may or may not be durable; the caller treats the command as
 ///   failed and lets its client retry (idempotency makes that harmless).
 /// - **Ordered.** Batches become visible in the order they are committed;
 ///   within one batch, in the order documented on [`WriteBatch`].
-/// - **Concurrent.** Any number of threads may commit at once; an
-///   implementation may merge concurrent batches into one durable write
-///   (group commit), keeping each batch atomic.
+/// - **Concurrent.** Any number of threads may commit at once, each batch
+///   atomic. (The node commits from one thread, the journal's, which
+///   groups commands; the store adds no grouping of its own.)
 /// - **Shards are separate keyspaces.** Every key carries its shard; reads
 ///   of one shard never return another's records.
 /// - **Values are opaque.** The store never decodes customers, facts or
@@ -212,21 +194,11 @@ pub type CommitCallback = Box<dyn FnOnce(Result<()>) + Send + 'static>;
 ///   that does not parse is [`StoreError::Corrupt`].
 pub trait Store: Send + Sync + 'static {
     /// Applies `batch` atomically and durably; returns once it is durable.
-    /// Blocks the calling thread: from async code prefer
-    /// [`submit`](Store::submit).
+    /// Blocks the calling thread (an fsync).
     fn commit(&self, batch: WriteBatch) -> Result<()>;
-
-    /// Like [`commit`](Store::commit), without blocking: `done` is called
-    /// once the batch is durable or has failed.
-    fn submit(&self, batch: WriteBatch, done: CommitCallback) {
-        done(self.commit(batch));
-    }
 
     /// The `CustomerRecord` bytes of one customer.
     fn customer(&self, shard: u32, customer: &str) -> Result<Option<Vec<u8>>>;
-
-    /// The customer's facts with seq `>= from_seq`, in seq order.
-    fn facts(&self, shard: u32, customer: &str, from_seq: u64) -> Result<Vec<(u64, Vec<u8>)>>;
 
     /// The highest fact seq of the customer, if it has any facts.
     fn last_fact_seq(&self, shard: u32, customer: &str) -> Result<Option<u64>>;
@@ -249,29 +221,16 @@ pub trait Store: Send + Sync + 'static {
     /// The highest escalation seq of `shard`, if it has any.
     fn last_escalation_seq(&self, shard: u32) -> Result<Option<u64>>;
 
-    /// When `(customer, source, event id)` was received, if it is still
-    /// remembered.
-    fn seen(&self, shard: u32, customer: &str, source: &str, event_id: &str)
-    -> Result<Option<i64>>;
-
-    /// Forgets idempotency keys received strictly before `older_than_us`;
-    /// returns how many were forgotten.
-    fn prune_idempotency(&self, older_than_us: i64) -> Result<usize>;
-
     /// The open escalations of `team` (of every team when `None`), as
     /// `(EscalationRecord bytes, acknowledged)`, ordered by team then id.
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>>;
-
-    /// How many customers were created (every shard), as the writers
-    /// declared them in `WriteBatch::new_customers`.
-    fn customer_count(&self) -> Result<u64>;
 
     /// A value the node keeps about the data itself (the model catalog:
     /// which names stored ids stand for), by key; `None` if never written.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
 
     /// Writes a [`meta`](Store::meta) value; returns once it is durable.
-    /// Not ordered with [`submit`](Store::submit)ted batches: write it
+    /// Not ordered with [`commit`](Store::commit)ted batches: write it
     /// before anything that depends on it.
     fn put_meta(&self, key: &str, value: Vec<u8>) -> Result<()>;
 

@@ -1,0 +1,309 @@
+//! The journal: where what a shard's actors decided becomes durable, in one
+//! order.
+//!
+//! A customer actor proposes what one command decided (an [`Entry`]:
+//! customer, model version, facts, timers, the fired timer of a firing)
+//! and awaits it; the answer comes only once it is durable. The journal
+//! takes every entry waiting (group commit), gives escalations their
+//! per-shard sequence numbers in commit order, asks the state layer for the
+//! rows ([`state::apply_committed`]) and writes them with one store commit
+//! (one fsync), then answers each proposer and announces the commit. On a
+//! single node that is [`LocalJournal`] over the embedded store; in a
+//! cluster the same trait sits on the shard's lease.
+//!
+//! **Firings first.** Timer firings have a lane of their own: while any
+//! firing waits, the committer commits the firings alone (a small, quick
+//! group) before taking more ingest work, so a deadline never waits behind
+//! a queue of thousands of ingested events, only behind the one commit
+//! already under way.
+//!
+//! Sequence numbers are handed out at commit time and given back if the
+//! commit fails, so a subscriber that has read up to a sequence never later
+//! finds a smaller one appear (no gaps on resume).
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tokio::sync::{oneshot, watch};
+
+use crate::engine::CustomerState;
+use crate::engine::model::Model;
+use crate::state::{self, Committed};
+use crate::store::{Store, StoreError};
+
+pub use crate::state::{Entry, TimerUpdate};
+
+/// What the journal gives back for a durable entry.
+#[derive(Debug)]
+pub struct Appended {
+    /// The sequence number of each escalation, in the entry's order.
+    pub escalation_seqs: Vec<u64>,
+    /// The timer keys it armed and cleared, for the shard's timer service.
+    pub timers: TimerUpdate,
+    /// The customer's state, lent with the entry.
+    pub state: CustomerState,
+}
+
+pub type AppendFuture = Pin<Box<dyn Future<Output = Result<Appended, StoreError>> + Send>>;
+
+/// Where decisions become durable.
+///
+/// # Contract
+/// - `append` resolves `Ok` only once every write of the entry is durable
+///   (survives a crash of the process and of the machine).
+/// - Entries are applied atomically: all of an entry's writes or none.
+/// - Escalation sequence numbers are unique per shard and increase in
+///   durable order: once `durable_seq(shard)` reports `n`, every sequence
+///   `<= n` of that shard is durable and no new one `<= n` will appear.
+/// - A firing ([`Entry::is_firing`]) waiting to be committed is committed
+///   before entries that are not firings and are not already being
+///   committed.
+pub trait Journal: Send + Sync + 'static {
+    fn append(&self, entry: Entry) -> AppendFuture;
+
+    /// The highest durable escalation sequence of a shard (0: none yet).
+    fn durable_seq(&self, shard: u32) -> u64;
+
+    /// Changes (to an opaque generation number) after every durable commit
+    /// that wrote an escalation.
+    fn commits(&self) -> watch::Receiver<u64>;
+}
+
+/// One proposer's entry waiting for the committer.
+struct Pending {
+    entry: Entry,
+    reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// The two lanes, behind one lock the committer waits on.
+#[derive(Default)]
+struct Lanes {
+    firings: VecDeque<Pending>,
+    others: VecDeque<Pending>,
+    /// Set when the journal is dropped: the committer drains, then stops.
+    closed: bool,
+}
+
+/// What proposers and the committer share.
+#[derive(Default)]
+struct Queue {
+    lanes: Mutex<Lanes>,
+    /// Signalled when an entry arrives or the journal closes.
+    ready: Condvar,
+}
+
+impl Queue {
+    fn lock(&self) -> MutexGuard<'_, Lanes> {
+        // A panic while holding the lock leaves the queues consistent
+        // (push and drain are single calls).
+        self.lanes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The single-node journal: a committer thread that takes every entry
+/// waiting, turns them into one store batch and makes it durable with one
+/// sync (group commit), then answers each proposer.
+pub struct LocalJournal {
+    queue: Arc<Queue>,
+    /// Per shard, the highest durable escalation sequence.
+    durable: Arc<Vec<AtomicU64>>,
+    commits: watch::Receiver<u64>,
+    committer: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Most entries merged into one commit: bounds how long one commit (and
+/// so a firing that arrives during it) takes.
+pub const MAX_GROUP: usize = 2048;
+
+impl LocalJournal {
+    /// Starts the committer over `store` for `shards` shards; escalation
+    /// sequences continue from the store's.
+    pub fn start(
+        store: Arc<dyn Store>,
+        model: Arc<Model>,
+        shards: u32,
+    ) -> Result<LocalJournal, StoreError> {
+        let mut next = Vec::with_capacity(shards as usize);
+        for s in 0..shards {
+            next.push(store.last_escalation_seq(s)?.unwrap_or(0));
+        }
+        let durable: Arc<Vec<AtomicU64>> =
+            Arc::new(next.iter().map(|n| AtomicU64::new(*n)).collect());
+        let queue = Arc::new(Queue::default());
+        let (commit_tx, commits) = watch::channel(0u64);
+        let committer = Committer {
+            store,
+            model,
+            queue: queue.clone(),
+            next,
+            durable: durable.clone(),
+            commit_tx,
+            generation: 0,
+        };
+        let committer = std::thread::Builder::new()
+            .name("journal-commit".into())
+            .spawn(move || committer.run())
+            .map_err(|e| StoreError::Open {
+                dir: Default::default(),
+                reason: format!("cannot start the journal's committer thread: {e}"),
+            })?;
+        Ok(LocalJournal {
+            queue,
+            durable,
+            commits,
+            committer: Some(committer),
+        })
+    }
+}
+
+impl Drop for LocalJournal {
+    /// Lets the committer finish every entry already proposed, then stop.
+    fn drop(&mut self) {
+        self.queue.lock().closed = true;
+        self.queue.ready.notify_all();
+        if let Some(committer) = self.committer.take() {
+            // A panicked committer already dropped its proposers' replies.
+            let _ = committer.join();
+        }
+    }
+}
+
+impl Journal for LocalJournal {
+    fn append(&self, entry: Entry) -> AppendFuture {
+        let (reply, rx) = oneshot::channel();
+        {
+            let mut lanes = self.queue.lock();
+            if lanes.closed {
+                return Box::pin(async { Err(StoreError::Closed) });
+            }
+            let lane = if entry.is_firing() {
+                &mut lanes.firings
+            } else {
+                &mut lanes.others
+            };
+            lane.push_back(Pending { entry, reply });
+        }
+        self.queue.ready.notify_one();
+        Box::pin(async move { rx.await.map_err(|_| StoreError::Closed)? })
+    }
+
+    fn durable_seq(&self, shard: u32) -> u64 {
+        self.durable
+            .get(shard as usize)
+            .map_or(0, |a| a.load(Ordering::Acquire))
+    }
+
+    fn commits(&self) -> watch::Receiver<u64> {
+        self.commits.clone()
+    }
+}
+
+struct Committer {
+    store: Arc<dyn Store>,
+    model: Arc<Model>,
+    queue: Arc<Queue>,
+    /// Per shard, the last sequence handed out (== durable between commits).
+    next: Vec<u64>,
+    durable: Arc<Vec<AtomicU64>>,
+    commit_tx: watch::Sender<u64>,
+    generation: u64,
+}
+
+impl Committer {
+    fn run(mut self) {
+        while let Some(group) = self.next_group() {
+            self.commit(group);
+        }
+    }
+
+    /// The next group: every waiting firing alone if any waits (firings
+    /// first), else up to [`MAX_GROUP`] other entries. `None` once the
+    /// journal is closed and drained.
+    fn next_group(&self) -> Option<Vec<Pending>> {
+        let mut lanes = self.queue.lock();
+        loop {
+            let lane = if !lanes.firings.is_empty() {
+                &mut lanes.firings
+            } else {
+                &mut lanes.others
+            };
+            if !lane.is_empty() {
+                let n = lane.len().min(MAX_GROUP);
+                return Some(lane.drain(..n).collect());
+            }
+            if lanes.closed {
+                return None;
+            }
+            lanes = self
+                .queue
+                .ready
+                .wait(lanes)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn commit(&mut self, group: Vec<Pending>) {
+        let started = Instant::now();
+        let before = self.next.clone();
+        let mut assigned: Vec<Vec<u64>> = Vec::with_capacity(group.len());
+        for p in &group {
+            let slot = &mut self.next[p.entry.shard as usize];
+            assigned.push(
+                (0..p.entry.escalations())
+                    .map(|_| {
+                        *slot += 1;
+                        *slot
+                    })
+                    .collect(),
+            );
+        }
+        let committed: Vec<Committed<'_>> = group
+            .iter()
+            .zip(&assigned)
+            .map(|(p, seqs)| Committed {
+                entry: &p.entry,
+                escalation_seqs: seqs,
+            })
+            .collect();
+        let (batch, updates) = state::apply_committed(&self.model, &committed);
+        let wrote_escalations = !batch.escalations.is_empty();
+        let n = group.len();
+        match self.store.commit(batch) {
+            Ok(()) => {
+                for (shard, seq) in self.next.iter().enumerate() {
+                    self.durable[shard].store(*seq, Ordering::Release);
+                }
+                metrics::histogram!("handoff_store_batch_entries").record(n as f64);
+                metrics::histogram!("handoff_store_sync_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                for ((p, seqs), timers) in group.into_iter().zip(assigned).zip(updates) {
+                    let _ = p.reply.send(Ok(Appended {
+                        escalation_seqs: seqs,
+                        timers,
+                        state: p.entry.state,
+                    }));
+                }
+                if wrote_escalations {
+                    self.generation += 1;
+                    let _ = self.commit_tx.send(self.generation);
+                }
+            }
+            Err(e) => {
+                // Atomic: nothing of the group was written; give the
+                // sequence numbers back.
+                self.next = before;
+                tracing::error!(error = %e, entries = n, "journal commit failed");
+                for p in group {
+                    let _ = p.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}

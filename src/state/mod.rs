@@ -1,0 +1,216 @@
+//! The state layer: what was decided and committed, turned into store rows.
+//!
+//! An actor decides; the journal orders what it decided ([`Entry`]) and
+//! gives escalations their sequence numbers; [`apply_committed`] turns the
+//! committed entries into one [`WriteBatch`]: the customer's record, its
+//! facts (the customer's history), timer keys set and cleared, escalation
+//! log rows and the open-escalation index. It is the one place that knows
+//! the row layout, and the code every store backend (and, in a cluster,
+//! every node that takes over a shard) runs, so the same entries always
+//! become the same rows.
+//!
+//! Pure: it reads nothing and writes nothing; the journal hands the batch
+//! to the store.
+
+#[cfg(test)]
+mod tests;
+
+use crate::engine::model::Model;
+use crate::engine::{CustomerState, Escalation, EscalationKind, Fact, Timer, TimerChanges, view};
+use crate::store::{EscalationEntry, OpenRow, TimerKey, WriteBatch, codec};
+
+/// What one command decided for one customer, as the journal carries it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub shard: u32,
+    pub customer: String,
+    /// The model version the facts were decided with.
+    pub model_version: u32,
+    /// The customer's history number of the first fact (facts are
+    /// numbered 1, 2, ... per customer; the next entry starts after the
+    /// last of these).
+    pub seq: u64,
+    /// What happened, in order; already folded into `state`.
+    pub facts: Vec<Fact>,
+    /// Timers the decision armed and disarmed.
+    pub timers: TimerChanges,
+    /// For a firing: the timer that fired. It leaves the timer index even
+    /// when the decision changed nothing (the state no longer holds it).
+    pub fired: Option<Timer>,
+    /// The customer after `facts`: the actor's own copy, lent so that the
+    /// record is written without a read, and given back with the answer.
+    pub state: CustomerState,
+}
+
+impl Entry {
+    /// How many escalation sequence numbers the entry needs.
+    pub fn escalations(&self) -> usize {
+        self.facts
+            .iter()
+            .filter(|f| matches!(f, Fact::Escalated(_)))
+            .count()
+    }
+
+    /// A firing (it goes in the journal's timer lane).
+    pub fn is_firing(&self) -> bool {
+        self.fired.is_some()
+    }
+
+    /// The fired timer, when the state no longer holds it and the decision
+    /// did not disarm it: its key must still leave the index.
+    fn stale_timer(&self) -> Option<Timer> {
+        self.fired.filter(|t| {
+            !self.timers.disarmed.contains(t) && !self.state.timers().any(|p| p == *t)
+        })
+    }
+
+    /// Whether committing it writes anything.
+    pub fn is_empty(&self) -> bool {
+        self.facts.is_empty() && self.stale_timer().is_none()
+    }
+}
+
+/// Timer keys a durable commit armed and cleared, for the shard's timer
+/// service.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct TimerUpdate {
+    pub armed: Vec<TimerKey>,
+    pub cleared: Vec<TimerKey>,
+}
+
+impl TimerUpdate {
+    pub fn is_empty(&self) -> bool {
+        self.armed.is_empty() && self.cleared.is_empty()
+    }
+}
+
+/// An entry the journal is committing, with the escalation sequence
+/// numbers it assigned (one per `Escalated` fact, in order).
+#[derive(Debug, Clone, Copy)]
+pub struct Committed<'a> {
+    pub entry: &'a Entry,
+    pub escalation_seqs: &'a [u64],
+}
+
+/// The rows of a group of committed entries, in commit order (a later
+/// entry's write of the same key wins), and each entry's timer update.
+pub fn apply_committed(model: &Model, committed: &[Committed<'_>]) -> (WriteBatch, Vec<TimerUpdate>) {
+    let mut batch = WriteBatch::default();
+    let updates = committed
+        .iter()
+        .map(|c| rows(model, c, &mut batch))
+        .collect();
+    (batch, updates)
+}
+
+/// The store key of a customer's timer.
+pub fn timer_key(shard: u32, customer: &str, t: &Timer) -> TimerKey {
+    TimerKey {
+        shard,
+        deadline_us: t.due.0,
+        customer: customer.to_owned(),
+        sla: t.sla.0,
+        tier: t.tier,
+        repeat: t.repeat,
+        instance: t.instance,
+    }
+}
+
+/// An escalation as the log keeps it (with names: the log outlives model
+/// versions), for the customer `s` after the escalation's facts.
+pub fn escalation_entry(model: &Model, s: &CustomerState, e: &Escalation) -> EscalationEntry {
+    let sla = model.sla_spec(e.sla);
+    EscalationEntry {
+        escalation_id: e.id(&s.customer, &sla.name),
+        kind: e.kind,
+        customer: s.customer.to_string(),
+        market: s.market_code.to_string(),
+        sla: sla.name.clone(),
+        instance: e.instance,
+        tier: e.tier,
+        repeat: e.repeat,
+        team: model.team_name(e.team).to_owned(),
+        severity: e.severity,
+        deadline: e.deadline,
+        due: e.due,
+        fired_at: e.at,
+        late_attach: e.late_attach,
+        handoff: sla.handoff.clone(),
+        states: view::states(model, s),
+    }
+}
+
+/// One entry's rows, appended to `b`.
+fn rows(model: &Model, c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
+    let Committed {
+        entry: e,
+        escalation_seqs,
+    } = *c;
+    let (shard, state) = (e.shard, &e.state);
+    if !e.facts.is_empty() && state.exists {
+        b.customers
+            .push((shard, e.customer.clone(), codec::encode_customer(state)));
+    }
+    for (i, f) in e.facts.iter().enumerate() {
+        b.facts
+            .push((shard, e.customer.clone(), e.seq + i as u64, codec::encode_fact(f)));
+    }
+    let mut seqs = escalation_seqs.iter();
+    for f in &e.facts {
+        match f {
+            Fact::Escalated(x) => {
+                let esc = escalation_entry(model, state, x);
+                let bytes = codec::encode_escalation(&esc);
+                match x.kind {
+                    EscalationKind::TierReached | EscalationKind::Breached => {
+                        b.open_set.push(OpenRow {
+                            team: esc.team.clone(),
+                            escalation_id: esc.escalation_id.clone(),
+                            entry: bytes.clone(),
+                            acknowledged: false,
+                        });
+                    }
+                    EscalationKind::Resolved => {
+                        b.open_cleared.push((esc.team, esc.escalation_id));
+                    }
+                }
+                let seq = *seqs
+                    .next()
+                    .expect("invariant: the journal assigns one sequence per escalation");
+                b.escalations.push((shard, seq, bytes));
+            }
+            Fact::Acknowledged {
+                sla,
+                instance,
+                tier,
+                repeat,
+                ..
+            } => {
+                if let Some(x) = state.core.fired(*sla, *instance, *tier, *repeat) {
+                    let esc = escalation_entry(model, state, &x.escalation);
+                    b.open_set.push(OpenRow {
+                        team: esc.team.clone(),
+                        escalation_id: esc.escalation_id.clone(),
+                        entry: codec::encode_escalation(&esc),
+                        acknowledged: true,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    let key = |t: &Timer| timer_key(shard, &e.customer, t);
+    let update = TimerUpdate {
+        armed: e.timers.armed.iter().map(key).collect(),
+        cleared: e
+            .timers
+            .disarmed
+            .iter()
+            .chain(e.stale_timer().iter())
+            .map(key)
+            .collect(),
+    };
+    b.timers_set.extend(update.armed.iter().cloned());
+    b.timers_cleared.extend(update.cleared.iter().cloned());
+    update
+}
