@@ -12,9 +12,10 @@ use tonic::{Request, Response, Status};
 use super::auth::{caller, enforce, node_denial};
 use super::convert;
 use super::error::check_id;
+use super::invalid::invalid;
 use super::pb;
 use super::pb::escalations_server::Escalations;
-use crate::node::Node;
+use crate::node::{InvalidReason, Node};
 
 pub struct EscalationsService {
     pub node: Arc<Node>,
@@ -24,10 +25,13 @@ impl EscalationsService {
     /// An undeclared team in a request is malformed input, as in ListOpen.
     fn check_team(&self, team: &str) -> Result<(), Status> {
         if self.node.model().team(team).is_none() {
-            return Err(Status::invalid_argument(format!(
-                "team `{team}` is not declared in the model; declared teams: {}",
-                self.node.model().spec.teams.join(", ")
-            )));
+            return Err(invalid(
+                InvalidReason::Undeclared,
+                format!(
+                    "team `{team}` is not declared in the model; declared teams: {}",
+                    self.node.model().spec.teams.join(", ")
+                ),
+            ));
         }
         Ok(())
     }
@@ -55,10 +59,13 @@ impl Escalations for EscalationsService {
         for market in &filter.markets {
             if model.market(market).is_none() {
                 let names: Vec<&str> = model.spec.markets.iter().map(|m| m.name.as_str()).collect();
-                return Err(Status::invalid_argument(format!(
-                    "market `{market}` is not declared in the model; declared markets: {}",
-                    names.join(", ")
-                )));
+                return Err(invalid(
+                    InvalidReason::Undeclared,
+                    format!(
+                        "market `{market}` is not declared in the model; declared markets: {}",
+                        names.join(", ")
+                    ),
+                ));
             }
         }
         let rx = self.node.subscribe(filter, &r.cursor)?;
@@ -91,7 +98,10 @@ impl Escalations for EscalationsService {
         check_id("team", &team, self.node.config().max_len)?;
         self.check_team(&team)?;
         if r.note.len() > 4096 {
-            return Err(Status::invalid_argument("note is longer than 4096 bytes"));
+            return Err(invalid(
+                InvalidReason::TooLong,
+                "note is longer than 4096 bytes: shorten it",
+            ));
         }
         let d = self
             .node

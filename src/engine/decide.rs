@@ -8,7 +8,7 @@
 //! `MODEL-FAQ.md`; comments cite them as "FAQ n".
 
 use super::fact::{Escalation, EscalationKind, EventRef, Fact, Outcome, SlaEnd};
-use super::input::{Event, Input, Limits, Timer};
+use super::input::{Event, Input, Limits, Malformed, MalformedKind, Timer};
 use super::model::{MarketId, MarketRules, Model, ProofId, RegionId, SlaId, StateId};
 use super::state::{Core, CustomerState};
 use super::time::Timestamp;
@@ -99,8 +99,10 @@ pub fn decide(
     }
 }
 
-/// MODEL.md step 1, data half: refuse what is malformed as data.
-pub fn check_malformed(limits: &Limits, e: &Event, now: Timestamp) -> Result<(), String> {
+/// MODEL.md step 1, data half: refuse what is malformed as data. The
+/// bounds on `occurred_at` are relative to `now` (the node's clock, or a
+/// step's `at` in `simulate`).
+pub fn check_malformed(limits: &Limits, e: &Event, now: Timestamp) -> Result<(), Malformed> {
     for (what, value) in [
         ("id", &e.id),
         ("source", &e.source),
@@ -108,28 +110,72 @@ pub fn check_malformed(limits: &Limits, e: &Event, now: Timestamp) -> Result<(),
         ("customer id", &e.customer),
     ] {
         if value.is_empty() {
-            return Err(format!("the event's {what} is empty: set it"));
+            return Err(Malformed::new(
+                MalformedKind::Empty,
+                format!("the event's {what} is empty: set it"),
+            ));
         }
         let chars = value.chars().count();
         if chars > limits.max_len {
-            return Err(format!(
-                "the event's {what} is {chars} characters long; at most {} are allowed",
-                limits.max_len
+            return Err(Malformed::new(
+                MalformedKind::TooLong,
+                format!(
+                    "the event's {what} is {chars} characters long; at most {} are allowed",
+                    limits.max_len
+                ),
             ));
         }
         if value.chars().any(is_control) {
-            return Err(format!(
-                "the event's {what} contains a control character; remove it"
+            return Err(Malformed::new(
+                MalformedKind::ControlCharacter,
+                format!("the event's {what} contains a control character; remove it"),
             ));
         }
     }
-    if e.market.chars().count() > limits.max_len || e.market.chars().any(is_control) {
-        return Err("the event's market is over-long or contains a control character".into());
+    if e.market.chars().count() > limits.max_len {
+        return Err(Malformed::new(
+            MalformedKind::TooLong,
+            format!(
+                "the event's market is longer than {} characters",
+                limits.max_len
+            ),
+        ));
+    }
+    if e.market.chars().any(is_control) {
+        return Err(Malformed::new(
+            MalformedKind::ControlCharacter,
+            "the event's market contains a control character; remove it",
+        ));
+    }
+    if !e.occurred_at.is_valid() {
+        return Err(Malformed::new(
+            MalformedKind::OccurredAtOutOfRange,
+            format!(
+                "occurred_at is outside the valid Timestamp range {}; send the instant the event happened",
+                Timestamp::VALID_RANGE
+            ),
+        ));
     }
     if e.occurred_at > now + limits.max_future {
-        return Err(format!(
-            "occurred_at {} is more than {} after the node's clock ({now}); check the sender's clock",
-            e.occurred_at, limits.max_future
+        return Err(Malformed::new(
+            MalformedKind::OccurredAtFuture,
+            format!(
+                "occurred_at {} is more than {} after the node's clock (max_future); \
+                 the node's clock reads {now}: check the sender's clock",
+                e.occurred_at, limits.max_future
+            ),
+        ));
+    }
+    if e.occurred_at < now - limits.max_past {
+        return Err(Malformed::new(
+            MalformedKind::OccurredAtPast,
+            format!(
+                "occurred_at {} is more than {} before the node's clock (max_past); \
+                 the node's clock reads {now}: check that the sender sets occurred_at to when \
+                 the event happened (not a zero or default value), or raise max_past in the \
+                 node's config to accept older events",
+                e.occurred_at, limits.max_past
+            ),
         ));
     }
     Ok(())
@@ -147,8 +193,8 @@ fn decide_event(
     ev: &Event,
     now: Timestamp,
 ) -> Decision {
-    if let Err(reason) = check_malformed(limits, ev, now) {
-        return Decision::refused(Outcome::Rejected, reason);
+    if let Err(malformed) = check_malformed(limits, ev, now) {
+        return Decision::refused(Outcome::Rejected, malformed.message);
     }
     let Some(source) = model.source(&ev.source) else {
         return Decision::refused(

@@ -23,7 +23,7 @@ pub use fact::{
     Escalation, EscalationKind, EscalationRef, EventRef, Fact, Outcome, SlaEnd, escalation_id,
     parse_escalation_id,
 };
-pub use input::{Event, Input, Limits, Timer};
+pub use input::{Event, Input, Limits, Malformed, MalformedKind, Timer};
 pub use state::{
     Core, CustomerState, FiredEscalation, Instance, ProofSlot, RESOLVED_CAP, RegionSlot,
     ResolvedEscalation, SeenKeys, SlaSlot, TIMELINE_CAP, TierSlot, TimelineEntry,

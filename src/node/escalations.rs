@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
-use super::{Node, NodeError};
+use super::{InvalidReason, Node, NodeError};
 use crate::engine::model::Severity;
 use crate::replication::Journal;
 use crate::store::{EscalationEntry, Store, codec};
@@ -43,9 +43,12 @@ impl Cursor {
     /// Parses a cursor of a node with `shards` shards.
     pub fn parse(text: &str, shards: u32) -> Result<Cursor, NodeError> {
         let bad = |why: &str| {
-            NodeError::Invalid(format!(
-                "cursor `{text}` {why}: pass a cursor exactly as an escalation event carried it, \"earliest\", or nothing for \"from now\""
-            ))
+            NodeError::Invalid(
+                InvalidReason::Cursor,
+                format!(
+                    "cursor `{text}` {why}: pass a cursor exactly as an escalation event carried it, \"earliest\", or nothing for \"from now\""
+                ),
+            )
         };
         let mut parts = text.split('-');
         if parts.next() != Some(Self::PREFIX) {
@@ -121,11 +124,14 @@ impl Node {
                 let c = Cursor::parse(text, self.config.shards)?;
                 let end = self.cursor_now();
                 if c.0.iter().zip(&end.0).any(|(at, last)| at > last) {
-                    return Err(NodeError::Invalid(format!(
-                        "cursor `{text}` is ahead of this node's escalation log (which ends at {}): \
+                    return Err(NodeError::Invalid(
+                        InvalidReason::Cursor,
+                        format!(
+                            "cursor `{text}` is ahead of this node's escalation log (which ends at {}): \
                          it comes from another node or data directory; resume with \"earliest\" instead",
-                        end.encode()
-                    )));
+                            end.encode()
+                        ),
+                    ));
                 }
                 c
             }
@@ -148,10 +154,13 @@ impl Node {
     /// `team` is empty.
     pub fn list_open(&self, team: &str) -> Result<Vec<OpenEscalation>, NodeError> {
         if !team.is_empty() && self.model.team(team).is_none() {
-            return Err(NodeError::Invalid(format!(
-                "team `{team}` is not declared in the model; declared teams: {}",
-                self.model.spec.teams.join(", ")
-            )));
+            return Err(NodeError::Invalid(
+                InvalidReason::Undeclared,
+                format!(
+                    "team `{team}` is not declared in the model; declared teams: {}",
+                    self.model.spec.teams.join(", ")
+                ),
+            ));
         }
         let team = (!team.is_empty()).then_some(team);
         let rows = self.store.open_escalations(team)?;
