@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio_stream::Stream;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
 use super::auth::{caller, enforce, node_denial};
@@ -16,6 +17,10 @@ use super::invalid::invalid;
 use super::pb;
 use super::pb::escalations_server::Escalations;
 use crate::node::{InvalidReason, Node};
+
+/// The response header of Subscribe that carries the cursor the stream
+/// starts after (the position of "now" for a subscription from now).
+pub const START_CURSOR_HEADER: &str = "handoff-start-cursor";
 
 pub struct EscalationsService {
     pub node: Arc<Node>,
@@ -68,10 +73,17 @@ impl Escalations for EscalationsService {
                 ));
             }
         }
-        let rx = self.node.subscribe(filter, &r.cursor)?;
+        let (start, rx) = self.node.subscribe(filter, &r.cursor)?;
         let stream =
             ReceiverStream::new(rx).map(|item| item.map(convert::streamed).map_err(Status::from));
-        Ok(Response::new(Box::pin(stream)))
+        let mut response = Response::new(Box::pin(stream) as EventStream);
+        // Where the stream starts, before any event carries a cursor: a
+        // client that subscribed "from now" and lost the connection before
+        // the first event resumes from here and misses nothing.
+        let start = MetadataValue::try_from(start.encode())
+            .expect("invariant: a cursor is `h1-` and digits, valid ASCII metadata");
+        response.metadata_mut().insert(START_CURSOR_HEADER, start);
+        Ok(response)
     }
 
     async fn list_open(
@@ -95,8 +107,12 @@ impl Escalations for EscalationsService {
         let r = request.into_inner();
         let team = enforce(&caller, caller.team_scope(&r.team, "Acknowledge"))?;
         check_id("escalation_id", &r.escalation_id, 1024)?;
-        check_id("team", &team, self.node.config().max_len)?;
-        self.check_team(&team)?;
+        // An empty team goes on to the node: only the customer's actor
+        // knows which teams may acknowledge, and its answer names them.
+        if !team.is_empty() {
+            check_id("team", &team, self.node.config().max_len)?;
+            self.check_team(&team)?;
+        }
         if r.note.len() > 4096 {
             return Err(invalid(
                 InvalidReason::TooLong,

@@ -31,7 +31,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 pub use auth::Edge;
 pub use convert::{from_timestamp, timestamp};
-pub use escalations::EscalationsService;
+pub use escalations::{EscalationsService, START_CURSOR_HEADER};
 pub use lifecycle::{LifecycleService, MAX_BATCH};
 
 use crate::node::Node;

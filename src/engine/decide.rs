@@ -380,12 +380,6 @@ fn decide_ack(
     let Some(sla) = model.sla(r.sla) else {
         return not_found();
     };
-    let Some(team_id) = model.team(team) else {
-        return Decision::answer(
-            false,
-            Some(format!("team `{team}` is not declared in the model")),
-        );
-    };
     let owner = model.sla_spec(sla).owner;
     let open = s
         .core
@@ -404,6 +398,34 @@ fn decide_ack(
             Some(x) => (x.team, true),
             None => return not_found(),
         },
+    };
+    if team.is_empty() {
+        // Only here are the teams that may acknowledge known: name them.
+        let teams = if notified == owner {
+            format!(
+                "--team {} (the notified team and the SLA's owner)",
+                model.team_name(owner)
+            )
+        } else {
+            format!(
+                "--team {} (the notified team) or --team {} (the SLA's owner)",
+                model.team_name(notified),
+                model.team_name(owner)
+            )
+        };
+        return Decision::answer(
+            false,
+            Some(format!(
+                "--team is required (`team` in the request; only a team's own token implies it): \
+                 to acknowledge `{escalation_id}` pass {teams}"
+            )),
+        );
+    }
+    let Some(team_id) = model.team(team) else {
+        return Decision::answer(
+            false,
+            Some(format!("team `{team}` is not declared in the model")),
+        );
     };
     if team_id != notified && team_id != owner {
         let who = if notified == owner {

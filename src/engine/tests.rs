@@ -896,6 +896,18 @@ fn only_the_notified_team_or_the_owner_may_acknowledge() {
             .expect("reason")
             .contains("cx_director (notified) or provisioning")
     );
+    // Without a team, the answer names the flag and the teams that may.
+    let d = ack(&mut h, "");
+    assert_eq!(d.allowed, Some(false));
+    assert!(d.facts.is_empty());
+    let reason = d.reason.expect("reason");
+    assert!(
+        reason.starts_with("--team is required")
+            && reason.contains(
+                "pass --team cx_director (the notified team) or --team provisioning (the SLA's owner)"
+            ),
+        "{reason}"
+    );
     assert_eq!(
         ack(&mut h, "provisioning").allowed,
         Some(true),

@@ -92,6 +92,10 @@ pub struct StreamedEscalation {
     pub entry: EscalationEntry,
 }
 
+/// A subscriber's end of the stream: events in log order, then an error
+/// if reading the log failed; it closes when the node stops.
+pub type EscalationReceiver = mpsc::Receiver<Result<StreamedEscalation, NodeError>>;
+
 /// An open escalation, for ListOpen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenEscalation {
@@ -111,12 +115,15 @@ impl Node {
 
     /// Streams escalations after `cursor` (`""`: from now; `"earliest"`:
     /// from the oldest retained), filtered. The stream ends when the node
-    /// shuts down; the subscriber resumes from its last cursor.
+    /// shuts down; the subscriber resumes from its last cursor. Also
+    /// returns where the stream starts: a subscriber that has seen no event
+    /// yet resumes from there, so "from now" loses nothing across a
+    /// reconnect either.
     pub fn subscribe(
         &self,
         filter: EscalationFilter,
         cursor: &str,
-    ) -> Result<mpsc::Receiver<Result<StreamedEscalation, NodeError>>, NodeError> {
+    ) -> Result<(Cursor, EscalationReceiver), NodeError> {
         let start = match cursor {
             "" => self.cursor_now(),
             "earliest" => Cursor(vec![0; self.config.shards as usize]),
@@ -142,12 +149,12 @@ impl Node {
             journal: self.journal.clone(),
             shutdown: self.shutdown.subscribe(),
             filter,
-            pos: start,
+            pos: start.clone(),
             tx,
         };
         tokio::spawn(reader.run());
         metrics::gauge!("handoff_subscribers").increment(1.0);
-        Ok(rx)
+        Ok((start, rx))
     }
 
     /// Open escalations (fired, not resolved), of one team or of all when

@@ -317,7 +317,8 @@ impl Node {
     }
 
     /// Acknowledges an escalation: only its notified team or the SLA's
-    /// owner may (else `PermissionDenied` with the rule).
+    /// owner may (else `PermissionDenied` with the rule). An empty `team`
+    /// is `Invalid`, with a reason that names the teams that may.
     pub async fn acknowledge(
         &self,
         escalation_id: &str,
@@ -333,6 +334,7 @@ impl Node {
             ));
         };
         let customer = r.customer.to_owned();
+        let no_team = team.is_empty();
         let (escalation_id, team, note) =
             (escalation_id.to_owned(), team.to_owned(), note.to_owned());
         let reply = self
@@ -349,6 +351,9 @@ impl Node {
         let reason = reply.reason.unwrap_or_default();
         if reason.starts_with("no escalation") {
             Err(NodeError::NotFound(reason))
+        } else if no_team {
+            // The escalation exists; the reason names who may acknowledge it.
+            Err(NodeError::Invalid(reason))
         } else {
             Err(NodeError::PermissionDenied(reason))
         }
