@@ -1,11 +1,11 @@
 //! `decide`: what an input means for a customer, as facts.
 //!
-//! An event goes through MODEL.md's steps in order (malformed, unknown,
+//! An event goes through docs/model.md's steps in order (malformed, unknown,
 //! duplicate, proofs, `on` transitions, automatic transitions, SLAs) on a
 //! copy of the customer's [`Core`]; each fact is folded into that copy as it
 //! is found, through the same `apply` the caller will use, so later steps
 //! see earlier ones. Settled readings of the fine points are in
-//! `MODEL-FAQ.md`; comments cite them as "FAQ n".
+//! `docs/model.md` ("Settled readings"); comments cite them as "FAQ n".
 
 use super::fact::{Escalation, EscalationKind, EventRef, Fact, Outcome, SlaEnd};
 use super::input::{Event, Input, Limits, Malformed, MalformedKind, Timer};
@@ -99,7 +99,7 @@ pub fn decide(
     }
 }
 
-/// MODEL.md step 1, data half: refuse what is malformed as data. The
+/// docs/model.md step 1, data half: refuse what is malformed as data. The
 /// bounds on `occurred_at` are relative to `now` (the node's clock, or a
 /// step's `at` in `simulate`).
 pub fn check_malformed(limits: &Limits, e: &Event, now: Timestamp) -> Result<(), Malformed> {

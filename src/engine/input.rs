@@ -43,7 +43,7 @@ impl Timer {
     pub const BREACH_MARK: u16 = u16::MAX;
 }
 
-/// Limits on event data (MODEL.md step 1); configurable at the edges.
+/// Limits on event data (docs/model.md step 1); configurable at the edges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Longest id, source, type or customer id, in characters.

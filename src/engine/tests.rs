@@ -1,6 +1,6 @@
 //! Unit tests of the engine on the reference model: one test per rule of
-//! MODEL.md and MODEL-FAQ.md (cited by number), asserting on facts and
-//! outcomes. The replay property test lives at the end.
+//! docs/model.md and its settled readings (cited as "FAQ n"), asserting on
+//! facts and outcomes. The replay property test lives at the end.
 
 use std::collections::HashMap;
 
