@@ -353,7 +353,7 @@ impl Node {
             Err(NodeError::NotFound(reason))
         } else if no_team {
             // The escalation exists; the reason names who may acknowledge it.
-            Err(NodeError::Invalid(reason))
+            Err(NodeError::Invalid(InvalidReason::Missing, reason))
         } else {
             Err(NodeError::PermissionDenied(reason))
         }
