@@ -47,7 +47,8 @@ enum Command {
     },
     /// Run a node: gRPC, durable customer actors, SLA timers, escalations.
     Serve(ServeArgs),
-    /// Send one event to a running node.
+    /// Send one event to a running node; the exit status says what became of it.
+    #[command(after_help = client::INGEST_EXIT_STATUS)]
     Ingest(client::IngestArgs),
     /// Look at a customer on a running node.
     Customer {
@@ -99,7 +100,8 @@ enum CustomerCommand {
 
 #[derive(Subcommand)]
 enum EscalationsCommand {
-    /// Follow the escalation stream (resumable with --cursor).
+    /// Follow the escalation stream, reconnecting through restarts of the node.
+    #[command(after_help = client::TAIL_RECONNECT)]
     Tail(client::TailArgs),
     /// Open escalations, of one team or all.
     List(client::ListArgs),
@@ -148,11 +150,12 @@ fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCod
     }
 }
 
-/// Loadgen's exit status says whether the check passed (0) or not (1).
-fn run_loadgen(args: LoadgenArgs) -> ExitCode {
+/// Runs an async command that chooses its own exit status; errors go to
+/// stderr, exit 1.
+fn block_on_status(f: impl std::future::Future<Output = anyhow::Result<ExitCode>>) -> ExitCode {
     let mut code = ExitCode::from(1);
     let status = block_on(async {
-        code = handoff::cli::loadgen::run(args).await?;
+        code = f.await?;
         Ok(())
     });
     if status == ExitCode::SUCCESS {
@@ -160,6 +163,11 @@ fn run_loadgen(args: LoadgenArgs) -> ExitCode {
     } else {
         status
     }
+}
+
+/// Loadgen's exit status says whether the check passed (0) or not (1).
+fn run_loadgen(args: LoadgenArgs) -> ExitCode {
+    block_on_status(handoff::cli::loadgen::run(args))
 }
 
 fn main() -> ExitCode {
@@ -179,7 +187,7 @@ fn main() -> ExitCode {
             handoff::cli::serve::init_logging();
             block_on(handoff::cli::serve::run(args))
         }
-        Command::Ingest(args) => block_on(client::ingest(args)),
+        Command::Ingest(args) => block_on_status(client::ingest(args)),
         Command::Customer { command } => match command {
             CustomerCommand::Get(args) => block_on(client::customer_get(args)),
         },

@@ -14,7 +14,11 @@
 //! (`handoff_unauthenticated_total`); and the process's resident memory
 //! and the store's size on disk (`handoff_process_resident_bytes`,
 //! `handoff_store_disk_bytes`), so that a load test driving a node it
-//! does not own (`handoff loadgen`) can read them.
+//! does not own (`handoff loadgen`) can read them; and requests refused
+//! as malformed by call and reason (`handoff_invalid_requests_total`).
+//!
+//! Every metric the node records is listed in [`DESCRIPTIONS`], which
+//! gives it its `# HELP` line; a test keeps the list complete.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,7 +46,122 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
         .context("metrics buckets")?
         .install()
         .context("cannot start the metrics exporter")?;
+    describe();
     Ok(bound)
+}
+
+/// The kind of a metric, for its description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// Every metric the node records: name, kind and its `# HELP` text.
+pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
+    (
+        "handoff_events_total",
+        Kind::Counter,
+        "Events decided by a customer's actor, by outcome (applied, duplicate, ignored, rejected, stale).",
+    ),
+    (
+        "handoff_invalid_requests_total",
+        Kind::Counter,
+        "Requests refused with INVALID_ARGUMENT, and malformed events given a REJECTED slot in IngestBatch, by gRPC call and reason.",
+    ),
+    (
+        "handoff_ingest_seconds",
+        Kind::Histogram,
+        "Time a customer's actor takes to decide an event and make it durable, in seconds.",
+    ),
+    (
+        "handoff_active_actors",
+        Kind::Gauge,
+        "Customer actors in memory, all shards.",
+    ),
+    (
+        "handoff_passivations_total",
+        Kind::Counter,
+        "Customer actors stopped after being idle or to make room (their state stays in the store).",
+    ),
+    (
+        "handoff_shed_total",
+        Kind::Counter,
+        "Calls refused with RESOURCE_EXHAUSTED because max_in_flight calls were already in flight.",
+    ),
+    (
+        "handoff_timers_pending",
+        Kind::Gauge,
+        "SLA timers stored for a shard, not yet fired.",
+    ),
+    (
+        "handoff_timers_in_window",
+        Kind::Gauge,
+        "SLA timers of a shard held in memory (the earliest pending ones, at most twice timer_window).",
+    ),
+    (
+        "handoff_timer_lateness_seconds",
+        Kind::Histogram,
+        "How long after its due time a timer was decided, in seconds.",
+    ),
+    (
+        "handoff_escalations_total",
+        Kind::Counter,
+        "Escalations recorded, by SLA, notified team, severity and kind.",
+    ),
+    (
+        "handoff_breaches_total",
+        Kind::Counter,
+        "SLA breaches, by hand-off.",
+    ),
+    (
+        "handoff_store_batch_entries",
+        Kind::Histogram,
+        "Journal entries made durable together in one store commit.",
+    ),
+    (
+        "handoff_store_sync_seconds",
+        Kind::Histogram,
+        "Time one journal group commit to the store takes, in seconds.",
+    ),
+    (
+        "handoff_subscribers",
+        Kind::Gauge,
+        "Open escalation streams (Subscribe calls).",
+    ),
+    (
+        "handoff_denied_total",
+        Kind::Counter,
+        "Calls refused with PERMISSION_DENIED, by principal and rule.",
+    ),
+    (
+        "handoff_unauthenticated_total",
+        Kind::Counter,
+        "Calls refused with UNAUTHENTICATED, by reason.",
+    ),
+    (
+        "handoff_process_resident_bytes",
+        Kind::Gauge,
+        "Resident memory of the node's process, in bytes.",
+    ),
+    (
+        "handoff_store_disk_bytes",
+        Kind::Gauge,
+        "Size of the store on disk, in bytes.",
+    ),
+];
+
+/// Gives every metric in [`DESCRIPTIONS`] its help text; call once the
+/// recorder is installed (descriptions go to the recorder of the moment).
+pub fn describe() {
+    for &(name, kind, help) in DESCRIPTIONS {
+        match kind {
+            Kind::Counter => metrics::describe_counter!(name, help),
+            Kind::Gauge => metrics::describe_gauge!(name, help),
+            Kind::Histogram => metrics::describe_histogram!(name, help),
+        }
+    }
 }
 
 /// How often the usage gauges are refreshed.
@@ -84,6 +203,52 @@ fn vm_rss(status: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Names recorded with a `metrics::` macro anywhere in `src/`.
+    fn recorded_names() -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        let mut dirs = vec![std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src"
+        ))];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("src/ is readable") {
+                let path = entry.expect("a directory entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).expect("a source file");
+                for macro_call in ["counter!(", "gauge!(", "histogram!("] {
+                    for (at, _) in text.match_indices(macro_call) {
+                        let rest = text[at + macro_call.len()..].trim_start();
+                        if let Some(name) = rest
+                            .strip_prefix('"')
+                            .and_then(|r| r.split('"').next())
+                            .filter(|n| n.starts_with("handoff_"))
+                        {
+                            names.insert(name.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn every_recorded_metric_is_described() {
+        let described: std::collections::BTreeSet<String> = DESCRIPTIONS
+            .iter()
+            .map(|(n, _, _)| (*n).to_owned())
+            .collect();
+        let recorded = recorded_names();
+        assert!(recorded.len() >= 15, "found only {recorded:?}");
+        let missing: Vec<_> = recorded.difference(&described).collect();
+        assert!(missing.is_empty(), "add to DESCRIPTIONS: {missing:?}");
+        let stale: Vec<_> = described.difference(&recorded).collect();
+        assert!(stale.is_empty(), "described but never recorded: {stale:?}");
+    }
 
     #[test]
     fn resident_memory_is_read_from_proc_status() {

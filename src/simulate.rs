@@ -5,7 +5,7 @@
 //! fires, in (due, customer, SLA, tier, repeat) order, each printed at its
 //! due instant; then the step's result; then the escalation events the step
 //! caused. After the last step the clock runs to `--until`, if given, and
-//! in any case fires what was due by the last step (FAQ 10).
+//! in any case fires what was due by the last step (docs/model.md, FAQ 10).
 //!
 //! Same `decide` and `apply` as the server: no disk, no network, no clock.
 //! A malformed line (FAQ 18) stops the run with its line number; anything

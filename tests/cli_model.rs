@@ -152,3 +152,42 @@ fn overlays_that_break_the_sealed_core_are_refused_each_by_name() {
     }
     assert!(stderr.contains("8 problems found"), "{stderr}");
 }
+
+#[test]
+fn check_reports_a_non_ascii_duration_unit_on_its_line_without_panicking() {
+    // `every = "2é"` once sliced the string inside `é`: a panic, not a report.
+    let saas =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/saas.toml"))
+            .expect("the reference model is readable");
+    assert!(saas.contains("every = \"2h\""));
+    let broken = saas.replacen("every = \"2h\"", "every = \"2é\"", 1);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("unit.toml");
+    std::fs::write(&path, &broken).expect("the model is written");
+    let line = broken[..broken.find("every = \"2é\"").expect("edited")]
+        .matches('\n')
+        .count()
+        + 1;
+    let file = path.to_str().expect("a UTF-8 temporary path");
+    for command in ["check", "graph"] {
+        let out = handoff(&["model", command, file]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{command}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "{file}:{line}: `every` of tier 2 of SLA \"access_after_payment\": \
+                 `2é` is not a duration: `é` is not a unit; write an integer and a unit \
+                 s, m, h or d, like `2h`"
+            )),
+            "{command}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("{file}: 1 problem found")),
+            "{command}: {stderr}"
+        );
+    }
+    let out = handoff(&["model", "scale", file, "--by", "3600"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("`é` is not a unit"));
+}

@@ -13,10 +13,9 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{NodeProcess, event, eventually, fast_model, fresh_dir, ingest};
+use common::{NodeProcess, event, eventually, fast_model, fresh_dir, handoff, ingest};
 use handoff::api::pb;
 use handoff::api::pb::escalations_client::EscalationsClient;
 use handoff::api::pb::lifecycle_client::LifecycleClient;
@@ -1433,40 +1432,6 @@ async fn sigterm_does_not_wait_forever_for_a_subscriber_that_stopped_reading() {
 }
 
 // ---------------------------------------------------------------- the CLI
-
-/// Runs the real `handoff` binary; panics if it runs for over a minute.
-fn handoff(args: &[&str]) -> (Option<i32>, String, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_handoff"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the handoff binary starts");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let out = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(out) => out.expect("wait on handoff"),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .arg("-KILL")
-                .arg(pid.to_string())
-                .status();
-            panic!(
-                "`handoff {}` did not finish within a minute",
-                args.join(" ")
-            );
-        }
-    };
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_clients_work_as_a_user_runs_them() {

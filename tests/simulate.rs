@@ -242,7 +242,7 @@ fn until_runs_the_clock_on_and_is_inclusive() {
         escalation_times(&["--until", "2026-03-02T10:59:59Z"]),
         ["2026-03-02T10:30:00Z"]
     );
-    // An --until before the last step does nothing (FAQ 10).
+    // An --until before the last step does nothing (docs/model.md, FAQ 10).
     assert!(escalation_times(&["--until", "2026-03-01T00:00:00Z"]).is_empty());
 }
 

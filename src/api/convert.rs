@@ -9,7 +9,8 @@ use crate::engine::model::Severity;
 use crate::engine::view::{CustomerView, EscalationView, TimelineView};
 use crate::engine::{EscalationKind, Event, Outcome, Timestamp};
 use crate::node::{
-    DecisionReply, EscalationFilter, IngestReply, NodeError, OpenEscalation, StreamedEscalation,
+    DecisionReply, EscalationFilter, IngestReply, InvalidReason, NodeError, OpenEscalation,
+    StreamedEscalation,
 };
 use crate::store::EscalationEntry;
 
@@ -17,44 +18,62 @@ use crate::store::EscalationEntry;
 const MAX_ATTRIBUTE_LEN: usize = 4096;
 const MAX_ATTRIBUTES: usize = 64;
 
+/// An instant for the wire. One past the valid range (a deadline that
+/// saturated beyond year 9999) goes out as the range's end, so the answer
+/// is always a valid `Timestamp`.
 pub fn timestamp(t: Timestamp) -> prost_types::Timestamp {
+    let t = t.clamp(Timestamp::MIN_VALID, Timestamp::MAX_VALID);
     prost_types::Timestamp {
         seconds: t.0.div_euclid(1_000_000),
         nanos: (t.0.rem_euclid(1_000_000) * 1000) as i32,
     }
 }
 
+/// An `occurred_at` from the wire. A value a protobuf `Timestamp` may not
+/// hold (seconds outside 0001-01-01T00:00:00Z..=9999-12-31T23:59:59Z, nanos
+/// outside 0..1e9) is refused, never clamped or wrapped.
 pub fn from_timestamp(t: &prost_types::Timestamp) -> Result<Timestamp, NodeError> {
-    if !(0..1_000_000_000).contains(&t.nanos) {
-        return Err(NodeError::Invalid(format!(
-            "occurred_at has nanos = {}; it must be in 0..1e9",
-            t.nanos
-        )));
+    let seconds =
+        Timestamp::MIN_VALID.0.div_euclid(1_000_000)..=Timestamp::MAX_VALID.0.div_euclid(1_000_000);
+    if !seconds.contains(&t.seconds) || !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(NodeError::Invalid(
+            InvalidReason::OccurredAtOutOfRange,
+            format!(
+                "occurred_at is outside the valid Timestamp range {} (it has seconds = {}, nanos = {}; \
+                 nanos must be in 0..1e9): send the instant the event happened",
+                Timestamp::VALID_RANGE,
+                t.seconds,
+                t.nanos
+            ),
+        ));
     }
-    t.seconds
-        .checked_mul(1_000_000)
-        .and_then(|s| s.checked_add(i64::from(t.nanos) / 1000))
-        .map(Timestamp)
-        .ok_or_else(|| NodeError::Invalid("occurred_at is out of range".into()))
+    // In range, so the product fits in an i64 with room to spare.
+    Ok(Timestamp(t.seconds * 1_000_000 + i64::from(t.nanos) / 1000))
 }
 
 /// An event from the wire; `bool`: whether `occurred_at` was set.
 pub fn event(e: pb::Event) -> Result<(Event, bool), NodeError> {
     if e.attributes.len() > MAX_ATTRIBUTES {
-        return Err(NodeError::Invalid(format!(
-            "the event has {} attributes; at most {MAX_ATTRIBUTES} are allowed",
-            e.attributes.len()
-        )));
+        return Err(NodeError::Invalid(
+            InvalidReason::Attributes,
+            format!(
+                "the event has {} attributes; at most {MAX_ATTRIBUTES} are allowed",
+                e.attributes.len()
+            ),
+        ));
     }
     if let Some((k, _)) = e
         .attributes
         .iter()
         .find(|(k, v)| k.len() > MAX_ATTRIBUTE_LEN || v.len() > MAX_ATTRIBUTE_LEN)
     {
-        return Err(NodeError::Invalid(format!(
-            "attribute `{}` is longer than {MAX_ATTRIBUTE_LEN} bytes",
-            k.chars().take(40).collect::<String>()
-        )));
+        return Err(NodeError::Invalid(
+            InvalidReason::Attributes,
+            format!(
+                "attribute `{}` is longer than {MAX_ATTRIBUTE_LEN} bytes",
+                k.chars().take(40).collect::<String>()
+            ),
+        ));
     }
     let (occurred_at, set) = match &e.occurred_at {
         Some(t) => (from_timestamp(t)?, true),
@@ -314,10 +333,13 @@ pub fn filter(r: &pb::SubscribeRequest) -> Result<EscalationFilter, NodeError> {
         Ok(pb::Severity::High) => Some(Severity::High),
         Ok(pb::Severity::Critical) => Some(Severity::Critical),
         Err(_) => {
-            return Err(NodeError::Invalid(format!(
-                "min_severity = {} is not a severity (1 low .. 4 critical, 0 for all)",
-                r.min_severity
-            )));
+            return Err(NodeError::Invalid(
+                InvalidReason::UnknownEnumValue,
+                format!(
+                    "min_severity = {} is not a severity (1 low .. 4 critical, 0 for all)",
+                    r.min_severity
+                ),
+            ));
         }
     };
     Ok(EscalationFilter {

@@ -1,20 +1,21 @@
-//! The one place node errors become gRPC statuses.
+//! The one place node errors become gRPC statuses (INVALID_ARGUMENT
+//! through [`invalid`], so that it is counted).
 
 use tonic::{Code, Status};
 
-use crate::node::NodeError;
+use super::invalid::invalid;
+use crate::node::{InvalidReason, NodeError};
 
 impl From<NodeError> for Status {
     fn from(e: NodeError) -> Status {
-        let code = match &e {
-            NodeError::Invalid(_) => Code::InvalidArgument,
-            NodeError::NotFound(_) => Code::NotFound,
-            NodeError::PermissionDenied(_) => Code::PermissionDenied,
-            NodeError::Exhausted(_) => Code::ResourceExhausted,
-            NodeError::Unavailable(_) => Code::Unavailable,
-            NodeError::ModelMismatch(_) => Code::FailedPrecondition,
-        };
-        Status::new(code, e.to_string())
+        match e {
+            NodeError::Invalid(reason, message) => invalid(reason, message),
+            NodeError::NotFound(m) => Status::new(Code::NotFound, m),
+            NodeError::PermissionDenied(m) => Status::new(Code::PermissionDenied, m),
+            NodeError::Exhausted(m) => Status::new(Code::ResourceExhausted, m),
+            NodeError::Unavailable(m) => Status::new(Code::Unavailable, m),
+            NodeError::ModelMismatch(m) => Status::new(Code::FailedPrecondition, m),
+        }
     }
 }
 
@@ -22,20 +23,25 @@ impl From<NodeError> for Status {
 /// over-long, no control characters.
 pub fn check_id(what: &str, value: &str, max_len: usize) -> Result<(), Status> {
     if value.is_empty() {
-        return Err(Status::invalid_argument(format!("{what} is empty: set it")));
+        return Err(invalid(
+            InvalidReason::Empty,
+            format!("{what} is empty: set it"),
+        ));
     }
     if value.chars().count() > max_len {
-        return Err(Status::invalid_argument(format!(
-            "{what} is longer than {max_len} characters"
-        )));
+        return Err(invalid(
+            InvalidReason::TooLong,
+            format!("{what} is longer than {max_len} characters"),
+        ));
     }
     if value
         .chars()
         .any(|c| matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}'))
     {
-        return Err(Status::invalid_argument(format!(
-            "{what} contains a control character; remove it"
-        )));
+        return Err(invalid(
+            InvalidReason::ControlCharacter,
+            format!("{what} contains a control character; remove it"),
+        ));
     }
     Ok(())
 }

@@ -7,14 +7,20 @@ use std::sync::Arc;
 use tokio_stream::Stream;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
 use super::auth::{caller, enforce, node_denial};
 use super::convert;
 use super::error::check_id;
+use super::invalid::invalid;
 use super::pb;
 use super::pb::escalations_server::Escalations;
-use crate::node::Node;
+use crate::node::{InvalidReason, Node};
+
+/// The response header of Subscribe that carries the cursor the stream
+/// starts after (the position of "now" for a subscription from now).
+pub const START_CURSOR_HEADER: &str = "handoff-start-cursor";
 
 pub struct EscalationsService {
     pub node: Arc<Node>,
@@ -24,10 +30,13 @@ impl EscalationsService {
     /// An undeclared team in a request is malformed input, as in ListOpen.
     fn check_team(&self, team: &str) -> Result<(), Status> {
         if self.node.model().team(team).is_none() {
-            return Err(Status::invalid_argument(format!(
-                "team `{team}` is not declared in the model; declared teams: {}",
-                self.node.model().spec.teams.join(", ")
-            )));
+            return Err(invalid(
+                InvalidReason::Undeclared,
+                format!(
+                    "team `{team}` is not declared in the model; declared teams: {}",
+                    self.node.model().spec.teams.join(", ")
+                ),
+            ));
         }
         Ok(())
     }
@@ -55,16 +64,26 @@ impl Escalations for EscalationsService {
         for market in &filter.markets {
             if model.market(market).is_none() {
                 let names: Vec<&str> = model.spec.markets.iter().map(|m| m.name.as_str()).collect();
-                return Err(Status::invalid_argument(format!(
-                    "market `{market}` is not declared in the model; declared markets: {}",
-                    names.join(", ")
-                )));
+                return Err(invalid(
+                    InvalidReason::Undeclared,
+                    format!(
+                        "market `{market}` is not declared in the model; declared markets: {}",
+                        names.join(", ")
+                    ),
+                ));
             }
         }
-        let rx = self.node.subscribe(filter, &r.cursor)?;
+        let (start, rx) = self.node.subscribe(filter, &r.cursor)?;
         let stream =
             ReceiverStream::new(rx).map(|item| item.map(convert::streamed).map_err(Status::from));
-        Ok(Response::new(Box::pin(stream)))
+        let mut response = Response::new(Box::pin(stream) as EventStream);
+        // Where the stream starts, before any event carries a cursor: a
+        // client that subscribed "from now" and lost the connection before
+        // the first event resumes from here and misses nothing.
+        let start = MetadataValue::try_from(start.encode())
+            .expect("invariant: a cursor is `h1-` and digits, valid ASCII metadata");
+        response.metadata_mut().insert(START_CURSOR_HEADER, start);
+        Ok(response)
     }
 
     async fn list_open(
@@ -88,10 +107,17 @@ impl Escalations for EscalationsService {
         let r = request.into_inner();
         let team = enforce(&caller, caller.team_scope(&r.team, "Acknowledge"))?;
         check_id("escalation_id", &r.escalation_id, 1024)?;
-        check_id("team", &team, self.node.config().max_len)?;
-        self.check_team(&team)?;
+        // An empty team goes on to the node: only the customer's actor
+        // knows which teams may acknowledge, and its answer names them.
+        if !team.is_empty() {
+            check_id("team", &team, self.node.config().max_len)?;
+            self.check_team(&team)?;
+        }
         if r.note.len() > 4096 {
-            return Err(Status::invalid_argument("note is longer than 4096 bytes"));
+            return Err(invalid(
+                InvalidReason::TooLong,
+                "note is longer than 4096 bytes: shorten it",
+            ));
         }
         let d = self
             .node

@@ -9,9 +9,10 @@ use tonic::{Request, Response, Status};
 use super::auth::{caller, enforce};
 use super::convert;
 use super::error::check_id;
+use super::invalid::{count as count_invalid, invalid};
 use super::pb;
 use super::pb::lifecycle_server::Lifecycle;
-use crate::node::Node;
+use crate::node::{IngestReply, InvalidReason, Node, NodeError};
 
 /// Most events in one IngestBatch.
 pub const MAX_BATCH: usize = 10_000;
@@ -26,6 +27,18 @@ impl LifecycleService {
     }
 }
 
+/// The slot of a malformed event in an IngestBatch: a counted REJECTED
+/// result. Any other error fails the whole call, as before.
+fn rejected_slot(err: NodeError) -> Result<pb::IngestResult, Status> {
+    match err {
+        NodeError::Invalid(reason, message) => {
+            count_invalid("IngestBatch", reason.as_str());
+            Ok(convert::ingest_result(IngestReply::rejected(message)))
+        }
+        other => Err(other.into()),
+    }
+}
+
 #[tonic::async_trait]
 impl Lifecycle for LifecycleService {
     async fn ingest(
@@ -34,7 +47,8 @@ impl Lifecycle for LifecycleService {
     ) -> Result<Response<pb::IngestResult>, Status> {
         let caller = caller(&request)?;
         let Some(event) = request.into_inner().event else {
-            return Err(Status::invalid_argument(
+            return Err(invalid(
+                InvalidReason::Missing,
                 "the request has no event: set IngestRequest.event",
             ));
         };
@@ -51,10 +65,13 @@ impl Lifecycle for LifecycleService {
         let caller = caller(&request)?;
         let events = request.into_inner().events;
         if events.len() > MAX_BATCH {
-            return Err(Status::invalid_argument(format!(
-                "the batch has {} events; send at most {MAX_BATCH} per IngestBatch",
-                events.len()
-            )));
+            return Err(invalid(
+                InvalidReason::BatchTooLarge,
+                format!(
+                    "the batch has {} events; send at most {MAX_BATCH} per IngestBatch",
+                    events.len()
+                ),
+            ));
         }
         // One event the caller may not send denies the whole batch, before
         // any is ingested: a batch is never half someone else's.
@@ -67,6 +84,9 @@ impl Lifecycle for LifecycleService {
                 }),
             )?;
         }
+        // A malformed event (MODEL.md step 1) takes a REJECTED result in
+        // its slot, whether the edge or the node found it, and is counted
+        // as a refusal of IngestBatch.
         let mut slots: Vec<Option<pb::IngestResult>> = Vec::with_capacity(events.len());
         let mut valid = Vec::with_capacity(events.len());
         for e in events {
@@ -75,9 +95,7 @@ impl Lifecycle for LifecycleService {
                     slots.push(None);
                     valid.push(ev);
                 }
-                Err(err) => slots.push(Some(convert::ingest_result(
-                    crate::node::IngestReply::rejected(err.to_string()),
-                ))),
+                Err(err) => slots.push(Some(rejected_slot(err)?)),
             }
         }
         let mut replies = self.node.ingest_batch(valid).await.into_iter();
@@ -85,10 +103,10 @@ impl Lifecycle for LifecycleService {
         for slot in slots {
             match slot {
                 Some(r) => results.push(r),
-                None => {
-                    let reply = replies.next().expect("one reply per valid event")?;
-                    results.push(convert::ingest_result(reply));
-                }
+                None => match replies.next().expect("one reply per valid event") {
+                    Ok(reply) => results.push(convert::ingest_result(reply)),
+                    Err(err) => results.push(rejected_slot(err)?),
+                },
             }
         }
         Ok(Response::new(pb::IngestBatchResult { results }))

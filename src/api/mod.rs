@@ -7,6 +7,7 @@
 //! - `convert.rs`: node types <-> protobuf types, the only place that
 //!   knows both.
 //! - `error.rs`: `NodeError` -> `Status`, and request id checks.
+//! - `invalid.rs`: INVALID_ARGUMENT refusals, made and counted.
 //! - `closable.rs`: connections a stop can close once its grace is over.
 //! - `auth.rs`: who is calling (token or client certificate), the rules
 //!   applied with counting, and the listener's TLS ([`Edge`]).
@@ -16,6 +17,7 @@ mod closable;
 mod convert;
 mod error;
 mod escalations;
+mod invalid;
 mod lifecycle;
 
 use std::future::Future;
@@ -29,7 +31,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 pub use auth::Edge;
 pub use convert::{from_timestamp, timestamp};
-pub use escalations::EscalationsService;
+pub use escalations::{EscalationsService, START_CURSOR_HEADER};
 pub use lifecycle::{LifecycleService, MAX_BATCH};
 
 use crate::node::Node;
@@ -127,6 +129,7 @@ pub async fn serve_with(
         server = server.tls_config(tls)?;
     }
     let served = server
+        .layer(invalid::CountInvalidLayer)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(lifecycle)

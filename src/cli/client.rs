@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -146,6 +147,17 @@ impl Target {
     /// A connection (TLS with `--ca` or an https target); the token is
     /// added by [`Target::lifecycle`] and [`Target::escalations`].
     pub async fn channel(&self) -> anyhow::Result<Channel> {
+        self.endpoint()?.connect().await.with_context(|| {
+            format!(
+                "cannot reach a node at {}: is `handoff serve` running?",
+                self.target
+            )
+        })
+    }
+
+    /// Where and how to connect, without connecting: what is wrong here
+    /// (an address or TLS file) stays wrong, unlike an unreachable node.
+    pub fn endpoint(&self) -> anyhow::Result<Endpoint> {
         let tls = self.ca.is_some() || self.target.starts_with("https://");
         let uri = if self.target.contains("://") {
             self.target.clone()
@@ -161,18 +173,23 @@ impl Target {
                 .tls_config(self.tls()?)
                 .context("the TLS settings (--ca, --cert, --key) cannot be used")?;
         }
-        endpoint
-            .connect_timeout(Duration::from_secs(5))
-            .connect()
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot reach a node at {}: is `handoff serve` running?",
-                    self.target
-                )
-            })
+        Ok(endpoint.connect_timeout(Duration::from_secs(5)))
     }
 }
+
+/// `handoff ingest`'s exit status when the node rejected the event.
+pub const EXIT_REJECTED: u8 = 3;
+/// `handoff ingest`'s exit status when the event was stale.
+pub const EXIT_STALE: u8 = 4;
+
+/// The exit statuses of `handoff ingest`, for its `--help`.
+pub const INGEST_EXIT_STATUS: &str = "\
+Exit status (so scripts can tell what became of the event):
+  0  applied, duplicate (sent before: nothing changed) or ignored (nothing reacts to it)
+  3  rejected: unknown to the model, or a transition was blocked (the reason says which)
+  4  stale: a region had already entered its state later than the event occurred
+  1  not sent or not taken: the node is unreachable or refused it as malformed
+  2  a usage error (a flag is missing or wrong)";
 
 /// `handoff ingest`: send one event.
 #[derive(Debug, clap::Args)]
@@ -268,7 +285,24 @@ fn fresh_id() -> String {
     format!("cli-{now:x}-{}", std::process::id())
 }
 
-pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+/// The exit status for what became of an event ([`INGEST_EXIT_STATUS`]).
+fn ingest_exit(outcome: i32) -> anyhow::Result<ExitCode> {
+    match pb::Outcome::try_from(outcome) {
+        Ok(pb::Outcome::Applied | pb::Outcome::Duplicate | pb::Outcome::Ignored) => {
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(pb::Outcome::Rejected) => Ok(ExitCode::from(EXIT_REJECTED)),
+        Ok(pb::Outcome::Stale) => Ok(ExitCode::from(EXIT_STALE)),
+        Ok(pb::Outcome::Unspecified) | Err(_) => bail!(
+            "the node answered with outcome {outcome}, which this command line does not know: \
+             use the `handoff` of the node's version"
+        ),
+    }
+}
+
+/// Sends the event, prints the result; the exit status says what became
+/// of it ([`INGEST_EXIT_STATUS`]).
+pub async fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
     let mut attributes = HashMap::new();
     for a in &args.attributes {
         let Some((k, v)) = a.split_once('=') else {
@@ -311,7 +345,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
                 "transitions": r.transitions.iter().map(|t| json!({"region": t.region, "from": t.from, "to": t.to})).collect::<Vec<_>>(),
             })
         );
-        return Ok(());
+        return ingest_exit(r.outcome);
     }
     say!(
         "{} {}.{} for {} (id {})",
@@ -343,7 +377,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     if !states.is_empty() {
         say!("  now: {}", states.join(" "));
     }
-    Ok(())
+    ingest_exit(r.outcome)
 }
 
 /// `handoff customer get ID`.
@@ -494,12 +528,246 @@ pub struct TailArgs {
     /// Stop after this many events (default: follow until interrupted).
     #[arg(long)]
     pub count: Option<usize>,
+    /// Do not reconnect: when the stream ends or the connection is lost,
+    /// exit 1 and say the cursor to resume from (for scripts that
+    /// resume by themselves).
+    #[arg(long, alias = "once")]
+    pub no_reconnect: bool,
+    /// One JSON object per escalation, with every field of the
+    /// EscalationEvent.
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub target: Target,
 }
 
+/// How `handoff escalations tail` follows through restarts, for its `--help`.
+pub const TAIL_RECONNECT: &str = "\
+When the node stops or the connection is lost, tail reconnects by itself
+(waiting 100 ms, doubling to 5 s, back to 100 ms once connected) and resumes
+after the last cursor it saw, so it misses nothing and repeats nothing across
+restarts of the node; it says so on stderr. Errors that retrying cannot fix
+(a bad cursor, team or market, missing or refused credentials) end it with
+exit status 1. Each line shows the escalation id, which
+`handoff escalations ack` takes.";
+
+/// The waits between reconnection attempts: 100 ms, doubling up to 5 s,
+/// and 100 ms again once a subscription was accepted.
+struct Backoff {
+    next: Duration,
+    /// Whether the cap was announced: a node down all night then costs a
+    /// few lines on stderr, not one every 5 s.
+    capped: bool,
+}
+
+/// What to say about a wait before the next attempt.
+enum Say {
+    /// "reconnecting ... in 400ms".
+    Each,
+    /// The first wait at the cap: say that it goes on quietly.
+    Capped,
+    /// Already said.
+    Nothing,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const CAP: Duration = Duration::from_secs(5);
+
+    fn new() -> Backoff {
+        Backoff {
+            next: Self::FIRST,
+            capped: false,
+        }
+    }
+
+    fn reset(&mut self) {
+        *self = Backoff::new();
+    }
+
+    fn next(&mut self) -> (Duration, Say) {
+        let wait = self.next;
+        self.next = (wait * 2).min(Self::CAP);
+        let say = match (wait < Self::CAP, self.capped) {
+            (true, _) => Say::Each,
+            (false, false) => Say::Capped,
+            (false, true) => Say::Nothing,
+        };
+        self.capped |= wait >= Self::CAP;
+        (wait, say)
+    }
+}
+
+/// How a subscription ended, when it did not fail for good.
+enum Break {
+    /// `--count` events were printed.
+    Done,
+    /// The node ended the stream: it does so when it stops.
+    Ended,
+    /// The node could not be reached, was unavailable or the connection
+    /// broke: what happened.
+    Lost(String),
+}
+
+/// Whether retrying may help: the node is unavailable (starting or
+/// stopping), or the connection broke (a status made here from a transport
+/// error, which has a source, rather than one the node sent). A status
+/// the node sent, such as a bad cursor, a denied team or missing
+/// credentials, is the same on every retry.
+fn retryable(s: &tonic::Status) -> bool {
+    match s.code() {
+        tonic::Code::Unavailable => true,
+        tonic::Code::InvalidArgument
+        | tonic::Code::Unauthenticated
+        | tonic::Code::PermissionDenied => false,
+        _ => std::error::Error::source(s).is_some(),
+    }
+}
+
+/// One `handoff escalations tail`: the request and where to resume.
+struct Follower<'a> {
+    args: &'a TailArgs,
+    min_severity: pb::Severity,
+    /// Resume after this: the last event's cursor, or where the last
+    /// stream started (empty: from now, before the first connection).
+    cursor: String,
+    /// Events printed so far, for `--count`.
+    printed: usize,
+}
+
+impl Follower<'_> {
+    /// "cursor h1-..." or "now", for messages.
+    fn position(&self) -> String {
+        match self.cursor.as_str() {
+            "" => "now".to_owned(),
+            c => format!("cursor {c}"),
+        }
+    }
+
+    /// Connects, subscribes after the cursor and prints events until the
+    /// stream breaks; `Err` only for what retrying cannot fix.
+    async fn follow(
+        &mut self,
+        endpoint: &Endpoint,
+        bearer: &Bearer,
+        backoff: &mut Backoff,
+    ) -> anyhow::Result<Break> {
+        let target = &self.args.target.target;
+        let channel = match endpoint.connect().await {
+            Ok(c) => c,
+            Err(e) => {
+                return Ok(Break::Lost(format!(
+                    "cannot reach a node at {target} ({}): is `handoff serve` running?",
+                    root_cause(&e)
+                )));
+            }
+        };
+        let mut client = EscalationsClient::with_interceptor(channel, bearer.clone());
+        let request = pb::SubscribeRequest {
+            teams: self.args.team.clone(),
+            markets: self.args.market.clone(),
+            min_severity: self.min_severity as i32,
+            cursor: self.cursor.clone(),
+        };
+        let response = match client.subscribe(request).await {
+            Ok(r) => r,
+            Err(s) if retryable(&s) => return Ok(Break::Lost(lost(&s))),
+            Err(s) => return Err(status_error(s)),
+        };
+        if let Some(start) = response
+            .metadata()
+            .get(crate::api::START_CURSOR_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            self.cursor = start.to_owned();
+        }
+        backoff.reset();
+        eprintln!(
+            "connected to {target}; following from {} (Ctrl-C to stop)",
+            self.position()
+        );
+        let mut stream = response.into_inner();
+        loop {
+            match stream.message().await {
+                Ok(Some(e)) => {
+                    print_escalation(&e, self.args.json);
+                    self.cursor = e.cursor;
+                    self.printed += 1;
+                    if self.args.count.is_some_and(|c| self.printed >= c) {
+                        return Ok(Break::Done);
+                    }
+                }
+                Ok(None) => return Ok(Break::Ended),
+                Err(s) if retryable(&s) => return Ok(Break::Lost(lost(&s))),
+                Err(s) => return Err(status_error(s)),
+            }
+        }
+    }
+}
+
+/// What a broken connection or an unavailable node looks like in a message.
+fn lost(s: &tonic::Status) -> String {
+    match s.code() {
+        tonic::Code::Unavailable => format!("node unavailable ({})", s.message()),
+        _ => format!("connection lost ({})", s.message()),
+    }
+}
+
+/// The innermost cause of an error ("Connection refused (os error 111)"),
+/// which says more than the layers of transport errors around it.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
+}
+
+fn print_escalation(e: &pb::EscalationEvent, as_json: bool) {
+    if as_json {
+        let states: std::collections::BTreeMap<&String, &String> = e.states.iter().collect();
+        say!(
+            "{}",
+            json!({
+                "cursor": e.cursor,
+                "escalation_id": e.escalation_id,
+                "kind": kind_word(e.kind),
+                "customer_id": e.customer_id,
+                "customer": e.customer_id,
+                "market": e.market,
+                "sla": e.sla,
+                "tier": e.tier,
+                "repeat": e.repeat,
+                "team": e.team,
+                "severity": severity_word(e.severity),
+                "deadline": ts(&e.deadline),
+                "fired_at": ts(&e.fired_at),
+                "due": ts(&e.due),
+                "late_attach": e.late_attach,
+                "handoff": e.handoff,
+                "states": states,
+            })
+        );
+    } else {
+        say!(
+            "{}  {:<12} {} {} tier {} -> {} ({}){}, repeat {}  id {}  [cursor {}]",
+            ts(&e.fired_at),
+            kind_word(e.kind),
+            e.customer_id,
+            e.sla,
+            e.tier,
+            e.team,
+            severity_word(e.severity),
+            if e.late_attach { " late attach" } else { "" },
+            e.repeat,
+            e.escalation_id,
+            e.cursor
+        );
+    }
+}
+
+/// Follows the stream, reconnecting after the last cursor whenever it
+/// breaks (unless `--no-reconnect`), until `--count` events or Ctrl-C.
 pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
     let min_severity = match args.min_severity.as_deref() {
         None => pb::Severity::Unspecified,
@@ -509,62 +777,45 @@ pub async fn tail(args: TailArgs) -> anyhow::Result<()> {
         Some("critical") => pb::Severity::Critical,
         Some(other) => bail!("--min-severity {other}: use low, medium, high or critical"),
     };
-    let mut client = args.target.escalations().await?;
-    let mut stream = client
-        .subscribe(pb::SubscribeRequest {
-            teams: args.team.clone(),
-            markets: args.market.clone(),
-            min_severity: min_severity as i32,
-            cursor: args.cursor.clone(),
-        })
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    if !args.json {
-        eprintln!("following escalations (Ctrl-C to stop; resume with --cursor <last cursor>)");
+    if args.count == Some(0) {
+        return Ok(());
     }
-    let mut seen = 0usize;
-    while let Some(e) = stream.message().await.map_err(status_error)? {
-        if args.json {
-            say!(
-                "{}",
-                json!({
-                    "cursor": e.cursor,
-                    "escalation_id": e.escalation_id,
-                    "kind": kind_word(e.kind),
-                    "customer": e.customer_id,
-                    "market": e.market,
-                    "sla": e.sla,
-                    "tier": e.tier,
-                    "team": e.team,
-                    "severity": severity_word(e.severity),
-                    "deadline": ts(&e.deadline),
-                    "fired_at": ts(&e.fired_at),
-                    "due": ts(&e.due),
-                    "late_attach": e.late_attach,
-                    "handoff": e.handoff,
-                })
-            );
-        } else {
-            say!(
-                "{}  {:<12} {} {} tier {} -> {} ({}){}  [cursor {}]",
-                ts(&e.fired_at),
-                kind_word(e.kind),
-                e.customer_id,
-                e.sla,
-                e.tier,
-                e.team,
-                severity_word(e.severity),
-                if e.late_attach { " late attach" } else { "" },
-                e.cursor
-            );
+    let endpoint = args.target.endpoint()?;
+    let bearer = args.target.bearer()?;
+    let mut follower = Follower {
+        args: &args,
+        min_severity,
+        cursor: args.cursor.clone(),
+        printed: 0,
+    };
+    let mut backoff = Backoff::new();
+    loop {
+        let why = match follower.follow(&endpoint, &bearer, &mut backoff).await? {
+            Break::Done => return Ok(()),
+            Break::Ended => "stream ended (node stopping)".to_owned(),
+            Break::Lost(why) => why,
+        };
+        if args.no_reconnect {
+            if follower.cursor.is_empty() {
+                bail!("{why}");
+            }
+            bail!("{why}: resume with --cursor {}", follower.cursor);
         }
-        seen += 1;
-        if args.count.is_some_and(|c| seen >= c) {
-            break;
+        let (wait, say) = backoff.next();
+        let target = &args.target.target;
+        match say {
+            Say::Each => eprintln!(
+                "{why}; reconnecting to {target} from {} in {wait:?}",
+                follower.position()
+            ),
+            Say::Capped => eprintln!(
+                "{why}; reconnecting to {target} from {}, every {wait:?} until it answers",
+                follower.position()
+            ),
+            Say::Nothing => {}
         }
+        tokio::time::sleep(wait).await;
     }
-    Ok(())
 }
 
 /// `handoff escalations list`: open escalations.
@@ -616,7 +867,9 @@ pub async fn list(args: ListArgs) -> anyhow::Result<()> {
 #[derive(Debug, clap::Args)]
 pub struct AckArgs {
     pub escalation_id: String,
-    /// The team acknowledging (default: the team the token stands for).
+    /// The team acknowledging: the escalation's notified team or the SLA's
+    /// owner. Required without a team's token (on a node without
+    /// credentials, or as an operator); the error names the teams that may.
     #[arg(long, default_value = "")]
     pub team: String,
     #[arg(long, default_value = "")]

@@ -1,14 +1,14 @@
 //! `decide`: what an input means for a customer, as facts.
 //!
-//! An event goes through MODEL.md's steps in order (malformed, unknown,
+//! An event goes through docs/model.md's steps in order (malformed, unknown,
 //! duplicate, proofs, `on` transitions, automatic transitions, SLAs) on a
 //! copy of the customer's [`Core`]; each fact is folded into that copy as it
 //! is found, through the same `apply` the caller will use, so later steps
 //! see earlier ones. Settled readings of the fine points are in
-//! `MODEL-FAQ.md`; comments cite them as "FAQ n".
+//! `docs/model.md` ("Settled readings"); comments cite them as "FAQ n".
 
 use super::fact::{Escalation, EscalationKind, EventRef, Fact, Outcome, SlaEnd};
-use super::input::{Event, Input, Limits, Timer};
+use super::input::{Event, Input, Limits, Malformed, MalformedKind, Timer};
 use super::model::{MarketId, MarketRules, Model, ProofId, RegionId, SlaId, StateId};
 use super::state::{Core, CustomerState};
 use super::time::Timestamp;
@@ -99,8 +99,10 @@ pub fn decide(
     }
 }
 
-/// MODEL.md step 1, data half: refuse what is malformed as data.
-pub fn check_malformed(limits: &Limits, e: &Event, now: Timestamp) -> Result<(), String> {
+/// docs/model.md step 1, data half: refuse what is malformed as data. The
+/// bounds on `occurred_at` are relative to `now` (the node's clock, or a
+/// step's `at` in `simulate`).
+pub fn check_malformed(limits: &Limits, e: &Event, now: Timestamp) -> Result<(), Malformed> {
     for (what, value) in [
         ("id", &e.id),
         ("source", &e.source),
@@ -108,28 +110,72 @@ pub fn check_malformed(limits: &Limits, e: &Event, now: Timestamp) -> Result<(),
         ("customer id", &e.customer),
     ] {
         if value.is_empty() {
-            return Err(format!("the event's {what} is empty: set it"));
+            return Err(Malformed::new(
+                MalformedKind::Empty,
+                format!("the event's {what} is empty: set it"),
+            ));
         }
         let chars = value.chars().count();
         if chars > limits.max_len {
-            return Err(format!(
-                "the event's {what} is {chars} characters long; at most {} are allowed",
-                limits.max_len
+            return Err(Malformed::new(
+                MalformedKind::TooLong,
+                format!(
+                    "the event's {what} is {chars} characters long; at most {} are allowed",
+                    limits.max_len
+                ),
             ));
         }
         if value.chars().any(is_control) {
-            return Err(format!(
-                "the event's {what} contains a control character; remove it"
+            return Err(Malformed::new(
+                MalformedKind::ControlCharacter,
+                format!("the event's {what} contains a control character; remove it"),
             ));
         }
     }
-    if e.market.chars().count() > limits.max_len || e.market.chars().any(is_control) {
-        return Err("the event's market is over-long or contains a control character".into());
+    if e.market.chars().count() > limits.max_len {
+        return Err(Malformed::new(
+            MalformedKind::TooLong,
+            format!(
+                "the event's market is longer than {} characters",
+                limits.max_len
+            ),
+        ));
+    }
+    if e.market.chars().any(is_control) {
+        return Err(Malformed::new(
+            MalformedKind::ControlCharacter,
+            "the event's market contains a control character; remove it",
+        ));
+    }
+    if !e.occurred_at.is_valid() {
+        return Err(Malformed::new(
+            MalformedKind::OccurredAtOutOfRange,
+            format!(
+                "occurred_at is outside the valid Timestamp range {}; send the instant the event happened",
+                Timestamp::VALID_RANGE
+            ),
+        ));
     }
     if e.occurred_at > now + limits.max_future {
-        return Err(format!(
-            "occurred_at {} is more than {} after the node's clock ({now}); check the sender's clock",
-            e.occurred_at, limits.max_future
+        return Err(Malformed::new(
+            MalformedKind::OccurredAtFuture,
+            format!(
+                "occurred_at {} is more than {} after the node's clock (max_future); \
+                 the node's clock reads {now}: check the sender's clock",
+                e.occurred_at, limits.max_future
+            ),
+        ));
+    }
+    if e.occurred_at < now - limits.max_past {
+        return Err(Malformed::new(
+            MalformedKind::OccurredAtPast,
+            format!(
+                "occurred_at {} is more than {} before the node's clock (max_past); \
+                 the node's clock reads {now}: check that the sender sets occurred_at to when \
+                 the event happened (not a zero or default value), or raise max_past in the \
+                 node's config to accept older events",
+                e.occurred_at, limits.max_past
+            ),
         ));
     }
     Ok(())
@@ -147,8 +193,8 @@ fn decide_event(
     ev: &Event,
     now: Timestamp,
 ) -> Decision {
-    if let Err(reason) = check_malformed(limits, ev, now) {
-        return Decision::refused(Outcome::Rejected, reason);
+    if let Err(malformed) = check_malformed(limits, ev, now) {
+        return Decision::refused(Outcome::Rejected, malformed.message);
     }
     let Some(source) = model.source(&ev.source) else {
         return Decision::refused(
@@ -334,12 +380,6 @@ fn decide_ack(
     let Some(sla) = model.sla(r.sla) else {
         return not_found();
     };
-    let Some(team_id) = model.team(team) else {
-        return Decision::answer(
-            false,
-            Some(format!("team `{team}` is not declared in the model")),
-        );
-    };
     let owner = model.sla_spec(sla).owner;
     let open = s
         .core
@@ -358,6 +398,34 @@ fn decide_ack(
             Some(x) => (x.team, true),
             None => return not_found(),
         },
+    };
+    if team.is_empty() {
+        // Only here are the teams that may acknowledge known: name them.
+        let teams = if notified == owner {
+            format!(
+                "--team {} (the notified team and the SLA's owner)",
+                model.team_name(owner)
+            )
+        } else {
+            format!(
+                "--team {} (the notified team) or --team {} (the SLA's owner)",
+                model.team_name(notified),
+                model.team_name(owner)
+            )
+        };
+        return Decision::answer(
+            false,
+            Some(format!(
+                "--team is required (`team` in the request; only a team's own token implies it): \
+                 to acknowledge `{escalation_id}` pass {teams}"
+            )),
+        );
+    }
+    let Some(team_id) = model.team(team) else {
+        return Decision::answer(
+            false,
+            Some(format!("team `{team}` is not declared in the model")),
+        );
     };
     if team_id != notified && team_id != owner {
         let who = if notified == owner {

@@ -43,13 +43,17 @@ impl Timer {
     pub const BREACH_MARK: u16 = u16::MAX;
 }
 
-/// Limits on event data (MODEL.md step 1); configurable at the edges.
+/// Limits on event data (docs/model.md step 1); configurable at the edges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Longest id, source, type or customer id, in characters.
     pub max_len: usize,
     /// How far past `now` an `occurred_at` may lie.
     pub max_future: Duration,
+    /// How far before `now` an `occurred_at` may lie: an event older than
+    /// this is a sender's mistake (a zero or default timestamp, a replay
+    /// of an old export), and would open SLAs already breached.
+    pub max_past: Duration,
 }
 
 impl Default for Limits {
@@ -57,6 +61,43 @@ impl Default for Limits {
         Limits {
             max_len: 256,
             max_future: Duration::from_secs(300),
+            max_past: Duration::from_secs(365 * 86_400),
+        }
+    }
+}
+
+/// Why an event is malformed as data (MODEL.md step 1): a small, fixed set,
+/// so that it can label a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MalformedKind {
+    /// An id, source, type or customer id is empty.
+    Empty,
+    /// An id, source, type, customer id or market is over-long.
+    TooLong,
+    /// An id, source, type, customer id or market has a control character.
+    ControlCharacter,
+    /// `occurred_at` is outside the valid Timestamp range.
+    OccurredAtOutOfRange,
+    /// `occurred_at` is more than `max_future` after `now`.
+    OccurredAtFuture,
+    /// `occurred_at` is more than `max_past` before `now`.
+    OccurredAtPast,
+}
+
+/// An event refused as malformed: why, and what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Malformed {
+    pub kind: MalformedKind,
+    /// For the sender: what is wrong and what to do.
+    pub message: String,
+}
+
+impl Malformed {
+    pub fn new(kind: MalformedKind, message: impl Into<String>) -> Malformed {
+        Malformed {
+            kind,
+            message: message.into(),
         }
     }
 }

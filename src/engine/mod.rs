@@ -8,6 +8,11 @@
 //!
 //! No clock reads, no I/O, no randomness. The same code serves the server,
 //! `handoff simulate`, recovery by replay and every replica.
+//!
+//! The model format it follows is `docs/model.md` (a mirror of the contract's
+//! MODEL.md and MODEL-FAQ.md). Comments here cite it as "docs/model.md step n"
+//! (the steps for one event) and "FAQ n" (its settled reading n, anchor
+//! `#faq-n`), numbered as in the contract.
 
 pub mod model;
 
@@ -23,7 +28,7 @@ pub use fact::{
     Escalation, EscalationKind, EscalationRef, EventRef, Fact, Outcome, SlaEnd, escalation_id,
     parse_escalation_id,
 };
-pub use input::{Event, Input, Limits, Timer};
+pub use input::{Event, Input, Limits, Malformed, MalformedKind, Timer};
 pub use state::{
     Core, CustomerState, FiredEscalation, Instance, ProofSlot, RESOLVED_CAP, RegionSlot,
     ResolvedEscalation, SeenKeys, SlaSlot, TIMELINE_CAP, TierSlot, TimelineEntry,

@@ -236,11 +236,16 @@ impl Core {
                         match rules.tier_every[i] {
                             Some(every) if every.0 > 0 => {
                                 // The first occurrence not strictly past.
-                                let behind = attached_at.0 - first.0;
-                                let k = (behind + every.0 - 1) / every.0;
+                                // Saturating: instants near the ends of
+                                // the valid range, or a long `every`, must
+                                // not overflow.
+                                let behind = attached_at.0.saturating_sub(first.0).unsigned_abs();
+                                let k = behind.div_ceil(every.0.unsigned_abs());
+                                let step =
+                                    i64::try_from(k).unwrap_or(i64::MAX).saturating_mul(every.0);
                                 TierSlot {
-                                    next: Some(Timestamp(first.0 + k * every.0)),
-                                    repeat: k as u32,
+                                    next: Some(Timestamp(first.0.saturating_add(step))),
+                                    repeat: u32::try_from(k).unwrap_or(u32::MAX),
                                 }
                             }
                             _ => TierSlot {
@@ -277,7 +282,7 @@ impl Core {
                         *slot = match every {
                             Some(every) if every.0 > 0 => TierSlot {
                                 next: Some(esc.due + every),
-                                repeat: esc.repeat + 1,
+                                repeat: esc.repeat.saturating_add(1),
                             },
                             _ => TierSlot {
                                 next: None,

@@ -1,6 +1,6 @@
 //! Unit tests of the engine on the reference model: one test per rule of
-//! MODEL.md and MODEL-FAQ.md (cited by number), asserting on facts and
-//! outcomes. The replay property test lives at the end.
+//! docs/model.md and its settled readings (cited as "FAQ n"), asserting on
+//! facts and outcomes. The replay property test lives at the end.
 
 use std::collections::HashMap;
 
@@ -225,6 +225,124 @@ fn malformed_data_is_rejected_before_the_customer() {
         h.run("c1", Input::Event(late), t(0)).outcome,
         Some(Outcome::Ignored)
     );
+}
+
+/// A well-formed event that happened at `at`.
+fn event_at(at: Timestamp) -> Event {
+    Event {
+        id: "e1".into(),
+        source: "crm".into(),
+        event_type: "lead_created".into(),
+        customer: "c1".into(),
+        market: "US".into(),
+        occurred_at: at,
+        attributes: Default::default(),
+    }
+}
+
+#[test]
+fn occurred_at_must_be_a_valid_timestamp_within_max_past() {
+    let limits = Limits::default();
+    let now = t(0);
+    let check = |at: Timestamp| check_malformed(&limits, &event_at(at), now);
+    // Exactly max_past (365d) before now is accepted, a microsecond more is not.
+    let year = limits.max_past;
+    assert_eq!(year, model::Duration::from_secs(365 * 86_400));
+    assert_eq!(check(now - year), Ok(()));
+    let e = check(Timestamp((now - year).0 - 1)).expect_err("too old");
+    assert_eq!(e.kind, MalformedKind::OccurredAtPast);
+    assert!(
+        e.message
+            .contains("more than 365d before the node's clock (max_past)"),
+        "{e}"
+    );
+    // 1970 (a zero timestamp) is refused by the same bound.
+    let e = check(Timestamp(0)).expect_err("1970");
+    assert!(
+        e.message
+            .starts_with("occurred_at 1970-01-01T00:00:00Z is more than 365d"),
+        "{e}"
+    );
+    // Outside the range a protobuf Timestamp may hold: refused as such,
+    // whatever max_past says.
+    let open = Limits {
+        max_past: model::Duration(i64::MAX),
+        ..limits
+    };
+    for at in [
+        Timestamp(Timestamp::MIN_VALID.0 - 1),
+        Timestamp(i64::MIN),
+        Timestamp(Timestamp::MAX_VALID.0 + 1),
+        Timestamp(i64::MAX),
+    ] {
+        let e = check_malformed(&open, &event_at(at), Timestamp(i64::MAX)).expect_err("range");
+        assert_eq!(e.kind, MalformedKind::OccurredAtOutOfRange, "{at:?}");
+        assert!(
+            e.message.contains(
+                "outside the valid Timestamp range 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z"
+            ),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        check_malformed(&open, &event_at(Timestamp::MIN_VALID), now),
+        Ok(())
+    );
+    // The future bound names its key too.
+    let e = check(t(6)).expect_err("ahead");
+    assert_eq!(e.kind, MalformedKind::OccurredAtFuture);
+    assert!(e.message.contains("(max_future)"), "{e}");
+    // And decide rejects what check_malformed refuses, creating nothing.
+    let mut h = Harness::new(saas());
+    let d = h.run("c1", Input::Event(event_at(Timestamp(0))), now);
+    assert_eq!(d.outcome, Some(Outcome::Rejected));
+    assert!(d.facts.is_empty() && d.timers.armed.is_empty());
+}
+
+#[test]
+fn instants_at_the_ends_of_the_valid_range_do_not_overflow() {
+    // Paid at 0001-01-01, delivered at 9999-12-31 (max_past opened up):
+    // the late attach skips to the breach and the re-escalation every 2h
+    // lands after now, without overflowing.
+    let mut h = Harness::new(saas());
+    h.limits.max_past = model::Duration(i64::MAX);
+    let first = Timestamp::MIN_VALID;
+    let last = Timestamp::MAX_VALID;
+    let mut e = event_at(first);
+    h.run("c1", Input::Event(e.clone()), last);
+    e.id = "d1".into();
+    e.event_type = "deal_won".into();
+    h.run("c1", Input::Event(e.clone()), last);
+    e.id = "p1".into();
+    e.source = "billing".into();
+    e.event_type = "payment_succeeded".into();
+    let d = h.run("c1", Input::Event(e), last);
+    assert_eq!(d.outcome, Some(Outcome::Applied));
+    let es = escalations(&d);
+    assert!(es.iter().any(|x| x.late_attach), "{es:?}");
+    let sla = h.sla("access_after_payment");
+    let next = d
+        .timers
+        .armed
+        .iter()
+        .find(|x| x.sla == sla)
+        .expect("the re-escalation is armed");
+    assert!(next.due >= last, "{next:?}");
+    // Happened and received at the very end: the 14d onboarding deadline
+    // lies past year 9999 and saturates; nothing panics.
+    let mut h = Harness::new(saas());
+    let mut e = event_at(last);
+    e.customer = "c2".into();
+    h.run("c2", Input::Event(e.clone()), last);
+    e.id = "d1".into();
+    e.event_type = "deal_won".into();
+    let d = h.run("c2", Input::Event(e), last);
+    assert_eq!(d.outcome, Some(Outcome::Applied));
+    assert!(d.timers.armed.iter().all(|x| x.due > last));
+    let timers: Vec<Timer> = d.timers.armed.clone();
+    for timer in timers {
+        h.run("c2", Input::Timer(timer), Timestamp(i64::MAX));
+    }
 }
 
 #[test]
@@ -777,6 +895,18 @@ fn only_the_notified_team_or_the_owner_may_acknowledge() {
         d.reason
             .expect("reason")
             .contains("cx_director (notified) or provisioning")
+    );
+    // Without a team, the answer names the flag and the teams that may.
+    let d = ack(&mut h, "");
+    assert_eq!(d.allowed, Some(false));
+    assert!(d.facts.is_empty());
+    let reason = d.reason.expect("reason");
+    assert!(
+        reason.starts_with("--team is required")
+            && reason.contains(
+                "pass --team cx_director (the notified team) or --team provisioning (the SLA's owner)"
+            ),
+        "{reason}"
     );
     assert_eq!(
         ack(&mut h, "provisioning").allowed,

@@ -13,6 +13,20 @@ use super::model::Duration;
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// The earliest instant a protobuf `Timestamp` may hold,
+    /// 0001-01-01T00:00:00Z: no event happened before it.
+    pub const MIN_VALID: Timestamp = Timestamp(-62_135_596_800_000_000);
+    /// The latest instant a protobuf `Timestamp` may hold,
+    /// 9999-12-31T23:59:59.999999Z (in microseconds).
+    pub const MAX_VALID: Timestamp = Timestamp(253_402_300_799_999_999);
+    /// The valid range, as a person reads it in an error.
+    pub const VALID_RANGE: &'static str = "0001-01-01T00:00:00Z..9999-12-31T23:59:59Z";
+
+    /// Whether this instant lies in [`Timestamp::MIN_VALID`]..=[`Timestamp::MAX_VALID`].
+    pub fn is_valid(self) -> bool {
+        (Self::MIN_VALID..=Self::MAX_VALID).contains(&self)
+    }
+
     pub fn micros(self) -> i64 {
         self.0
     }
@@ -25,18 +39,6 @@ impl Timestamp {
         Ok(Timestamp(ts.as_microsecond()))
     }
 
-    /// This instant as a `jiff` timestamp, for formatting and conversions.
-    pub fn to_jiff(self) -> jiff::Timestamp {
-        // Every i64 microsecond value the engine produces lies well inside
-        // jiff's range (years -9999..=9999) unless arithmetic overflowed,
-        // which `Add` saturates; clamp rather than fail on output.
-        jiff::Timestamp::from_microsecond(self.0).unwrap_or(if self.0 < 0 {
-            jiff::Timestamp::MIN
-        } else {
-            jiff::Timestamp::MAX
-        })
-    }
-
     /// The latest of two instants.
     pub fn max(self, other: Timestamp) -> Timestamp {
         if other > self { other } else { self }
@@ -44,9 +46,19 @@ impl Timestamp {
 }
 
 impl fmt::Display for Timestamp {
-    /// RFC 3339 in UTC, with a fraction only when it is not zero.
+    /// RFC 3339 in UTC, with a fraction only when it is not zero. Never
+    /// clamped: `jiff::Timestamp` stops a day short of year 9999's end, so
+    /// instants there are printed from the civil time; one past the years
+    /// RFC 3339 can write (a saturated deadline) is printed as a count.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.to_jiff())
+        if let Ok(ts) = jiff::Timestamp::from_microsecond(self.0) {
+            return write!(f, "{ts}");
+        }
+        let epoch = jiff::civil::date(1970, 1, 1).at(0, 0, 0, 0);
+        match epoch.checked_add(jiff::SignedDuration::from_micros(self.0)) {
+            Ok(civil) => write!(f, "{civil}Z"),
+            Err(_) => write!(f, "{}us after 1970-01-01T00:00:00Z", self.0),
+        }
     }
 }
 
@@ -54,6 +66,13 @@ impl Add<Duration> for Timestamp {
     type Output = Timestamp;
     fn add(self, d: Duration) -> Timestamp {
         Timestamp(self.0.saturating_add(d.0))
+    }
+}
+
+impl Sub<Duration> for Timestamp {
+    type Output = Timestamp;
+    fn sub(self, d: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_sub(d.0))
     }
 }
 
@@ -81,5 +100,29 @@ mod tests {
         let f = Timestamp::parse_rfc3339("2026-01-01T09:00:00.250Z").expect("valid");
         assert_eq!(f.to_string(), "2026-01-01T09:00:00.25Z");
         assert!(Timestamp::parse_rfc3339("yesterday").is_err());
+    }
+
+    #[test]
+    fn the_valid_range_is_protobufs_and_arithmetic_saturates() {
+        assert_eq!(Timestamp::MIN_VALID.to_string(), "0001-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::MAX_VALID.to_string(),
+            "9999-12-31T23:59:59.999999Z"
+        );
+        assert_eq!(
+            Timestamp(Timestamp::MAX_VALID.0 - 999_999).to_string(),
+            "9999-12-31T23:59:59Z"
+        );
+        assert!(
+            Timestamp(i64::MAX)
+                .to_string()
+                .ends_with("us after 1970-01-01T00:00:00Z")
+        );
+        assert!(Timestamp::MIN_VALID.is_valid() && Timestamp::MAX_VALID.is_valid());
+        assert!(!Timestamp(Timestamp::MIN_VALID.0 - 1).is_valid());
+        assert!(!Timestamp(Timestamp::MAX_VALID.0 + 1).is_valid());
+        let year = Duration::from_secs(365 * 86_400);
+        assert_eq!(Timestamp(i64::MAX - 1) + year, Timestamp(i64::MAX));
+        assert_eq!(Timestamp(i64::MIN + 1) - year, Timestamp(i64::MIN));
     }
 }

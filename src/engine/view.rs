@@ -13,7 +13,7 @@ use super::state::{CustomerState, TimelineEntry};
 use super::time::Timestamp;
 
 /// `authorize(customer, team, action)`: allowed when `action` is in
-/// `allow[team]` of the current state of any region (FAQ 33).
+/// `allow[team]` of the current state of any region (docs/model.md, FAQ 33).
 pub fn authorize(
     model: &Model,
     s: &CustomerState,

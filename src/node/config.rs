@@ -33,6 +33,10 @@ pub struct NodeConfig {
     pub max_len: usize,
     #[serde(deserialize_with = "duration")]
     pub max_future: Duration,
+    /// An event whose `occurred_at` is older than this, by the node's
+    /// clock, is refused as malformed.
+    #[serde(deserialize_with = "duration")]
+    pub max_past: Duration,
     /// Who may call, by token hash; empty (and no `tls_client_ca`): the
     /// node runs open, on a loopback address only (see `auth`).
     pub credentials: Vec<crate::auth::CredentialConfig>,
@@ -58,6 +62,7 @@ impl Default for NodeConfig {
             idempotency_retention: Duration::from_secs(7 * 86_400),
             max_len: 256,
             max_future: Duration::from_secs(300),
+            max_past: Limits::default().max_past,
             credentials: Vec::new(),
             tls_cert: None,
             tls_key: None,
@@ -104,6 +109,12 @@ impl NodeConfig {
         if self.idempotency_retention.0 <= 0 {
             return Err("idempotency_retention must be positive".into());
         }
+        if self.max_past.0 <= 0 {
+            return Err(
+                "max_past must be positive (it is how old an event's occurred_at may be, e.g. \"365d\")"
+                    .into(),
+            );
+        }
         if self.idle_timeout.0 <= 0 {
             return Err("idle_timeout must be positive".into());
         }
@@ -122,6 +133,7 @@ impl NodeConfig {
         Limits {
             max_len: self.max_len,
             max_future: self.max_future,
+            max_past: self.max_past,
         }
     }
 
@@ -155,5 +167,16 @@ mod tests {
             NodeConfig::default(),
             "keep examples/node.toml in step"
         );
+    }
+
+    #[test]
+    fn max_past_defaults_to_a_year_and_must_be_positive() {
+        let c = NodeConfig::default();
+        assert_eq!(c.limits().max_past, Duration::from_secs(365 * 86_400));
+        let c: NodeConfig = toml::from_str("max_past = \"2d\"").expect("valid");
+        assert_eq!(c.limits().max_past, Duration::from_secs(2 * 86_400));
+        let c: NodeConfig = toml::from_str("max_past = \"0s\"").expect("parses");
+        let e = c.check().expect_err("zero");
+        assert!(e.contains("max_past"), "{e}");
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 
-use super::{Node, NodeError};
+use super::{InvalidReason, Node, NodeError};
 use crate::engine::model::Severity;
 use crate::journal::Journal;
 use crate::store::{EscalationEntry, Store, codec};
@@ -43,9 +43,12 @@ impl Cursor {
     /// Parses a cursor of a node with `shards` shards.
     pub fn parse(text: &str, shards: u32) -> Result<Cursor, NodeError> {
         let bad = |why: &str| {
-            NodeError::Invalid(format!(
-                "cursor `{text}` {why}: pass a cursor exactly as an escalation event carried it, \"earliest\", or nothing for \"from now\""
-            ))
+            NodeError::Invalid(
+                InvalidReason::Cursor,
+                format!(
+                    "cursor `{text}` {why}: pass a cursor exactly as an escalation event carried it, \"earliest\", or nothing for \"from now\""
+                ),
+            )
         };
         let mut parts = text.split('-');
         if parts.next() != Some(Self::PREFIX) {
@@ -89,6 +92,10 @@ pub struct StreamedEscalation {
     pub entry: EscalationEntry,
 }
 
+/// A subscriber's end of the stream: events in log order, then an error
+/// if reading the log failed; it closes when the node stops.
+pub type EscalationReceiver = mpsc::Receiver<Result<StreamedEscalation, NodeError>>;
+
 /// An open escalation, for ListOpen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenEscalation {
@@ -108,12 +115,15 @@ impl Node {
 
     /// Streams escalations after `cursor` (`""`: from now; `"earliest"`:
     /// from the oldest retained), filtered. The stream ends when the node
-    /// shuts down; the subscriber resumes from its last cursor.
+    /// shuts down; the subscriber resumes from its last cursor. Also
+    /// returns where the stream starts: a subscriber that has seen no event
+    /// yet resumes from there, so "from now" loses nothing across a
+    /// reconnect either.
     pub fn subscribe(
         &self,
         filter: EscalationFilter,
         cursor: &str,
-    ) -> Result<mpsc::Receiver<Result<StreamedEscalation, NodeError>>, NodeError> {
+    ) -> Result<(Cursor, EscalationReceiver), NodeError> {
         let start = match cursor {
             "" => self.cursor_now(),
             "earliest" => Cursor(vec![0; self.config.shards as usize]),
@@ -121,11 +131,14 @@ impl Node {
                 let c = Cursor::parse(text, self.config.shards)?;
                 let end = self.cursor_now();
                 if c.0.iter().zip(&end.0).any(|(at, last)| at > last) {
-                    return Err(NodeError::Invalid(format!(
-                        "cursor `{text}` is ahead of this node's escalation log (which ends at {}): \
+                    return Err(NodeError::Invalid(
+                        InvalidReason::Cursor,
+                        format!(
+                            "cursor `{text}` is ahead of this node's escalation log (which ends at {}): \
                          it comes from another node or data directory; resume with \"earliest\" instead",
-                        end.encode()
-                    )));
+                            end.encode()
+                        ),
+                    ));
                 }
                 c
             }
@@ -136,22 +149,25 @@ impl Node {
             journal: self.journal.clone(),
             shutdown: self.shutdown.subscribe(),
             filter,
-            pos: start,
+            pos: start.clone(),
             tx,
         };
         tokio::spawn(reader.run());
         metrics::gauge!("handoff_subscribers").increment(1.0);
-        Ok(rx)
+        Ok((start, rx))
     }
 
     /// Open escalations (fired, not resolved), of one team or of all when
     /// `team` is empty.
     pub fn list_open(&self, team: &str) -> Result<Vec<OpenEscalation>, NodeError> {
         if !team.is_empty() && self.model.team(team).is_none() {
-            return Err(NodeError::Invalid(format!(
-                "team `{team}` is not declared in the model; declared teams: {}",
-                self.model.spec.teams.join(", ")
-            )));
+            return Err(NodeError::Invalid(
+                InvalidReason::Undeclared,
+                format!(
+                    "team `{team}` is not declared in the model; declared teams: {}",
+                    self.model.spec.teams.join(", ")
+                ),
+            ));
         }
         let team = (!team.is_empty()).then_some(team);
         let rows = self.store.open_escalations(team)?;

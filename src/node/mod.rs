@@ -8,6 +8,7 @@
 mod catalog;
 pub mod config;
 mod escalations;
+mod invalid;
 #[cfg(test)]
 mod tests;
 
@@ -29,13 +30,15 @@ use crate::store::{Store, StoreError};
 
 pub use config::NodeConfig;
 pub use escalations::{Cursor, EscalationFilter, OpenEscalation, StreamedEscalation};
+pub use invalid::InvalidReason;
 
 /// What a call can fail with; mapped to gRPC status codes in `api`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeError {
-    /// Malformed input (INVALID_ARGUMENT).
-    #[error("{0}")]
-    Invalid(String),
+    /// Malformed input (INVALID_ARGUMENT): why, for metrics, and the
+    /// message for the caller.
+    #[error("{1}")]
+    Invalid(InvalidReason, String),
     /// An unknown customer or escalation (NOT_FOUND).
     #[error("{0}")]
     NotFound(String),
@@ -256,24 +259,23 @@ impl Node {
         if !occurred_at_set {
             event.occurred_at = now;
         }
-        check_malformed(&self.config.limits(), &event, now).map_err(NodeError::Invalid)?;
+        check_malformed(&self.config.limits(), &event, now)
+            .map_err(|m| NodeError::Invalid(m.kind.into(), m.message))?;
         let customer = event.customer.clone();
         self.ask(&customer, |reply| CustomerMsg::Ingest { event, reply })
             .await
     }
 
     /// Ingests many events concurrently; one result each, same order. A
-    /// malformed event gets a `rejected` reply in its slot.
+    /// malformed event is `Invalid` in its slot (the edge answers it with a
+    /// `rejected` result there, and counts it) and the others go on.
     pub async fn ingest_batch(
         &self,
         events: Vec<(Event, bool)>,
     ) -> Vec<Result<IngestReply, NodeError>> {
-        let calls = events.into_iter().map(|(e, set)| async move {
-            match self.ingest(e, set).await {
-                Err(NodeError::Invalid(reason)) => Ok(IngestReply::rejected(reason)),
-                other => other,
-            }
-        });
+        let calls = events
+            .into_iter()
+            .map(|(e, set)| async move { self.ingest(e, set).await });
         futures_util::future::join_all(calls).await
     }
 
@@ -315,7 +317,8 @@ impl Node {
     }
 
     /// Acknowledges an escalation: only its notified team or the SLA's
-    /// owner may (else `PermissionDenied` with the rule).
+    /// owner may (else `PermissionDenied` with the rule). An empty `team`
+    /// is `Invalid`, with a reason that names the teams that may.
     pub async fn acknowledge(
         &self,
         escalation_id: &str,
@@ -323,11 +326,15 @@ impl Node {
         note: &str,
     ) -> Result<DecisionReply, NodeError> {
         let Some(r) = parse_escalation_id(escalation_id) else {
-            return Err(NodeError::Invalid(format!(
-                "`{escalation_id}` is not an escalation id: they look like customer:sla:instance:tier:repeat"
-            )));
+            return Err(NodeError::Invalid(
+                InvalidReason::EscalationId,
+                format!(
+                    "`{escalation_id}` is not an escalation id: they look like customer:sla:instance:tier:repeat"
+                ),
+            ));
         };
         let customer = r.customer.to_owned();
+        let no_team = team.is_empty();
         let (escalation_id, team, note) =
             (escalation_id.to_owned(), team.to_owned(), note.to_owned());
         let reply = self
@@ -344,6 +351,9 @@ impl Node {
         let reason = reply.reason.unwrap_or_default();
         if reason.starts_with("no escalation") {
             Err(NodeError::NotFound(reason))
+        } else if no_team {
+            // The escalation exists; the reason names who may acknowledge it.
+            Err(NodeError::Invalid(InvalidReason::Missing, reason))
         } else {
             Err(NodeError::PermissionDenied(reason))
         }

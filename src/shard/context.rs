@@ -35,8 +35,7 @@ impl ShardContext {
             None => None,
         };
         if let Some(s) = state.as_mut() {
-            let horizon =
-                crate::engine::Timestamp(self.clock.now().0 - self.idempotency_retention.0);
+            let horizon = self.clock.now() - self.idempotency_retention;
             // Persisted with the customer's next commit.
             s.seen.forget_before(horizon);
         }

@@ -88,9 +88,18 @@ impl TimerService {
             .set(self.pending as f64);
     }
 
+    /// Sets `handoff_timers_in_window` after every change of the window
+    /// (refill, firing, commits), so that every shard has the series from
+    /// its start, 0 included.
+    fn report_window(&self) {
+        metrics::gauge!("handoff_timers_in_window", "shard" => self.shard.to_string())
+            .set(self.window.len() as f64);
+    }
+
     /// Runs until shutdown. Store errors are logged and retried.
     pub async fn run(mut self) {
         let mut counted = false;
+        self.report_window();
         loop {
             if let Some(from) = self.window.needs_refill()
                 && let Err(e) = self.refill(&from)
@@ -100,6 +109,7 @@ impl TimerService {
                 continue;
             }
             self.fire_due();
+            self.report_window();
             if !counted {
                 // After the first refill has fired what came due while the
                 // node was down: the count is a scan of every timer of the
@@ -147,8 +157,7 @@ impl TimerService {
         self.pending += u.armed.len() as i64 - u.cleared.len() as i64;
         self.report_pending();
         self.window.apply(u);
-        metrics::gauge!("handoff_timers_in_window", "shard" => self.shard.to_string())
-            .set(self.window.len() as f64);
+        self.report_window();
     }
 
     fn fire_due(&mut self) {

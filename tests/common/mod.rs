@@ -67,7 +67,7 @@ impl NodeProcess {
     }
 
     pub fn start_with(data: &Path, model: &Path, extra: &[&str]) -> NodeProcess {
-        Self::spawn(data, model, extra, "warn", false)
+        Self::spawn(data, model, extra, "warn", false, "127.0.0.1:0")
     }
 
     /// Starts a node with `RUST_LOG=rust_log` and keeps what it writes to
@@ -78,7 +78,7 @@ impl NodeProcess {
         extra: &[&str],
         rust_log: &str,
     ) -> NodeProcess {
-        Self::spawn(data, model, extra, rust_log, true)
+        Self::spawn(data, model, extra, rust_log, true, "127.0.0.1:0")
     }
 
     fn spawn(
@@ -87,6 +87,7 @@ impl NodeProcess {
         extra: &[&str],
         rust_log: &str,
         capture: bool,
+        listen: &str,
     ) -> NodeProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_handoff"))
             .arg("serve")
@@ -94,7 +95,7 @@ impl NodeProcess {
             .arg(data)
             .arg("--model")
             .arg(model)
-            .args(["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+            .args(["--listen", listen, "--metrics", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())
@@ -213,6 +214,22 @@ impl NodeProcess {
         *self = NodeProcess::start_with(&self.data.clone(), &self.model.clone(), &extra);
     }
 
+    /// Starts the node again on the same data directory and the same gRPC
+    /// address, as an operator restarting it would: clients that knew
+    /// `addr` find it there again.
+    pub fn restart_in_place(&mut self) {
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let addr = self.addr.clone();
+        *self = NodeProcess::spawn(
+            &self.data.clone(),
+            &self.model.clone(),
+            &extra,
+            "warn",
+            false,
+            &addr,
+        );
+    }
+
     pub async fn channel(&self) -> Channel {
         let uri = format!("http://{}", self.addr);
         tonic::transport::Endpoint::from_shared(uri)
@@ -275,4 +292,38 @@ where
             panic!("timed out after {within:?} waiting for {what}");
         }
     }
+}
+
+/// Runs the real `handoff` binary; panics if it runs for over a minute.
+pub fn handoff(args: &[&str]) -> (Option<i32>, String, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_handoff"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the handoff binary starts");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(out) => out.expect("wait on handoff"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .arg(pid.to_string())
+                .status();
+            panic!(
+                "`handoff {}` did not finish within a minute",
+                args.join(" ")
+            );
+        }
+    };
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

@@ -1236,4 +1236,142 @@ severity = "high"
         assert_eq!(*region, RegionId(0));
         assert_eq!(t.trigger, Trigger::When(vec![ProofId(0)]));
     }
+
+    // ------------------------------------------------------------ limits
+
+    #[test]
+    fn a_non_ascii_unit_is_a_problem_on_its_line_in_every_duration_key() {
+        // `2é` once split the string inside `é` and panicked the loader.
+        let cases = [
+            mini(&[("within = \"1h\"", "within = \"2é\"")]),
+            mini(&[("[\"30m\", \"2h\"]", "[\"30m\", \"2é\"]")]),
+            mini(&[("at = \"100%\"", "after_breach = \"2é\"")]),
+            mini(&[("at = \"100%\"", "after_breach = \"1h\"\nevery = \"2é\"")]),
+            mini_plus("[markets.BR]\nslas = { welcome = { within = \"2é\" } }"),
+        ];
+        for text in &cases {
+            expect_problem(
+                text,
+                "2é",
+                &["`2é` is not a duration", "`é` is not a unit", "like `2h`"],
+            );
+        }
+        for unit in ["日", "🦀", "\u{301}"] {
+            let text = mini(&[("within = \"1h\"", &format!("within = \"2{unit}\""))]);
+            expect_problem(&text, unit, &["is not a duration"]);
+        }
+    }
+
+    #[test]
+    fn a_percentage_that_overflows_is_a_problem() {
+        for (pct, says) in [
+            ("1e400%", "not a percentage"),
+            ("99999999999999999999999%", "far over 100%"),
+            ("18446744073709551616%", "far over 100%"),
+            ("0.0000001%", "at most 6"),
+            ("50é%", "not a percentage"),
+            ("5日", "not a percentage"),
+        ] {
+            let text = mini(&[("at = \"100%\"", &format!("at = \"{pct}\""))]);
+            expect_problem(&text, pct, &[says]);
+        }
+    }
+
+    #[test]
+    fn durations_longer_than_a_century_are_problems() {
+        for long in [
+            "99999999999999d",
+            "99999999d",
+            "36501d",
+            "9223372036854775808s",
+        ] {
+            let text = mini(&[
+                ("within_bounds = [\"30m\", \"2h\"]\n", ""),
+                ("within = \"1h\"", &format!("within = \"{long}\"")),
+            ]);
+            expect_problem(&text, long, &["too long a duration", "36500d"]);
+        }
+        // At the limit, within + after_breach + every is computed when the
+        // model loads (once it overflowed and panicked there): it fits.
+        let m = loads(&mini(&[
+            ("within_bounds = [\"30m\", \"2h\"]\n", ""),
+            ("within = \"1h\"", "within = \"36500d\""),
+            (
+                "at = \"100%\"",
+                "after_breach = \"36500d\"\nevery = \"36500d\"",
+            ),
+        ]));
+        let rules = &m.rules(MarketId(0)).slas[0];
+        assert_eq!(rules.tier_offsets[0], Duration(2 * Duration::MAX.0));
+    }
+
+    /// `MINI` with `n` more teams declared (`t0`, `t1`, ...).
+    fn with_teams(n: usize) -> String {
+        let names: Vec<String> = (0..n).map(|i| format!("\"t{i}\"")).collect();
+        mini(&[(
+            "teams = [\"sales\", \"billing\"]",
+            &format!("teams = [\"sales\", \"billing\", {}]", names.join(", ")),
+        )])
+    }
+
+    #[test]
+    fn a_model_declares_at_most_65535_names_of_a_kind() {
+        loads(&with_teams(65_535 - 2));
+        let text = with_teams(65_535 - 1);
+        expect_problem(
+            &text,
+            "teams =",
+            &[
+                "team \"t65533\" is one too many",
+                "at most 65535 team names",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_model_declares_at_most_65535_markets() {
+        let mut text = MINI.to_owned();
+        for i in 0..65_535 {
+            text.push_str(&format!("[markets.M{i}]\n"));
+        }
+        // MINI declares US: M65534 is the 65536th.
+        expect_problem(
+            &text,
+            "[markets.M65534]",
+            &["market \"M65534\" is one too many", "at most 65535 markets"],
+        );
+    }
+
+    #[test]
+    fn an_sla_has_at_most_65535_tiers() {
+        let tier = "[[slas.welcome.tiers]]\nat = \"50%\"\nseverity = \"low\"\n";
+        let text = mini_plus(&tier.repeat(65_535));
+        let found = problems(&text);
+        assert_eq!(found.len(), 1, "{}", ModelErrors(found.clone()));
+        assert!(
+            found[0]
+                .message
+                .contains("tier 65535 of SLA \"welcome\" is one too many"),
+            "{}",
+            found[0].message
+        );
+        assert_eq!(found[0].line, text.lines().count() - 2);
+    }
+
+    #[test]
+    fn a_model_whose_rule_tables_would_not_fit_is_a_problem() {
+        // 8193 states x 8193 event types: 67 million slots (134 MB) for
+        // one market, past the limit; once it was allocated as it was.
+        let n = 8_193;
+        let types: Vec<String> = (0..n).map(|i| format!("\"e{i}\"")).collect();
+        let mut text = mini(&[(
+            "billing = [\"paid\", \"refunded\"]",
+            &format!("billing = [\"paid\", \"refunded\", {}]", types.join(", ")),
+        )]);
+        text.push_str("\n[regions.big]\ninitial = \"s0\"\ndefault_owner = \"sales\"\n");
+        for i in 0..n {
+            text.push_str(&format!("[regions.big.states.s{i}]\n"));
+        }
+        expect_problem(&text, "[regions.big]", &["too large to run"]);
+    }
 }

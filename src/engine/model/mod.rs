@@ -1,6 +1,6 @@
 //! The lifecycle model, validated and interned.
 //!
-//! A model file (TOML, see `MODEL.md` and the README's model guide) is parsed
+//! A model file (TOML, see `docs/model.md`) is parsed
 //! and checked by [`load`]; the result is a [`Model`] in which every name the
 //! hot path compares (teams, states, events, proofs, SLAs, markets) is a small
 //! integer id. Strings stay here, at the edges, for output and diagnostics.

@@ -151,7 +151,11 @@ impl MarketRules {
                     .iter()
                     .map(|t| match t.at {
                         TierAt::Percent(p) => p.of(within),
-                        TierAt::AfterBreach { after, .. } => Duration(within.0 + after.0),
+                        // Both are at most `Duration::MAX` (the loader's limit), so
+                        // this cannot saturate; saturating keeps it panic-free.
+                        TierAt::AfterBreach { after, .. } => {
+                            Duration(within.0.saturating_add(after.0))
+                        }
                     })
                     .collect();
                 let tier_every = sla

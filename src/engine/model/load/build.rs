@@ -13,7 +13,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::document::{Located, Node, Problems, Span, check_name, kind_of, string_items};
 use super::graph_checks::{Edge, RegionGraph};
-use super::scope::{DeclareError, Names, Scope};
+use super::scope::{DeclareError, MAX_NAMES, Names, Scope, next_id};
 use crate::engine::model::{
     Duration, EventType, ModelSpec, Proof, RegionId, SourceId, parse_duration,
 };
@@ -80,6 +80,7 @@ pub(super) fn build(
     b.slas(&root);
     b.markets(&root);
     b.check_graphs();
+    b.check_table_size();
     if !b.p.is_empty() {
         return Err(b.p.into_sorted());
     }
@@ -91,6 +92,11 @@ pub(super) fn build(
     spec.sources = scope.sources.into_names();
     Ok(spec)
 }
+
+/// The most entries the per-market transition tables of a model may have
+/// in all (2 bytes each: 128 MiB): a model within every name limit could
+/// otherwise ask for gigabytes when it loads, and abort the process.
+const MAX_TABLE_ENTRIES: usize = 1 << 26;
 
 /// Declares a name, reporting a duplicate (`where_` says where it is
 /// declared) or too many names. Returns the new id.
@@ -116,7 +122,11 @@ pub(super) fn declare(
         Err(DeclareError::TooMany) => {
             p.report(
                 &name.span,
-                format!("too many {kind} names: a model may declare at most 65535"),
+                format!(
+                    "{kind} \"{}\" is one too many: a model may declare at most {MAX_NAMES} \
+                     {kind} names; merge some",
+                    name.value
+                ),
             );
             None
         }
@@ -229,10 +239,14 @@ impl Builder {
             if !check_name(&mut self.p, ty, "event type") {
                 continue;
             }
-            let Ok(id) = u16::try_from(self.spec.events.len()) else {
+            let Some(id) = next_id(self.spec.events.len()) else {
                 self.p.report(
                     &ty.span,
-                    "too many event types: a model may declare at most 65535",
+                    format!(
+                        "event type \"{}\" is one too many: a model may declare at most \
+                         {MAX_NAMES} event types, over all sources; merge some",
+                        ty.value
+                    ),
                 );
                 continue;
             };
@@ -300,6 +314,30 @@ impl Builder {
             let subject = format!("`revoked_by` of {}", node.what);
             proof.revoked_by = self.scope.events(p, &subject, &revoked);
         }
+    }
+
+    /// Reports a model whose rule tables ([`crate::engine::model::MarketRules`]:
+    /// per market and region, a slot per state and event type) would exceed
+    /// [`MAX_TABLE_ENTRIES`], on the line of the region with the most states.
+    fn check_table_size(&mut self) {
+        let markets = self.spec.markets.len().max(1);
+        let events = self.spec.events.len();
+        let states: usize = self.spec.regions.iter().map(|r| r.states.len()).sum();
+        let entries = markets.saturating_mul(states).saturating_mul(events);
+        if entries <= MAX_TABLE_ENTRIES {
+            return;
+        }
+        let largest = (0..self.spec.regions.len())
+            .max_by_key(|&r| self.spec.regions[r].states.len())
+            .map_or(1, |r| self.graphs[r].line);
+        self.p.report_line(
+            largest,
+            format!(
+                "the model is too large to run: {markets} market(s) x {states} states (all \
+                 regions) x {events} event types need {entries} transition-table entries, \
+                 more than {MAX_TABLE_ENTRIES}; declare fewer markets, states or event types"
+            ),
+        );
     }
 
     /// A duration-valued key, parsed; a bad one is reported.

@@ -8,6 +8,7 @@ use toml::de::DeValue;
 use super::build::{Builder, SlaInfo};
 use super::document::{Node, check_name, kind_of, string_items};
 use super::graph_checks::Edge;
+use super::scope::MAX_NAMES;
 use crate::engine::model::{
     Duration, EventTypeId, Market, Overlay, ProofId, RegionId, SlaId, SlaOverlay, Transition,
 };
@@ -23,6 +24,17 @@ impl Builder {
         };
         for (code, value) in markets.entries() {
             if !check_name(&mut self.p, &code, "market") {
+                continue;
+            }
+            if self.spec.markets.len() >= MAX_NAMES {
+                self.p.report(
+                    &code.span,
+                    format!(
+                        "market \"{}\" is one too many: a model may declare at most \
+                         {MAX_NAMES} markets; merge some",
+                        code.value
+                    ),
+                );
                 continue;
             }
             let what = format!("market \"{}\"", code.value);

@@ -21,6 +21,15 @@ pub(super) struct Names {
     ids: HashMap<String, u16>,
 }
 
+/// How many names of one kind a model may declare: ids are `u16`, and
+/// `u16::MAX` stays free (it marks an empty slot in the rule tables).
+pub(super) const MAX_NAMES: usize = u16::MAX as usize;
+
+/// The id of the next name after `declared` of its kind, if one is left.
+pub(super) fn next_id(declared: usize) -> Option<u16> {
+    u16::try_from(declared).ok().filter(|&id| id < u16::MAX)
+}
+
 /// Why a name could not be declared.
 pub(super) enum DeclareError {
     Duplicate,
@@ -40,7 +49,7 @@ impl Names {
 
     /// Declares the next name; its id is its position.
     pub fn declare(&mut self, name: &str) -> Result<u16, DeclareError> {
-        let id = u16::try_from(self.names.len()).map_err(|_| DeclareError::TooMany)?;
+        let id = next_id(self.names.len()).ok_or(DeclareError::TooMany)?;
         self.declare_as(name, id)
     }
 

@@ -5,6 +5,7 @@ use toml::de::DeValue;
 
 use super::build::{Builder, SlaInfo, declare};
 use super::document::{Located, Node, check_name, kind_of, string_items};
+use super::scope::MAX_NAMES;
 use crate::engine::model::{
     Duration, Percent, Severity, Sla, SlaStart, TeamId, Tier, TierAt, parse_duration, parse_percent,
 };
@@ -97,8 +98,20 @@ impl Builder {
         let tiers = node.tables(&mut self.p, "tiers", |i| {
             format!("tier {} of {}", i - 1, node.what)
         });
+        if let Some(extra) = tiers.get(MAX_NAMES) {
+            // Tiers are numbered by a `u16` in escalations and timers.
+            self.p.report(
+                &extra.span,
+                format!(
+                    "{} is one too many: an SLA has at most {MAX_NAMES} tiers; \
+                     repeat one with `every` instead",
+                    extra.what
+                ),
+            );
+        }
         sla.tiers = tiers
             .iter()
+            .take(MAX_NAMES)
             .filter_map(|t| self.tier(t, sla.owner))
             .collect();
     }
