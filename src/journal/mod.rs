@@ -107,6 +107,15 @@ impl Queue {
     }
 }
 
+/// How much group commit merged, since the journal started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommitStats {
+    /// Entries made durable.
+    pub entries: u64,
+    /// Store commits (each one fsync) that carried them.
+    pub commits: u64,
+}
+
 /// The single-node journal: a committer thread that takes every entry
 /// waiting, turns them into one store batch and makes it durable with one
 /// sync (group commit), then answers each proposer.
@@ -116,6 +125,8 @@ pub struct LocalJournal {
     durable: Arc<Vec<AtomicU64>>,
     commits: watch::Receiver<u64>,
     committer: Option<std::thread::JoinHandle<()>>,
+    /// `(entries, commits)` so far, kept by the committer.
+    stats: Arc<[AtomicU64; 2]>,
 }
 
 /// Most entries merged into one commit: bounds how long one commit (and
@@ -138,7 +149,9 @@ impl LocalJournal {
             Arc::new(next.iter().map(|n| AtomicU64::new(*n)).collect());
         let queue = Arc::new(Queue::default());
         let (commit_tx, commits) = watch::channel(0u64);
+        let stats = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let committer = Committer {
+            stats: stats.clone(),
             store,
             model,
             queue: queue.clone(),
@@ -159,7 +172,16 @@ impl LocalJournal {
             durable,
             commits,
             committer: Some(committer),
+            stats,
         })
+    }
+
+    /// How much group commit merged so far.
+    pub fn stats(&self) -> CommitStats {
+        CommitStats {
+            entries: self.stats[0].load(Ordering::Relaxed),
+            commits: self.stats[1].load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -214,6 +236,7 @@ struct Committer {
     durable: Arc<Vec<AtomicU64>>,
     commit_tx: watch::Sender<u64>,
     generation: u64,
+    stats: Arc<[AtomicU64; 2]>,
 }
 
 impl Committer {
@@ -280,19 +303,23 @@ impl Committer {
                 for (shard, seq) in self.next.iter().enumerate() {
                     self.durable[shard].store(*seq, Ordering::Release);
                 }
+                self.stats[0].fetch_add(n as u64, Ordering::Relaxed);
+                self.stats[1].fetch_add(1, Ordering::Relaxed);
                 metrics::histogram!("handoff_store_batch_entries").record(n as f64);
                 metrics::histogram!("handoff_store_sync_seconds")
                     .record(started.elapsed().as_secs_f64());
+                // Announced before the answers: once `append` resolves,
+                // subscribers have been told.
+                if wrote_escalations {
+                    self.generation += 1;
+                    let _ = self.commit_tx.send(self.generation);
+                }
                 for ((p, seqs), timers) in group.into_iter().zip(assigned).zip(updates) {
                     let _ = p.reply.send(Ok(Appended {
                         escalation_seqs: seqs,
                         timers,
                         state: p.entry.state,
                     }));
-                }
-                if wrote_escalations {
-                    self.generation += 1;
-                    let _ = self.commit_tx.send(self.generation);
                 }
             }
             Err(e) => {

@@ -154,7 +154,8 @@ impl Node {
     ) -> Result<Node, NodeError> {
         let model = Arc::new(catalog::bind(&*store, &model)?);
         let shards = config.shards;
-        let journal: Arc<dyn Journal> = Arc::new(LocalJournal::start(store.clone(), model.clone(), shards)?);
+        let journal: Arc<dyn Journal> =
+            Arc::new(LocalJournal::start(store.clone(), model.clone(), shards)?);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let limits = ActorLimits {
             max_active: (config.max_active_actors / shards as usize).max(1),

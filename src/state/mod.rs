@@ -13,6 +13,8 @@
 //! to the store.
 
 #[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
 mod tests;
 
 use crate::engine::model::Model;
@@ -59,9 +61,8 @@ impl Entry {
     /// The fired timer, when the state no longer holds it and the decision
     /// did not disarm it: its key must still leave the index.
     fn stale_timer(&self) -> Option<Timer> {
-        self.fired.filter(|t| {
-            !self.timers.disarmed.contains(t) && !self.state.timers().any(|p| p == *t)
-        })
+        self.fired
+            .filter(|t| !self.timers.disarmed.contains(t) && !self.state.timers().any(|p| p == *t))
     }
 
     /// Whether committing it writes anything.
@@ -94,7 +95,10 @@ pub struct Committed<'a> {
 
 /// The rows of a group of committed entries, in commit order (a later
 /// entry's write of the same key wins), and each entry's timer update.
-pub fn apply_committed(model: &Model, committed: &[Committed<'_>]) -> (WriteBatch, Vec<TimerUpdate>) {
+pub fn apply_committed(
+    model: &Model,
+    committed: &[Committed<'_>],
+) -> (WriteBatch, Vec<TimerUpdate>) {
     let mut batch = WriteBatch::default();
     let updates = committed
         .iter()
@@ -152,8 +156,12 @@ fn rows(model: &Model, c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
             .push((shard, e.customer.clone(), codec::encode_customer(state)));
     }
     for (i, f) in e.facts.iter().enumerate() {
-        b.facts
-            .push((shard, e.customer.clone(), e.seq + i as u64, codec::encode_fact(f)));
+        b.facts.push((
+            shard,
+            e.customer.clone(),
+            e.seq + i as u64,
+            codec::encode_fact(f),
+        ));
     }
     let mut seqs = escalation_seqs.iter();
     for f in &e.facts {

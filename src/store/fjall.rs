@@ -124,7 +124,6 @@ impl FjallStore {
         }
         Ok(())
     }
-
 }
 
 fn open_error(dir: &Path, e: fjall::Error) -> StoreError {

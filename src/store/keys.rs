@@ -12,11 +12,6 @@
 
 use super::{Result, StoreError, TimerKey};
 
-/// Tags inside the `idempotency` keyspace: the keys themselves, and an
-/// index by arrival time for pruning.
-pub const IDEM_BY_KEY: u8 = 0x01;
-pub const IDEM_BY_TIME: u8 = 0x02;
-
 pub fn push_u16(buf: &mut Vec<u8>, v: u16) {
     buf.extend_from_slice(&v.to_be_bytes());
 }
@@ -69,10 +64,6 @@ impl<'a> Reader<'a> {
         };
         self.bytes = rest;
         Ok(*head)
-    }
-
-    pub fn u8(&mut self) -> Result<u8> {
-        Ok(self.take::<1>()?[0])
     }
 
     pub fn u16(&mut self) -> Result<u16> {
@@ -174,68 +165,6 @@ pub fn parse_escalation(key: &[u8]) -> Result<(u32, u64)> {
     Ok((shard, seq))
 }
 
-fn push_idem_tail(k: &mut Vec<u8>, shard: u32, customer: &str, source: &str, id: &str) {
-    push_u32(k, shard);
-    push_str(k, customer);
-    push_str(k, source);
-    push_str(k, id);
-}
-
-/// `IDEM_BY_KEY | shard | customer | source | id`; the value is the
-/// arrival time (big-endian `i64`).
-pub fn idem(shard: u32, customer: &str, source: &str, id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(16 + customer.len() + source.len() + id.len());
-    k.push(IDEM_BY_KEY);
-    push_idem_tail(&mut k, shard, customer, source, id);
-    k
-}
-
-/// `IDEM_BY_TIME | received | shard | customer | source | id`, no value.
-pub fn idem_by_time(received: i64, shard: u32, customer: &str, source: &str, id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(24 + customer.len() + source.len() + id.len());
-    k.push(IDEM_BY_TIME);
-    push_i64(&mut k, received);
-    push_idem_tail(&mut k, shard, customer, source, id);
-    k
-}
-
-/// The first by-time key at or after `received`.
-pub fn idem_by_time_bound(received: i64) -> Vec<u8> {
-    let mut k = vec![IDEM_BY_TIME];
-    push_i64(&mut k, received);
-    k
-}
-
-/// Splits a by-time key into `(received, by-key key)`.
-pub fn parse_idem_by_time(key: &[u8]) -> Result<(i64, Vec<u8>)> {
-    let mut r = Reader::new(key, "idempotency");
-    let tag = r.u8()?;
-    if tag != IDEM_BY_TIME {
-        return Err(StoreError::corrupt(
-            "idempotency key",
-            format!("expected tag {IDEM_BY_TIME}, found {tag}"),
-        ));
-    }
-    let received = r.i64()?;
-    let mut by_key = Vec::with_capacity(key.len() - 8);
-    by_key.push(IDEM_BY_KEY);
-    by_key.extend_from_slice(&key[9..]);
-    // Validate the tail, so a damaged index entry is reported, not obeyed.
-    let _ = (r.u32()?, r.str()?, r.str()?, r.str()?);
-    r.end()?;
-    Ok((received, by_key))
-}
-
-pub fn decode_received(value: &[u8]) -> Result<i64> {
-    let bytes: [u8; 8] = value.try_into().map_err(|_| {
-        StoreError::corrupt(
-            "idempotency value",
-            format!("expected 8 bytes, found {}", value.len()),
-        )
-    })?;
-    Ok(i64::from_be_bytes(bytes))
-}
-
 impl TimerKey {
     /// `shard | deadline | customer | sla | tier | repeat | instance`.
     pub fn encode(&self) -> Vec<u8> {
@@ -319,16 +248,6 @@ mod tests {
             prop_assert_eq!(a.encode().cmp(&b.encode()), a.cmp(&b));
         }
 
-        #[test]
-        fn idempotency_index_points_at_its_key(
-            received in any::<i64>(), shard in any::<u32>(),
-            c in any::<String>(), s in any::<String>(), id in any::<String>()
-        ) {
-            let (at, by_key) = parse_idem_by_time(&idem_by_time(received, shard, &c, &s, &id))
-                .expect("parses");
-            prop_assert_eq!(at, received);
-            prop_assert_eq!(by_key, idem(shard, &c, &s, &id));
-        }
     }
 
     #[test]
@@ -356,8 +275,6 @@ mod tests {
         .encode();
         k.push(9);
         assert!(TimerKey::decode(&k).is_err());
-        assert!(parse_idem_by_time(&[IDEM_BY_KEY]).is_err());
-        assert!(decode_received(&[1, 2]).is_err());
     }
 
     #[test]

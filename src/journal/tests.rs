@@ -1,0 +1,222 @@
+//! The journal's numbering and lanes, over stores that fail, block and
+//! record on demand.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+use super::*;
+use crate::state::testing::{Customer, MIN, T0, saas};
+use crate::store::{MemoryStore, TimerKey, WriteBatch};
+
+/// A memory store that fails commits while `fail` is set, holds a commit
+/// while `hold` is set (until released), and records every batch.
+#[derive(Default)]
+struct TestStore {
+    inner: MemoryStore,
+    fail: AtomicBool,
+    hold: Mutex<bool>,
+    released: Condvar,
+    batches: Mutex<Vec<WriteBatch>>,
+}
+
+impl TestStore {
+    fn release(&self) {
+        *self.hold.lock().expect("not poisoned") = false;
+        self.released.notify_all();
+    }
+}
+
+impl Store for TestStore {
+    fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let mut held = self.hold.lock().expect("not poisoned");
+        while *held {
+            held = self.released.wait(held).expect("not poisoned");
+        }
+        drop(held);
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError::Closed);
+        }
+        self.batches
+            .lock()
+            .expect("not poisoned")
+            .push(batch.clone());
+        self.inner.commit(batch)
+    }
+    fn customer(&self, shard: u32, customer: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.customer(shard, customer)
+    }
+    fn last_fact_seq(&self, shard: u32, customer: &str) -> Result<Option<u64>, StoreError> {
+        self.inner.last_fact_seq(shard, customer)
+    }
+    fn timers(
+        &self,
+        shard: u32,
+        from: Option<&TimerKey>,
+        limit: usize,
+    ) -> Result<Vec<TimerKey>, StoreError> {
+        self.inner.timers(shard, from, limit)
+    }
+    fn escalations(
+        &self,
+        shard: u32,
+        after_seq: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.inner.escalations(shard, after_seq, limit)
+    }
+    fn last_escalation_seq(&self, shard: u32) -> Result<Option<u64>, StoreError> {
+        self.inner.last_escalation_seq(shard)
+    }
+    fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>, StoreError> {
+        self.inner.open_escalations(team)
+    }
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.meta(key)
+    }
+    fn put_meta(&self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
+        self.inner.put_meta(key, value)
+    }
+    fn disk_bytes(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// A firing entry (one escalation) of a fresh customer `name` on shard 3.
+fn firing(model: &Model, name: &str) -> Entry {
+    let mut c = Customer::new(name);
+    c.event(model, "crm", "deal_won", T0);
+    c.event(model, "billing", "payment_succeeded", T0 + MIN);
+    let e = c.fire(model);
+    assert_eq!(e.escalations(), 1);
+    e
+}
+
+fn start(store: Arc<TestStore>) -> LocalJournal {
+    LocalJournal::start(store, Arc::new(saas()), 8).expect("starts")
+}
+
+#[tokio::test]
+async fn sequences_follow_commit_order_and_continue_after_a_restart() {
+    let model = saas();
+    let store = Arc::new(TestStore::default());
+    let journal = start(store.clone());
+    assert_eq!(journal.durable_seq(3), 0);
+    for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+        let appended = journal.append(firing(&model, name)).await.expect("durable");
+        assert_eq!(appended.escalation_seqs, vec![i as u64 + 1]);
+        assert_eq!(journal.durable_seq(3), i as u64 + 1);
+    }
+    assert_eq!(journal.durable_seq(2), 0, "sequences are per shard");
+    drop(journal);
+    // A new journal on the same store goes on from the log's last.
+    let journal = start(store.clone());
+    assert_eq!(journal.durable_seq(3), 3);
+    let appended = journal.append(firing(&model, "d")).await.expect("durable");
+    assert_eq!(appended.escalation_seqs, vec![4]);
+    let logged: Vec<u64> = store
+        .escalations(3, None, 10)
+        .expect("reads")
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .collect();
+    assert_eq!(logged, [1, 2, 3, 4]);
+}
+
+#[tokio::test]
+async fn a_failed_commit_gives_its_sequences_back() {
+    let model = saas();
+    let store = Arc::new(TestStore::default());
+    let journal = start(store.clone());
+    journal.append(firing(&model, "a")).await.expect("durable");
+    let mut watch = journal.commits();
+    let seen = *watch.borrow_and_update();
+
+    store.fail.store(true, Ordering::SeqCst);
+    let err = journal
+        .append(firing(&model, "b"))
+        .await
+        .expect_err("fails");
+    assert!(matches!(err, StoreError::Closed), "{err}");
+    assert_eq!(
+        journal.durable_seq(3),
+        1,
+        "nothing of the failed group is durable"
+    );
+    assert!(!watch.has_changed().expect("open"), "no commit announced");
+    assert_eq!(*watch.borrow(), seen);
+
+    store.fail.store(false, Ordering::SeqCst);
+    let appended = journal.append(firing(&model, "c")).await.expect("durable");
+    assert_eq!(
+        appended.escalation_seqs,
+        vec![2],
+        "no gap where the failure was"
+    );
+    assert!(watch.has_changed().expect("open"));
+    let logged: Vec<u64> = store
+        .escalations(3, None, 10)
+        .expect("reads")
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .collect();
+    assert_eq!(logged, [1, 2]);
+}
+
+#[tokio::test]
+async fn a_waiting_firing_is_committed_before_waiting_ingest() {
+    let model = saas();
+    let store = Arc::new(TestStore::default());
+    let journal = start(store.clone());
+    // Hold the committer in a first commit, queue ingest work behind it,
+    // then a firing.
+    *store.hold.lock().expect("not poisoned") = true;
+    let mut c = Customer::new("first");
+    let first = journal.append(c.event(&model, "crm", "lead_created", T0));
+    let first = tokio::spawn(first);
+    // The committer has taken it and is held in its commit.
+    while !journal.queue.lock().others.is_empty() {
+        tokio::task::yield_now().await;
+    }
+    let mut ingest = Vec::new();
+    for i in 0..50 {
+        let mut c = Customer::new(&format!("ingest-{i}"));
+        ingest.push(tokio::spawn(journal.append(c.event(
+            &model,
+            "crm",
+            "lead_created",
+            T0,
+        ))));
+    }
+    let fire = tokio::spawn(journal.append(firing(&model, "late")));
+    // Wait until all of it is queued (the first commit is under way).
+    let queued = || {
+        let lanes = journal.queue.lock();
+        lanes.firings.len() == 1 && lanes.others.len() == 50
+    };
+    while !queued() {
+        tokio::task::yield_now().await;
+    }
+    store.release();
+    first.await.expect("joins").expect("durable");
+    fire.await.expect("joins").expect("durable");
+    for i in ingest {
+        i.await.expect("joins").expect("durable");
+    }
+    let batches = store.batches.lock().expect("not poisoned");
+    let writers =
+        |b: &WriteBatch| -> Vec<String> { b.customers.iter().map(|c| c.1.clone()).collect() };
+    assert_eq!(writers(&batches[0]), ["first"], "the held commit");
+    assert_eq!(
+        writers(&batches[1]),
+        ["late"],
+        "the firing alone, ahead of the queued ingest"
+    );
+    assert_eq!(
+        batches[2].customers.len(),
+        50,
+        "then the ingest, as one group"
+    );
+}

@@ -1,0 +1,167 @@
+//! `apply_committed` on entries the engine really decided (the reference
+//! model): which rows each kind of entry becomes.
+
+use super::testing::{Customer, MIN, T0, saas};
+use super::*;
+use crate::engine::Input;
+use crate::engine::model::Model;
+use crate::store::{MemoryStore, Store, codec};
+
+fn apply_one(model: &Model, entry: &Entry, seqs: &[u64]) -> (WriteBatch, TimerUpdate) {
+    let (batch, mut updates) = apply_committed(
+        model,
+        &[Committed {
+            entry,
+            escalation_seqs: seqs,
+        }],
+    );
+    assert_eq!(updates.len(), 1);
+    (batch, updates.remove(0))
+}
+
+#[test]
+fn a_payment_writes_the_record_its_facts_and_arms_the_sla_timer() {
+    let model = saas();
+    let mut c = Customer::new("acme");
+    let won = c.event(&model, "crm", "deal_won", T0);
+    let paid = c.event(&model, "billing", "payment_succeeded", T0 + MIN);
+    let (batch, timers) = apply_one(&model, &paid, &[]);
+
+    let (shard, customer, record) = &batch.customers[0];
+    assert_eq!((*shard, customer.as_str()), (3, "acme"));
+    assert_eq!(
+        &codec::decode_customer(record).expect("decodes"),
+        c.state.as_ref().expect("exists")
+    );
+    let seqs: Vec<u64> = batch.facts.iter().map(|f| f.2).collect();
+    let first = won.facts.len() as u64 + 1;
+    assert_eq!(
+        seqs,
+        (first..first + paid.facts.len() as u64).collect::<Vec<_>>(),
+        "one key per fact, numbered on from the customer's last"
+    );
+    assert_eq!(timers.armed.len(), 1, "access_after_payment's first tier");
+    assert_eq!(batch.timers_set, timers.armed);
+    assert_eq!(
+        timers.armed[0].sla,
+        model.sla("access_after_payment").expect("declared").0
+    );
+    assert!(batch.escalations.is_empty() && batch.open_set.is_empty());
+}
+
+#[test]
+fn a_firing_writes_the_log_row_with_its_sequence_and_the_open_index() {
+    let model = saas();
+    let mut c = Customer::new("acme");
+    c.event(&model, "crm", "deal_won", T0);
+    c.event(&model, "billing", "payment_succeeded", T0 + MIN);
+    let firing = c.fire(&model);
+    assert_eq!(firing.escalations(), 1);
+    let (batch, timers) = apply_one(&model, &firing, &[41]);
+
+    assert_eq!(batch.escalations.len(), 1);
+    let (shard, seq, bytes) = &batch.escalations[0];
+    assert_eq!((*shard, *seq), (3, 41));
+    let logged = codec::decode_escalation(bytes).expect("decodes");
+    assert_eq!(logged.customer, "acme");
+    assert_eq!(logged.sla, "access_after_payment");
+    assert_eq!(logged.team, "provisioning");
+    assert_eq!(batch.open_set.len(), 1);
+    assert_eq!(batch.open_set[0].escalation_id, logged.escalation_id);
+    assert!(!batch.open_set[0].acknowledged);
+    // The fired tier's key goes, the next tier's comes.
+    assert_eq!(timers.cleared.len(), 1);
+    assert_eq!(timers.armed.len(), 1);
+
+    // Access: the SLA stops, the escalation is resolved and leaves the index.
+    let access = c.event(&model, "access", "access_granted", T0 + 40 * MIN);
+    assert_eq!(access.escalations(), 1, "a resolved event");
+    let (batch, timers) = apply_one(&model, &access, &[42]);
+    assert_eq!(
+        batch.open_cleared,
+        vec![("provisioning".to_owned(), logged.escalation_id.clone())]
+    );
+    assert_eq!(batch.escalations[0].1, 42);
+    assert_eq!(timers.cleared.len(), 1, "the pending breach timer");
+}
+
+#[test]
+fn an_acknowledgement_marks_the_open_row() {
+    let model = saas();
+    let mut c = Customer::new("acme");
+    c.event(&model, "crm", "deal_won", T0);
+    c.event(&model, "billing", "payment_succeeded", T0 + MIN);
+    let firing = c.fire(&model);
+    let (batch, _) = apply_one(&model, &firing, &[1]);
+    let id = batch.open_set[0].escalation_id.clone();
+    let ack = c.decide(
+        &model,
+        Input::Acknowledge {
+            escalation_id: id.clone(),
+            team: "provisioning".into(),
+            note: "on it".into(),
+        },
+        None,
+        T0 + 35 * MIN,
+    );
+    let (batch, timers) = apply_one(&model, &ack, &[]);
+    assert_eq!(batch.open_set.len(), 1);
+    assert_eq!(batch.open_set[0].escalation_id, id);
+    assert!(batch.open_set[0].acknowledged);
+    assert!(timers.is_empty(), "acknowledging does not stop later tiers");
+}
+
+#[test]
+fn a_stale_firing_clears_its_key_though_nothing_changed() {
+    let model = saas();
+    let mut c = Customer::new("acme");
+    c.event(&model, "crm", "deal_won", T0);
+    c.event(&model, "billing", "payment_succeeded", T0 + MIN);
+    let t = c
+        .state
+        .as_ref()
+        .and_then(|s| s.timers().min())
+        .expect("pending");
+    c.event(&model, "access", "access_granted", T0 + 2 * MIN);
+    // The timer service fires the key it still held.
+    let stale = c.decide(&model, Input::Timer(t), Some(t), t.due.0);
+    assert!(stale.facts.is_empty());
+    assert!(!stale.is_empty(), "its key must still leave the index");
+    let (batch, timers) = apply_one(&model, &stale, &[]);
+    assert!(batch.customers.is_empty() && batch.facts.is_empty());
+    assert_eq!(timers.cleared, vec![timer_key(3, "acme", &t)]);
+    assert_eq!(batch.timers_cleared, timers.cleared);
+}
+
+#[test]
+fn a_group_becomes_one_batch_in_commit_order_the_same_on_every_store() {
+    let model = saas();
+    let mut a = Customer::new("a");
+    let mut b = Customer::new("b");
+    let entries = [
+        a.event(&model, "crm", "deal_won", T0),
+        b.event(&model, "crm", "deal_won", T0),
+        a.event(&model, "billing", "payment_succeeded", T0 + MIN),
+    ];
+    let committed: Vec<Committed<'_>> = entries
+        .iter()
+        .map(|entry| Committed {
+            entry,
+            escalation_seqs: &[],
+        })
+        .collect();
+    let (batch, updates) = apply_committed(&model, &committed);
+    assert_eq!(updates.len(), 3);
+    let writers: Vec<&str> = batch.customers.iter().map(|c| c.1.as_str()).collect();
+    assert_eq!(writers, ["a", "b", "a"], "a later write of a key wins");
+    // The same rows again give the same bytes: deterministic.
+    assert_eq!(apply_committed(&model, &committed).0, batch);
+    let store = MemoryStore::new();
+    store.commit(batch).expect("commits");
+    let stored = store.customer(3, "a").expect("reads").expect("written");
+    assert_eq!(
+        codec::decode_customer(&stored).expect("decodes"),
+        a.state.clone().expect("exists"),
+        "the last record of `a` is the stored one"
+    );
+}
