@@ -40,6 +40,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod engine;
 pub mod journal;

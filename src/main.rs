@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use handoff::cli::client;
+use handoff::cli;
 use handoff::cli::loadgen::LoadgenArgs;
 use handoff::cli::serve::ServeArgs;
 use handoff::engine::model::GraphFormat;
@@ -48,8 +48,8 @@ enum Command {
     /// Run a node: gRPC, durable customer actors, SLA timers, escalations.
     Serve(ServeArgs),
     /// Send one event to a running node; the exit status says what became of it.
-    #[command(after_help = client::INGEST_EXIT_STATUS)]
-    Ingest(client::IngestArgs),
+    #[command(after_help = cli::ingest::INGEST_EXIT_STATUS)]
+    Ingest(cli::ingest::IngestArgs),
     /// Look at a customer on a running node.
     Customer {
         #[command(subcommand)]
@@ -95,18 +95,18 @@ enum TokenCommand {
 #[derive(Subcommand)]
 enum CustomerCommand {
     /// The unified view: states, owners, proofs, SLAs, escalations, timeline.
-    Get(client::CustomerGetArgs),
+    Get(cli::customer::CustomerGetArgs),
 }
 
 #[derive(Subcommand)]
 enum EscalationsCommand {
     /// Follow the escalation stream, reconnecting through restarts of the node.
-    #[command(after_help = client::TAIL_RECONNECT)]
-    Tail(client::TailArgs),
+    #[command(after_help = cli::escalations::tail::TAIL_RECONNECT)]
+    Tail(cli::escalations::tail::TailArgs),
     /// Open escalations, of one team or all.
-    List(client::ListArgs),
+    List(cli::escalations::list::ListArgs),
     /// Acknowledge an escalation (its notified team or the SLA's owner).
-    Ack(client::AckArgs),
+    Ack(cli::escalations::ack::AckArgs),
 }
 
 #[derive(Subcommand)]
@@ -187,14 +187,14 @@ fn main() -> ExitCode {
             handoff::cli::serve::init_logging();
             block_on(handoff::cli::serve::run(args))
         }
-        Command::Ingest(args) => block_on_status(client::ingest(args)),
+        Command::Ingest(args) => block_on_status(cli::ingest::ingest(args)),
         Command::Customer { command } => match command {
-            CustomerCommand::Get(args) => block_on(client::customer_get(args)),
+            CustomerCommand::Get(args) => block_on(cli::customer::customer_get(args)),
         },
         Command::Escalations { command } => match command {
-            EscalationsCommand::Tail(args) => block_on(client::tail(args)),
-            EscalationsCommand::List(args) => block_on(client::list(args)),
-            EscalationsCommand::Ack(args) => block_on(client::ack(args)),
+            EscalationsCommand::Tail(args) => block_on(cli::escalations::tail::tail(args)),
+            EscalationsCommand::List(args) => block_on(cli::escalations::list::list(args)),
+            EscalationsCommand::Ack(args) => block_on(cli::escalations::ack::ack(args)),
         },
         Command::Token { command } => match command {
             TokenCommand::New(args) => match handoff::cli::token::new(args) {

@@ -22,8 +22,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::client::{Authed, Target};
 use super::serve::DEFAULT_MODEL;
+use super::target::{Authed, Target};
 use crate::api::MAX_BATCH;
 use crate::engine::model::{Duration, MarketId, Model, load, scale_model_text};
 use crate::loadgen::driver::DriveOptions;

@@ -1,10 +1,14 @@
 //! The `handoff` command line: one file per command, each a thin layer that
 //! reads files and arguments, calls the library and writes the result.
 
-pub mod client;
+pub mod customer;
+pub mod escalations;
+pub mod ingest;
 pub mod loadgen;
 pub mod model;
+pub mod print;
 pub mod serve;
 pub mod simulate;
 pub mod store;
+pub mod target;
 pub mod token;

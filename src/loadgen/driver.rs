@@ -19,7 +19,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
-use crate::cli::client::Authed;
+use crate::client::Authed;
 use anyhow::bail;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;

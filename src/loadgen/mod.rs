@@ -31,7 +31,7 @@ pub mod subscriber;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, OnceLock};
 
-use crate::cli::client::Authed;
+use crate::client::Authed;
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use indicatif::ProgressBar;

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use crate::cli::client::Authed;
+use crate::client::Authed;
 use anyhow::Context;
 use tokio::sync::watch;
 

@@ -1,0 +1,5 @@
+//! `handoff escalations tail|list|ack`.
+
+pub mod ack;
+pub mod list;
+pub mod tail;
