@@ -47,6 +47,7 @@ pub mod journal;
 pub mod loadgen;
 pub mod metrics;
 pub mod node;
+pub mod reply;
 pub mod shard;
 pub mod simulate;
 pub mod state;

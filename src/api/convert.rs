@@ -6,13 +6,12 @@ use std::collections::HashMap;
 
 use super::pb;
 use crate::engine::model::Severity;
-use crate::engine::view::{CustomerView, EscalationView, TimelineView};
-use crate::engine::{EscalationKind, Event, Outcome, Timestamp};
+use crate::engine::view::{CustomerView, EscalationView, TimelineKind, TimelineView};
+use crate::engine::{EscalationEntry, EscalationKind, Event, Outcome, SlaEnd, Timestamp};
 use crate::node::{
     DecisionReply, EscalationFilter, IngestReply, InvalidReason, NodeError, OpenEscalation,
-    StreamedEscalation,
+    SlaChangeKind, StreamedEscalation,
 };
-use crate::store::EscalationEntry;
 
 /// Longest attribute key or value, and most attributes per event.
 const MAX_ATTRIBUTE_LEN: usize = 4096;
@@ -120,10 +119,6 @@ pub fn severity(s: Severity) -> pb::Severity {
     }
 }
 
-fn severity_word(s: &str) -> i32 {
-    Severity::parse(s).map_or(pb::Severity::Unspecified, severity) as i32
-}
-
 fn states(v: Vec<(String, String)>) -> HashMap<String, String> {
     v.into_iter().collect()
 }
@@ -148,11 +143,11 @@ pub fn ingest_result(r: IngestReply) -> pb::IngestResult {
             .map(|c| pb::SlaChange {
                 sla: c.sla,
                 instance: c.instance,
-                kind: match c.change.as_str() {
-                    "started" => pb::SlaChangeKind::Started,
-                    "met" => pb::SlaChangeKind::Met,
-                    "late" => pb::SlaChangeKind::Late,
-                    _ => pb::SlaChangeKind::Cancelled,
+                kind: match c.change {
+                    SlaChangeKind::Started => pb::SlaChangeKind::Started,
+                    SlaChangeKind::Ended(SlaEnd::Met) => pb::SlaChangeKind::Met,
+                    SlaChangeKind::Ended(SlaEnd::Late) => pb::SlaChangeKind::Late,
+                    SlaChangeKind::Ended(SlaEnd::Cancelled) => pb::SlaChangeKind::Cancelled,
                 } as i32,
                 at: None,
                 deadline: c.deadline.map(timestamp),
@@ -171,30 +166,20 @@ pub fn decision(d: DecisionReply) -> pb::Decision {
 }
 
 fn open_view(customer: &str, market: &str, e: EscalationView) -> pb::OpenEscalation {
-    let repeat = e
-        .escalation_id
-        .rsplit(':')
-        .next()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(0);
     pb::OpenEscalation {
         escalation_id: e.escalation_id,
-        kind: match e.kind {
-            "breached" => pb::EscalationKind::Breached,
-            "resolved" => pb::EscalationKind::Resolved,
-            _ => pb::EscalationKind::TierReached,
-        } as i32,
+        kind: kind(e.kind) as i32,
         sla: e.sla,
         tier: u32::from(e.tier),
         team: e.team,
-        severity: severity_word(e.severity),
+        severity: severity(e.severity) as i32,
         deadline: Some(timestamp(e.deadline)),
         fired_at: Some(timestamp(e.fired_at)),
         late_attach: e.late_attach,
         acknowledged: e.acknowledged,
         customer_id: customer.to_owned(),
         market: market.to_owned(),
-        repeat,
+        repeat: e.repeat,
     }
 }
 
@@ -202,21 +187,14 @@ fn timeline(t: TimelineView) -> pb::TimelineEntry {
     pb::TimelineEntry {
         at: Some(timestamp(t.at)),
         kind: match t.kind {
-            "event" => pb::TimelineKind::Event,
-            "denied" => pb::TimelineKind::Denied,
-            "escalation" => pb::TimelineKind::Escalation,
-            "sla_ended" => pb::TimelineKind::SlaEnded,
-            _ => pb::TimelineKind::Acknowledged,
+            TimelineKind::Event => pb::TimelineKind::Event,
+            TimelineKind::Denied => pb::TimelineKind::Denied,
+            TimelineKind::Escalation => pb::TimelineKind::Escalation,
+            TimelineKind::SlaEnded => pb::TimelineKind::SlaEnded,
+            TimelineKind::Acknowledged => pb::TimelineKind::Acknowledged,
         } as i32,
         summary: t.summary,
-        outcome: match t.outcome {
-            Some("applied") => pb::Outcome::Applied,
-            Some("duplicate") => pb::Outcome::Duplicate,
-            Some("ignored") => pb::Outcome::Ignored,
-            Some("rejected") => pb::Outcome::Rejected,
-            Some("stale") => pb::Outcome::Stale,
-            _ => pb::Outcome::Unspecified,
-        } as i32,
+        outcome: t.outcome.map_or(pb::Outcome::Unspecified, outcome) as i32,
         reason: t.reason.unwrap_or_default(),
     }
 }
@@ -267,7 +245,7 @@ pub fn customer_view(v: CustomerView) -> pb::CustomerView {
                     tier: u32::from(n.tier),
                     at: Some(timestamp(n.at)),
                     team: n.team,
-                    severity: severity_word(&n.severity),
+                    severity: severity(n.severity) as i32,
                 }),
             })
             .collect(),

@@ -23,6 +23,8 @@ pub struct Decision {
     pub allowed: Option<bool>,
     /// Why: blocked regions, staleness, the rule that denied.
     pub reason: Option<String>,
+    /// For acknowledge: why the answer is no, as a kind.
+    pub refusal: Option<Refusal>,
     /// To apply, in order, and to make durable.
     pub facts: Vec<Fact>,
     /// Timers to add to and remove from the durable index.
@@ -45,6 +47,26 @@ impl Decision {
             ..Decision::default()
         }
     }
+
+    fn refuse(refusal: Refusal, reason: String) -> Decision {
+        Decision {
+            refusal: Some(refusal),
+            ..Decision::answer(false, Some(reason))
+        }
+    }
+}
+
+/// Why an acknowledgement is refused (the reason says it in words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such escalation of this customer.
+    NotFound,
+    /// No team given, and none implied by the caller: the reason names the
+    /// teams that may acknowledge.
+    TeamMissing,
+    /// The team may not: it is undeclared, or neither the notified team
+    /// nor the SLA's owner.
+    NotPermitted,
 }
 
 /// The change to a customer's pending timers that a decision makes.
@@ -91,9 +113,9 @@ pub fn decide(
             note,
         } => match state {
             Some(s) => decide_ack(model, s, escalation_id, team, note, now),
-            None => Decision::answer(
-                false,
-                Some(format!("no escalation `{escalation_id}`: unknown customer")),
+            None => Decision::refuse(
+                Refusal::NotFound,
+                format!("no escalation `{escalation_id}`: unknown customer"),
             ),
         },
     }
@@ -363,12 +385,12 @@ fn decide_ack(
     now: Timestamp,
 ) -> Decision {
     let not_found = || {
-        Decision::answer(
-            false,
-            Some(format!(
+        Decision::refuse(
+            Refusal::NotFound,
+            format!(
                 "no escalation `{escalation_id}` for customer `{}`",
                 s.customer
-            )),
+            ),
         )
     };
     let Some(r) = super::fact::parse_escalation_id(escalation_id) else {
@@ -413,18 +435,18 @@ fn decide_ack(
                 model.team_name(owner)
             )
         };
-        return Decision::answer(
-            false,
-            Some(format!(
+        return Decision::refuse(
+            Refusal::TeamMissing,
+            format!(
                 "--team is required (`team` in the request; only a team's own token implies it): \
                  to acknowledge `{escalation_id}` pass {teams}"
-            )),
+            ),
         );
     }
     let Some(team_id) = model.team(team) else {
-        return Decision::answer(
-            false,
-            Some(format!("team `{team}` is not declared in the model")),
+        return Decision::refuse(
+            Refusal::NotPermitted,
+            format!("team `{team}` is not declared in the model"),
         );
     };
     if team_id != notified && team_id != owner {
@@ -437,11 +459,9 @@ fn decide_ack(
                 model.team_name(owner)
             )
         };
-        return Decision::answer(
-            false,
-            Some(format!(
-                "{team} may not acknowledge `{escalation_id}`: only {who} may"
-            )),
+        return Decision::refuse(
+            Refusal::NotPermitted,
+            format!("{team} may not acknowledge `{escalation_id}`: only {who} may"),
         );
     }
     let mut d = Decision::answer(true, None);

@@ -231,3 +231,17 @@ pub enum Fact {
         at: Timestamp,
     },
 }
+
+/// The kinds serialize as their lower-case words (`handoff simulate`'s
+/// JSON, the view).
+macro_rules! serialize_as_word {
+    ($($t:ty),*) => {$(
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    )*};
+}
+
+serialize_as_word!(Outcome, EscalationKind, SlaEnd);

@@ -19,16 +19,18 @@ pub mod model;
 mod decide;
 mod fact;
 mod input;
+mod log_entry;
 mod state;
 mod time;
 pub mod view;
 
-pub use decide::{Decision, TimerChanges, check_malformed, decide};
+pub use decide::{Decision, Refusal, TimerChanges, check_malformed, decide};
 pub use fact::{
     Escalation, EscalationKind, EscalationRef, EventRef, Fact, Outcome, SlaEnd, escalation_id,
     parse_escalation_id,
 };
 pub use input::{Event, Input, Limits, Malformed, MalformedKind, Timer};
+pub use log_entry::EscalationEntry;
 pub use state::{
     Core, CustomerState, FiredEscalation, Instance, ProofSlot, RESOLVED_CAP, RegionSlot,
     ResolvedEscalation, SeenKeys, SlaSlot, TIMELINE_CAP, TierSlot, TimelineEntry,

@@ -970,7 +970,7 @@ fn the_view_shows_owners_proofs_slas_and_the_timeline() {
     assert!(sla.breached);
     assert_eq!(sla.next_tier.as_ref().map(|n| n.at), Some(t(190)));
     assert_eq!(v.escalations.len(), 2);
-    assert_eq!(v.timeline[0].kind, "escalation", "newest first");
+    assert_eq!(v.timeline[0].kind.as_str(), "escalation", "newest first");
     let v = view::customer_view(&h.model, h.state("c1"), 1);
     assert_eq!(v.timeline.len(), 1);
 }

@@ -6,9 +6,9 @@
 
 use serde::Serialize;
 
-use super::fact::{Escalation, EscalationKind, escalation_id};
+use super::fact::{Escalation, EscalationKind, Outcome, escalation_id};
 use super::input::Timer;
-use super::model::{Model, RegionId, TeamId};
+use super::model::{Model, RegionId, Severity, TeamId};
 use super::state::{CustomerState, TimelineEntry};
 use super::time::Timestamp;
 
@@ -209,17 +209,21 @@ pub struct NextTierView {
     pub tier: u16,
     pub at: Timestamp,
     pub team: String,
-    pub severity: String,
+    pub severity: Severity,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EscalationView {
     pub escalation_id: String,
-    pub kind: &'static str,
+    pub kind: EscalationKind,
     pub sla: String,
     pub tier: u16,
+    /// Which occurrence of a repeating tier (in the id too; not in the
+    /// JSON view, which predates it).
+    #[serde(skip)]
+    pub repeat: u32,
     pub team: String,
-    pub severity: &'static str,
+    pub severity: Severity,
     pub deadline: Timestamp,
     pub fired_at: Timestamp,
     pub late_attach: bool,
@@ -229,15 +233,43 @@ pub struct EscalationView {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TimelineView {
     pub at: Timestamp,
-    /// `event`, `denied`, `escalation`, `sla_ended`, `acknowledged`.
-    pub kind: &'static str,
+    pub kind: TimelineKind,
     /// One line a person reads.
     pub summary: String,
-    /// For events: the outcome word.
+    /// For events: the outcome.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<&'static str>,
+    pub outcome: Option<Outcome>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// What a timeline entry is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimelineKind {
+    Event,
+    Denied,
+    Escalation,
+    SlaEnded,
+    Acknowledged,
+}
+
+impl TimelineKind {
+    /// The lower-case word of every output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimelineKind::Event => "event",
+            TimelineKind::Denied => "denied",
+            TimelineKind::Escalation => "escalation",
+            TimelineKind::SlaEnded => "sla_ended",
+            TimelineKind::Acknowledged => "acknowledged",
+        }
+    }
+}
+
+impl Serialize for TimelineKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// Builds the unified view; `timeline_limit` 0 means everything retained.
@@ -277,7 +309,7 @@ pub fn customer_view(model: &Model, s: &CustomerState, timeline_limit: usize) ->
                     tier: t.tier,
                     at: t.due,
                     team: model.team_name(tier.notify).to_owned(),
-                    severity: tier.severity.as_str().to_owned(),
+                    severity: tier.severity,
                 }
             });
         slas.push(SlaView {
@@ -340,11 +372,12 @@ pub fn escalation_view(
     let sla = model.sla_spec(e.sla);
     EscalationView {
         escalation_id: e.id(&s.customer, &sla.name),
-        kind: e.kind.as_str(),
+        kind: e.kind,
         sla: sla.name.clone(),
         tier: e.tier,
+        repeat: e.repeat,
         team: model.team_name(e.team).to_owned(),
-        severity: e.severity.as_str(),
+        severity: e.severity,
         deadline: e.deadline,
         fired_at: e.at,
         late_attach: e.late_attach,
@@ -367,10 +400,10 @@ fn timeline_view(model: &Model, s: &CustomerState, entry: &TimelineEntry) -> Tim
             reason,
             ..
         } => TimelineView {
-            outcome: Some(outcome.as_str()),
+            outcome: Some(*outcome),
             reason: reason.as_deref().map(str::to_owned),
             ..base(
-                "event",
+                TimelineKind::Event,
                 format!(
                     "{} `{}` (occurred {}): {}",
                     model.event_type(event.event_type).qualified,
@@ -387,7 +420,10 @@ fn timeline_view(model: &Model, s: &CustomerState, entry: &TimelineEntry) -> Tim
             ..
         } => TimelineView {
             reason: Some(reason.to_string()),
-            ..base("denied", format!("{team} asked to {action}: denied"))
+            ..base(
+                TimelineKind::Denied,
+                format!("{team} asked to {action}: denied"),
+            )
         },
         TimelineEntry::Escalation(e) => {
             let sla = &model.sla_spec(e.sla).name;
@@ -397,7 +433,7 @@ fn timeline_view(model: &Model, s: &CustomerState, entry: &TimelineEntry) -> Tim
                 EscalationKind::Resolved => "resolved",
             };
             base(
-                "escalation",
+                TimelineKind::Escalation,
                 format!(
                     "{sla} tier {} {what}: {} ({}) [{}]",
                     e.tier,
@@ -410,7 +446,7 @@ fn timeline_view(model: &Model, s: &CustomerState, entry: &TimelineEntry) -> Tim
         TimelineEntry::SlaEnded {
             sla, instance, end, ..
         } => base(
-            "sla_ended",
+            TimelineKind::SlaEnded,
             format!(
                 "{} instance {instance} ended: {}",
                 model.sla_spec(*sla).name,
@@ -425,7 +461,7 @@ fn timeline_view(model: &Model, s: &CustomerState, entry: &TimelineEntry) -> Tim
             team,
             ..
         } => base(
-            "acknowledged",
+            TimelineKind::Acknowledged,
             format!(
                 "{} acknowledged {}",
                 model.team_name(*team),

@@ -14,9 +14,10 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
 use super::{InvalidReason, Node, NodeError};
+use crate::engine::EscalationEntry;
 use crate::engine::model::Severity;
 use crate::journal::Journal;
-use crate::store::{EscalationEntry, Store, codec};
+use crate::store::{Store, codec};
 
 /// Entries a subscriber reads from one shard's log at a time.
 const READ_BATCH: usize = 256;

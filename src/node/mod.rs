@@ -8,7 +8,6 @@
 mod catalog;
 pub mod config;
 mod escalations;
-mod invalid;
 #[cfg(test)]
 mod tests;
 
@@ -20,110 +19,19 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::clock::Clock;
 use crate::engine::model::Model;
 use crate::engine::view::CustomerView;
-use crate::engine::{Event, Outcome, Timestamp, check_malformed, parse_escalation_id};
+use crate::engine::{Event, Refusal, Timestamp, check_malformed, parse_escalation_id};
 use crate::journal::{Journal, LocalJournal};
 use crate::shard::context::ShardContext;
 use crate::shard::customer::CustomerMsg;
 use crate::shard::timers::TimerService;
 use crate::shard::{ActorLimits, ShardActor, ShardMsg, shard_of};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
+pub use crate::reply::{
+    DecisionReply, IngestReply, InvalidReason, NodeError, RegionMove, SlaChange, SlaChangeKind,
+};
 pub use config::NodeConfig;
 pub use escalations::{Cursor, EscalationFilter, OpenEscalation, StreamedEscalation};
-pub use invalid::InvalidReason;
-
-/// What a call can fail with; mapped to gRPC status codes in `api`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NodeError {
-    /// Malformed input (INVALID_ARGUMENT): why, for metrics, and the
-    /// message for the caller.
-    #[error("{1}")]
-    Invalid(InvalidReason, String),
-    /// An unknown customer or escalation (NOT_FOUND).
-    #[error("{0}")]
-    NotFound(String),
-    /// The model's rules deny it (PERMISSION_DENIED).
-    #[error("{0}")]
-    PermissionDenied(String),
-    /// The node sheds load (RESOURCE_EXHAUSTED).
-    #[error("{0}")]
-    Exhausted(String),
-    /// Not ready, shutting down, or the store failed (UNAVAILABLE).
-    #[error("{0}")]
-    Unavailable(String),
-    /// The model cannot serve the customers stored here (at open;
-    /// FAILED_PRECONDITION).
-    #[error("{0}")]
-    ModelMismatch(String),
-}
-
-impl NodeError {
-    pub fn unknown_customer(customer: &str) -> NodeError {
-        NodeError::NotFound(format!(
-            "unknown customer `{customer}`: no event has created it (a customer is created by its first accepted event)"
-        ))
-    }
-}
-
-impl From<StoreError> for NodeError {
-    fn from(e: StoreError) -> Self {
-        NodeError::Unavailable(e.to_string())
-    }
-}
-
-/// A region's move, in an ingest result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegionMove {
-    pub region: String,
-    pub from: String,
-    pub to: String,
-}
-
-/// An SLA instance that started or ended, in an ingest result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlaChange {
-    pub sla: String,
-    pub instance: u32,
-    /// `started`, `met`, `late` or `cancelled`.
-    pub change: String,
-    /// For `started`: the instance's deadline.
-    pub deadline: Option<Timestamp>,
-}
-
-/// What became of an ingested event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IngestReply {
-    pub outcome: Outcome,
-    pub reason: Option<String>,
-    /// Region -> state after the event, in region order; empty when the
-    /// customer does not exist.
-    pub states: Vec<(String, String)>,
-    pub transitions: Vec<RegionMove>,
-    pub sla_changes: Vec<SlaChange>,
-}
-
-impl IngestReply {
-    /// A refusal before the customer (malformed as data).
-    pub fn rejected(reason: String) -> IngestReply {
-        IngestReply {
-            outcome: Outcome::Rejected,
-            reason: Some(reason),
-            states: Vec::new(),
-            transitions: Vec::new(),
-            sla_changes: Vec::new(),
-        }
-    }
-}
-
-/// An answer to authorize, check_message or acknowledge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecisionReply {
-    pub allowed: bool,
-    pub reason: Option<String>,
-    pub states: Vec<(String, String)>,
-    /// Owner of the lifecycle region's current state (or the first region's).
-    pub owner: Option<String>,
-}
 
 /// A running node.
 pub struct Node {
@@ -335,7 +243,6 @@ impl Node {
             ));
         };
         let customer = r.customer.to_owned();
-        let no_team = team.is_empty();
         let (escalation_id, team, note) =
             (escalation_id.to_owned(), team.to_owned(), note.to_owned());
         let reply = self
@@ -350,13 +257,11 @@ impl Node {
             return Ok(reply);
         }
         let reason = reply.reason.unwrap_or_default();
-        if reason.starts_with("no escalation") {
-            Err(NodeError::NotFound(reason))
-        } else if no_team {
+        match reply.refusal {
+            Some(Refusal::NotFound) => Err(NodeError::NotFound(reason)),
             // The escalation exists; the reason names who may acknowledge it.
-            Err(NodeError::Invalid(InvalidReason::Missing, reason))
-        } else {
-            Err(NodeError::PermissionDenied(reason))
+            Some(Refusal::TeamMissing) => Err(NodeError::Invalid(InvalidReason::Missing, reason)),
+            Some(Refusal::NotPermitted) | None => Err(NodeError::PermissionDenied(reason)),
         }
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::clock::SystemClock;
+use crate::engine::Outcome;
 use crate::engine::model::{Duration as ModelDuration, load};
 use crate::store::MemoryStore;
 

@@ -14,9 +14,11 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use super::ShardMsg;
 use super::context::ShardContext;
 use crate::engine::view::{self, CustomerView};
-use crate::engine::{CustomerState, Decision, Escalation, Event, Fact, Input, Timer, decide};
+use crate::engine::{
+    CustomerState, Decision, Escalation, Event, Fact, Input, Refusal, Timer, decide,
+};
 use crate::journal::Entry;
-use crate::node::{DecisionReply, IngestReply, NodeError, RegionMove, SlaChange};
+use crate::reply::{DecisionReply, IngestReply, NodeError, RegionMove, SlaChange, SlaChangeKind};
 
 /// What a customer actor is asked.
 pub enum CustomerMsg {
@@ -125,7 +127,7 @@ impl Actor for CustomerActor {
                 let result = match &slot.state {
                     Some(s) => {
                         let (allowed, reason) = view::check_message(&self.ctx.model, s, &class);
-                        Ok(self.decision_reply(s, allowed, reason))
+                        Ok(self.decision_reply(s, allowed, reason, None))
                     }
                     None => Err(NodeError::unknown_customer(&slot.customer)),
                 };
@@ -233,13 +235,13 @@ impl CustomerActor {
             now,
         );
         let allowed = d.allowed == Some(true);
-        let reason = d.reason.clone();
+        let (reason, refusal) = (d.reason.clone(), d.refusal);
         self.commit(myself, slot, d, None).await?;
         let s = slot
             .state
             .as_ref()
             .expect("checked above: the customer exists");
-        Ok(self.decision_reply(s, allowed, reason))
+        Ok(self.decision_reply(s, allowed, reason, refusal))
     }
 
     fn decision_reply(
@@ -247,12 +249,14 @@ impl CustomerActor {
         s: &CustomerState,
         allowed: bool,
         reason: Option<String>,
+        refusal: Option<Refusal>,
     ) -> DecisionReply {
         DecisionReply {
             allowed,
             reason,
             states: view::states(&self.ctx.model, s),
             owner: view::owner(&self.ctx.model, s).map(|t| self.ctx.model.team_name(t).to_owned()),
+            refusal,
         }
     }
 
@@ -366,7 +370,7 @@ fn sla_changes(model: &crate::engine::model::Model, d: &Decision) -> Vec<SlaChan
             } => Some(SlaChange {
                 sla: model.sla_spec(*sla).name.clone(),
                 instance: *instance,
-                change: "started".into(),
+                change: SlaChangeKind::Started,
                 deadline: Some(*deadline),
             }),
             Fact::SlaEnded {
@@ -374,7 +378,7 @@ fn sla_changes(model: &crate::engine::model::Model, d: &Decision) -> Vec<SlaChan
             } => Some(SlaChange {
                 sla: model.sla_spec(*sla).name.clone(),
                 instance: *instance,
-                change: end.as_str().into(),
+                change: SlaChangeKind::Ended(*end),
                 deadline: None,
             }),
             _ => None,

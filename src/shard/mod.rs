@@ -20,7 +20,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
 
-use crate::node::NodeError;
+use crate::reply::NodeError;
 use context::ShardContext;
 use customer::{CustomerActor, CustomerMsg};
 

@@ -17,9 +17,10 @@ pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
 
+use crate::engine::EscalationEntry;
 use crate::engine::model::Model;
 use crate::engine::{CustomerState, Escalation, EscalationKind, Fact, Timer, TimerChanges, view};
-use crate::store::{EscalationEntry, OpenRow, TimerKey, WriteBatch, codec};
+use crate::store::{OpenRow, TimerKey, WriteBatch, codec};
 
 /// What one command decided for one customer, as the journal carries it.
 #[derive(Debug, Clone)]

@@ -13,8 +13,8 @@ use std::fmt;
 
 use prost::Message;
 
-use super::entry::EscalationEntry;
 use super::{Result, StoreError, pb};
+use crate::engine::EscalationEntry;
 use crate::engine::model::{
     EventTypeId, MarketId, ProofId, RegionId, Severity, SlaId, SourceId, StateId, TeamId,
 };

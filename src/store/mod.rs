@@ -13,7 +13,6 @@
 //! tests). Both pass the same contract tests (`contract_tests` below).
 
 pub mod codec;
-mod entry;
 mod fjall;
 mod keys;
 mod memory;
@@ -25,7 +24,6 @@ mod contract_tests;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use entry::EscalationEntry;
 pub use fjall::FjallStore;
 pub use memory::MemoryStore;
 

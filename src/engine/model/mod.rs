@@ -110,6 +110,12 @@ impl Severity {
     }
 }
 
+impl serde::Serialize for Severity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// An event type a source may send.
 #[derive(Debug, Clone)]
 pub struct EventType {

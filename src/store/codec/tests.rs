@@ -796,7 +796,7 @@ fn escalation_entries_carry_names_and_states() {
     e.sla = SlaId(0);
     e.team = TeamId(1);
     e.tier = 0;
-    let entry = EscalationEntry::new(&model, &s, &e);
+    let entry = crate::state::escalation_entry(&model, &s, &e);
     assert_eq!(entry.escalation_id, "c1:access_after_payment:3:0:2");
     assert_eq!(entry.team, "support");
     assert_eq!(entry.market, "DE");

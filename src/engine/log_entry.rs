@@ -3,11 +3,13 @@
 //! Unlike customer records and facts, which hold the model's interned ids,
 //! a log entry holds names: subscribers read the log long after the model
 //! version that wrote it may have been retired, and a cursor's replay must
-//! show what was delivered then.
+//! show what was delivered then. The state layer makes them
+//! (`state::escalation_entry`), the store keeps them, the node streams
+//! them and `api` converts them.
 
-use crate::engine::model::{Model, Severity};
-use crate::engine::view;
-use crate::engine::{CustomerState, Escalation, EscalationKind, Timestamp};
+use super::fact::EscalationKind;
+use super::model::Severity;
+use super::time::Timestamp;
 
 /// One fired (or resolved) escalation, as delivered to subscribers. The
 /// cursor is its key in the log, not a field.
@@ -35,30 +37,4 @@ pub struct EscalationEntry {
     pub handoff: String,
     /// Region -> state when it fired, in region order.
     pub states: Vec<(String, String)>,
-}
-
-impl EscalationEntry {
-    /// The entry for `e`, an escalation of the customer `s` (after the
-    /// escalation's fact was applied, so `states` are the states then).
-    pub fn new(model: &Model, s: &CustomerState, e: &Escalation) -> EscalationEntry {
-        let sla = model.sla_spec(e.sla);
-        EscalationEntry {
-            escalation_id: e.id(&s.customer, &sla.name),
-            kind: e.kind,
-            customer: s.customer.to_string(),
-            market: s.market_code.to_string(),
-            sla: sla.name.clone(),
-            instance: e.instance,
-            tier: e.tier,
-            repeat: e.repeat,
-            team: model.team_name(e.team).to_owned(),
-            severity: e.severity,
-            deadline: e.deadline,
-            due: e.due,
-            fired_at: e.at,
-            late_attach: e.late_attach,
-            handoff: sla.handoff.clone(),
-            states: view::states(model, s),
-        }
-    }
 }
