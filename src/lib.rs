@@ -14,7 +14,8 @@
 //! - [`simulate`]: `handoff simulate`: the engine in virtual time over JSON
 //!   lines, with an in-memory timer queue.
 //! - [`node`]: a running node's handle: ingest, decisions, views,
-//!   escalation streams with cursors, open escalations; its config.
+//!   escalation streams with cursors, the escalation log's retention,
+//!   open escalations; its config.
 //! - [`shard`]: shard routers (passivation, the active-actor cap), customer
 //!   actors (decide, journal, answer), per-shard timer services.
 //! - [`journal`]: where decisions become durable in one order: group

@@ -14,8 +14,12 @@
 //! (`handoff_unauthenticated_total`); and the process's resident memory
 //! and the store's size on disk (`handoff_process_resident_bytes`,
 //! `handoff_store_disk_bytes`), so that a load test driving a node it
-//! does not own (`handoff loadgen`) can read them; and requests refused
-//! as malformed by call and reason (`handoff_invalid_requests_total`).
+//! does not own (`handoff loadgen`) can read them; requests refused
+//! as malformed by call and reason (`handoff_invalid_requests_total`);
+//! and the escalation log's retention: entries kept, the age of the
+//! oldest, entries pruned (`handoff_escalation_log_entries`,
+//! `handoff_escalation_log_oldest_seconds`,
+//! `handoff_escalation_log_pruned_total`).
 //!
 //! Every metric the node records is listed in [`DESCRIPTIONS`], which
 //! gives it its `# HELP` line; a test keeps the list complete.
@@ -129,6 +133,21 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
         "handoff_subscribers",
         Kind::Gauge,
         "Open escalation streams (Subscribe calls).",
+    ),
+    (
+        "handoff_escalation_log_entries",
+        Kind::Gauge,
+        "Escalations retained in the log, all shards, as of the last retention pass (every minute).",
+    ),
+    (
+        "handoff_escalation_log_oldest_seconds",
+        Kind::Gauge,
+        "Age of the oldest retained escalation (now minus its fired_at), in seconds, as of the last retention pass; well above escalation_retention means pruning is failing (see the log), or a shard's newest entry is that old (it is always kept).",
+    ),
+    (
+        "handoff_escalation_log_pruned_total",
+        Kind::Counter,
+        "Escalations pruned from the log because they fired longer ago than escalation_retention.",
     ),
     (
         "handoff_denied_total",

@@ -277,11 +277,17 @@ pub fn escalation_event(cursor: String, e: EscalationEntry) -> pb::EscalationEve
         states: states(e.states),
         repeat: e.repeat,
         due: Some(timestamp(e.due)),
+        gap: false,
+        skipped: 0,
     }
 }
 
 pub fn streamed(s: StreamedEscalation) -> pb::EscalationEvent {
-    escalation_event(s.cursor, s.entry)
+    pb::EscalationEvent {
+        gap: s.skipped > 0,
+        skipped: s.skipped,
+        ..escalation_event(s.cursor, s.entry)
+    }
 }
 
 pub fn open(o: OpenEscalation) -> pb::OpenEscalation {

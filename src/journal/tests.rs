@@ -67,6 +67,14 @@ impl Store for TestStore {
     fn last_escalation_seq(&self, shard: u32) -> Result<Option<u64>, StoreError> {
         self.inner.last_escalation_seq(shard)
     }
+    fn prune_escalations(
+        &self,
+        shard: u32,
+        before_seq: u64,
+        limit: usize,
+    ) -> Result<u64, StoreError> {
+        self.inner.prune_escalations(shard, before_seq, limit)
+    }
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>, StoreError> {
         self.inner.open_escalations(team)
     }

@@ -30,6 +30,10 @@ pub struct NodeConfig {
     /// How long an event's idempotency key is remembered (at least).
     #[serde(deserialize_with = "duration")]
     pub idempotency_retention: Duration,
+    /// How long an escalation stays in the log (by when it fired) before
+    /// the retention pass prunes it; `earliest` replays from what is left.
+    #[serde(deserialize_with = "duration")]
+    pub escalation_retention: Duration,
     pub max_len: usize,
     #[serde(deserialize_with = "duration")]
     pub max_future: Duration,
@@ -60,6 +64,7 @@ impl Default for NodeConfig {
             idle_timeout: Duration::from_secs(30),
             timer_window: 10_000,
             idempotency_retention: Duration::from_secs(7 * 86_400),
+            escalation_retention: Duration::from_secs(30 * 86_400),
             max_len: 256,
             max_future: Duration::from_secs(300),
             max_past: Limits::default().max_past,
@@ -108,6 +113,13 @@ impl NodeConfig {
         }
         if self.idempotency_retention.0 <= 0 {
             return Err("idempotency_retention must be positive".into());
+        }
+        if self.escalation_retention.0 <= 0 {
+            return Err(
+                "escalation_retention must be positive (it is how long a fired escalation stays \
+                 in the log for Subscribe to replay, e.g. \"30d\")"
+                    .into(),
+            );
         }
         if self.max_past.0 <= 0 {
             return Err(
@@ -167,6 +179,17 @@ mod tests {
             NodeConfig::default(),
             "keep examples/node.toml in step"
         );
+    }
+
+    #[test]
+    fn escalation_retention_defaults_to_30_days_and_must_be_positive() {
+        let c = NodeConfig::default();
+        assert_eq!(c.escalation_retention, Duration::from_secs(30 * 86_400));
+        let c: NodeConfig = toml::from_str("escalation_retention = \"12h\"").expect("valid");
+        assert_eq!(c.escalation_retention, Duration::from_secs(12 * 3600));
+        let c: NodeConfig = toml::from_str("escalation_retention = \"0s\"").expect("parses");
+        let e = c.check().expect_err("zero");
+        assert!(e.contains("escalation_retention"), "{e}");
     }
 
     #[test]

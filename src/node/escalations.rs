@@ -5,6 +5,12 @@
 //! the journal in commit order. A cursor is the position reached in every
 //! shard's log (`h1-<seq>-<seq>-...`, one number per shard), so a monitor
 //! that reconnects with the last cursor it saw gets exactly what came after.
+//!
+//! The log keeps `escalation_retention` (see `retention`): a cursor older
+//! than that resumes at the oldest retained entry, and since what is left
+//! is always a contiguous run of seqs, the reader counts the seqs missing
+//! after its position and reports them on the next event it delivers from
+//! that shard ([`StreamedEscalation::skipped`]); a gap is never silent.
 //! A subscriber reads the logs from the store through a bounded channel: a
 //! slow one holds up only its own reader (back-pressure), never the node's
 //! memory.
@@ -91,6 +97,10 @@ pub struct StreamedEscalation {
     /// Resume after this event by passing it back.
     pub cursor: String,
     pub entry: EscalationEntry,
+    /// Entries of this event's shard that were pruned (retention) between
+    /// the subscriber's position and this event: set on the first event
+    /// of the shard after the gap, 0 otherwise.
+    pub skipped: u64,
 }
 
 /// A subscriber's end of the stream: events in log order, then an error
@@ -105,6 +115,20 @@ pub struct OpenEscalation {
 }
 
 impl Node {
+    /// The cursor of "earliest": just before the oldest retained entry of
+    /// every shard (the end of a shard's log when it has none).
+    pub fn cursor_earliest(&self) -> Result<Cursor, NodeError> {
+        (0..self.config.shards)
+            .map(|s| {
+                Ok(match self.store.escalations(s, None, 1)?.first() {
+                    Some((oldest, _)) => oldest.saturating_sub(1),
+                    None => self.journal.durable_seq(s),
+                })
+            })
+            .collect::<Result<_, NodeError>>()
+            .map(Cursor)
+    }
+
     /// The cursor of "now": the end of every shard's log.
     pub fn cursor_now(&self) -> Cursor {
         Cursor(
@@ -115,7 +139,10 @@ impl Node {
     }
 
     /// Streams escalations after `cursor` (`""`: from now; `"earliest"`:
-    /// from the oldest retained), filtered. The stream ends when the node
+    /// from the oldest retained), filtered. A cursor older than retention
+    /// resumes at the oldest retained entry, and the first event from each
+    /// shard with a gap says how many entries were pruned (`skipped`).
+    /// The stream ends when the node
     /// shuts down; the subscriber resumes from its last cursor. Also
     /// returns where the stream starts: a subscriber that has seen no event
     /// yet resumes from there, so "from now" loses nothing across a
@@ -127,7 +154,7 @@ impl Node {
     ) -> Result<(Cursor, EscalationReceiver), NodeError> {
         let start = match cursor {
             "" => self.cursor_now(),
-            "earliest" => Cursor(vec![0; self.config.shards as usize]),
+            "earliest" => self.cursor_earliest()?,
             text => {
                 let c = Cursor::parse(text, self.config.shards)?;
                 let end = self.cursor_now();
@@ -150,6 +177,7 @@ impl Node {
             journal: self.journal.clone(),
             shutdown: self.shutdown.subscribe(),
             filter,
+            skipped: vec![0; start.0.len()],
             pos: start.clone(),
             tx,
         };
@@ -189,6 +217,9 @@ struct Reader {
     shutdown: watch::Receiver<bool>,
     filter: EscalationFilter,
     pos: Cursor,
+    /// Per shard, entries pruned between `pos` and the next event this
+    /// reader delivers from that shard; handed to that event, then reset.
+    skipped: Vec<u64>,
     tx: mpsc::Sender<Result<StreamedEscalation, NodeError>>,
 }
 
@@ -239,6 +270,10 @@ impl Reader {
                 if seq > durable {
                     break;
                 }
+                // The retained log is a contiguous run of seqs (pruning
+                // removes a prefix), so seqs missing after the position
+                // were pruned: counted, and reported with the next event.
+                self.skipped[shard] += seq.saturating_sub(self.pos.0[shard]).saturating_sub(1);
                 self.pos.0[shard] = seq;
                 let entry = match codec::decode_escalation(&bytes) {
                     Ok(e) => e,
@@ -253,6 +288,7 @@ impl Reader {
                 let event = StreamedEscalation {
                     cursor: self.pos.encode(),
                     entry,
+                    skipped: std::mem::take(&mut self.skipped[shard]),
                 };
                 // A stop ends the stream even while a slow subscriber
                 // holds the channel full.

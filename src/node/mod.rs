@@ -8,6 +8,7 @@
 mod catalog;
 pub mod config;
 mod escalations;
+mod retention;
 #[cfg(test)]
 mod tests;
 
@@ -32,6 +33,7 @@ pub use crate::reply::{
 };
 pub use config::NodeConfig;
 pub use escalations::{Cursor, EscalationFilter, OpenEscalation, StreamedEscalation};
+pub use retention::PruneReport;
 
 /// A running node.
 pub struct Node {
@@ -42,7 +44,10 @@ pub struct Node {
     clock: Arc<dyn Clock>,
     routers: Vec<ActorRef<ShardMsg>>,
     shutdown: watch::Sender<bool>,
-    timer_tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The timer services and the escalation log's retention pass: they
+    /// end when `shutdown` is set, and [`Node::shutdown`] awaits them.
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    retention: retention::Retention,
     /// Calls in flight; beyond `max_in_flight` the node sheds load
     /// (RESOURCE_EXHAUSTED) instead of queueing without bound.
     in_flight: Arc<tokio::sync::Semaphore>,
@@ -70,7 +75,7 @@ impl Node {
             idle: config.idle_timeout(),
         };
         let mut routers = Vec::with_capacity(shards as usize);
-        let mut timer_tasks = Vec::with_capacity(shards as usize);
+        let mut tasks = Vec::with_capacity(shards as usize + 1);
         for shard in 0..shards {
             let (timers_tx, timers_rx) = mpsc::unbounded_channel();
             let ctx = Arc::new(ShardContext {
@@ -95,9 +100,17 @@ impl Node {
                 shutdown_rx.clone(),
                 config.timer_window,
             );
-            timer_tasks.push(tokio::spawn(service.run()));
+            tasks.push(tokio::spawn(service.run()));
             routers.push(router);
         }
+        let retention = retention::Retention::new(
+            store.clone(),
+            clock.clone(),
+            config.escalation_retention,
+            shards,
+            shutdown_rx.clone(),
+        );
+        tasks.push(tokio::spawn(retention.clone().run()));
         Ok(Node {
             model,
             store,
@@ -105,7 +118,8 @@ impl Node {
             clock,
             routers,
             shutdown,
-            timer_tasks: std::sync::Mutex::new(timer_tasks),
+            tasks: std::sync::Mutex::new(tasks),
+            retention,
             in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight)),
             config,
         })
@@ -287,12 +301,11 @@ impl Node {
         let _ = self.shutdown.send(true);
     }
 
-    /// Stops the node: timer services end, routers stop after their
-    /// queues, the store is flushed.
+    /// Stops the node: timer services and the retention pass end, routers
+    /// stop after their queues, the store is flushed.
     pub async fn shutdown(&self) {
         let _ = self.shutdown.send(true);
-        let tasks =
-            std::mem::take(&mut *self.timer_tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
         for t in tasks {
             let _ = t.await;
         }

@@ -209,3 +209,154 @@ async fn a_cursor_ahead_of_the_log_is_refused() {
     );
     node.shutdown().await;
 }
+
+/// The next event of a stream, waiting at most ten seconds for it.
+async fn next_event(rx: &mut escalations::EscalationReceiver) -> StreamedEscalation {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("an escalation arrives within 10 s")
+        .expect("the stream is open")
+        .expect("the log reads")
+}
+
+/// Opens a first_reply ticket that is five hours old: the SLA (4 h in the
+/// US) attaches past its only tier, so exactly one escalation fires now.
+async fn escalate_now(node: &Node, customer: &str) {
+    let mut e = event(
+        &format!("t-{customer}"),
+        "support",
+        "ticket_opened",
+        customer,
+        "US",
+    );
+    e.occurred_at = node.now() - ModelDuration::from_secs(5 * 3600);
+    let r = node.ingest(e, true).await.expect("ingests");
+    assert_eq!(r.outcome, Outcome::Applied, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_escalation_log_is_pruned_past_retention_and_gaps_are_reported() {
+    use crate::clock::ManualClock;
+    const DAY: i64 = 86_400;
+    let t0 = Timestamp(1_767_225_600_000_000);
+    let clock = ManualClock::new(t0);
+    let at_day = |d: i64| clock.set(t0 + ModelDuration::from_secs(d * DAY));
+    let store = Arc::new(MemoryStore::new());
+    let node = Node::open(
+        NodeConfig {
+            shards: 1,
+            escalation_retention: ModelDuration::from_secs(30 * DAY),
+            ..NodeConfig::default()
+        },
+        saas(),
+        store.clone(),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .expect("the node opens");
+    let log = || -> Vec<u64> {
+        store
+            .escalations(0, None, 100)
+            .expect("reads")
+            .into_iter()
+            .map(|(seq, _)| seq)
+            .collect()
+    };
+    let subscribe = |cursor: &str| {
+        node.subscribe(EscalationFilter::default(), cursor)
+            .expect("subscribes")
+    };
+
+    // Day 0: three escalations; day 10: a fourth.
+    for c in ["c1", "c2", "c3"] {
+        escalate_now(&node, c).await;
+    }
+    at_day(10);
+    escalate_now(&node, "c4").await;
+    assert_eq!(log(), vec![1, 2, 3, 4]);
+    let (_, mut rx) = subscribe("earliest");
+    let first = next_event(&mut rx).await;
+    assert_eq!((first.cursor.as_str(), first.skipped), ("h1-1", 0));
+    let old_cursor = first.cursor;
+
+    // Day 31: the first three are past retention; the fourth is not.
+    at_day(31);
+    let report = node.prune_escalation_log().await.expect("prunes");
+    assert_eq!(report.pruned, 3, "{report:?}");
+    assert_eq!(report.retained, 1, "{report:?}");
+    assert_eq!(
+        report.oldest_fired_at,
+        Some(t0 + ModelDuration::from_secs(10 * DAY))
+    );
+    assert_eq!(log(), vec![4]);
+
+    // `earliest` starts at the oldest retained, with no gap to report.
+    let (start, mut rx) = subscribe("earliest");
+    assert_eq!(start.encode(), "h1-3");
+    let e = next_event(&mut rx).await;
+    assert_eq!(
+        (e.entry.customer.as_str(), e.cursor.as_str()),
+        ("c4", "h1-4")
+    );
+    assert_eq!(e.skipped, 0);
+    // An old cursor resumes there too, and the first event says how many
+    // entries it missed; the next ones say nothing.
+    let (_, mut rx) = subscribe(&old_cursor);
+    let e = next_event(&mut rx).await;
+    assert_eq!((e.entry.customer.as_str(), e.skipped), ("c4", 2));
+    let (_, mut rx) = subscribe("h1-0");
+    let e = next_event(&mut rx).await;
+    assert_eq!((e.cursor.as_str(), e.skipped), ("h1-4", 3));
+    escalate_now(&node, "c5").await;
+    let e = next_event(&mut rx).await;
+    assert_eq!((e.cursor.as_str(), e.skipped), ("h1-5", 0));
+    // A cursor just before the oldest retained lost nothing.
+    let (_, mut rx) = subscribe("h1-3");
+    assert_eq!(next_event(&mut rx).await.skipped, 0);
+
+    // Day 100: everything is old, but the newest entry stays, and the
+    // numbering goes on after it.
+    at_day(100);
+    let report = node.prune_escalation_log().await.expect("prunes");
+    assert_eq!((report.pruned, report.retained), (1, 1), "{report:?}");
+    assert_eq!(log(), vec![5]);
+    let report = node.prune_escalation_log().await.expect("prunes");
+    assert_eq!((report.pruned, report.retained), (0, 1), "{report:?}");
+    let (_, mut live) = subscribe("");
+    escalate_now(&node, "c6").await;
+    let e = next_event(&mut live).await;
+    assert_eq!(
+        (e.entry.customer.as_str(), e.cursor.as_str()),
+        ("c6", "h1-6")
+    );
+    assert_eq!(log(), vec![5, 6]);
+    node.prune_escalation_log().await.expect("prunes");
+    assert_eq!(log(), vec![6]);
+    let (_, mut rx) = subscribe(&old_cursor);
+    let e = next_event(&mut rx).await;
+    assert_eq!((e.entry.customer.as_str(), e.skipped), ("c6", 4));
+
+    // Across a restart too: the journal numbers on from the kept newest.
+    at_day(200);
+    node.prune_escalation_log().await.expect("prunes");
+    assert_eq!(log(), vec![6]);
+    node.shutdown().await;
+    drop(node);
+    let node = Node::open(
+        NodeConfig {
+            shards: 1,
+            ..NodeConfig::default()
+        },
+        saas(),
+        store.clone(),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .expect("the node reopens");
+    let (_, mut live) = node
+        .subscribe(EscalationFilter::default(), "")
+        .expect("subscribes");
+    escalate_now(&node, "c7").await;
+    assert_eq!(next_event(&mut live).await.cursor, "h1-7");
+    node.shutdown().await;
+}

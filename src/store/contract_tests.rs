@@ -235,6 +235,55 @@ fn escalations_resume_after_a_cursor(s: &dyn Store) {
     );
 }
 
+fn pruning_removes_the_oldest_escalations_but_never_the_newest(s: &dyn Store) {
+    assert_eq!(s.prune_escalations(1, 100, 10).expect("prunes"), 0, "empty");
+    for seq in 1..=10u64 {
+        s.commit(WriteBatch {
+            escalations: vec![
+                (1, seq, format!("s1e{seq}").into_bytes()),
+                (0, seq, b"other".to_vec()),
+                (2, seq, b"other".to_vec()),
+            ],
+            ..WriteBatch::default()
+        })
+        .expect("commits");
+    }
+    let seqs = |shard| -> Vec<u64> {
+        s.escalations(shard, None, 100)
+            .expect("read")
+            .into_iter()
+            .map(|(seq, _)| seq)
+            .collect()
+    };
+    // Bounded: at most `limit` of the oldest below `before_seq`.
+    assert_eq!(s.prune_escalations(1, 6, 2).expect("prunes"), 2);
+    assert_eq!(seqs(1), (3..=10).collect::<Vec<_>>());
+    assert_eq!(s.prune_escalations(1, 6, 100).expect("prunes"), 3);
+    assert_eq!(seqs(1), (6..=10).collect::<Vec<_>>());
+    assert_eq!(s.prune_escalations(1, 6, 100).expect("prunes"), 0, "done");
+    // Other shards are untouched.
+    assert_eq!(seqs(0), (1..=10).collect::<Vec<_>>());
+    assert_eq!(seqs(2), (1..=10).collect::<Vec<_>>());
+    // Everything old: the newest stays, and numbering goes on from it.
+    assert_eq!(s.prune_escalations(1, u64::MAX, 100).expect("prunes"), 4);
+    assert_eq!(
+        s.escalations(1, None, 100).expect("read"),
+        vec![(10, b"s1e10".to_vec())]
+    );
+    assert_eq!(s.last_escalation_seq(1).expect("read"), Some(10));
+    assert_eq!(s.prune_escalations(1, u64::MAX, 100).expect("prunes"), 0);
+    assert_eq!(s.last_escalation_seq(1).expect("read"), Some(10));
+    s.commit(WriteBatch {
+        escalations: vec![(1, 11, b"s1e11".to_vec())],
+        ..WriteBatch::default()
+    })
+    .expect("commits");
+    assert_eq!(s.prune_escalations(1, u64::MAX, 100).expect("prunes"), 1);
+    assert_eq!(seqs(1), vec![11]);
+    assert_eq!(s.escalations(1, Some(3), 10).expect("read").len(), 1);
+    assert_eq!(s.prune_escalations(7, u64::MAX, 100).expect("prunes"), 0);
+}
+
 fn concurrent_commits_all_land(s: &dyn Store) {
     const THREADS: usize = 16;
     const EACH: u64 = 25;
@@ -391,6 +440,7 @@ contract!(
     later_writes_win_and_set_beats_clear,
     timers_scan_in_firing_order,
     escalations_resume_after_a_cursor,
+    pruning_removes_the_oldest_escalations_but_never_the_newest,
     concurrent_commits_all_land,
     readers_see_whole_batches,
     flush_and_metrics,

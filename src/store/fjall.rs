@@ -370,6 +370,41 @@ impl Store for FjallStore {
         }
     }
 
+    fn prune_escalations(&self, shard: u32, before_seq: u64, limit: usize) -> Result<u64> {
+        // Only this shard's keys below `end` go, and `end` is at most the
+        // newest seq, read first: a commit meanwhile only adds higher ones.
+        let Some(newest) = self.last_escalation_seq(shard)? else {
+            return Ok(0);
+        };
+        let end = before_seq.min(newest);
+        let err = |e| StoreError::backend("pruning escalations", e);
+        let range = keys::escalation(shard, 0)..keys::escalation(shard, end);
+        let mut doomed = Vec::new();
+        for guard in self
+            .shared
+            .db
+            .snapshot()
+            .range(&self.shared.escalations, range)
+            .take(limit)
+        {
+            doomed.push(guard.key().map_err(err)?);
+        }
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let n = doomed.len() as u64;
+        let mut batch = self
+            .shared
+            .db
+            .batch()
+            .durability(Some(PersistMode::SyncAll));
+        for key in doomed {
+            batch.remove(&self.shared.escalations, key);
+        }
+        batch.commit().map_err(err)?;
+        Ok(n)
+    }
+
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>> {
         let err = |e| StoreError::backend("reading open escalations", e);
         let prefix = team.map(|t| open_key(t, "")).unwrap_or_default();

@@ -127,6 +127,28 @@ impl Store for MemoryStore {
             .map(|((_, seq), _)| *seq))
     }
 
+    fn prune_escalations(&self, shard: u32, before_seq: u64, limit: usize) -> Result<u64> {
+        let mut s = self.lock();
+        let Some(((_, newest), _)) = s
+            .escalations
+            .range((shard, 0)..=(shard, u64::MAX))
+            .next_back()
+        else {
+            return Ok(0);
+        };
+        let end = before_seq.min(*newest);
+        let doomed: Vec<(u32, u64)> = s
+            .escalations
+            .range((shard, 0)..(shard, end))
+            .take(limit)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &doomed {
+            s.escalations.remove(k);
+        }
+        Ok(doomed.len() as u64)
+    }
+
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>> {
         Ok(self
             .lock()

@@ -219,6 +219,22 @@ pub trait Store: Send + Sync + 'static {
     /// The highest escalation seq of `shard`, if it has any.
     fn last_escalation_seq(&self, shard: u32) -> Result<Option<u64>>;
 
+    /// Removes up to `limit` of the oldest escalations of `shard` with seq
+    /// strictly below `before_seq`, atomically and durably; returns how
+    /// many it removed.
+    ///
+    /// The shard's newest escalation is never removed, whatever
+    /// `before_seq` says: the journal continues numbering from
+    /// [`last_escalation_seq`](Store::last_escalation_seq) when it starts,
+    /// so a log pruned empty would number from 1 again and every cursor
+    /// past that point would be wrong. Only a prefix of the log is ever
+    /// removed, so what remains is the contiguous run from the oldest
+    /// retained seq to the newest, and a reader that finds its next seq
+    /// missing knows exactly how many entries were pruned. The store does
+    /// not decide what is old (values are opaque): the caller passes the
+    /// first seq to keep.
+    fn prune_escalations(&self, shard: u32, before_seq: u64, limit: usize) -> Result<u64>;
+
     /// The open escalations of `team` (of every team when `None`), as
     /// `(EscalationRecord bytes, acknowledged)`, ordered by team then id.
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>>;

@@ -249,9 +249,17 @@ fn print_escalation(e: &pb::EscalationEvent, as_json: bool) {
                 "late_attach": e.late_attach,
                 "handoff": e.handoff,
                 "states": states,
+                "gap": e.gap,
+                "skipped": e.skipped,
             })
         );
     } else {
+        if e.gap {
+            say!(
+                "-- gap: {} older escalations were pruned by the node's escalation_retention before this one",
+                e.skipped
+            );
+        }
         say!(
             "{}  {:<12} {} {} tier {} -> {} ({}){}, repeat {}  id {}  [cursor {}]",
             ts(&e.fired_at),
