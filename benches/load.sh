@@ -10,11 +10,14 @@
 # `handoff loadgen` given the same file, in three phases:
 #   1. batch:  CUSTOMERS customers, IngestBatch of BATCH, BATCH_CONCURRENCY
 #              calls in flight, flat out;
-#   2. unary:  UNARY_CUSTOMERS customers, one Ingest per event, 64 in flight;
-#   3. timers: TIMER_CUSTOMERS customers planned with an SLA that is never
+#   2. timers, DURING the batch phase (TIMERS_AFTER seconds into it):
+#              TIMER_CUSTOMERS customers planned with an SLA that is never
 #              met, so each leaves a timer pending (its re-escalation
-#              repeats); those whose journey starts no SLA short enough get
-#              a duplicate delivery instead (the table says how many);
+#              repeats) that comes due while the batch ingest is still
+#              flat out: the lateness of escalations under full load;
+#              those whose journey starts no SLA short enough get a
+#              duplicate delivery instead (the table says how many);
+#   3. unary:  UNARY_CUSTOMERS customers, one Ingest per event, 64 in flight;
 # then kills the node (SIGKILL), leaves it down DOWN seconds so those timers
 # come due, restarts it, and times recovery: until it prints that it serves,
 # until it answers a gRPC call, and until the escalations that came due
@@ -37,6 +40,9 @@ SCALE=${SCALE:-300}
 BATCH=${BATCH:-1000}
 BATCH_CONCURRENCY=${BATCH_CONCURRENCY:-8}
 UNARY_CONCURRENCY=${UNARY_CONCURRENCY:-64}
+# Seconds into the batch phase at which the timers phase starts (the batch
+# phase must still be running when its deadlines come due).
+TIMERS_AFTER=${TIMERS_AFTER:-20}
 DOWN=${DOWN:-3}
 WORK=${WORK:-target/load-bench/$(date +%Y%m%d-%H%M%S)}
 
@@ -103,10 +109,18 @@ loadgen() {
 LOADGEN_FAILED=0
 
 start_node first
-loadgen batch --customers "$CUSTOMERS" --batch "$BATCH" --concurrency "$BATCH_CONCURRENCY" --seed 1
-loadgen unary --customers "$UNARY_CUSTOMERS" --concurrency "$UNARY_CONCURRENCY" --seed 2
-loadgen timers --customers "$TIMER_CUSTOMERS" --batch "$BATCH" --concurrency "$BATCH_CONCURRENCY" \
+loadgen batch --customers "$CUSTOMERS" --batch "$BATCH" --concurrency "$BATCH_CONCURRENCY" --seed 1 &
+BATCH_PID=$!
+sleep "$TIMERS_AFTER"
+if ! kill -0 "$BATCH_PID" 2>/dev/null; then
+  echo "the batch phase ended before the timers phase began: raise CUSTOMERS or lower TIMERS_AFTER" >&2
+fi
+loadgen timers --customers "$TIMER_CUSTOMERS" --batch "$BATCH" --concurrency 2 \
   --failures 100 --failure-kinds never-stopped --seed 3
+TIMERS_DONE_NS=$(now_ns)
+wait "$BATCH_PID" || LOADGEN_FAILED=1
+BATCH_DONE_NS=$(now_ns)
+loadgen unary --customers "$UNARY_CUSTOMERS" --concurrency "$UNARY_CONCURRENCY" --seed 2
 
 CURSOR=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["escalations"]["cursor"])' "$WORK/timers.json")
 PROBE=$(python3 -c 'import json,sys; print("lg-%s-0" % json.load(open(sys.argv[1]))["run_id"])' "$WORK/timers.json")
@@ -147,13 +161,15 @@ COMPACTED=$("$BIN" store compact --data "$DATA" | awk '{print $(NF-2)}')
 COMPACT_MS=$(( ($(now_ns) - COMPACT_START) / 1000000 ))
 
 python3 - "$WORK" "$RESTART_NS" "$RESTART_SERVE_MS" "${READY_MS:-}" "$CUSTOMERS" "$UNARY_CUSTOMERS" \
-  "$TIMER_CUSTOMERS" "$SCALE" "$COMPACTED" "$COMPACT_MS" "${PENDING:-0}" <<'PY'
+  "$TIMER_CUSTOMERS" "$SCALE" "$COMPACTED" "$COMPACT_MS" "${PENDING:-0}" "$TIMERS_DONE_NS" \
+  "$BATCH_DONE_NS" <<'PY'
 import json, sys
 from datetime import datetime, timezone
 
 work, restart_ns, serve_ms, ready_ms = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 customers, unary_customers, timer_customers, scale, compacted, compact_ms, pending = (
     int(a) for a in sys.argv[5:12])
+timers_done, batch_done = int(sys.argv[12]) / 1e9, int(sys.argv[13]) / 1e9
 phase = {p: json.load(open(f"{work}/{p}.json")) for p in ("batch", "unary", "timers")}
 
 def ts(text):
@@ -184,15 +200,17 @@ rows = [
     ("customers through a full journey", "1,000,000 (>= 3 events each)",
      f"{total:,} ({b['events'] + u['events'] + t['events']:,} events)"),
     ("durable ingest, IngestBatch", ">= 50,000 events/s",
-     f"{b['events_per_s']:,.0f} events/s (batch {b['batch']}, {b['concurrency']} in flight)"),
+     f"{b['events_per_s']:,.0f} events/s (batch {b['batch']}, {b['concurrency']} in flight), "
+     f"call p50 {b['latency_ms']['p50']:.0f} ms, p99 {b['latency_ms']['p99']:.0f} ms"),
     ("durable ingest, unary, 64 in flight", ">= 15,000 events/s, p99 <= 20 ms",
      f"{u['events_per_s']:,.0f} events/s, p99 {u['latency_ms']['p99']:.1f} ms"),
     ("escalations, batch phase", "exactly the expected set", esc("batch")),
     ("escalations, unary phase", "exactly the expected set", esc("unary")),
     ("escalations, timers phase", "exactly the expected set", esc("timers")),
-    ("escalation lateness (timers phase)", "p99 <= 50 ms",
+    ("escalation lateness during batch ingest (timers phase)", "p99 <= 50 ms",
      f"p50 {t['lateness_ms']['p50']:.1f} ms, p99 {t['lateness_ms']['p99']:.1f} ms "
-     f"({timer_customers:,} customers' deadlines, sent in {t['events'] / max(t['events_per_s'], 1):.1f} s)"),
+     f"({timer_customers:,} customers' deadlines, sent in {t['events'] / max(t['events_per_s'], 1):.1f} s; "
+     f"the batch phase ran {batch_done - timers_done:.0f} s past the timers phase's end)"),
     ("escalation lateness (batch phase)", "p99 <= 50 ms",
      f"p50 {b['lateness_ms']['p50']:.1f} ms, p99 {b['lateness_ms']['p99']:.1f} ms"),
     ("node peak resident memory", "<= 1.5 GB at 1,000,000",

@@ -92,7 +92,7 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
     (
         "handoff_shed_total",
         Kind::Counter,
-        "Calls refused with RESOURCE_EXHAUSTED because max_in_flight calls were already in flight.",
+        "Calls refused with RESOURCE_EXHAUSTED: max_in_flight calls in flight, or max_queued_events ingested events queued.",
     ),
     (
         "handoff_timers_pending",

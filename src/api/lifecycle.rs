@@ -98,7 +98,7 @@ impl Lifecycle for LifecycleService {
                 Err(err) => slots.push(Some(rejected_slot(err)?)),
             }
         }
-        let mut replies = self.node.ingest_batch(valid).await.into_iter();
+        let mut replies = self.node.ingest_batch(valid).await?.into_iter();
         let mut results = Vec::with_capacity(slots.len());
         for slot in slots {
             match slot {

@@ -24,6 +24,9 @@ pub struct NodeConfig {
     pub max_active_actors: usize,
     /// Calls in flight before the node sheds load (RESOURCE_EXHAUSTED).
     pub max_in_flight: usize,
+    /// Ingested events accepted and not yet answered before ingest is shed
+    /// (RESOURCE_EXHAUSTED; an IngestBatch is admitted whole or not at all).
+    pub max_queued_events: usize,
     #[serde(deserialize_with = "duration")]
     pub idle_timeout: Duration,
     pub timer_window: usize,
@@ -61,6 +64,7 @@ impl Default for NodeConfig {
             shards: 16,
             max_active_actors: 50_000,
             max_in_flight: 100_000,
+            max_queued_events: 20_000,
             idle_timeout: Duration::from_secs(30),
             timer_window: 10_000,
             idempotency_retention: Duration::from_secs(7 * 86_400),
@@ -104,6 +108,13 @@ impl NodeConfig {
         }
         if self.max_in_flight == 0 {
             return Err("max_in_flight must be at least 1".into());
+        }
+        if self.max_queued_events == 0 || self.max_queued_events > u32::MAX as usize {
+            return Err(format!(
+                "max_queued_events = {} must be between 1 and {}",
+                self.max_queued_events,
+                u32::MAX
+            ));
         }
         if self.max_active_actors == 0 {
             return Err("max_active_actors must be at least 1".into());

@@ -51,6 +51,10 @@ pub struct Node {
     /// Calls in flight; beyond `max_in_flight` the node sheds load
     /// (RESOURCE_EXHAUSTED) instead of queueing without bound.
     in_flight: Arc<tokio::sync::Semaphore>,
+    /// Ingested events accepted and not yet answered; beyond
+    /// `max_queued_events` ingest is shed (RESOURCE_EXHAUSTED) before the
+    /// queues grow long enough to delay firings.
+    queued_events: Arc<tokio::sync::Semaphore>,
 }
 
 impl Node {
@@ -88,7 +92,8 @@ impl Node {
                 timers: timers_tx,
                 idempotency_retention: config.idempotency_retention,
             });
-            let (router, _) = Actor::spawn(None, ShardActor { ctx, limits }, ())
+            let (firings_tx, firings_rx) = mpsc::unbounded_channel();
+            let (router, _) = Actor::spawn(None, ShardActor { ctx, limits }, firings_rx)
                 .await
                 .map_err(|e| NodeError::Unavailable(format!("cannot start shard {shard}: {e}")))?;
             let service = TimerService::new(
@@ -96,6 +101,7 @@ impl Node {
                 store.clone(),
                 clock.clone(),
                 router.clone(),
+                firings_tx,
                 timers_rx,
                 shutdown_rx.clone(),
                 config.timer_window,
@@ -121,6 +127,7 @@ impl Node {
             tasks: std::sync::Mutex::new(tasks),
             retention,
             in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight)),
+            queued_events: Arc::new(tokio::sync::Semaphore::new(config.max_queued_events)),
             config,
         })
     }
@@ -171,9 +178,41 @@ impl Node {
         })?
     }
 
+    /// Admits `n` ingested events, or sheds them all: the permit is held
+    /// until they are answered.
+    fn admit(&self, n: usize) -> Result<tokio::sync::OwnedSemaphorePermit, NodeError> {
+        let limit = self.config.max_queued_events;
+        if n > limit {
+            return Err(NodeError::Exhausted(format!(
+                "a batch of {n} events is more than the node queues at once (max_queued_events = \
+                 {limit}): send smaller batches"
+            )));
+        }
+        let n = u32::try_from(n).expect("invariant: n <= max_queued_events, a u32 (config check)");
+        self.queued_events
+            .clone()
+            .try_acquire_many_owned(n)
+            .map_err(|_| {
+                metrics::counter!("handoff_shed_total").increment(1);
+                NodeError::Exhausted(format!(
+                    "the node has {limit} ingested events queued, its limit (max_queued_events): \
+                     retry with backoff (ingest is shed so that SLA deadlines keep their time)"
+                ))
+            })
+    }
+
     /// Ingests one event. Malformed data is `Invalid`; everything the model
     /// refuses is an `Ok` reply with outcome `rejected`.
     pub async fn ingest(
+        &self,
+        event: Event,
+        occurred_at_set: bool,
+    ) -> Result<IngestReply, NodeError> {
+        let _admitted = self.admit(1)?;
+        self.ingest_admitted(event, occurred_at_set).await
+    }
+
+    async fn ingest_admitted(
         &self,
         mut event: Event,
         occurred_at_set: bool,
@@ -189,17 +228,19 @@ impl Node {
             .await
     }
 
-    /// Ingests many events concurrently; one result each, same order. A
-    /// malformed event is `Invalid` in its slot (the edge answers it with a
+    /// Ingests many events concurrently; one result each, same order. The
+    /// batch is admitted whole or shed whole (`Exhausted`). A malformed
+    /// event is `Invalid` in its slot (the edge answers it with a
     /// `rejected` result there, and counts it) and the others go on.
     pub async fn ingest_batch(
         &self,
         events: Vec<(Event, bool)>,
-    ) -> Vec<Result<IngestReply, NodeError>> {
+    ) -> Result<Vec<Result<IngestReply, NodeError>>, NodeError> {
+        let _admitted = self.admit(events.len())?;
         let calls = events
             .into_iter()
-            .map(|(e, set)| async move { self.ingest(e, set).await });
-        futures_util::future::join_all(calls).await
+            .map(|(e, set)| async move { self.ingest_admitted(e, set).await });
+        Ok(futures_util::future::join_all(calls).await)
     }
 
     pub async fn authorize(

@@ -360,3 +360,57 @@ async fn the_escalation_log_is_pruned_past_retention_and_gaps_are_reported() {
     assert_eq!(next_event(&mut live).await.cursor, "h1-7");
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_is_shed_once_max_queued_events_are_queued() {
+    let node = node(NodeConfig {
+        shards: 2,
+        max_queued_events: 10,
+        ..NodeConfig::default()
+    })
+    .await;
+    let deal = |i: usize| {
+        (
+            event(&format!("d{i}"), "crm", "deal_won", &format!("c{i}"), "US"),
+            false,
+        )
+    };
+    // A batch larger than the queue can ever hold is refused, saying so.
+    let too_big = node.ingest_batch((0..11).map(deal).collect()).await;
+    let Err(NodeError::Exhausted(m)) = too_big else {
+        panic!("expected Exhausted, got {too_big:?}");
+    };
+    assert!(
+        m.contains("max_queued_events = 10") && m.contains("smaller batches"),
+        "{m}"
+    );
+    // With 8 of 10 queued, a batch of 3 is shed whole, and so is a lone
+    // event once all 10 are taken; nothing of them is ingested.
+    let held = node.admit(8).expect("room for 8");
+    let shed = node.ingest_batch((0..3).map(deal).collect()).await;
+    assert!(
+        matches!(shed, Err(NodeError::Exhausted(ref m)) if m.contains("retry with backoff")),
+        "{shed:?}"
+    );
+    let two = node.admit(2).expect("room for 2 more");
+    let (e, set) = deal(20);
+    let lone = node.ingest(e, set).await;
+    assert!(matches!(lone, Err(NodeError::Exhausted(_))), "{lone:?}");
+    assert!(matches!(
+        node.customer("c0", 0).await,
+        Err(NodeError::NotFound(_))
+    ));
+    // Once answered, the queue has room again.
+    drop((held, two));
+    let results = node
+        .ingest_batch((0..10).map(deal).collect())
+        .await
+        .expect("admitted whole");
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|r| r.outcome == Outcome::Applied))
+    );
+    let (e, set) = deal(20);
+    assert!(node.ingest(e, set).await.is_ok());
+}

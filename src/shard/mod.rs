@@ -9,6 +9,11 @@
 //! actor finishes its queue, new messages for that customer wait in the
 //! router and go to a fresh actor once the old one has stopped, so two
 //! actors never hold the same customer.
+//!
+//! **Firings first.** Timer firings do not queue in the router's mailbox
+//! behind ingest: the timer service puts them on the shard's firing lane
+//! (a channel the router owns) and wakes the router, which routes every
+//! waiting firing before it handles its next message, whatever that is.
 
 pub mod context;
 pub mod customer;
@@ -19,7 +24,9 @@ use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, MessagingErr, RpcReplyPort};
+use tokio::sync::mpsc;
 
+use crate::engine::Timer;
 use crate::reply::NodeError;
 use context::ShardContext;
 use customer::{CustomerActor, CustomerMsg};
@@ -43,6 +50,8 @@ pub enum ShardMsg {
     Stopped { customer: String, actor: ActorId },
     /// Passivate actors idle for longer than the idle timeout.
     Sweep,
+    /// Firings wait on the firing lane (they are routed before any message).
+    FiringsWaiting,
     /// How many customer actors are active and draining.
     Stats(RpcReplyPort<ShardStats>),
 }
@@ -73,7 +82,12 @@ struct Active {
     last_used: Instant,
 }
 
+/// A timer of a customer that came due, on its way to the customer's actor.
+pub type Firing = (String, Timer);
+
 pub struct ShardState {
+    /// The firing lane: filled by the shard's timer service.
+    firings: mpsc::UnboundedReceiver<Firing>,
     active: HashMap<String, Active>,
     /// Customers whose passivated actor has not stopped yet, with the
     /// messages that arrived meanwhile.
@@ -83,16 +97,17 @@ pub struct ShardState {
 impl Actor for ShardActor {
     type Msg = ShardMsg;
     type State = ShardState;
-    type Arguments = ();
+    type Arguments = mpsc::UnboundedReceiver<Firing>;
 
     async fn pre_start(
         &self,
         myself: ActorRef<Self::Msg>,
-        _: (),
+        firings: mpsc::UnboundedReceiver<Firing>,
     ) -> Result<Self::State, ActorProcessingErr> {
         let period = (self.limits.idle / 2).max(StdDuration::from_millis(100));
         myself.send_interval(period, || ShardMsg::Sweep);
         Ok(ShardState {
+            firings,
             active: HashMap::new(),
             draining: HashMap::new(),
         })
@@ -104,7 +119,12 @@ impl Actor for ShardActor {
         msg: Self::Msg,
         st: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        while let Ok((customer, timer)) = st.firings.try_recv() {
+            self.route(&myself, st, customer, CustomerMsg::Timer(timer))
+                .await;
+        }
         match msg {
+            ShardMsg::FiringsWaiting => {}
             ShardMsg::Route { customer, msg } => self.route(&myself, st, customer, msg).await,
             ShardMsg::Stopped { customer, actor } => {
                 if st

@@ -22,8 +22,7 @@ use std::time::Duration as StdDuration;
 use ractor::ActorRef;
 use tokio::sync::{mpsc, watch};
 
-use super::ShardMsg;
-use super::customer::CustomerMsg;
+use super::{Firing, ShardMsg};
 use crate::clock::Clock;
 use crate::engine::model::SlaId;
 use crate::engine::{Timer, Timestamp};
@@ -37,6 +36,9 @@ pub struct TimerService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     router: ActorRef<ShardMsg>,
+    /// The shard's firing lane (see the shard module): firings go there,
+    /// and a wake-up to the router.
+    firings: mpsc::UnboundedSender<Firing>,
     updates: mpsc::UnboundedReceiver<TimerUpdate>,
     shutdown: watch::Receiver<bool>,
     /// The earliest stored timers of the shard: refills load `capacity`
@@ -53,6 +55,7 @@ impl TimerService {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         router: ActorRef<ShardMsg>,
+        firings: mpsc::UnboundedSender<Firing>,
         updates: mpsc::UnboundedReceiver<TimerUpdate>,
         shutdown: watch::Receiver<bool>,
         capacity: usize,
@@ -62,6 +65,7 @@ impl TimerService {
             store,
             clock,
             router,
+            firings,
             updates,
             shutdown,
             window: TimerWindow::new(shard, capacity),
@@ -162,6 +166,7 @@ impl TimerService {
 
     fn fire_due(&mut self) {
         let now = self.clock.now();
+        let mut fired = false;
         while let Some(k) = self.window.pop_due(now.0) {
             let timer = Timer {
                 due: Timestamp(k.deadline_us),
@@ -170,14 +175,15 @@ impl TimerService {
                 repeat: k.repeat,
                 instance: k.instance,
             };
-            let msg = ShardMsg::Route {
-                customer: k.customer,
-                msg: CustomerMsg::Timer(timer),
-            };
-            if self.router.send_message(msg).is_err() {
+            if self.firings.send((k.customer, timer)).is_err() {
                 // The shard is stopping; the key is still in the store.
                 return;
             }
+            fired = true;
+        }
+        if fired {
+            // One wake-up for the lot; a stopping shard keeps the keys.
+            let _ = self.router.send_message(ShardMsg::FiringsWaiting);
         }
     }
 }
