@@ -24,7 +24,7 @@ use crate::engine::{Event, Refusal, Timestamp, check_malformed, parse_escalation
 use crate::journal::{Journal, LocalJournal};
 use crate::shard::context::ShardContext;
 use crate::shard::customer::CustomerMsg;
-use crate::shard::timers::TimerService;
+use crate::shard::timers::{TimerLinks, TimerService};
 use crate::shard::{ActorLimits, ShardActor, ShardMsg, shard_of};
 use crate::store::Store;
 
@@ -100,10 +100,12 @@ impl Node {
                 shard,
                 store.clone(),
                 clock.clone(),
-                router.clone(),
-                firings_tx,
-                timers_rx,
-                shutdown_rx.clone(),
+                TimerLinks {
+                    router: router.clone(),
+                    firings: firings_tx,
+                    updates: timers_rx,
+                    shutdown: shutdown_rx.clone(),
+                },
                 config.timer_window,
             );
             tasks.push(tokio::spawn(service.run()));

@@ -49,17 +49,30 @@ pub struct TimerService {
     pending: i64,
 }
 
+/// How a timer service reaches its shard: the router (for wake-ups), the
+/// firing lane, the timer updates of durable commits, and the node's
+/// shutdown signal.
+pub struct TimerLinks {
+    pub router: ActorRef<ShardMsg>,
+    pub firings: mpsc::UnboundedSender<Firing>,
+    pub updates: mpsc::UnboundedReceiver<TimerUpdate>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
 impl TimerService {
     pub fn new(
         shard: u32,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        router: ActorRef<ShardMsg>,
-        firings: mpsc::UnboundedSender<Firing>,
-        updates: mpsc::UnboundedReceiver<TimerUpdate>,
-        shutdown: watch::Receiver<bool>,
+        links: TimerLinks,
         capacity: usize,
     ) -> TimerService {
+        let TimerLinks {
+            router,
+            firings,
+            updates,
+            shutdown,
+        } = links;
         TimerService {
             shard,
             store,
