@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod auth;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
