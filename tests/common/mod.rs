@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+pub mod api;
+pub mod auth;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

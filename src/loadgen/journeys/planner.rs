@@ -1,0 +1,162 @@
+//! The planner: the engine itself on one customer while a journey is
+//! planned, so generation asks the engine what each event would do instead
+//! of guessing from the model.
+
+use super::journey::{Occurred, Step, When, market_code};
+use crate::engine::model::{
+    Duration, EventTypeId, MarketId, Model, ProofId, RegionId, SlaId, StateId,
+};
+use crate::engine::{CustomerState, Decision, Event, Fact, Input, Limits, Timestamp};
+use crate::virtual_time::VirtualTime;
+
+/// An arbitrary instant to plan from; only differences matter.
+const PLAN_EPOCH: Timestamp = Timestamp(1_767_225_600_000_000);
+
+/// A running SLA instance, as the planner sees it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RunningInstance {
+    pub(super) deadline: Timestamp,
+    /// The step whose event started it.
+    pub(super) started_by: usize,
+}
+
+/// The engine on one customer, as a journey is planned: what the node will
+/// do, assuming each step is sent a gap after the previous one.
+#[derive(Clone)]
+pub(super) struct Planner<'m> {
+    model: &'m Model,
+    pub(super) market: MarketId,
+    gap: Duration,
+    vt: VirtualTime<'m>,
+    pub(super) steps: Vec<Step>,
+    sent: Vec<Timestamp>,
+    pub(super) occurred: Vec<Timestamp>,
+    /// (sla, instance) -> the step that started it.
+    started: Vec<(SlaId, u32, usize)>,
+}
+
+/// The customer id the planner uses (any id: only the journey is kept).
+const PLAN_CUSTOMER: &str = "plan";
+
+impl<'m> Planner<'m> {
+    pub(super) fn new(model: &'m Model, market: MarketId, gap: Duration) -> Planner<'m> {
+        Planner {
+            model,
+            market,
+            gap,
+            vt: VirtualTime::new(model, Limits::default()),
+            steps: Vec::new(),
+            sent: Vec::new(),
+            occurred: Vec::new(),
+            started: Vec::new(),
+        }
+    }
+
+    fn state(&self) -> Option<&CustomerState> {
+        self.vt.customer(PLAN_CUSTOMER).filter(|s| s.exists)
+    }
+
+    pub(super) fn region_state(&self, r: RegionId) -> StateId {
+        match self.state() {
+            Some(s) => s.core.regions[r.idx()].state,
+            None => self.model.region(r).initial,
+        }
+    }
+
+    pub(super) fn holds(&self, p: ProofId) -> bool {
+        self.state().is_some_and(|s| s.core.proofs[p.idx()].holds())
+    }
+
+    /// SLAs with a running instance, in file order.
+    pub(super) fn running(&self) -> Vec<SlaId> {
+        let Some(s) = self.state() else {
+            return Vec::new();
+        };
+        self.model
+            .sla_ids()
+            .filter(|id| s.core.running(*id).is_some())
+            .collect()
+    }
+
+    pub(super) fn instance(&self, sla: SlaId) -> Option<RunningInstance> {
+        let inst = self.state()?.core.running(sla)?;
+        let started_by = self
+            .started
+            .iter()
+            .rev()
+            .find(|(s, n, _)| *s == sla && *n == inst.number)
+            .map(|(_, _, step)| *step)?;
+        Some(RunningInstance {
+            deadline: inst.deadline,
+            started_by,
+        })
+    }
+
+    pub(super) fn next_id(&self) -> u16 {
+        self.steps.iter().map(|s| s.id + 1).max().unwrap_or(0)
+    }
+
+    /// When a `When::Gap` step would be sent next.
+    pub(super) fn next_at(&self) -> Timestamp {
+        match self.sent.last() {
+            Some(t) => *t + self.gap,
+            None => PLAN_EPOCH,
+        }
+    }
+
+    fn event(&self, e: EventTypeId, id: u16, occurred_at: Timestamp) -> Event {
+        let et = self.model.event_type(e);
+        Event {
+            id: format!("e{id}"),
+            source: self.model.source_name(et.source).to_owned(),
+            event_type: et.name.clone(),
+            customer: PLAN_CUSTOMER.to_owned(),
+            market: market_code(self.model, self.market).to_owned(),
+            occurred_at,
+            attributes: Default::default(),
+        }
+    }
+
+    /// What the engine would decide for event `e` (a new id) sent at `at`,
+    /// once the timers due by then have fired; changes nothing.
+    pub(super) fn trial(&self, e: EventTypeId, at: Timestamp) -> Decision {
+        let ev = Input::Event(self.event(e, self.next_id(), at));
+        if self.vt.next_due().is_none_or(|due| due > at) {
+            return self.vt.decide(PLAN_CUSTOMER, &ev, at);
+        }
+        let mut vt = self.vt.clone();
+        while vt.fire_next(at).is_some() {}
+        vt.decide(PLAN_CUSTOMER, &ev, at)
+    }
+
+    /// Sends a step in the plan: fires what is due first, as the node would.
+    pub(super) fn push(&mut self, step: Step) {
+        let at = match step.when {
+            When::Gap => self.next_at(),
+            When::AfterOccurred {
+                step: anchor,
+                offset,
+            } => {
+                let prev = self.sent.last().copied().unwrap_or(PLAN_EPOCH);
+                prev.max(self.occurred[anchor as usize] + offset)
+            }
+        };
+        let occurred_at = match step.occurred {
+            Occurred::AtSend => at,
+            Occurred::Before { step, by } => Timestamp(self.occurred[step as usize].0 - by.0),
+            Occurred::SameAs(step) => self.occurred[step as usize],
+        };
+        while self.vt.fire_next(at).is_some() {}
+        let ev = self.event(step.event, step.id, occurred_at);
+        let d = self.vt.run(PLAN_CUSTOMER, &Input::Event(ev), at);
+        let index = self.steps.len();
+        for f in &d.facts {
+            if let Fact::SlaStarted { sla, instance, .. } = f {
+                self.started.push((*sla, *instance, index));
+            }
+        }
+        self.steps.push(step);
+        self.sent.push(at);
+        self.occurred.push(occurred_at);
+    }
+}

@@ -1,0 +1,311 @@
+//! `CustomerRecord`: a customer's whole state (region, proof and SLA slots,
+//! last-seen times, seen event ids, the timeline, resolved escalations).
+
+use std::collections::VecDeque;
+
+use prost::Message;
+
+use super::escalation::{escalation, escalation_record_of};
+use super::{
+    At, Bad, R, each, end_from, end_to, event_ref, event_ref_record, id, outcome_from, outcome_to,
+    required, severity_from, severity_to, ts,
+};
+use crate::engine::model::{MarketId, SlaId, SourceId, StateId, TeamId};
+use crate::engine::{
+    Core, CustomerState, FiredEscalation, Instance, ProofSlot, RegionSlot, ResolvedEscalation,
+    SeenKeys, SlaSlot, TierSlot, TimelineEntry, Timestamp,
+};
+use crate::store::{Result, StoreError, pb};
+
+/// The bytes of a `CustomerRecord`.
+pub fn encode_customer(s: &CustomerState) -> Vec<u8> {
+    customer_record(s).encode_to_vec()
+}
+
+/// A customer's state from the bytes of its `CustomerRecord`.
+pub fn decode_customer(bytes: &[u8]) -> Result<CustomerState> {
+    let record = pb::CustomerRecord::decode(bytes)
+        .map_err(|e| StoreError::corrupt("customer record", e.to_string()))?;
+    let what = format!("customer record of `{}`", record.customer);
+    customer_state(record).map_err(|Bad(reason)| StoreError::corrupt(what, reason))
+}
+
+pub(super) fn customer_record(s: &CustomerState) -> pb::CustomerRecord {
+    let mut seen: Vec<pb::SeenId> = s
+        .seen
+        .iter()
+        .map(|(id, sources)| pb::SeenId {
+            id: id.to_owned(),
+            sources: sources.iter().map(|(s, _)| s.0.into()).collect(),
+            received_at: sources.iter().map(|(_, at)| at.0).collect(),
+        })
+        .collect();
+    seen.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    pb::CustomerRecord {
+        customer: s.customer.to_string(),
+        exists: s.exists,
+        market: s.market.0.into(),
+        market_code: s.market_code.to_string(),
+        model_version: s.model_version,
+        created_at: s.created_at.0,
+        regions: s
+            .core
+            .regions
+            .iter()
+            .map(|r| pb::RegionSlot {
+                state: r.state.0.into(),
+                since: r.since.map(|t| t.0),
+            })
+            .collect(),
+        proofs: s
+            .core
+            .proofs
+            .iter()
+            .map(|p| pb::ProofSlot {
+                established_by: p.by.as_ref().map(event_ref_record),
+                latest: p.latest.map(|t| t.0),
+            })
+            .collect(),
+        slas: s.core.slas.iter().map(sla_slot_record).collect(),
+        last_seen: s
+            .core
+            .last_seen
+            .iter()
+            .map(|t| pb::LastSeen { at: t.map(|t| t.0) })
+            .collect(),
+        seen,
+        timeline: s.timeline.iter().map(timeline_record).collect(),
+        resolved: s
+            .resolved
+            .iter()
+            .map(|r| pb::ResolvedEscalation {
+                sla: r.sla.0.into(),
+                instance: r.instance,
+                tier: r.tier.into(),
+                repeat: r.repeat,
+                team: r.team.0.into(),
+                severity: severity_to(r.severity),
+            })
+            .collect(),
+    }
+}
+
+fn sla_slot_record(s: &SlaSlot) -> pb::SlaSlot {
+    pb::SlaSlot {
+        started: s.started,
+        running: s.running.as_ref().map(|i| pb::Instance {
+            number: i.number,
+            started_at: i.started_at.0,
+            deadline: i.deadline.0,
+            breached: i.breached,
+            tiers: i
+                .tiers
+                .iter()
+                .map(|t| pb::TierSlot {
+                    next: t.next.map(|t| t.0),
+                    repeat: t.repeat,
+                })
+                .collect(),
+            breach_mark: i.breach_mark.map(|t| t.0),
+            fired: i
+                .fired
+                .iter()
+                .map(|f| pb::FiredEscalation {
+                    escalation: Some(escalation_record_of(&f.escalation)),
+                    acknowledged: f.acknowledged,
+                })
+                .collect(),
+        }),
+        last_end: s.last_end.map(|(instance, end, at)| pb::SlaEndRecord {
+            instance,
+            end: end_to(end),
+            at: at.0,
+        }),
+    }
+}
+
+fn timeline_record(e: &TimelineEntry) -> pb::TimelineEntry {
+    use pb::timeline_entry::Entry;
+    let entry = match e {
+        TimelineEntry::Event {
+            received_at,
+            event,
+            outcome,
+            reason,
+        } => Entry::Event(pb::TimelineEvent {
+            received_at: received_at.0,
+            event: Some(event_ref_record(event)),
+            outcome: outcome_to(*outcome),
+            reason: reason.as_deref().map(str::to_owned),
+        }),
+        TimelineEntry::Denied {
+            at,
+            team,
+            action,
+            reason,
+        } => Entry::Denied(pb::TimelineDenied {
+            at: at.0,
+            team: team.to_string(),
+            action: action.to_string(),
+            reason: reason.to_string(),
+        }),
+        TimelineEntry::Escalation(e) => Entry::Escalation(escalation_record_of(e)),
+        TimelineEntry::SlaEnded {
+            at,
+            sla,
+            instance,
+            end,
+        } => Entry::SlaEnded(pb::TimelineSlaEnded {
+            at: at.0,
+            sla: sla.0.into(),
+            instance: *instance,
+            end: end_to(*end),
+        }),
+        TimelineEntry::Acknowledged {
+            at,
+            sla,
+            instance,
+            tier,
+            repeat,
+            team,
+        } => Entry::Acknowledged(pb::TimelineAcknowledged {
+            at: at.0,
+            sla: sla.0.into(),
+            instance: *instance,
+            tier: (*tier).into(),
+            repeat: *repeat,
+            team: team.0.into(),
+        }),
+    };
+    pb::TimelineEntry { entry: Some(entry) }
+}
+
+fn customer_state(r: pb::CustomerRecord) -> R<CustomerState> {
+    let regions = each(r.regions, "regions", |s| {
+        Ok(RegionSlot {
+            state: StateId(id(s.state, "state")?),
+            since: ts(s.since),
+        })
+    })?;
+    let proofs = each(r.proofs, "proofs", |p| {
+        Ok(ProofSlot {
+            by: p
+                .established_by
+                .map(event_ref)
+                .transpose()
+                .at("established_by")?,
+            latest: ts(p.latest),
+        })
+    })?;
+    let slas = each(r.slas, "slas", sla_slot)?;
+    let last_seen = r.last_seen.into_iter().map(|l| ts(l.at)).collect();
+    let mut seen = SeenKeys::default();
+    for (i, s) in r.seen.into_iter().enumerate() {
+        let event_id: std::sync::Arc<str> = s.id.into();
+        for (j, source) in s.sources.into_iter().enumerate() {
+            let source = id(source, &format!("sources[{j}]")).at(format_args!("seen[{i}]"))?;
+            let at = s.received_at.get(j).copied().unwrap_or(0);
+            seen.insert(SourceId(source), &event_id, Timestamp(at));
+        }
+    }
+    let timeline = each(r.timeline, "timeline", timeline_entry)?;
+    let resolved = each(r.resolved, "resolved", |e| {
+        Ok(ResolvedEscalation {
+            sla: SlaId(id(e.sla, "sla")?),
+            instance: e.instance,
+            tier: id(e.tier, "tier")?,
+            repeat: e.repeat,
+            team: TeamId(id(e.team, "team")?),
+            severity: severity_from(e.severity, "severity")?,
+        })
+    })?;
+    Ok(CustomerState {
+        customer: r.customer.into(),
+        exists: r.exists,
+        market: MarketId(id(r.market, "market")?),
+        market_code: r.market_code.into(),
+        model_version: r.model_version,
+        created_at: Timestamp(r.created_at),
+        core: Core {
+            regions,
+            proofs,
+            slas,
+            last_seen,
+        },
+        seen,
+        timeline: VecDeque::from(timeline),
+        resolved: VecDeque::from(resolved),
+    })
+}
+
+fn sla_slot(s: pb::SlaSlot) -> R<SlaSlot> {
+    let running = match s.running {
+        None => None,
+        Some(i) => Some(Instance {
+            number: i.number,
+            started_at: Timestamp(i.started_at),
+            deadline: Timestamp(i.deadline),
+            breached: i.breached,
+            tiers: i
+                .tiers
+                .into_iter()
+                .map(|t| TierSlot {
+                    next: ts(t.next),
+                    repeat: t.repeat,
+                })
+                .collect(),
+            breach_mark: ts(i.breach_mark),
+            fired: each(i.fired, "fired", |f| {
+                Ok(FiredEscalation {
+                    escalation: escalation(required(f.escalation, "escalation")?)
+                        .at("escalation")?,
+                    acknowledged: f.acknowledged,
+                })
+            })
+            .at("running")?,
+        }),
+    };
+    let last_end = s
+        .last_end
+        .map(|e| -> R<_> { Ok((e.instance, end_from(e.end, "end")?, Timestamp(e.at))) })
+        .transpose()
+        .at("last_end")?;
+    Ok(SlaSlot {
+        started: s.started,
+        running,
+        last_end,
+    })
+}
+
+fn timeline_entry(e: pb::TimelineEntry) -> R<TimelineEntry> {
+    use pb::timeline_entry::Entry;
+    Ok(match required(e.entry, "entry")? {
+        Entry::Event(e) => TimelineEntry::Event {
+            received_at: Timestamp(e.received_at),
+            event: event_ref(required(e.event, "event")?).at("event")?,
+            outcome: outcome_from(e.outcome, "outcome")?,
+            reason: e.reason.map(Into::into),
+        },
+        Entry::Denied(d) => TimelineEntry::Denied {
+            at: Timestamp(d.at),
+            team: d.team.into(),
+            action: d.action.into(),
+            reason: d.reason.into(),
+        },
+        Entry::Escalation(e) => TimelineEntry::Escalation(escalation(e).at("escalation")?),
+        Entry::SlaEnded(s) => TimelineEntry::SlaEnded {
+            at: Timestamp(s.at),
+            sla: SlaId(id(s.sla, "sla")?),
+            instance: s.instance,
+            end: end_from(s.end, "end")?,
+        },
+        Entry::Acknowledged(a) => TimelineEntry::Acknowledged {
+            at: Timestamp(a.at),
+            sla: SlaId(id(a.sla, "sla")?),
+            instance: a.instance,
+            tier: id(a.tier, "tier")?,
+            repeat: a.repeat,
+            team: TeamId(id(a.team, "team")?),
+        },
+    })
+}
