@@ -4,9 +4,9 @@
 use prost::Message;
 
 use super::{Bad, R, id, kind_from, kind_to, severity_from, severity_to};
+use crate::engine::EscalationEntry;
 use crate::engine::model::{SlaId, TeamId};
 use crate::engine::{Escalation, Timestamp};
-use crate::engine::EscalationEntry;
 use crate::store::{Result, StoreError, pb};
 
 /// The bytes of an `EscalationRecord`.

@@ -6,11 +6,11 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::engine::CustomerState;
+use crate::engine::EscalationEntry;
 use crate::engine::model::{
     self, Duration, Model, ModelSpec, Region, Sla, SlaStart, State, StateId, Tier, TierAt,
 };
 use crate::store::codec::encode_escalation;
-use crate::engine::EscalationEntry;
 
 fn entry() -> impl Strategy<Value = EscalationEntry> {
     (
