@@ -55,7 +55,18 @@ pub struct Node {
     /// `max_queued_events` ingest is shed (RESOURCE_EXHAUSTED) before the
     /// queues grow long enough to delay firings.
     queued_events: Arc<tokio::sync::Semaphore>,
+    /// At most [`DISPATCH_WINDOW`] admitted events are with the actors at
+    /// once; the rest wait here, outside the runtime's run queue, so that
+    /// a firing's task is never queued behind thousands of ready ingest
+    /// tasks (with the firing lanes of the router and the journal, this is
+    /// what keeps escalations on time under full ingest).
+    dispatch: Arc<tokio::sync::Semaphore>,
 }
+
+/// Ingested events being decided and committed at once. Enough to fill a
+/// journal group (entries per fsync) many times over; small enough that a
+/// ready firing waits behind few tasks.
+pub const DISPATCH_WINDOW: usize = 512;
 
 impl Node {
     /// Opens the node on `store`: binds the model to the store's catalog
@@ -130,6 +141,7 @@ impl Node {
             retention,
             in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight)),
             queued_events: Arc::new(tokio::sync::Semaphore::new(config.max_queued_events)),
+            dispatch: Arc::new(tokio::sync::Semaphore::new(DISPATCH_WINDOW)),
             config,
         })
     }
@@ -226,6 +238,9 @@ impl Node {
         check_malformed(&self.config.limits(), &event, now)
             .map_err(|m| NodeError::Invalid(m.kind.into(), m.message))?;
         let customer = event.customer.clone();
+        let _dispatched = self.dispatch.acquire().await.map_err(|_| {
+            NodeError::Unavailable("the node is shutting down; retry on another node or later".into())
+        })?;
         self.ask(&customer, |reply| CustomerMsg::Ingest { event, reply })
             .await
     }
