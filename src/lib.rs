@@ -4,20 +4,31 @@
 //!
 //! Everything follows from one pure, deterministic engine
 //! (`decide(model, state, input, now) -> facts`, `apply(state, fact)`),
-//! driven here by the command line and `handoff simulate` in virtual time.
+//! driven by the node's customer actors, `handoff simulate` in virtual
+//! time, and loadgen's expectations.
 //!
 //! # Layout
 //!
+//! The write path goes down, never back up: `api` -> `node` -> `shard`
+//! (router, actor: decide) -> `journal` -> `state` -> `store`, with
+//! `engine` below them all and `reply` (what a call answers) below the
+//! shard.
+//!
 //! - [`engine`]: the lifecycle engine; pure, no clock, no I/O.
 //!   - [`engine::model`]: the model file: parsing, load-time checks, interned
-//!     ids, per-market rule tables, the graph picture.
+//!     ids, per-market rule tables, the graph picture, the catalog that
+//!     keeps stored ids' names across model edits.
 //! - [`simulate`]: `handoff simulate`: the engine in virtual time over JSON
 //!   lines, with an in-memory timer queue.
-//! - [`node`]: a running node's handle: ingest, decisions, views,
-//!   escalation streams with cursors, the escalation log's retention,
-//!   open escalations; its config.
-//! - [`shard`]: shard routers (passivation, the active-actor cap), customer
-//!   actors (decide, journal, answer), per-shard timer services.
+//! - [`node`]: a running node's handle: admission (load shedding, the
+//!   dispatch window), ingest, decisions, views, escalation streams with
+//!   cursors, the escalation log's retention, open escalations, the model
+//!   catalog of its store; its config.
+//! - [`reply`]: what a call answers and the errors it can fail with, each
+//!   with a kind; produced by the shard, mapped to gRPC by `api`.
+//! - [`shard`]: shard routers (passivation, the active-actor cap, the
+//!   firing lane), customer actors (decide, propose, await), per-shard
+//!   timer services.
 //! - [`journal`]: where decisions become durable in one order: group
 //!   commit (firings first), per-shard escalation sequence numbers, commit
 //!   notifications.
@@ -30,7 +41,10 @@
 //! - [`auth`]: who may say what: principals, tokens and their hashes, the
 //!   rules that bind callers to the model.
 //! - [`clock`]: the only place the node reads the time.
-//! - [`metrics`]: the Prometheus exporter and what is recorded.//! - [`virtual_time`]: the engine in virtual time (customers and one timer
+//! - [`metrics`]: the Prometheus exporter and what is recorded.
+//! - [`client`]: the bearer-token interceptor clients share (the CLI,
+//!   loadgen).
+//! - [`virtual_time`]: the engine in virtual time (customers and one timer
 //!   queue), shared by `simulate` and loadgen's expectations.
 //! - [`loadgen`]: `handoff loadgen`: journeys generated from a model, driven
 //!   into a running node over gRPC, escalations checked against the engine

@@ -1,5 +1,4 @@
-//! `FactRecord`: one engine fact, and `FactBatch`, the facts of one
-//! command as one journal entry.
+//! `FactRecord`: one engine fact, one key of a customer's history.
 
 use prost::Message;
 
@@ -22,30 +21,6 @@ pub fn decode_fact(bytes: &[u8]) -> Result<Fact> {
     let record = pb::FactRecord::decode(bytes)
         .map_err(|e| StoreError::corrupt("fact record", e.to_string()))?;
     fact(record).map_err(|Bad(reason)| StoreError::corrupt("fact record", reason))
-}
-
-/// The bytes of a `FactBatch`: the facts of one command, one journal entry.
-pub fn encode_facts(facts: &[Fact]) -> Vec<u8> {
-    pb::FactBatch {
-        facts: facts.iter().map(fact_record).collect(),
-    }
-    .encode_to_vec()
-}
-
-/// The facts of one journal entry.
-pub fn decode_facts(bytes: &[u8]) -> Result<Vec<Fact>> {
-    let batch = pb::FactBatch::decode(bytes)
-        .map_err(|e| StoreError::corrupt("journal entry", e.to_string()))?;
-    batch
-        .facts
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| {
-            fact(r).map_err(|Bad(reason)| {
-                StoreError::corrupt("journal entry", format!("facts[{i}]: {reason}"))
-            })
-        })
-        .collect()
 }
 
 pub(super) fn fact_record(f: &Fact) -> pb::FactRecord {

@@ -5,11 +5,13 @@
 //! bytes). Decoding checks everything the engine relies on (ids fit their
 //! 16-bit types, enums are known, required parts are present) and reports
 //! the first problem as [`StoreError::Corrupt`] with the path of the field;
-//! it never panics on bad bytes. Ids are not checked against a model: a
-//! record is meaningful only with the model version it names.
+//! it never panics on bad bytes. Ids are not checked against a model: they
+//! are the data directory's catalog ids (`engine::model::catalog`), the
+//! ones the served model is renumbered to, so an edit of the model file
+//! never shifts what a stored id means.
 //!
 //! A file per record family: `customer` (`CustomerRecord`: slots, seen
-//! ids, timeline), `fact` (`FactRecord` and the journal's `FactBatch`),
+//! ids, timeline), `fact` (`FactRecord`: one fact of a customer's history),
 //! `escalation` (the `Escalation` part and the escalation log's
 //! `EscalationRecord`). This file holds what they share: the decode-error
 //! helpers, the enum conversions and the `EventRef` part.
@@ -26,7 +28,7 @@ use crate::engine::{EscalationKind, EventRef, Outcome, SlaEnd, Timestamp};
 
 pub use customer::{decode_customer, encode_customer};
 pub use escalation::{decode_escalation, encode_escalation};
-pub use fact::{decode_fact, decode_facts, encode_fact, encode_facts};
+pub use fact::{decode_fact, encode_fact};
 
 // ------------------------------------------------------------- decode errors
 
