@@ -66,7 +66,7 @@ pub struct Node {
 /// Ingested events being decided and committed at once. Enough to fill a
 /// journal group (entries per fsync) many times over; small enough that a
 /// ready firing waits behind few tasks.
-pub const DISPATCH_WINDOW: usize = 256;
+pub const DISPATCH_WINDOW: usize = 512;
 
 impl Node {
     /// Opens the node on `store`: binds the model to the store's catalog
