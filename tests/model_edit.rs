@@ -15,10 +15,8 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use common::{NodeProcess, event, fresh_dir, ingest, root};
+use common::{NodeProcess, event, fresh_dir, handoff, ingest, root};
 use handoff::api::pb;
 
 /// Every customer's states and proofs, by name.
@@ -84,47 +82,23 @@ fn state<'a>(seen: &'a Seen, customer: &str, region: &str) -> &'a str {
 
 /// Runs `handoff serve` expecting it to refuse to start; returns stderr.
 fn refused(data: &Path, model: &Path, extra: &[&str]) -> String {
-    let child = Command::new(env!("CARGO_BIN_EXE_handoff"))
-        .arg("serve")
-        .arg("--data")
-        .arg(data)
-        .arg("--model")
-        .arg(model)
-        .args(["--metrics", "127.0.0.1:0"])
-        .args(if extra.contains(&"--listen") {
-            &[][..]
-        } else {
-            &["--listen", "127.0.0.1:0"][..]
-        })
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the handoff binary starts");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let Ok(output) = rx.recv_timeout(Duration::from_secs(60)) else {
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg(pid.to_string())
-            .status();
-        panic!("the node did not refuse to start within a minute: it is serving");
-    };
-    let output = output.expect("wait on the node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (data, model) = (data.display().to_string(), model.display().to_string());
+    let mut args = vec!["serve", "--data", &data, "--model", &model];
+    args.extend(["--metrics", "127.0.0.1:0"]);
+    if !extra.contains(&"--listen") {
+        args.extend(["--listen", "127.0.0.1:0"]);
+    }
+    args.extend(extra);
+    let (code, stdout, stderr) = handoff(&args);
     assert!(
-        !output.status.success(),
-        "the node exited 0; stdout: {stdout}"
+        code.is_some_and(|c| c != 0),
+        "the node exited {code:?}; stdout: {stdout}"
     );
     assert!(
         !stdout.contains("handoff serving"),
         "the node began to serve: {stdout}"
     );
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    stderr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

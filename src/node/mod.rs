@@ -239,7 +239,9 @@ impl Node {
             .map_err(|m| NodeError::Invalid(m.kind.into(), m.message))?;
         let customer = event.customer.clone();
         let _dispatched = self.dispatch.acquire().await.map_err(|_| {
-            NodeError::Unavailable("the node is shutting down; retry on another node or later".into())
+            NodeError::Unavailable(
+                "the node is shutting down; retry on another node or later".into(),
+            )
         })?;
         self.ask(&customer, |reply| CustomerMsg::Ingest { event, reply })
             .await
