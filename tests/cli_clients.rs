@@ -16,12 +16,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::api::ghost;
 use common::{NodeProcess, event, eventually, fast_model, fresh_dir, handoff, ingest};
 use handoff::api::pb;
-use handoff::api::pb::lifecycle_client::LifecycleClient;
 use serde_json::Value;
 use tonic::Code;
-use tonic::transport::Channel;
 
 /// How long escalations may take to arrive on a slow, busy machine.
 const ESCALATION_WAIT: Duration = Duration::from_secs(30);
@@ -47,28 +46,6 @@ const EVENT_FIELDS: [&str; 16] = [
     "repeat",
     "due",
 ];
-
-/// A ghost customer in the US: deal won, paid, no access.
-async fn ghost(client: &mut LifecycleClient<Channel>, id: &str) {
-    let won = ingest(
-        client,
-        event(&format!("{id}-won"), "crm", "deal_won", id, "US"),
-    )
-    .await;
-    assert_eq!(won.outcome, pb::Outcome::Applied as i32, "{won:?}");
-    let paid = ingest(
-        client,
-        event(
-            &format!("{id}-paid"),
-            "billing",
-            "payment_succeeded",
-            id,
-            "",
-        ),
-    )
-    .await;
-    assert_eq!(paid.outcome, pb::Outcome::Applied as i32, "{paid:?}");
-}
 
 /// A `handoff` command that keeps running (`escalations tail`), with what
 /// it has written so far, line by line.
@@ -223,7 +200,7 @@ async fn tail_reconnects_through_restarts_and_misses_nothing() {
         .await;
 
     let mut client = node.lifecycle().await;
-    ghost(&mut client, "tail-1").await;
+    ghost(&mut client, "tail-1", "US").await;
     tail.wait_for(ESCALATION_WAIT, "tail-1's warning", |t| {
         t.events().iter().any(|e| e["customer_id"] == "tail-1")
     })
@@ -240,7 +217,7 @@ async fn tail_reconnects_through_restarts_and_misses_nothing() {
     })
     .await;
     let mut client = node.lifecycle().await;
-    ghost(&mut client, "tail-2").await;
+    ghost(&mut client, "tail-2", "US").await;
     tail.wait_for(ESCALATION_WAIT, "tail-2's warning", |t| {
         t.events().iter().any(|e| e["customer_id"] == "tail-2")
     })
@@ -260,7 +237,7 @@ async fn tail_reconnects_through_restarts_and_misses_nothing() {
     })
     .await;
     let mut client = node.lifecycle().await;
-    ghost(&mut client, "tail-3").await;
+    ghost(&mut client, "tail-3", "US").await;
     tail.wait_for(ESCALATION_WAIT, "tail-3's warning", |t| {
         t.events().iter().any(|e| e["customer_id"] == "tail-3")
     })
@@ -491,7 +468,7 @@ async fn ack_without_a_team_names_the_flag_and_the_teams_that_may() {
     let node = NodeProcess::start(&fresh_dir("cli-ack"), &fast_model());
     let addr = node.addr.as_str();
     let mut client = node.lifecycle().await;
-    ghost(&mut client, "ack-1").await;
+    ghost(&mut client, "ack-1", "US").await;
     let esc = node.escalations().await;
     let open = |tier: u32| {
         let esc = esc.clone();
