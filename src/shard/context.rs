@@ -30,17 +30,21 @@ impl ShardContext {
     /// A customer's durable state and the sequence number of its last
     /// journal entry (one entry per command that changed it).
     pub fn load(&self, customer: &str) -> Result<(Option<CustomerState>, u64), StoreError> {
-        let mut state = match self.store.customer(self.shard, customer)? {
-            Some(bytes) => Some(codec::decode_customer(&bytes)?),
-            None => None,
+        let Some(bytes) = self.store.customer(self.shard, customer)? else {
+            // No record, no history: a customer's facts are written only
+            // with its record (facts exist only once `Created` is among
+            // them), so a new customer costs one read, not a scan.
+            return Ok((None, 0));
         };
-        if let Some(s) = state.as_mut() {
-            let horizon = self.clock.now() - self.idempotency_retention;
-            // Persisted with the customer's next commit.
-            s.seen.forget_before(horizon);
+        let (mut state, mut seq) = codec::decode_customer_at(&bytes)?;
+        if seq == 0 {
+            // A record of a build before `last_fact_seq`: scan the history.
+            seq = self.store.last_fact_seq(self.shard, customer)?.unwrap_or(0);
         }
-        let seq = self.store.last_fact_seq(self.shard, customer)?.unwrap_or(0);
-        Ok((state, seq))
+        let horizon = self.clock.now() - self.idempotency_retention;
+        // Persisted with the customer's next commit.
+        state.seen.forget_before(horizon);
+        Ok((Some(state), seq))
     }
 
     /// Tells the timer service what a durable commit armed and cleared.

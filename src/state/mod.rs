@@ -153,8 +153,12 @@ fn rows(model: &Model, c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
     } = *c;
     let (shard, state) = (e.shard, &e.state);
     if !e.facts.is_empty() && state.exists {
-        b.customers
-            .push((shard, e.customer.clone(), codec::encode_customer(state)));
+        let last_fact_seq = e.seq + e.facts.len() as u64 - 1;
+        b.customers.push((
+            shard,
+            e.customer.clone(),
+            codec::encode_customer_at(state, last_fact_seq),
+        ));
     }
     for (i, f) in e.facts.iter().enumerate() {
         b.facts.push((

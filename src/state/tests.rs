@@ -29,9 +29,12 @@ fn a_payment_writes_the_record_its_facts_and_arms_the_sla_timer() {
 
     let (shard, customer, record) = &batch.customers[0];
     assert_eq!((*shard, customer.as_str()), (3, "acme"));
+    let (stored, last_fact_seq) = codec::decode_customer_at(record).expect("decodes");
+    assert_eq!(&stored, c.state.as_ref().expect("exists"));
     assert_eq!(
-        &codec::decode_customer(record).expect("decodes"),
-        c.state.as_ref().expect("exists")
+        last_fact_seq,
+        (won.facts.len() + paid.facts.len()) as u64,
+        "the record says its history's last key, so a load is one read"
     );
     let seqs: Vec<u64> = batch.facts.iter().map(|f| f.2).collect();
     let first = won.facts.len() as u64 + 1;

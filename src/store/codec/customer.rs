@@ -19,15 +19,31 @@ use crate::store::{Result, StoreError, pb};
 
 /// The bytes of a `CustomerRecord`.
 pub fn encode_customer(s: &CustomerState) -> Vec<u8> {
-    customer_record(s).encode_to_vec()
+    encode_customer_at(s, 0)
+}
+
+/// The bytes of a `CustomerRecord` that also says the seq of the
+/// customer's last fact (0: not said).
+pub fn encode_customer_at(s: &CustomerState, last_fact_seq: u64) -> Vec<u8> {
+    let mut record = customer_record(s);
+    record.last_fact_seq = last_fact_seq;
+    record.encode_to_vec()
 }
 
 /// A customer's state from the bytes of its `CustomerRecord`.
 pub fn decode_customer(bytes: &[u8]) -> Result<CustomerState> {
+    decode_customer_at(bytes).map(|(state, _)| state)
+}
+
+/// A customer's state and the seq of its last fact (0 when the record
+/// does not say: written by an older build, or by [`encode_customer`]).
+pub fn decode_customer_at(bytes: &[u8]) -> Result<(CustomerState, u64)> {
     let record = pb::CustomerRecord::decode(bytes)
         .map_err(|e| StoreError::corrupt("customer record", e.to_string()))?;
     let what = format!("customer record of `{}`", record.customer);
-    customer_state(record).map_err(|Bad(reason)| StoreError::corrupt(what, reason))
+    let seq = record.last_fact_seq;
+    let state = customer_state(record).map_err(|Bad(reason)| StoreError::corrupt(what, reason))?;
+    Ok((state, seq))
 }
 
 pub(super) fn customer_record(s: &CustomerState) -> pb::CustomerRecord {
@@ -87,6 +103,7 @@ pub(super) fn customer_record(s: &CustomerState) -> pb::CustomerRecord {
                 severity: severity_to(r.severity),
             })
             .collect(),
+        last_fact_seq: 0,
     }
 }
 

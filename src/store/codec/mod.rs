@@ -26,7 +26,7 @@ use super::pb;
 use crate::engine::model::{EventTypeId, Severity, SourceId};
 use crate::engine::{EscalationKind, EventRef, Outcome, SlaEnd, Timestamp};
 
-pub use customer::{decode_customer, encode_customer};
+pub use customer::{decode_customer, decode_customer_at, encode_customer, encode_customer_at};
 pub use escalation::{decode_escalation, encode_escalation};
 pub use fact::{decode_fact, encode_fact};
 
