@@ -20,6 +20,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use handoff::loadgen::journeys::Rng;
 use handoff::shard::timers::{TimerUpdate, TimerWindow};
 use handoff::store::{FjallStore, Store, TimerKey, WriteBatch};
 
@@ -32,19 +33,6 @@ const STORED: usize = 100_000;
 /// 2026-01-01T00:00:00Z in microseconds.
 const T0: i64 = 1_767_225_600_000_000;
 const SECOND: i64 = 1_000_000;
-
-/// splitmix64: deterministic deadlines without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
 
 fn key(shard: u32, deadline_us: i64, customer: usize) -> TimerKey {
     TimerKey {
@@ -62,7 +50,7 @@ fn key(shard: u32, deadline_us: i64, customer: usize) -> TimerKey {
 /// within the second starting at `from_us`.
 fn keys(rng: &mut Rng, first: usize, n: usize, from_us: i64) -> Vec<TimerKey> {
     (first..first + n)
-        .map(|c| key(0, from_us + (rng.next() % SECOND as u64) as i64, c))
+        .map(|c| key(0, from_us + (rng.next_u64() % SECOND as u64) as i64, c))
         .collect()
 }
 
@@ -83,7 +71,7 @@ fn arm_all(w: &mut TimerWindow, updates: Vec<TimerUpdate>) {
 }
 
 fn window(c: &mut Criterion) {
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let soon = keys(&mut rng, 0, KEYS, T0);
 
     // No stored timers: the first (empty) scan makes the window cover all.
@@ -150,9 +138,9 @@ fn store(c: &mut Criterion) {
     let fjall = FjallStore::open(dir.path()).expect("opens");
 
     // Shard 0: STORED timers, deadlines at random within an hour.
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     let mut stored: Vec<TimerKey> = (0..STORED)
-        .map(|c| key(0, T0 + (rng.next() % (3600 * SECOND) as u64) as i64, c))
+        .map(|c| key(0, T0 + (rng.next_u64() % (3600 * SECOND) as u64) as i64, c))
         .collect();
     for chunk in stored.chunks(10_000) {
         fjall

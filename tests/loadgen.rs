@@ -7,38 +7,14 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{NodeProcess, fresh_dir, root};
+use common::{NodeProcess, fresh_dir, root, run_with_limit};
 
 /// An hour becomes 4 s: the ghost-customer SLA warns at 2 s (BR: 1 s), far
 /// above a debug node's latency on a busy machine.
 const SCALE: &str = "900";
-
-/// Runs a command to completion, killing it after `limit`.
-fn run_with_limit(cmd: &mut Command, limit: Duration) -> std::process::Output {
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the handoff binary starts");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(out) => out.expect("collect loadgen's output"),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .arg("-KILL")
-                .arg(pid.to_string())
-                .status();
-            panic!("loadgen did not finish within {limit:?}");
-        }
-    }
-}
 
 #[test]
 fn loadgen_finds_exactly_the_escalations_the_engine_expects() {

@@ -18,6 +18,7 @@
 use std::panic::{self, AssertUnwindSafe};
 
 use handoff::engine::model::{GraphFormat, load, render_graph, scale_model_text};
+use handoff::loadgen::journeys::Rng;
 
 /// The models to mutate: every example and test model. (The shared
 /// `examples/saas.toml` is the same file as the project's.)
@@ -82,28 +83,6 @@ const EXTREMES: &[&str] = &[
     "a.b.c",
     "\u{0}",
 ];
-
-/// SplitMix64: tiny, fast, and the same sequence on every platform.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 /// Byte offsets of the starts of the text's characters, and its end.
 fn boundaries(text: &str) -> Vec<usize> {
@@ -323,7 +302,7 @@ fn no_edit_of_a_model_panics_the_loader() {
     // Quiet the default hook while panics are expected and caught.
     let default_hook = panic::take_hook();
     panic::set_hook(Box::new(|_| {}));
-    let mut rng = Rng(SEED);
+    let mut rng = Rng::new(SEED);
     // Every failure, and the first mutant of each kind (what it said, its
     // source location stripped of the mutant's own values).
     let mut failures = 0;

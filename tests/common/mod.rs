@@ -297,33 +297,39 @@ where
     }
 }
 
-/// Runs the real `handoff` binary; panics if it runs for over a minute.
-pub fn handoff(args: &[&str]) -> (Option<i32>, String, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_handoff"))
-        .args(args)
-        .stdin(Stdio::null())
+/// Runs a command to completion with its output captured; kills it and
+/// panics if it runs for longer than `limit`.
+pub fn run_with_limit(cmd: &mut Command, limit: Duration) -> std::process::Output {
+    let child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("the handoff binary starts");
+        .expect("the command starts");
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    let out = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(out) => out.expect("wait on handoff"),
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("collect the command's output"),
         Err(_) => {
             let _ = Command::new("kill")
                 .arg("-KILL")
                 .arg(pid.to_string())
                 .status();
-            panic!(
-                "`handoff {}` did not finish within a minute",
-                args.join(" ")
-            );
+            panic!("{cmd:?} did not finish within {limit:?}");
         }
-    };
+    }
+}
+
+/// Runs the real `handoff` binary; panics if it runs for over a minute.
+pub fn handoff(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = run_with_limit(
+        Command::new(env!("CARGO_BIN_EXE_handoff"))
+            .args(args)
+            .stdin(Stdio::null()),
+        Duration::from_secs(60),
+    );
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

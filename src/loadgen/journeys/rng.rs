@@ -31,6 +31,11 @@ impl Rng {
         ((self.next_u64() >> 11) % n as u64) as usize
     }
 
+    /// One of `items`, uniformly (`items` not empty).
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
     /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
         ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
