@@ -62,6 +62,7 @@ fn entries(model: &Model, n: usize) -> Vec<Entry> {
             let facts = d.facts.len() as u64;
             out.push(Entry {
                 shard: (i % 16) as u32,
+                epoch: 0,
                 customer: customer.clone(),
                 model_version: 1,
                 seq,

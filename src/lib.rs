@@ -67,4 +67,5 @@ pub mod shard;
 pub mod simulate;
 pub mod state;
 pub mod store;
+pub mod testkit;
 pub mod virtual_time;

@@ -95,6 +95,7 @@ impl Node {
             let (timers_tx, timers_rx) = mpsc::unbounded_channel();
             let ctx = Arc::new(ShardContext {
                 shard,
+                epoch: 0,
                 model: model.clone(),
                 limits: config.limits(),
                 store: store.clone(),

@@ -281,6 +281,7 @@ impl CustomerActor {
         }
         let entry = Entry {
             shard: ctx.shard,
+            epoch: ctx.epoch,
             customer: slot.customer.clone(),
             model_version: state.model_version,
             seq: slot.fact_seq + 1,

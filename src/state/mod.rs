@@ -20,12 +20,16 @@ mod tests;
 use crate::engine::EscalationEntry;
 use crate::engine::model::Model;
 use crate::engine::{CustomerState, Escalation, EscalationKind, Fact, Timer, TimerChanges, view};
-use crate::store::{OpenRow, TimerKey, WriteBatch, codec};
+use crate::store::{Fence, OpenRow, TimerKey, WriteBatch, codec};
 
 /// What one command decided for one customer, as the journal carries it.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub shard: u32,
+    /// The epoch of the shard's lease the actor decided under (0 on a
+    /// single node): in a cluster the commit is refused if the shard has
+    /// moved on since, even if it came back to this node.
+    pub epoch: u64,
     pub customer: String,
     /// The model version the facts were decided with.
     pub model_version: u32,
@@ -152,6 +156,13 @@ fn rows(model: &Model, c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
         escalation_seqs,
     } = *c;
     let (shard, state) = (e.shard, &e.state);
+    let fence = Fence {
+        shard,
+        epoch: e.epoch,
+    };
+    if !b.fences.contains(&fence) {
+        b.fences.push(fence);
+    }
     if !e.facts.is_empty() && state.exists {
         let last_fact_seq = e.seq + e.facts.len() as u64 - 1;
         b.customers.push((

@@ -47,6 +47,7 @@ impl Customer {
         }
         let entry = Entry {
             shard: 3,
+            epoch: 0,
             customer: self.name.clone(),
             model_version: 1,
             seq: self.seq + 1,

@@ -4,7 +4,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{FjallStore, MemoryStore, OpenRow, Store, StoreError, TimerKey, WriteBatch};
+use super::{
+    FjallStore, MemoryStore, OpenRow, PgOptions, PgStore, Store, StoreError, TimerKey, WriteBatch,
+};
 
 fn timer(shard: u32, deadline_us: i64, customer: &str, sla: u16, tier: u16) -> TimerKey {
     TimerKey {
@@ -55,6 +57,7 @@ fn full_batch() -> WriteBatch {
             acknowledged: false,
         }],
         open_cleared: vec![],
+        fences: vec![],
     }
 }
 
@@ -186,6 +189,10 @@ fn timers_scan_in_firing_order(s: &dyn Store) {
     );
 }
 
+/// The highest sequence number the contract promises a store keeps (a
+/// shard's log never comes near 2^63 entries; PostgreSQL's int8 stops there).
+const LAST_SEQ: u64 = i64::MAX as u64;
+
 fn escalations_resume_after_a_cursor(s: &dyn Store) {
     assert_eq!(s.last_escalation_seq(1).expect("read"), None);
     for seq in 1..=10u64 {
@@ -221,17 +228,17 @@ fn escalations_resume_after_a_cursor(s: &dyn Store) {
     assert_eq!(s.last_escalation_seq(3).expect("read"), None);
     // The highest shard has no upper neighbour to stop at.
     s.commit(WriteBatch {
-        escalations: vec![(u32::MAX, u64::MAX, b"last".to_vec())],
+        escalations: vec![(u32::MAX, LAST_SEQ, b"last".to_vec())],
         ..WriteBatch::default()
     })
     .expect("commits");
     assert_eq!(
         s.last_escalation_seq(u32::MAX).expect("read"),
-        Some(u64::MAX)
+        Some(LAST_SEQ)
     );
     assert_eq!(
         s.escalations(u32::MAX, None, 5).expect("read"),
-        vec![(u64::MAX, b"last".to_vec())]
+        vec![(LAST_SEQ, b"last".to_vec())]
     );
 }
 
@@ -412,6 +419,7 @@ fn meta_values_are_kept_apart_from_records(s: &dyn Store) {
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory {
+            #[allow(unused_imports)]
             use super::*;
             $(
                 #[test]
@@ -420,7 +428,19 @@ macro_rules! contract {
                 }
             )*
         }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    let store = super::pg_store(stringify!($name));
+                    super::$name(&store);
+                }
+            )*
+        }
         mod fjall {
+            #[allow(unused_imports)]
             use super::*;
             $(
                 #[test]
@@ -447,6 +467,52 @@ contract!(
     open_escalations_are_indexed_by_team,
     meta_values_are_kept_apart_from_records,
 );
+
+// ------------------------------------------------------------ postgres only
+
+/// One local server for the whole test binary; a database per test.
+fn pg_server() -> &'static crate::testkit::postgres::LocalPostgres {
+    static PG: std::sync::OnceLock<crate::testkit::postgres::LocalPostgres> =
+        std::sync::OnceLock::new();
+    PG.get_or_init(|| crate::testkit::postgres::LocalPostgres::start().expect("starts PostgreSQL"))
+}
+
+/// A store on a fresh database that holds every shard the tests write to
+/// (the contract's tests commit without fences of their own, so the
+/// store's leases fence them).
+fn pg_store(test: &str) -> PgStore {
+    let db = format!("contract_{test}");
+    let url = pg_server()
+        .create_database(&db)
+        .expect("creates a database");
+    let store = PgStore::open(PgOptions {
+        url,
+        node_id: "contract".to_owned(),
+        shards: 16,
+        pool_size: 8,
+    })
+    .expect("opens");
+    // The contract also writes to the highest shard number there is.
+    pg_server()
+        .psql(&db, "INSERT INTO shards (shard) VALUES (4294967295)")
+        .expect("adds a shard row");
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    rt.block_on(async {
+        assert_eq!(
+            store
+                .register_node("i1", "127.0.0.1:1", std::time::Duration::from_secs(60))
+                .await
+                .expect("registers"),
+            None
+        );
+        let got = store
+            .acquire(17, std::time::Duration::from_secs(3600))
+            .await
+            .expect("acquires");
+        assert_eq!(got.len(), 17);
+    });
+    store
+}
 
 // --------------------------------------------------------------- fjall only
 

@@ -8,15 +8,17 @@
 //! [`codec`] turns engine types into the prost records of
 //! `proto/handoff/v1/store.proto` and back.
 //!
-//! Two implementations keep the choice measurable and the tests fast:
-//! [`FjallStore`] (the node's, on disk) and [`MemoryStore`] (for unit
-//! tests). Both pass the same contract tests (`contract_tests` below).
+//! Three implementations pass the same contract tests (`contract_tests`
+//! below): [`FjallStore`] (a single node's, embedded, on disk),
+//! [`PgStore`] (a cluster's: PostgreSQL, shared by every node, with shard
+//! leases and fenced commits) and [`MemoryStore`] (for unit tests).
 
 pub mod codec;
 mod fjall;
 mod keys;
 mod memory;
 mod pb;
+pub mod postgres;
 
 #[cfg(test)]
 mod contract_tests;
@@ -26,6 +28,7 @@ use std::sync::Arc;
 
 pub use fjall::FjallStore;
 pub use memory::MemoryStore;
+pub use postgres::{PgOptions, PgStore};
 
 /// What can go wrong below the engine. Every message says what to do.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -57,6 +60,35 @@ pub enum StoreError {
     /// was pending; the write may or may not be durable.
     #[error("the store is shut down; restart the node and retry")]
     Closed,
+
+    /// The cluster database failed or cannot be reached; nothing of the
+    /// operation was written.
+    #[error(
+        "the database failed to {op}: {reason}; calls answer UNAVAILABLE until it is back \
+         (retry: same event id)"
+    )]
+    Database { op: &'static str, reason: String },
+
+    /// The database's schema or shard layout is not this node's.
+    #[error("{0}")]
+    Schema(String),
+
+    /// These `(shard, epoch)` leases are no longer this node's (another
+    /// node took the shard over, or the lease was given back): the writes
+    /// were refused and nothing of the batch was written.
+    #[error(
+        "shards {shards:?} (shard, epoch) are no longer leased to this node; their writes were \
+         refused: retry: same event id (the shard's new owner answers)"
+    )]
+    Fenced { shards: Vec<(u32, u64)> },
+
+    /// The connection was lost while the database committed: the batch
+    /// may or may not be durable.
+    #[error(
+        "the database connection was lost during a commit, so its outcome is unknown ({reason}): \
+         retry: same event id (a retry never applies an event twice)"
+    )]
+    Unknown { reason: String },
 }
 
 impl StoreError {
@@ -111,6 +143,15 @@ impl TimerKey {
     }
 }
 
+/// The lease a writer decided under: a store that fences (PostgreSQL)
+/// commits a batch only if each of its shards is still leased to this node
+/// under this epoch. The embedded store has no leases and ignores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fence {
+    pub shard: u32,
+    pub epoch: u64,
+}
+
 /// One atomic, durable unit: everything one journal group changes.
 ///
 /// Applied in this order, so that within one batch a later write of the
@@ -134,6 +175,8 @@ pub struct WriteBatch {
     pub open_set: Vec<OpenRow>,
     /// `(team, escalation id)`: removed when the escalation is resolved.
     pub open_cleared: Vec<(String, String)>,
+    /// The leases the entries were decided under (see [`Fence`]).
+    pub fences: Vec<Fence>,
 }
 
 /// One open escalation in the by-team index.
@@ -166,6 +209,7 @@ impl WriteBatch {
         self.escalations.extend(other.escalations);
         self.open_set.extend(other.open_set);
         self.open_cleared.extend(other.open_cleared);
+        self.fences.extend(other.fences);
     }
 }
 
@@ -187,6 +231,8 @@ impl WriteBatch {
 ///   groups commands; the store adds no grouping of its own.)
 /// - **Shards are separate keyspaces.** Every key carries its shard; reads
 ///   of one shard never return another's records.
+/// - **Numbers.** Fact and escalation sequence numbers stay below 2^63
+///   (PostgreSQL's `int8`; a log never comes near it).
 /// - **Values are opaque.** The store never decodes customers, facts or
 ///   escalations; only keys it writes itself (timers) are parsed, and a key
 ///   that does not parse is [`StoreError::Corrupt`].
