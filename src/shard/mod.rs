@@ -113,6 +113,25 @@ impl Actor for ShardActor {
         })
     }
 
+    /// The shard stops (it moved to another node, or the node stops): its
+    /// customer actors finish what they hold and stop with it. (What they
+    /// commit after the shard's lease moved is refused by the store.)
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        st: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        for (_, a) in st.active.drain() {
+            let _ = a.actor.drain();
+        }
+        for (_, (_, queued)) in st.draining.drain() {
+            for m in queued {
+                fail(Some(m), "the customer's shard moved to another node");
+            }
+        }
+        Ok(())
+    }
+
     async fn handle(
         &self,
         myself: ActorRef<Self::Msg>,
