@@ -86,6 +86,9 @@ pub trait Journal: Send + Sync + 'static {
     fn observe(&self, shard: u32, seq: u64);
 }
 
+/// `(shard, last seq)` of shards resumed (see [`Journal::resume_shard`]).
+type Resumed = Vec<(u32, u64)>;
+
 /// One proposer's entry waiting for the committer.
 struct Pending {
     entry: Entry,
@@ -98,7 +101,7 @@ struct Lanes {
     firings: VecDeque<Pending>,
     others: VecDeque<Pending>,
     /// `(shard, last seq)` of shards resumed since the last group.
-    resumed: Vec<(u32, u64)>,
+    resumed: Resumed,
     /// Set when the journal is dropped: the committer drains, then stops.
     closed: bool,
 }
@@ -284,7 +287,7 @@ impl Committer {
     /// first), else up to [`MAX_GROUP`] other entries; with the shards
     /// resumed meanwhile (applied first). `None` once the journal is
     /// closed and drained.
-    fn next_group(&self) -> Option<(Vec<Pending>, Vec<(u32, u64)>)> {
+    fn next_group(&self) -> Option<(Vec<Pending>, Resumed)> {
         let mut lanes = self.queue.lock();
         loop {
             if !lanes.resumed.is_empty() {
