@@ -57,6 +57,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod clock;
+pub mod cluster;
 pub mod engine;
 pub mod journal;
 pub mod loadgen;

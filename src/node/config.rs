@@ -52,6 +52,22 @@ pub struct NodeConfig {
     pub tls_key: Option<PathBuf>,
     /// CA of client certificates whose subject CN names a principal.
     pub tls_client_ca: Option<PathBuf>,
+    /// Where the data lives: absent or `fjall`, the embedded store in
+    /// `data` (a single node); `postgres://...`, a cluster's shared
+    /// database (the node joins the cluster).
+    pub store: Option<String>,
+    /// This node's name in the cluster (unique among live nodes).
+    pub node_id: Option<String>,
+    /// The address peers forward calls to (`host:port` of this node's
+    /// gRPC listener as they reach it).
+    pub advertise: Option<String>,
+    /// How long a shard lease lasts without renewal (database time): a
+    /// dead node's shards move after at most this long.
+    #[serde(deserialize_with = "duration")]
+    pub lease_ttl: Duration,
+    /// How often a node renews its leases (and heartbeats).
+    #[serde(deserialize_with = "duration")]
+    pub lease_renew: Duration,
 }
 
 impl Default for NodeConfig {
@@ -76,6 +92,11 @@ impl Default for NodeConfig {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            store: None,
+            node_id: None,
+            advertise: None,
+            lease_ttl: Duration::from_secs(3),
+            lease_renew: Duration::from_secs(1),
         }
     }
 }
@@ -149,7 +170,51 @@ impl NodeConfig {
         if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
             return Err("tls_client_ca needs TLS: set tls_cert and tls_key too".into());
         }
+        if self.lease_renew.0 <= 0 || self.lease_renew.0 * 2 > self.lease_ttl.0 {
+            return Err(format!(
+                "lease_renew ({}) must be positive and at most half of lease_ttl ({}), so that \
+                 a lease is renewed at least twice before it ends",
+                self.lease_renew, self.lease_ttl
+            ));
+        }
+        if let Some(url) = self.postgres_url() {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(format!(
+                    "store = \"{url}\" is neither \"fjall\" (the embedded store) nor a \
+                     postgres:// URL (a cluster's database)"
+                ));
+            }
+            let Some(id) = self.node_id.as_deref() else {
+                return Err(
+                    "a cluster node needs a name: set --node-id (node_id), unique among the \
+                     cluster's nodes"
+                        .into(),
+                );
+            };
+            if id.is_empty() || id.len() > 64 || id.chars().any(|c| c.is_control()) {
+                return Err(format!(
+                    "node_id `{id}` must be 1 to 64 characters, without control characters"
+                ));
+            }
+        } else if self.node_id.is_some() || self.advertise.is_some() {
+            return Err(
+                "--node-id and --advertise are for a cluster: set --store postgres://... too (or \
+                 drop them for a single node)"
+                    .into(),
+            );
+        }
         Ok(())
+    }
+
+    /// The cluster database's URL, if the node runs in a cluster.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.store.as_deref().filter(|s| *s != "fjall")
+    }
+
+    /// The address peers reach this node at: `advertise`, else the
+    /// listen address.
+    pub fn advertised(&self, listen: SocketAddr) -> String {
+        self.advertise.clone().unwrap_or_else(|| listen.to_string())
     }
 
     pub fn limits(&self) -> Limits {
@@ -162,6 +227,14 @@ impl NodeConfig {
 
     pub fn idle_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_micros(self.idle_timeout.0.max(0) as u64)
+    }
+
+    pub fn lease_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.lease_ttl.0.max(0) as u64)
+    }
+
+    pub fn lease_renew(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.lease_renew.0.max(0) as u64)
     }
 }
 
