@@ -63,10 +63,21 @@ grpc_addr() { printf '127.0.0.1:%d' $((50060 + $1)); }
 metrics_addr() { printf '127.0.0.1:%d' $((9470 + $1)); }
 node_dir() { printf '%s/node%d' "$STATE" "$1"; }
 
+# Nodes 1..NODES, and any other a past `up` (with more nodes) left a
+# directory for, so `status` and `down` see every node that may run.
+known_nodes() {
+    local n
+    for ((n = 1; n <= 9; n++)); do
+        if ((n <= NODES)) || [[ -d $(node_dir "$n") ]]; then
+            printf '%d\n' "$n"
+        fi
+    done
+}
+
 # The node number argument of kill/pause/resume/restart/logs.
 node_arg() {
     local n=${1:-}
-    if ! [[ $n =~ ^[1-9]$ ]] || ((n > NODES)); then
+    if ! [[ $n =~ ^[1-9]$ ]] || { ((n > NODES)) && [[ ! -d $(node_dir "$n") ]]; }; then
         die "which node? give a number 1..$NODES (got '${n}')"
     fi
     printf '%s' "$n"
@@ -469,9 +480,9 @@ cmd_up() {
         exit 1
     fi
 
-    local rel=${bin#"$ROOT"/}
+    local rel=${bin#"$PWD"/}
     say ""
-    say "Handoff cluster up: $NODES nodes on $url (state in $STATE)"
+    say "Handoff cluster up: nodes 1..$NODES on $url (state in $STATE)"
     say "Drive it through any node (each forwards to the shard's owner):"
     say "  $rel loadgen --target $(grpc_addr 1) --customers 10000"
     say "  $rel escalations tail --target $(grpc_addr $((NODES > 1 ? 2 : 1)))"
@@ -485,7 +496,7 @@ cmd_status() {
     fi
     local n
     printf '%-8s %-8s %-8s %-16s %-30s %s\n' NODE PID STATE GRPC METRICS ANSWERS
-    for ((n = 1; n <= NODES; n++)); do
+    for n in $(known_nodes); do
         local state pid answers=-
         state=$(node_state "$n")
         pid=$(node_pid "$n")
@@ -572,7 +583,7 @@ cmd_down() {
         local n
         # Stop them together: each waits for its own lease hand-over.
         local pids=()
-        for ((n = 1; n <= NODES; n++)); do
+        for n in $(known_nodes); do
             stop_node "$n" &
             pids+=($!)
         done
