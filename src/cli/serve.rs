@@ -45,8 +45,9 @@ pub struct ServeArgs {
     #[arg(long)]
     pub metrics: Option<SocketAddr>,
     /// The store: `fjall` (the embedded store in --data, the default) or a
-    /// cluster's PostgreSQL, postgres://USER[:PASSWORD]@HOST[:PORT]/DB.
-    #[arg(long)]
+    /// cluster's PostgreSQL, postgres://USER[:PASSWORD]@HOST[:PORT]/DB
+    /// (from the environment, it stays out of `ps`).
+    #[arg(long, env = "HANDOFF_STORE", hide_env_values = true)]
     pub store: Option<String>,
     /// This node's name in the cluster (with --store postgres://...).
     #[arg(long)]
