@@ -95,6 +95,11 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
         "Calls refused with RESOURCE_EXHAUSTED: max_in_flight calls in flight, or max_queued_events ingested events queued.",
     ),
     (
+        "handoff_fenced_entries_total",
+        Kind::Counter,
+        "Decisions refused by the cluster database because their shard's lease had moved to another node (their callers retry there).",
+    ),
+    (
         "handoff_timers_pending",
         Kind::Gauge,
         "SLA timers stored for a shard, not yet fired.",

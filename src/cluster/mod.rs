@@ -294,8 +294,31 @@ impl Member {
                 self.node.journal().observe(r.shard, r.last_seq);
                 // Epochs only grow: an older one is a read from before
                 // this node took the shard.
-                let moved = served.iter().any(|(s, e)| *s == r.shard && r.epoch > *e);
-                if moved {
+                let Some(served_epoch) = served
+                    .iter()
+                    .find(|(s, e)| *s == r.shard && r.epoch > *e)
+                    .map(|(_, e)| *e)
+                else {
+                    continue;
+                };
+                if r.owner.as_deref() == Some(self.node_id()) {
+                    // This node fenced its own shard (a commit of unknown
+                    // outcome): serve it again under the new epoch, with
+                    // actors that reload what the database holds.
+                    tracing::warn!(
+                        shard = r.shard,
+                        from = served_epoch,
+                        to = r.epoch,
+                        "restarting the shard under its new epoch"
+                    );
+                    if let Err(e) = self
+                        .node
+                        .start_shard(r.shard, r.epoch, Some(r.last_seq))
+                        .await
+                    {
+                        tracing::error!(shard = r.shard, error = %e, "cannot restart the shard");
+                    }
+                } else {
                     tracing::warn!(shard = r.shard, "the shard moved to another node");
                     self.store.forget(r.shard);
                     self.node.stop_shard(r.shard, false).await;

@@ -377,6 +377,7 @@ impl Committer {
                     .partition(|p| lost.contains(&p.entry.shard));
                 let e = StoreError::Fenced { shards };
                 tracing::warn!(error = %e, entries = gone.len(), "entries of shards this node lost");
+                metrics::counter!("handoff_fenced_entries_total").increment(gone.len() as u64);
                 for p in gone {
                     let _ = p.reply.send(Err(e.clone()));
                 }
@@ -386,6 +387,9 @@ impl Committer {
                 // Atomic: nothing of the group was written; give the
                 // sequence numbers back.
                 self.next = before;
+                if matches!(e, StoreError::Fenced { .. }) {
+                    metrics::counter!("handoff_fenced_entries_total").increment(n as u64);
+                }
                 tracing::error!(error = %e, entries = n, "journal commit failed");
                 for p in group {
                     let _ = p.reply.send(Err(e.clone()));

@@ -179,6 +179,18 @@ impl NodeProcess {
         text
     }
 
+    /// Sends a signal by name (`STOP`, `CONT`, ...) to the running node.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("the node is running").id();
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill -{sig} {pid}");
+    }
+
     /// Kills the process with SIGKILL: no flush, no goodbye.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -38,6 +38,12 @@ use super::{Fence, Result, Store, StoreError, TimerKey, WriteBatch};
 
 pub use leases::{Acquired, ShardRow};
 
+/// Longest a read, a lease statement or the schema check waits for the
+/// database.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest a commit waits; after it, its outcome is unknown.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How a node reaches the database.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -139,11 +145,23 @@ impl PgStore {
             .expect("invariant: the runtime lives until drop")
     }
 
-    /// Runs `f` on the store's runtime and waits for it on this thread.
-    fn block<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> T {
+    /// Runs `f` on the store's runtime and waits for it on this thread
+    /// (at most [`CALL_TIMEOUT`]: a database that stopped answering is an
+    /// error, not a hang).
+    fn block<T: Send + 'static>(
+        &self,
+        f: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.runtime().spawn(async move {
-            let _ = tx.send(f.await);
+            let got = match tokio::time::timeout(CALL_TIMEOUT, f).await {
+                Ok(got) => got,
+                Err(_) => Err(StoreError::Database {
+                    op: "answer",
+                    reason: format!("no answer within {} s", CALL_TIMEOUT.as_secs()),
+                }),
+            };
+            let _ = tx.send(got);
         });
         let wait = move || rx.recv();
         let got = match tokio::runtime::Handle::try_current() {
@@ -155,11 +173,21 @@ impl PgStore {
         got.expect("invariant: the store's runtime runs until the store is dropped")
     }
 
-    /// Runs `f` on the store's runtime, awaited from any runtime.
+    /// Runs `f` on the store's runtime, awaited from any runtime (at most
+    /// [`CALL_TIMEOUT`]).
     async fn run<T: Send + 'static>(
         &self,
         f: impl Future<Output = Result<T>> + Send + 'static,
     ) -> Result<T> {
+        let f = async move {
+            match tokio::time::timeout(CALL_TIMEOUT, f).await {
+                Ok(got) => got,
+                Err(_) => Err(StoreError::Database {
+                    op: "answer",
+                    reason: format!("no answer within {} s", CALL_TIMEOUT.as_secs()),
+                }),
+            }
+        };
         self.runtime()
             .spawn(f)
             .await
@@ -194,6 +222,42 @@ impl PgStore {
             return Err(StoreError::Fenced { shards: unheld });
         }
         Ok(fences)
+    }
+}
+
+/// After a commit of unknown outcome, moves each of its shards to a new
+/// epoch (as Temporal re-acquires its shard): the statement waits for the
+/// lost transaction's row locks, so once it returns that transaction has
+/// either committed or never will, and nothing decided before it can
+/// commit after it. The node then restarts the shard under the new epoch
+/// and its actors reload what is really there. If the database cannot be
+/// reached, the lease runs out instead, with the same effect.
+async fn fence_out(pool: &Pool, node: &str, held: &Mutex<HashMap<u32, u64>>, shards: &[Fence]) {
+    let Ok(c) = pool.get().await else {
+        return;
+    };
+    let Ok(st) = c.prepare_cached(sql::BUMP_EPOCH).await else {
+        return;
+    };
+    for f in shards {
+        let row = c
+            .query_opt(&st, &[&i64::from(f.shard), &node, &(f.epoch as i64)])
+            .await;
+        let mut h = held.lock().unwrap_or_else(|p| p.into_inner());
+        match row {
+            Ok(Some(r)) => {
+                let epoch = r.get::<_, i64>(0) as u64;
+                tracing::warn!(
+                    shard = f.shard,
+                    epoch,
+                    "commit outcome unknown: shard fenced under a new epoch"
+                );
+                h.insert(f.shard, epoch);
+            }
+            _ => {
+                h.remove(&f.shard);
+            }
+        }
     }
 }
 
@@ -311,8 +375,25 @@ impl Store for PgStore {
             });
         }
         let rows = CommitRows::net(batch, fences);
-        let (pool, node) = (self.pool.clone(), self.node_id.clone());
-        self.block(async move { rows.write(&pool, &node).await })
+        let fenced: Vec<Fence> = rows.fences.clone();
+        let (pool, node, held) = (self.pool.clone(), self.node_id.clone(), self.held.clone());
+        self.block(async move {
+            let done = match tokio::time::timeout(COMMIT_TIMEOUT, rows.write(&pool, &node)).await {
+                Ok(done) => done,
+                // The transaction is abandoned (its connection rolls it
+                // back or dies), but COMMIT may have been sent.
+                Err(_) => Err(StoreError::Unknown {
+                    reason: format!(
+                        "no answer from the database within {} s",
+                        COMMIT_TIMEOUT.as_secs()
+                    ),
+                }),
+            };
+            if matches!(done, Err(StoreError::Unknown { .. })) {
+                fence_out(&pool, &node, &held, &fenced).await;
+            }
+            done
+        })
     }
 
     fn customer(&self, shard: u32, customer: &str) -> Result<Option<Vec<u8>>> {
