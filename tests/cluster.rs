@@ -209,7 +209,7 @@ async fn kills_pauses_and_restarts_lose_nothing_and_escalate_once() {
             "warn",
         )
     };
-    let mut nodes = vec![start("node1"), start("node2"), start("node3")];
+    let mut nodes = [start("node1"), start("node2"), start("node3")];
     eventually(
         Duration::from_secs(30),
         "three nodes sharing the shards",
