@@ -37,7 +37,8 @@
 //! - [`store`]: the storage trait, the fjall and memory stores, the prost
 //!   codec of durable records.
 //! - [`api`]: the gRPC services (`handoff.v1`), conversions, status mapping,
-//!   authentication of callers and TLS.
+//!   authentication of callers and TLS; in a cluster, forwarding calls to
+//!   the node that serves their customer's shard.
 //! - [`auth`]: who may say what: principals, tokens and their hashes, the
 //!   rules that bind callers to the model.
 //! - [`clock`]: the only place the node reads the time.

@@ -19,7 +19,10 @@
 //! and the escalation log's retention: entries kept, the age of the
 //! oldest, entries pruned (`handoff_escalation_log_entries`,
 //! `handoff_escalation_log_oldest_seconds`,
-//! `handoff_escalation_log_pruned_total`).
+//! `handoff_escalation_log_pruned_total`); in a cluster, calls forwarded
+//! to a shard's owner by result (`handoff_forwarded_total`) and calls
+//! refused because their shard stayed moving
+//! (`handoff_moving_unavailable_total`).
 //!
 //! Every metric the node records is listed in [`DESCRIPTIONS`], which
 //! gives it its `# HELP` line; a test keeps the list complete.
@@ -163,6 +166,16 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
         "handoff_unauthenticated_total",
         Kind::Counter,
         "Calls refused with UNAUTHENTICATED, by reason.",
+    ),
+    (
+        "handoff_forwarded_total",
+        Kind::Counter,
+        "Calls (and parts of IngestBatch calls) forwarded to the node that serves their customer's shard, by result: answered (the owner's answer, success or status, was passed back) or unreachable (the hop failed; the caller was told to retry).",
+    ),
+    (
+        "handoff_moving_unavailable_total",
+        Kind::Counter,
+        "Calls answered UNAVAILABLE because their customer's shard was moving between nodes and no node served it within the wait (3 s).",
     ),
     (
         "handoff_process_resident_bytes",
