@@ -236,7 +236,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("stopping: finishing in-flight calls, ending streams");
         stopping.stop_streams();
     };
-    crate::api::serve_with(node.clone(), listener, signal, edge).await?;
+    let routing = member.as_ref().map(|(m, _)| {
+        Arc::new(crate::api::Routing::new(
+            m.clone() as Arc<dyn crate::api::Locate>,
+            m.advertise(),
+        ))
+    });
+    crate::api::serve_routed(node.clone(), listener, signal, edge, routing).await?;
     if let Some((m, _)) = &member {
         let _ = stop_leases.send(true);
         if let Some(l) = leases {

@@ -42,6 +42,16 @@ use crate::store::PgStore;
 /// How often the shard map (owners, watermarks) is refreshed.
 const MAP_EVERY: Duration = Duration::from_millis(100);
 
+impl crate::api::Locate for Member {
+    fn owner(&self, shard: u32) -> Option<String> {
+        Member::owner(self, shard)
+    }
+
+    fn node_id(&self) -> &str {
+        Member::node_id(self)
+    }
+}
+
 /// This node as a member of the cluster.
 pub struct Member {
     store: Arc<PgStore>,
