@@ -204,8 +204,35 @@ impl Routing {
         C: FnOnce(Onward) -> F,
         F: Future<Output = Result<Response<T>, Status>>,
     {
+        self.hop(addr, origin, call).await.0
+    }
+
+    /// Waits (up to [`MOVE_WAIT`]) until `shard` has an owner other than
+    /// `addr`, a node that did not answer: it died, and its leases are
+    /// about to move. The caller's retry then finds the new owner instead
+    /// of the dead one.
+    async fn await_new_owner(&self, shard: u32, addr: &str) {
+        let deadline = tokio::time::Instant::now() + MOVE_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            if self.locate.owner(shard).is_some_and(|o| o != addr) {
+                return;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// [`forward`](Routing::forward), and whether the hop itself failed.
+    async fn hop<T, C, F>(&self, addr: &str, origin: &Origin, call: C) -> (Result<T, Status>, bool)
+    where
+        C: FnOnce(Onward) -> F,
+        F: Future<Output = Result<Response<T>, Status>>,
+    {
+        let channel = match self.channel(addr) {
+            Ok(c) => c,
+            Err(status) => return (Err(status), false),
+        };
         let onward = Onward {
-            channel: self.channel(addr)?,
+            channel,
             metadata: origin.onward(&self.forwarded_by),
         };
         let answer = call(onward).await;
@@ -214,7 +241,7 @@ impl Routing {
         let failed = matches!(&answer, Err(s) if std::error::Error::source(s).is_some());
         let result = if failed { "unreachable" } else { "answered" };
         metrics::counter!("handoff_forwarded_total", "result" => result).increment(1);
-        match answer {
+        let answer = match answer {
             Ok(response) => Ok(response.into_inner()),
             Err(status) if failed => Err(Status::unavailable(format!(
                 "the call was forwarded to {addr}, the node that serves the customer's shard, \
@@ -222,7 +249,8 @@ impl Routing {
                 status.message()
             ))),
             Err(status) => Err(passed_on(status)),
-        }
+        };
+        (answer, failed)
     }
 
     /// Forwards one owner's part of an IngestBatch as one IngestBatch.
@@ -359,7 +387,13 @@ where
                 Err(NodeError::NotHere(_)) if !moved => moved = true,
                 answered => return answered.map_err(refused),
             },
-            Target::Owner(addr) => return routing.forward(&addr, origin, onward).await,
+            Target::Owner(addr) => {
+                let (answer, failed) = routing.hop(&addr, origin, onward).await;
+                if failed {
+                    routing.await_new_owner(shard, &addr).await;
+                }
+                return answer;
+            }
         }
     }
 }
