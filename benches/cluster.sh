@@ -44,8 +44,14 @@ export HANDOFF_BIN=$BIN HANDOFF_CLUSTER_DIR=$WORK/cluster
 cleanup() { cluster/local.sh down > /dev/null 2>&1 || true; }
 trap cleanup EXIT
 cluster/local.sh up --model "$WORK/model.toml" >&2
-TARGET=127.0.0.1:50061
+TARGET=127.0.0.1:20061
 METRICS=127.0.0.1:9471
+PSQL=(psql -h 127.0.0.1 -p "$(cat "$WORK/cluster/pg/port" 2>/dev/null || echo 55432)" -U postgres -d handoff -At)
+# The first node up takes every shard; wait until the three share them.
+for _ in $(seq 1 60); do
+  [[ $("${PSQL[@]}" -c "SELECT count(DISTINCT owner) FROM shards WHERE lease_until > now()") == 3 ]] && break
+  sleep 0.5
+done
 
 LOADGEN_FAILED=0
 loadgen() {
@@ -69,7 +75,6 @@ KILLED_AT=$(date +%s.%N)
 cluster/local.sh kill 2 >&2
 wait "$FAILOVER" || LOADGEN_FAILED=1
 
-PSQL=(psql -h 127.0.0.1 -p "$(cat "$WORK/cluster/pg/port" 2>/dev/null || echo 55432)" -U postgres -d handoff -At)
 DB_BYTES=$("${PSQL[@]}" -c "SELECT pg_database_size('handoff')" 2>/dev/null || echo 0)
 CUSTOMER_ROWS=$("${PSQL[@]}" -c "SELECT count(*) FROM customers" 2>/dev/null || echo 0)
 

@@ -9,7 +9,8 @@
 #   cluster/local.sh logs N|pg [-f]
 #   cluster/local.sh down [--purge]
 #
-# Node N (1..3) serves gRPC on 127.0.0.1:5006N and metrics on
+# Node N (1..3) serves gRPC on 127.0.0.1:2006N (below the kernel's ephemeral
+# port range, so no outgoing connection can hold it) and metrics on
 # 127.0.0.1:947N, with node id nodeN. Everything lives in the state
 # directory: PostgreSQL's data and log, and each node's pid file, log and
 # command line (so `restart N` uses the same flags).
@@ -59,7 +60,7 @@ esac
 
 # ---------------------------------------------------------------- nodes ---
 
-grpc_addr() { printf '127.0.0.1:%d' $((50060 + $1)); }
+grpc_addr() { printf '127.0.0.1:%d' $((20060 + $1)); }
 metrics_addr() { printf '127.0.0.1:%d' $((9470 + $1)); }
 node_dir() { printf '%s/node%d' "$STATE" "$1"; }
 
@@ -453,7 +454,7 @@ cmd_up() {
                 ;;
             dead) ;;
         esac
-        local port=$((50060 + n)) mport=$((9470 + n))
+        local port=$((20060 + n)) mport=$((9470 + n))
         port_busy "$port" && die "127.0.0.1:$port (node$n's gRPC) is taken by another process"
         port_busy "$mport" && die "127.0.0.1:$mport (node$n's metrics) is taken by another process"
         args=("$bin" serve

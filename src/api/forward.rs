@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tonic::metadata::{Ascii, MetadataMap, MetadataValue};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Request, Response, Status};
 
 use super::convert;
@@ -94,6 +94,8 @@ pub struct Routing {
     /// by every call forwarded there (HTTP/2 multiplexes them); a channel
     /// reconnects by itself after its connection fails.
     channels: Mutex<HashMap<String, Channel>>,
+    /// TLS for the hop, when the nodes serve TLS (`peer_ca`).
+    tls: Option<ClientTlsConfig>,
 }
 
 /// Where one shard's calls go now.
@@ -121,7 +123,15 @@ impl Routing {
             advertise: advertise.into(),
             forwarded_by,
             channels: Mutex::new(HashMap::new()),
+            tls: None,
         }
+    }
+
+    /// Forwarded calls connect with TLS, verifying the owner's certificate
+    /// against `tls` (the nodes' listeners serve TLS).
+    pub fn with_tls(mut self, tls: ClientTlsConfig) -> Routing {
+        self.tls = Some(tls);
+        self
     }
 
     /// Where `shard`'s calls go now, if anywhere.
@@ -181,12 +191,22 @@ impl Routing {
         if let Some(channel) = channels.get(addr) {
             return Ok(channel.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}")).map_err(|e| {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let endpoint = Endpoint::from_shared(format!("{scheme}://{addr}")).map_err(|e| {
             Status::unavailable(format!(
                 "the customer's shard is served by the node advertised as `{addr}`, which is not \
                  a host:port ({e}): fix that node's advertised address; retry: same event id"
             ))
         })?;
+        let endpoint = match &self.tls {
+            Some(tls) => endpoint.tls_config(tls.clone()).map_err(|e| {
+                Status::unavailable(format!(
+                    "cannot set up TLS to the node at {addr}: {e}; check peer_ca; retry: same \
+                     event id"
+                ))
+            })?,
+            None => endpoint,
+        };
         let channel = endpoint
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)

@@ -236,11 +236,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("stopping: finishing in-flight calls, ending streams");
         stopping.stop_streams();
     };
+    let peer_tls = match &config.peer_ca {
+        Some(ca) => Some(
+            tonic::transport::ClientTlsConfig::new().ca_certificate(
+                tonic::transport::Certificate::from_pem(std::fs::read(ca).with_context(|| {
+                    format!("cannot read peer_ca {}", ca.display())
+                })?),
+            ),
+        ),
+        None => None,
+    };
     let routing = member.as_ref().map(|(m, _)| {
-        Arc::new(crate::api::Routing::new(
-            m.clone() as Arc<dyn crate::api::Locate>,
-            m.advertise(),
-        ))
+        let routing =
+            crate::api::Routing::new(m.clone() as Arc<dyn crate::api::Locate>, m.advertise());
+        Arc::new(match &peer_tls {
+            Some(tls) => routing.with_tls(tls.clone()),
+            None => routing,
+        })
     });
     crate::api::serve_routed(node.clone(), listener, signal, edge, routing).await?;
     if let Some((m, _)) = &member {

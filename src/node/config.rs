@@ -61,6 +61,10 @@ pub struct NodeConfig {
     /// The address peers forward calls to (`host:port` of this node's
     /// gRPC listener as they reach it).
     pub advertise: Option<String>,
+    /// CA certificate (PEM) that signed the other nodes' gRPC certificates:
+    /// a cluster whose nodes serve TLS forwards calls over TLS, verified
+    /// against it.
+    pub peer_ca: Option<PathBuf>,
     /// How long a shard lease lasts without renewal (database time): a
     /// dead node's shards move after at most this long.
     #[serde(deserialize_with = "duration")]
@@ -95,6 +99,7 @@ impl Default for NodeConfig {
             store: None,
             node_id: None,
             advertise: None,
+            peer_ca: None,
             lease_ttl: Duration::from_secs(3),
             lease_renew: Duration::from_secs(1),
         }
@@ -195,6 +200,13 @@ impl NodeConfig {
                 return Err(format!(
                     "node_id `{id}` must be 1 to 64 characters, without control characters"
                 ));
+            }
+            if self.tls_cert.is_some() && self.peer_ca.is_none() {
+                return Err(
+                    "a cluster node that serves TLS forwards calls to its peers over TLS: set \
+                     peer_ca to the CA certificate (PEM) that signed the nodes' certificates"
+                        .into(),
+                );
             }
         } else if self.node_id.is_some() || self.advertise.is_some() {
             return Err(
