@@ -239,9 +239,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let peer_tls = match &config.peer_ca {
         Some(ca) => Some(
             tonic::transport::ClientTlsConfig::new().ca_certificate(
-                tonic::transport::Certificate::from_pem(std::fs::read(ca).with_context(|| {
-                    format!("cannot read peer_ca {}", ca.display())
-                })?),
+                tonic::transport::Certificate::from_pem(
+                    std::fs::read(ca)
+                        .with_context(|| format!("cannot read peer_ca {}", ca.display()))?,
+                ),
             ),
         ),
         None => None,
