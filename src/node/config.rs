@@ -289,6 +289,39 @@ mod tests {
     }
 
     #[test]
+    fn cluster_settings_are_checked_together() {
+        let cluster = |extra: &str| -> Result<(), String> {
+            toml::from_str::<NodeConfig>(&format!("store = \"postgres://h@db/handoff\"\n{extra}"))
+                .expect("parses")
+                .check()
+        };
+        let e = cluster("").expect_err("no node id");
+        assert!(e.contains("--node-id"), "{e}");
+        cluster("node_id = \"n1\"").expect("a cluster node");
+        let e =
+            cluster("node_id = \"n1\"\ntls_cert = \"a\"\ntls_key = \"b\"").expect_err("no peer_ca");
+        assert!(e.contains("peer_ca"), "{e}");
+        cluster("node_id = \"n1\"\ntls_cert = \"a\"\ntls_key = \"b\"\npeer_ca = \"c\"")
+            .expect("TLS between peers");
+        let e = cluster("node_id = \"n1\"\nlease_ttl = \"1s\"").expect_err("renew > ttl / 2");
+        assert!(e.contains("lease_renew"), "{e}");
+        let e = toml::from_str::<NodeConfig>("store = \"mysql://x\"\nnode_id = \"n\"")
+            .expect("parses")
+            .check()
+            .expect_err("not postgres");
+        assert!(e.contains("postgres://"), "{e}");
+        let e = toml::from_str::<NodeConfig>("node_id = \"n\"")
+            .expect("parses")
+            .check()
+            .expect_err("a node id without a cluster");
+        assert!(e.contains("--store"), "{e}");
+        toml::from_str::<NodeConfig>("store = \"fjall\"")
+            .expect("parses")
+            .check()
+            .expect("the embedded store, by name");
+    }
+
+    #[test]
     fn max_past_defaults_to_a_year_and_must_be_positive() {
         let c = NodeConfig::default();
         assert_eq!(c.limits().max_past, Duration::from_secs(365 * 86_400));
