@@ -69,7 +69,8 @@ pub enum StoreError {
     )]
     Database { op: &'static str, reason: String },
 
-    /// The database's schema or shard layout is not this node's.
+    /// The database's schema or shard layout is not this node's, or the
+    /// node cannot reach it at start (the message says what to check).
     #[error("{0}")]
     Schema(String),
 

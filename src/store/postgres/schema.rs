@@ -87,15 +87,15 @@ use crate::store::{Result, StoreError};
 /// the cluster's.
 pub(super) async fn migrate(pool: &Pool, shards: u32, target: &str) -> Result<()> {
     let mut client = pool.get().await.map_err(|e| {
-        let mut e = pool_error("connect", e);
-        if let StoreError::Database { reason, .. } = &mut e {
-            *reason = format!(
-                "cannot connect to the database {target}: {reason}; check the --store URL (host, \
-                 port, database, user and password), that the database is running and that \
-                 this machine may connect to it"
-            );
-        }
-        e
+        let reason = match pool_error("connect", e) {
+            StoreError::Database { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        StoreError::Schema(format!(
+            "cannot connect to the database {target}: {reason}; check the --store URL (host, \
+             port, database, user and password), that the database is running and that this \
+             machine may connect to it"
+        ))
     })?;
     // Two nodes starting at once may both try to create the version table;
     // the loser of that race retries once.
