@@ -367,6 +367,13 @@ port = $port
 unix_socket_directories = ''
 max_connections = 300
 log_line_prefix = '%m [%p] %q%u@%d '
+# Sized for a write-heavy load on a developer machine; durability stays
+# the default (fsync, synchronous_commit on: a commit is on disk before
+# a node acknowledges anything).
+shared_buffers = '512MB'
+max_wal_size = '4GB'
+checkpoint_timeout = '15min'
+wal_buffers = '16MB'
 EOF
     printf '%s\n' "$port" >"$(PG_DIR)/port"
 }
