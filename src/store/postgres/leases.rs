@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use super::{PgStore, db_error, pool_error, sql};
+use super::{Conn, PgStore, db_error, sql};
 use crate::store::Result;
 
 /// A shard this node just took: the epoch it holds it under and the
@@ -57,7 +57,7 @@ impl PgStore {
             advertise.to_owned(),
         );
         self.run(async move {
-            let c = pool.get().await.map_err(|e| pool_error("register", e))?;
+            let c = Conn::get(&pool, "register").await?;
             let st = c
                 .prepare_cached(sql::REGISTER_NODE)
                 .await
@@ -67,6 +67,7 @@ impl PgStore {
                 .await
                 .map_err(|e| db_error("register the node", e))?;
             if got.is_some() {
+                c.done();
                 return Ok(None);
             }
             let st = c
@@ -77,6 +78,7 @@ impl PgStore {
                 .query_one(&st, &[&node])
                 .await
                 .map_err(|e| db_error("register the node", e))?;
+            c.done();
             Ok(Some((row.get(0), row.get(1))))
         })
         .await
@@ -96,7 +98,7 @@ impl PgStore {
         let epochs: Vec<i64> = held.iter().map(|h| h.1 as i64).collect();
         let renewed = self
             .run(async move {
-                let c = pool.get().await.map_err(|e| pool_error("renew", e))?;
+                let c = Conn::get(&pool, "renew").await?;
                 let (hb, renew) = tokio::try_join!(
                     c.prepare_cached(sql::HEARTBEAT),
                     c.prepare_cached(sql::RENEW)
@@ -109,6 +111,7 @@ impl PgStore {
                 let (alive, rows) =
                     tokio::try_join!(c.query_opt(&hb, &hb_args), c.query(&renew, &renew_args))
                         .map_err(|e| db_error("renew the leases", e))?;
+                c.done();
                 if alive.is_none() {
                     return Ok(None);
                 }
@@ -134,7 +137,7 @@ impl PgStore {
         let (pool, node) = (self.pool.clone(), self.node_id.clone());
         let got = self
             .run(async move {
-                let c = pool.get().await.map_err(|e| pool_error("acquire", e))?;
+                let c = Conn::get(&pool, "acquire").await?;
                 let st = c
                     .prepare_cached(sql::ACQUIRE)
                     .await
@@ -143,6 +146,7 @@ impl PgStore {
                     .query(&st, &[&node, &(n as i64), &secs(ttl)])
                     .await
                     .map_err(|e| db_error("acquire shards", e))?;
+                c.done();
                 Ok(rows
                     .iter()
                     .map(|r| Acquired {
@@ -165,7 +169,7 @@ impl PgStore {
         self.forget(shard);
         let (pool, node) = (self.pool.clone(), self.node_id.clone());
         self.run(async move {
-            let c = pool.get().await.map_err(|e| pool_error("release", e))?;
+            let c = Conn::get(&pool, "release").await?;
             let st = c
                 .prepare_cached(sql::RELEASE)
                 .await
@@ -173,6 +177,7 @@ impl PgStore {
             c.execute(&st, &[&i64::from(shard), &node, &(epoch as i64)])
                 .await
                 .map_err(|e| db_error("release a shard", e))?;
+            c.done();
             Ok(())
         })
         .await
@@ -185,7 +190,7 @@ impl PgStore {
         let (pool, node) = (self.pool.clone(), self.node_id.clone());
         let got = self
             .run(async move {
-                let c = pool.get().await.map_err(|e| pool_error("fence", e))?;
+                let c = Conn::get(&pool, "fence").await?;
                 let st = c
                     .prepare_cached(sql::BUMP_EPOCH)
                     .await
@@ -194,6 +199,7 @@ impl PgStore {
                     .query_opt(&st, &[&i64::from(shard), &node, &(epoch as i64)])
                     .await
                     .map_err(|e| db_error("fence a shard", e))?;
+                c.done();
                 Ok(row.map(|r| Acquired {
                     shard,
                     epoch: r.get::<_, i64>(0) as u64,
@@ -225,7 +231,7 @@ impl PgStore {
     pub async fn live_nodes(&self, ttl: Duration) -> Result<Vec<(String, String)>> {
         let pool = self.pool.clone();
         self.run(async move {
-            let c = pool.get().await.map_err(|e| pool_error("read nodes", e))?;
+            let c = Conn::get(&pool, "read nodes").await?;
             let st = c
                 .prepare_cached(sql::LIVE_NODES)
                 .await
@@ -234,6 +240,7 @@ impl PgStore {
                 .query(&st, &[&secs(ttl)])
                 .await
                 .map_err(|e| db_error("read the nodes", e))?;
+            c.done();
             Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
         })
         .await
@@ -243,7 +250,7 @@ impl PgStore {
     pub async fn shard_map(&self) -> Result<Vec<ShardRow>> {
         let pool = self.pool.clone();
         self.run(async move {
-            let c = pool.get().await.map_err(|e| pool_error("read shards", e))?;
+            let c = Conn::get(&pool, "read shards").await?;
             let st = c
                 .prepare_cached(sql::SHARD_MAP)
                 .await
@@ -252,6 +259,7 @@ impl PgStore {
                 .query(&st, &[])
                 .await
                 .map_err(|e| db_error("read the shards", e))?;
+            c.done();
             Ok(rows
                 .iter()
                 .map(|r| ShardRow {
@@ -270,7 +278,7 @@ impl PgStore {
     pub async fn leave(&self, instance: &str) -> Result<()> {
         let (pool, node, instance) = (self.pool.clone(), self.node_id.clone(), instance.to_owned());
         self.run(async move {
-            let c = pool.get().await.map_err(|e| pool_error("leave", e))?;
+            let c = Conn::get(&pool, "leave").await?;
             let st = c
                 .prepare_cached(sql::LEAVE)
                 .await
@@ -278,6 +286,7 @@ impl PgStore {
             c.execute(&st, &[&node, &instance])
                 .await
                 .map_err(|e| db_error("leave the cluster", e))?;
+            c.done();
             Ok(())
         })
         .await

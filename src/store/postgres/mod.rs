@@ -22,6 +22,7 @@
 //! runs its I/O on a small runtime of its own and the calling thread waits
 //! (`block_in_place` when called from the node's runtime).
 
+mod conn;
 pub mod leases;
 mod schema;
 mod sql;
@@ -35,6 +36,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
 
 use super::{Fence, Result, Store, StoreError, TimerKey, WriteBatch};
+use conn::{Conn, HostByHost};
 
 pub use leases::{Acquired, ShardRow};
 
@@ -97,13 +99,19 @@ impl PgStore {
         }
         let target = describe(&cfg);
         let tls = tls_connector()?;
-        let mgr = Manager::from_config(
-            cfg,
-            tls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let mgr_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        // Several hosts: each within the connect timeout as a whole, so a
+        // host that accepts and never answers is passed over (conn.rs).
+        let per_host = cfg
+            .get_connect_timeout()
+            .copied()
+            .and_then(|limit| HostByHost::new(&cfg, tls.clone(), limit));
+        let mgr = match per_host {
+            Some(connect) => Manager::from_connect(cfg, connect, mgr_config),
+            None => Manager::from_config(cfg, tls, mgr_config),
+        };
         let pool = {
             let _guard = rt.enter();
             Pool::builder(mgr)
@@ -233,7 +241,7 @@ impl PgStore {
 /// and its actors reload what is really there. If the database cannot be
 /// reached, the lease runs out instead, with the same effect.
 async fn fence_out(pool: &Pool, node: &str, held: &Mutex<HashMap<u32, u64>>, shards: &[Fence]) {
-    let Ok(c) = pool.get().await else {
+    let Ok(c) = Conn::get(pool, "fence").await else {
         return;
     };
     let Ok(st) = c.prepare_cached(sql::BUMP_EPOCH).await else {
@@ -259,6 +267,7 @@ async fn fence_out(pool: &Pool, node: &str, held: &Mutex<HashMap<u32, u64>>, sha
             }
         }
     }
+    c.done();
 }
 
 impl Drop for PgStore {
@@ -399,7 +408,7 @@ impl Store for PgStore {
     fn customer(&self, shard: u32, customer: &str) -> Result<Option<Vec<u8>>> {
         let (pool, customer) = (self.pool.clone(), customer.to_owned());
         self.block(async move {
-            let c = pool.get().await.map_err(|e| pool_error("read", e))?;
+            let c = Conn::get(&pool, "read").await?;
             let st = c
                 .prepare_cached(sql::CUSTOMER)
                 .await
@@ -408,6 +417,7 @@ impl Store for PgStore {
                 .query_opt(&st, &[&i64::from(shard), &customer.as_bytes()])
                 .await
                 .map_err(|e| db_error("read a customer", e))?;
+            c.done();
             Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
         })
     }
@@ -415,7 +425,7 @@ impl Store for PgStore {
     fn last_fact_seq(&self, shard: u32, customer: &str) -> Result<Option<u64>> {
         let (pool, customer) = (self.pool.clone(), customer.to_owned());
         self.block(async move {
-            let c = pool.get().await.map_err(|e| pool_error("read", e))?;
+            let c = Conn::get(&pool, "read").await?;
             let st = c
                 .prepare_cached(sql::LAST_FACT_SEQ)
                 .await
@@ -424,6 +434,7 @@ impl Store for PgStore {
                 .query_one(&st, &[&i64::from(shard), &customer.as_bytes()])
                 .await
                 .map_err(|e| db_error("read a history", e))?;
+            c.done();
             Ok(row.get::<_, Option<i64>>(0).map(|s| s as u64))
         })
     }
@@ -436,7 +447,7 @@ impl Store for PgStore {
         };
         let pool = self.pool.clone();
         self.block(async move {
-            let c = pool.get().await.map_err(|e| pool_error("read", e))?;
+            let c = Conn::get(&pool, "read").await?;
             let limit = limit.min(i64::MAX as usize) as i64;
             let rows = match &from {
                 None => {
@@ -468,6 +479,7 @@ impl Store for PgStore {
                 }
             }
             .map_err(|e| db_error("read timers", e))?;
+            c.done();
             rows.iter()
                 .map(|r| {
                     let int = |i: usize, what: &str| -> Result<i64> {
@@ -512,7 +524,7 @@ impl Store for PgStore {
     ) -> Result<Vec<(u64, Vec<u8>)>> {
         let pool = self.pool.clone();
         self.block(async move {
-            let c = pool.get().await.map_err(|e| pool_error("read", e))?;
+            let c = Conn::get(&pool, "read").await?;
             let st = c
                 .prepare_cached(sql::ESCALATIONS_AFTER)
                 .await
@@ -525,6 +537,7 @@ impl Store for PgStore {
                 )
                 .await
                 .map_err(|e| db_error("read escalations", e))?;
+            c.done();
             Ok(rows
                 .iter()
                 .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, Vec<u8>>(1)))
@@ -535,7 +548,7 @@ impl Store for PgStore {
     fn last_escalation_seq(&self, shard: u32) -> Result<Option<u64>> {
         let pool = self.pool.clone();
         self.block(async move {
-            let c = pool.get().await.map_err(|e| pool_error("read", e))?;
+            let c = Conn::get(&pool, "read").await?;
             let st = c
                 .prepare_cached(sql::LAST_ESCALATION_SEQ)
                 .await
@@ -544,6 +557,7 @@ impl Store for PgStore {
                 .query_one(&st, &[&i64::from(shard)])
                 .await
                 .map_err(|e| db_error("read escalations", e))?;
+            c.done();
             Ok(row.get::<_, Option<i64>>(0).map(|s| s as u64))
         })
     }
@@ -551,7 +565,7 @@ impl Store for PgStore {
     fn prune_escalations(&self, shard: u32, before_seq: u64, limit: usize) -> Result<u64> {
         let pool = self.pool.clone();
         self.block(async move {
-            let c = pool.get().await.map_err(|e| pool_error("prune", e))?;
+            let c = Conn::get(&pool, "prune").await?;
             let st = c
                 .prepare_cached(sql::PRUNE_ESCALATIONS)
                 .await
@@ -567,6 +581,7 @@ impl Store for PgStore {
                 )
                 .await
                 .map_err(|e| db_error("prune escalations", e))?;
+            c.done();
             Ok(n)
         })
     }
@@ -574,7 +589,7 @@ impl Store for PgStore {
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>> {
         let (pool, team) = (self.pool.clone(), team.map(str::to_owned));
         self.block(async move {
-            let c = pool.get().await.map_err(|e| pool_error("read", e))?;
+            let c = Conn::get(&pool, "read").await?;
             let rows = match &team {
                 None => {
                     let st = c
@@ -592,6 +607,7 @@ impl Store for PgStore {
                 }
             }
             .map_err(|e| db_error("read open escalations", e))?;
+            c.done();
             Ok(rows
                 .iter()
                 .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, bool>(1)))
@@ -602,7 +618,7 @@ impl Store for PgStore {
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
         let (pool, key) = (self.pool.clone(), key.to_owned());
         self.block(async move {
-            let c = pool.get().await.map_err(|e| pool_error("read", e))?;
+            let c = Conn::get(&pool, "read").await?;
             let st = c
                 .prepare_cached(sql::META)
                 .await
@@ -611,6 +627,7 @@ impl Store for PgStore {
                 .query_opt(&st, &[&key])
                 .await
                 .map_err(|e| db_error("read meta", e))?;
+            c.done();
             Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
         })
     }
@@ -618,7 +635,7 @@ impl Store for PgStore {
     fn put_meta(&self, key: &str, value: Vec<u8>) -> Result<()> {
         let (pool, key) = (self.pool.clone(), key.to_owned());
         self.block(async move {
-            let c = pool.get().await.map_err(|e| pool_error("write", e))?;
+            let c = Conn::get(&pool, "write").await?;
             let st = c
                 .prepare_cached(sql::PUT_META)
                 .await
@@ -626,6 +643,7 @@ impl Store for PgStore {
             c.execute(&st, &[&key, &value])
                 .await
                 .map_err(|e| db_error("write meta", e))?;
+            c.done();
             Ok(())
         })
     }
@@ -633,7 +651,7 @@ impl Store for PgStore {
     fn disk_bytes(&self) -> Result<u64> {
         let pool = self.pool.clone();
         self.block(async move {
-            let c = pool.get().await.map_err(|e| pool_error("read", e))?;
+            let c = Conn::get(&pool, "read").await?;
             let st = c
                 .prepare_cached(sql::DISK_BYTES)
                 .await
@@ -642,6 +660,7 @@ impl Store for PgStore {
                 .query_one(&st, &[])
                 .await
                 .map_err(|e| db_error("measure the tables", e))?;
+            c.done();
             Ok(row.get::<_, i64>(0).max(0) as u64)
         })
     }
@@ -750,7 +769,7 @@ impl CommitRows {
     /// One transaction: the fence, then every write, pipelined; COMMIT only
     /// once all succeeded and the fence held.
     async fn write(self, pool: &Pool, node: &str) -> Result<()> {
-        let mut client = pool.get().await.map_err(|e| pool_error("commit", e))?;
+        let mut client = Conn::get(pool, "commit").await?;
         let prep = |q: &'static str| {
             let c = &client;
             async move {
@@ -873,10 +892,12 @@ impl CommitRows {
             .filter(|k| !held.contains(k))
             .collect();
         if !lost.is_empty() {
-            let _ = tx.rollback().await;
+            if tx.rollback().await.is_ok() {
+                client.done();
+            }
             return Err(StoreError::Fenced { shards: lost });
         }
-        tx.commit().await.map_err(|e| {
+        let committed = tx.commit().await.map_err(|e| {
             if e.as_db_error().is_some() || e.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE) {
                 db_error("commit", e)
             } else {
@@ -884,7 +905,11 @@ impl CommitRows {
                     reason: error_text(&e),
                 }
             }
-        })
+        });
+        if committed.is_ok() {
+            client.done();
+        }
+        committed
     }
 }
 

@@ -78,7 +78,7 @@ CREATE TABLE nodes (
 
 use deadpool_postgres::Pool;
 
-use super::{db_error, pool_error};
+use super::{Conn, db_error};
 use crate::store::{Result, StoreError};
 
 /// Creates or migrates the schema (one node at a time: the version row is
@@ -86,8 +86,8 @@ use crate::store::{Result, StoreError};
 /// Refuses a schema newer than this binary, and a shard count other than
 /// the cluster's.
 pub(super) async fn migrate(pool: &Pool, shards: u32, target: &str) -> Result<()> {
-    let mut client = pool.get().await.map_err(|e| {
-        let reason = match pool_error("connect", e) {
+    let mut client = Conn::get(pool, "connect").await.map_err(|e| {
+        let reason = match e {
             StoreError::Database { reason, .. } => reason,
             other => other.to_string(),
         };
@@ -167,5 +167,6 @@ pub(super) async fn migrate(pool: &Pool, shards: u32, target: &str) -> Result<()
     tx.commit()
         .await
         .map_err(|e| db_error("migrate the schema", e))?;
+    client.done();
     Ok(())
 }
