@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::Config;
 use tokio_postgres::config::{Host, LoadBalanceHosts};
 
-use super::pool_error;
+use super::{db_error, pool_error};
 use crate::store::Result;
 
 /// A pooled connection that goes back to the pool only through
@@ -51,6 +51,72 @@ impl Conn {
     /// Back to the pool: every request sent on it was answered.
     pub(super) fn done(mut self) {
         drop(self.0.take());
+    }
+}
+
+/// A statement's parameters.
+type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+
+impl Conn {
+    /// Runs the prepared (cached) statement `sql`: its rows. `op` names
+    /// what failed in the error.
+    pub(super) async fn rows(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let st = self
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| db_error(op, e))?;
+        self.query(&st, params).await.map_err(|e| db_error(op, e))
+    }
+
+    /// [`rows`](Conn::rows), for exactly one row.
+    pub(super) async fn row(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<tokio_postgres::Row> {
+        let st = self
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| db_error(op, e))?;
+        self.query_one(&st, params)
+            .await
+            .map_err(|e| db_error(op, e))
+    }
+
+    /// [`rows`](Conn::rows), for at most one row.
+    pub(super) async fn maybe_row(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<Option<tokio_postgres::Row>> {
+        let st = self
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| db_error(op, e))?;
+        self.query_opt(&st, params)
+            .await
+            .map_err(|e| db_error(op, e))
+    }
+
+    /// Runs the prepared (cached) statement `sql`: the rows it changed.
+    pub(super) async fn exec(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        params: Params<'_>,
+    ) -> Result<u64> {
+        let st = self
+            .prepare_cached(sql)
+            .await
+            .map_err(|e| db_error(op, e))?;
+        self.execute(&st, params).await.map_err(|e| db_error(op, e))
     }
 }
 

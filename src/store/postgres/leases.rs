@@ -9,6 +9,8 @@
 
 use std::time::Duration;
 
+use tokio_postgres::types::ToSql;
+
 use super::{Conn, PgStore, db_error, sql};
 use crate::store::Result;
 
@@ -58,26 +60,20 @@ impl PgStore {
         );
         self.run(async move {
             let c = Conn::get(&pool, "register").await?;
-            let st = c
-                .prepare_cached(sql::REGISTER_NODE)
-                .await
-                .map_err(|e| db_error("register the node", e))?;
             let got = c
-                .query_opt(&st, &[&node, &instance, &advertise, &secs(ttl)])
-                .await
-                .map_err(|e| db_error("register the node", e))?;
+                .maybe_row(
+                    "register the node",
+                    sql::REGISTER_NODE,
+                    &[&node, &instance, &advertise, &secs(ttl)],
+                )
+                .await?;
             if got.is_some() {
                 c.done();
                 return Ok(None);
             }
-            let st = c
-                .prepare_cached(sql::NODE_HOLDER)
-                .await
-                .map_err(|e| db_error("register the node", e))?;
             let row = c
-                .query_one(&st, &[&node])
-                .await
-                .map_err(|e| db_error("register the node", e))?;
+                .row("register the node", sql::NODE_HOLDER, &[&node])
+                .await?;
             c.done();
             Ok(Some((row.get(0), row.get(1))))
         })
@@ -138,14 +134,13 @@ impl PgStore {
         let got = self
             .run(async move {
                 let c = Conn::get(&pool, "acquire").await?;
-                let st = c
-                    .prepare_cached(sql::ACQUIRE)
-                    .await
-                    .map_err(|e| db_error("acquire shards", e))?;
                 let rows = c
-                    .query(&st, &[&node, &(n as i64), &secs(ttl)])
-                    .await
-                    .map_err(|e| db_error("acquire shards", e))?;
+                    .rows(
+                        "acquire shards",
+                        sql::ACQUIRE,
+                        &[&node, &(n as i64), &secs(ttl)],
+                    )
+                    .await?;
                 c.done();
                 Ok(rows
                     .iter()
@@ -170,13 +165,8 @@ impl PgStore {
         let (pool, node) = (self.pool.clone(), self.node_id.clone());
         self.run(async move {
             let c = Conn::get(&pool, "release").await?;
-            let st = c
-                .prepare_cached(sql::RELEASE)
-                .await
-                .map_err(|e| db_error("release a shard", e))?;
-            c.execute(&st, &[&i64::from(shard), &node, &(epoch as i64)])
-                .await
-                .map_err(|e| db_error("release a shard", e))?;
+            let args: [&(dyn ToSql + Sync); 3] = [&i64::from(shard), &node, &(epoch as i64)];
+            c.exec("release a shard", sql::RELEASE, &args).await?;
             c.done();
             Ok(())
         })
@@ -191,14 +181,13 @@ impl PgStore {
         let got = self
             .run(async move {
                 let c = Conn::get(&pool, "fence").await?;
-                let st = c
-                    .prepare_cached(sql::BUMP_EPOCH)
-                    .await
-                    .map_err(|e| db_error("fence a shard", e))?;
                 let row = c
-                    .query_opt(&st, &[&i64::from(shard), &node, &(epoch as i64)])
-                    .await
-                    .map_err(|e| db_error("fence a shard", e))?;
+                    .maybe_row(
+                        "fence a shard",
+                        sql::BUMP_EPOCH,
+                        &[&i64::from(shard), &node, &(epoch as i64)],
+                    )
+                    .await?;
                 c.done();
                 Ok(row.map(|r| Acquired {
                     shard,
@@ -232,14 +221,9 @@ impl PgStore {
         let pool = self.pool.clone();
         self.run(async move {
             let c = Conn::get(&pool, "read nodes").await?;
-            let st = c
-                .prepare_cached(sql::LIVE_NODES)
-                .await
-                .map_err(|e| db_error("read the nodes", e))?;
             let rows = c
-                .query(&st, &[&secs(ttl)])
-                .await
-                .map_err(|e| db_error("read the nodes", e))?;
+                .rows("read the nodes", sql::LIVE_NODES, &[&secs(ttl)])
+                .await?;
             c.done();
             Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
         })
@@ -251,14 +235,7 @@ impl PgStore {
         let pool = self.pool.clone();
         self.run(async move {
             let c = Conn::get(&pool, "read shards").await?;
-            let st = c
-                .prepare_cached(sql::SHARD_MAP)
-                .await
-                .map_err(|e| db_error("read the shards", e))?;
-            let rows = c
-                .query(&st, &[])
-                .await
-                .map_err(|e| db_error("read the shards", e))?;
+            let rows = c.rows("read the shards", sql::SHARD_MAP, &[]).await?;
             c.done();
             Ok(rows
                 .iter()
@@ -279,13 +256,8 @@ impl PgStore {
         let (pool, node, instance) = (self.pool.clone(), self.node_id.clone(), instance.to_owned());
         self.run(async move {
             let c = Conn::get(&pool, "leave").await?;
-            let st = c
-                .prepare_cached(sql::LEAVE)
-                .await
-                .map_err(|e| db_error("leave the cluster", e))?;
-            c.execute(&st, &[&node, &instance])
-                .await
-                .map_err(|e| db_error("leave the cluster", e))?;
+            c.exec("leave the cluster", sql::LEAVE, &[&node, &instance])
+                .await?;
             c.done();
             Ok(())
         })

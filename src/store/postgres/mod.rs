@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 
 use super::{Fence, Result, Store, StoreError, TimerKey, WriteBatch};
 use conn::{Conn, HostByHost};
@@ -409,14 +410,13 @@ impl Store for PgStore {
         let (pool, customer) = (self.pool.clone(), customer.to_owned());
         self.block(async move {
             let c = Conn::get(&pool, "read").await?;
-            let st = c
-                .prepare_cached(sql::CUSTOMER)
-                .await
-                .map_err(|e| db_error("read a customer", e))?;
             let row = c
-                .query_opt(&st, &[&i64::from(shard), &customer.as_bytes()])
-                .await
-                .map_err(|e| db_error("read a customer", e))?;
+                .maybe_row(
+                    "read a customer",
+                    sql::CUSTOMER,
+                    &[&i64::from(shard), &customer.as_bytes()],
+                )
+                .await?;
             c.done();
             Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
         })
@@ -426,14 +426,13 @@ impl Store for PgStore {
         let (pool, customer) = (self.pool.clone(), customer.to_owned());
         self.block(async move {
             let c = Conn::get(&pool, "read").await?;
-            let st = c
-                .prepare_cached(sql::LAST_FACT_SEQ)
-                .await
-                .map_err(|e| db_error("read a history", e))?;
             let row = c
-                .query_one(&st, &[&i64::from(shard), &customer.as_bytes()])
-                .await
-                .map_err(|e| db_error("read a history", e))?;
+                .row(
+                    "read a history",
+                    sql::LAST_FACT_SEQ,
+                    &[&i64::from(shard), &customer.as_bytes()],
+                )
+                .await?;
             c.done();
             Ok(row.get::<_, Option<i64>>(0).map(|s| s as u64))
         })
@@ -451,34 +450,27 @@ impl Store for PgStore {
             let limit = limit.min(i64::MAX as usize) as i64;
             let rows = match &from {
                 None => {
-                    let st = c
-                        .prepare_cached(sql::TIMERS_FROM_START)
-                        .await
-                        .map_err(|e| db_error("read timers", e))?;
-                    c.query(&st, &[&i64::from(shard), &limit]).await
+                    c.rows(
+                        "read timers",
+                        sql::TIMERS_FROM_START,
+                        &[&i64::from(shard), &limit],
+                    )
+                    .await?
                 }
                 Some(k) => {
-                    let st = c
-                        .prepare_cached(sql::TIMERS_AFTER)
-                        .await
-                        .map_err(|e| db_error("read timers", e))?;
-                    c.query(
-                        &st,
-                        &[
-                            &i64::from(shard),
-                            &k.deadline_us,
-                            &k.customer.as_bytes(),
-                            &i32::from(k.sla),
-                            &i32::from(k.tier),
-                            &i64::from(k.repeat),
-                            &i64::from(k.instance),
-                            &limit,
-                        ],
-                    )
-                    .await
+                    let after: [&(dyn ToSql + Sync); 8] = [
+                        &i64::from(shard),
+                        &k.deadline_us,
+                        &k.customer.as_bytes(),
+                        &i32::from(k.sla),
+                        &i32::from(k.tier),
+                        &i64::from(k.repeat),
+                        &i64::from(k.instance),
+                        &limit,
+                    ];
+                    c.rows("read timers", sql::TIMERS_AFTER, &after).await?
                 }
-            }
-            .map_err(|e| db_error("read timers", e))?;
+            };
             c.done();
             rows.iter()
                 .map(|r| {
@@ -525,18 +517,12 @@ impl Store for PgStore {
         let pool = self.pool.clone();
         self.block(async move {
             let c = Conn::get(&pool, "read").await?;
-            let st = c
-                .prepare_cached(sql::ESCALATIONS_AFTER)
-                .await
-                .map_err(|e| db_error("read escalations", e))?;
             let after = after_seq.map_or(-1, |s| s.min(i64::MAX as u64) as i64);
+            let args: [&(dyn ToSql + Sync); 3] =
+                [&i64::from(shard), &after, &(limit.min(1 << 30) as i64)];
             let rows = c
-                .query(
-                    &st,
-                    &[&i64::from(shard), &after, &(limit.min(1 << 30) as i64)],
-                )
-                .await
-                .map_err(|e| db_error("read escalations", e))?;
+                .rows("read escalations", sql::ESCALATIONS_AFTER, &args)
+                .await?;
             c.done();
             Ok(rows
                 .iter()
@@ -549,14 +535,13 @@ impl Store for PgStore {
         let pool = self.pool.clone();
         self.block(async move {
             let c = Conn::get(&pool, "read").await?;
-            let st = c
-                .prepare_cached(sql::LAST_ESCALATION_SEQ)
-                .await
-                .map_err(|e| db_error("read escalations", e))?;
             let row = c
-                .query_one(&st, &[&i64::from(shard)])
-                .await
-                .map_err(|e| db_error("read escalations", e))?;
+                .row(
+                    "read escalations",
+                    sql::LAST_ESCALATION_SEQ,
+                    &[&i64::from(shard)],
+                )
+                .await?;
             c.done();
             Ok(row.get::<_, Option<i64>>(0).map(|s| s as u64))
         })
@@ -566,21 +551,14 @@ impl Store for PgStore {
         let pool = self.pool.clone();
         self.block(async move {
             let c = Conn::get(&pool, "prune").await?;
-            let st = c
-                .prepare_cached(sql::PRUNE_ESCALATIONS)
-                .await
-                .map_err(|e| db_error("prune escalations", e))?;
+            let args: [&(dyn ToSql + Sync); 3] = [
+                &i64::from(shard),
+                &(before_seq.min(i64::MAX as u64) as i64),
+                &(limit.min(1 << 30) as i64),
+            ];
             let n = c
-                .execute(
-                    &st,
-                    &[
-                        &i64::from(shard),
-                        &(before_seq.min(i64::MAX as u64) as i64),
-                        &(limit.min(1 << 30) as i64),
-                    ],
-                )
-                .await
-                .map_err(|e| db_error("prune escalations", e))?;
+                .exec("prune escalations", sql::PRUNE_ESCALATIONS, &args)
+                .await?;
             c.done();
             Ok(n)
         })
@@ -590,23 +568,11 @@ impl Store for PgStore {
         let (pool, team) = (self.pool.clone(), team.map(str::to_owned));
         self.block(async move {
             let c = Conn::get(&pool, "read").await?;
+            let op = "read open escalations";
             let rows = match &team {
-                None => {
-                    let st = c
-                        .prepare_cached(sql::OPEN_ALL)
-                        .await
-                        .map_err(|e| db_error("read open escalations", e))?;
-                    c.query(&st, &[]).await
-                }
-                Some(t) => {
-                    let st = c
-                        .prepare_cached(sql::OPEN_OF_TEAM)
-                        .await
-                        .map_err(|e| db_error("read open escalations", e))?;
-                    c.query(&st, &[&t.as_bytes()]).await
-                }
-            }
-            .map_err(|e| db_error("read open escalations", e))?;
+                None => c.rows(op, sql::OPEN_ALL, &[]).await?,
+                Some(t) => c.rows(op, sql::OPEN_OF_TEAM, &[&t.as_bytes()]).await?,
+            };
             c.done();
             Ok(rows
                 .iter()
@@ -619,14 +585,7 @@ impl Store for PgStore {
         let (pool, key) = (self.pool.clone(), key.to_owned());
         self.block(async move {
             let c = Conn::get(&pool, "read").await?;
-            let st = c
-                .prepare_cached(sql::META)
-                .await
-                .map_err(|e| db_error("read meta", e))?;
-            let row = c
-                .query_opt(&st, &[&key])
-                .await
-                .map_err(|e| db_error("read meta", e))?;
+            let row = c.maybe_row("read meta", sql::META, &[&key]).await?;
             c.done();
             Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
         })
@@ -636,13 +595,7 @@ impl Store for PgStore {
         let (pool, key) = (self.pool.clone(), key.to_owned());
         self.block(async move {
             let c = Conn::get(&pool, "write").await?;
-            let st = c
-                .prepare_cached(sql::PUT_META)
-                .await
-                .map_err(|e| db_error("write meta", e))?;
-            c.execute(&st, &[&key, &value])
-                .await
-                .map_err(|e| db_error("write meta", e))?;
+            c.exec("write meta", sql::PUT_META, &[&key, &value]).await?;
             c.done();
             Ok(())
         })
@@ -652,14 +605,7 @@ impl Store for PgStore {
         let pool = self.pool.clone();
         self.block(async move {
             let c = Conn::get(&pool, "read").await?;
-            let st = c
-                .prepare_cached(sql::DISK_BYTES)
-                .await
-                .map_err(|e| db_error("measure the tables", e))?;
-            let row = c
-                .query_one(&st, &[])
-                .await
-                .map_err(|e| db_error("measure the tables", e))?;
+            let row = c.row("measure the tables", sql::DISK_BYTES, &[]).await?;
             c.done();
             Ok(row.get::<_, i64>(0).max(0) as u64)
         })
