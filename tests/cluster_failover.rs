@@ -19,15 +19,17 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{NodeProcess, event, eventually, fresh_dir, root};
+use common::cluster::{
+    CallLog, Received, Targets, assert_histories, assert_recorded_once, await_delivered,
+    await_resolutions, deal_and_pay, follow, grant_access, start_nodes, targets, tiers_fired,
+};
+use common::{NodeProcess, eventually};
 use handoff::api::pb;
 use handoff::testkit::patroni::PatroniCluster;
-use tonic::transport::{Channel, Endpoint};
 
 /// Customers started per round of load.
 const PER_ROUND: usize = 2;
@@ -45,164 +47,6 @@ const MAX_ROUNDS: usize = 150;
 /// here). A single failure loses nothing without it either; with it, a
 /// second one right after the first loses nothing.
 const STRICT: bool = true;
-
-/// One acknowledged ingest.
-struct Ack {
-    customer: String,
-    id: String,
-    /// When the attempt that was acknowledged was sent.
-    sent: Instant,
-    /// When its answer came.
-    at: Instant,
-    outcome: i32,
-}
-
-/// Every call the client made that was answered.
-#[derive(Default)]
-struct CallLog {
-    acked: Vec<Ack>,
-    /// Every event id ever sent (acknowledged or not).
-    sent: HashSet<String>,
-    /// Failed attempts (each retried with the same event id), by code.
-    retries: HashMap<tonic::Code, usize>,
-}
-
-/// Where the client sends calls: every node's address.
-type Targets = Arc<Vec<String>>;
-
-fn channel(addr: &str) -> Channel {
-    Endpoint::from_shared(format!("http://{addr}"))
-        .expect("a valid uri")
-        .connect_timeout(Duration::from_secs(1))
-        .timeout(Duration::from_secs(5))
-        .connect_lazy()
-}
-
-/// Ingests `e` through any node, retrying with the same event id (on the
-/// next node) until one acknowledges it.
-async fn send(targets: &Targets, log: &Arc<Mutex<CallLog>>, e: pb::Event, start: usize) {
-    log.lock().expect("not poisoned").sent.insert(e.id.clone());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut i = start;
-    loop {
-        let addr = &targets[i % targets.len()];
-        let mut client = pb::lifecycle_client::LifecycleClient::new(channel(addr));
-        let sent = Instant::now();
-        match client
-            .ingest(pb::IngestRequest {
-                event: Some(e.clone()),
-            })
-            .await
-        {
-            Ok(r) => {
-                let r = r.into_inner();
-                assert_ne!(
-                    r.outcome,
-                    pb::Outcome::Rejected as i32,
-                    "{} was rejected: {}",
-                    e.id,
-                    r.reason
-                );
-                log.lock().expect("not poisoned").acked.push(Ack {
-                    customer: e.customer_id.clone(),
-                    id: e.id.clone(),
-                    sent,
-                    at: Instant::now(),
-                    outcome: r.outcome,
-                });
-                return;
-            }
-            Err(status) => {
-                assert!(
-                    matches!(
-                        status.code(),
-                        tonic::Code::Unavailable
-                            | tonic::Code::Cancelled
-                            | tonic::Code::DeadlineExceeded
-                            | tonic::Code::Unknown
-                    ),
-                    "{} through {addr}: {status}",
-                    e.id
-                );
-                *log.lock()
-                    .expect("not poisoned")
-                    .retries
-                    .entry(status.code())
-                    .or_default() += 1;
-                assert!(
-                    Instant::now() < deadline,
-                    "{} found no node to take it for 2 minutes: {status}",
-                    e.id
-                );
-                i += 1;
-            }
-        }
-    }
-}
-
-/// What the subscriber received, across reconnects to any node.
-#[derive(Default)]
-struct Received {
-    events: Vec<pb::EscalationEvent>,
-    cursor: String,
-    reconnects: usize,
-}
-
-/// Follows the escalation stream from the earliest entry, resuming from
-/// its last cursor on the next node whenever a stream breaks (at most five
-/// times a second: while the database is away, nodes refuse at once).
-async fn follow(targets: Targets, received: Arc<Mutex<Received>>) {
-    let mut i = 0usize;
-    let mut pace = tokio::time::interval(Duration::from_millis(200));
-    loop {
-        pace.tick().await;
-        let addr = &targets[i % targets.len()];
-        i += 1;
-        let cursor = {
-            let mut r = received.lock().expect("not poisoned");
-            r.reconnects += 1;
-            if r.cursor.is_empty() {
-                "earliest".to_owned()
-            } else {
-                r.cursor.clone()
-            }
-        };
-        let channel = Endpoint::from_shared(format!("http://{addr}"))
-            .expect("a valid uri")
-            .connect_timeout(Duration::from_secs(1))
-            .connect_lazy();
-        let mut client = pb::escalations_client::EscalationsClient::new(channel);
-        let Ok(Ok(stream)) = tokio::time::timeout(
-            Duration::from_secs(3),
-            client.subscribe(pb::SubscribeRequest {
-                cursor,
-                ..Default::default()
-            }),
-        )
-        .await
-        else {
-            continue;
-        };
-        let mut stream = stream.into_inner();
-        while let Ok(Ok(Some(e))) =
-            tokio::time::timeout(Duration::from_secs(5), stream.message()).await
-        {
-            let mut r = received.lock().expect("not poisoned");
-            r.cursor = e.cursor.clone();
-            r.events.push(e);
-        }
-    }
-}
-
-fn received_kinds(received: &Arc<Mutex<Received>>) -> HashSet<(String, i32)> {
-    received
-        .lock()
-        .expect("not poisoned")
-        .events
-        .iter()
-        .map(|e| (e.escalation_id.clone(), e.kind))
-        .collect()
-}
 
 fn customer(round: usize, i: usize) -> String {
     format!("fo-{round:03}-{i}")
@@ -225,6 +69,15 @@ async fn owners(db: &Arc<PatroniCluster>) -> Option<usize> {
     })
     .await
     .expect("the query thread")
+}
+
+/// Waits (30 s at most) until `n` nodes share the shards.
+async fn await_owners(db: &Arc<PatroniCluster>, n: usize, what: &str) {
+    eventually(Duration::from_secs(30), what, || {
+        let db = db.clone();
+        async move { (owners(&db).await == Some(n)).then_some(()) }
+    })
+    .await;
 }
 
 /// Straight to stderr, past the test harness's capture: shown in a plain
@@ -296,27 +149,14 @@ async fn failover(failure: Failure) {
             .expect("starts a Patroni cluster"),
     );
     let bootstrapped = test_start.elapsed();
-    let url = db.url("handoff");
-    let model = root().join("tests/models/crash.toml");
-    let start = |id: &str| {
-        NodeProcess::start_capturing(
-            &fresh_dir(&format!("failover-{failure:?}-{id}")),
-            &model,
-            &["--store", &url, "--node-id", id],
-            "warn",
-        )
-    };
-    let nodes = Nodes(vec![start("node1"), start("node2"), start("node3")]);
-    eventually(
-        Duration::from_secs(30),
-        "three nodes sharing the shards",
-        || {
-            let db = db.clone();
-            async move { (owners(&db).await == Some(3)).then_some(()) }
-        },
-    )
-    .await;
-    let targets: Targets = Arc::new(nodes.0.iter().map(|n| n.addr.clone()).collect());
+    let prefix = format!("failover-{failure:?}");
+    let nodes = Nodes(start_nodes(
+        &prefix,
+        &db.url("handoff"),
+        &["node1", "node2", "node3"],
+    ));
+    await_owners(&db, 3, "three nodes sharing the shards").await;
+    let targets: Targets = targets(&nodes.0);
     let received = Arc::new(Mutex::new(Received::default()));
     let follower = tokio::spawn(follow(targets.clone(), received.clone()));
     let log = Arc::new(Mutex::new(CallLog::default()));
@@ -342,18 +182,9 @@ async fn failover(failure: Failure) {
                 started.fetch_add(1, Ordering::SeqCst);
                 let (targets, log, done) = (targets.clone(), log.clone(), done.clone());
                 rounds.push(tokio::spawn(async move {
-                    let calls = (0..PER_ROUND).map(|i| {
-                        let (targets, log) = (targets.clone(), log.clone());
-                        async move {
-                            let c = customer(round, i);
-                            let deal = event(&format!("deal-{c}"), "crm", "deal_won", &c, "US");
-                            send(&targets, &log, deal, round + i).await;
-                            let pay =
-                                event(&format!("pay-{c}"), "billing", "payment_succeeded", &c, "");
-                            send(&targets, &log, pay, round + i + 1).await;
-                        }
-                    });
-                    futures_util::future::join_all(calls).await;
+                    let customers: Vec<String> =
+                        (0..PER_ROUND).map(|i| customer(round, i)).collect();
+                    deal_and_pay(&targets, &log, &customers, round).await;
                     done.fetch_add(1, Ordering::SeqCst);
                 }));
             }
@@ -446,152 +277,29 @@ async fn failover(failure: Failure) {
 
     // Every node is back: each holds leases under the new primary and
     // answers calls itself.
-    eventually(
-        Duration::from_secs(30),
-        "three nodes sharing the shards again",
-        || {
-            let db = db.clone();
-            async move { (owners(&db).await == Some(3)).then_some(()) }
-        },
-    )
-    .await;
+    await_owners(&db, 3, "three nodes sharing the shards again").await;
 
     // Every payment's SLA tiers fire (50% at 1.5 s, the breach at 3 s),
     // those due while the database was away included.
     let all: Vec<String> = (0..rounds)
         .flat_map(|r| (0..PER_ROUND).map(move |i| customer(r, i)))
         .collect();
-    let want_fired: Vec<(String, i32)> = all
-        .iter()
-        .flat_map(|c| {
-            [
-                (
-                    format!("{c}:access_after_payment:1:0:0"),
-                    pb::EscalationKind::TierReached as i32,
-                ),
-                (
-                    format!("{c}:access_after_payment:1:1:0"),
-                    pb::EscalationKind::Breached as i32,
-                ),
-            ]
-        })
-        .collect();
-    eventually(Duration::from_secs(90), "every tier delivered", || {
-        let got = received_kinds(&received);
-        let missing = want_fired.iter().filter(|k| !got.contains(k)).count();
-        async move { (missing == 0).then_some(()) }
-    })
-    .await;
+    let want_fired = tiers_fired(&all);
+    await_delivered(&received, &want_fired).await;
     // Access for everyone: each escalation resolves.
-    let calls = all.iter().enumerate().map(|(n, c)| {
-        let (targets, log) = (targets.clone(), log.clone());
-        async move {
-            let e = event(&format!("acc-{c}"), "access", "access_granted", c, "");
-            send(&targets, &log, e, n).await;
-        }
-    });
-    futures_util::future::join_all(calls).await;
-    eventually(
-        Duration::from_secs(60),
-        "every resolution delivered",
-        || {
-            let n = received
-                .lock()
-                .expect("not poisoned")
-                .events
-                .iter()
-                .filter(|e| e.kind == pb::EscalationKind::Resolved as i32)
-                .map(|e| e.escalation_id.clone())
-                .collect::<HashSet<_>>()
-                .len();
-            async move { (n >= 2 * customers).then_some(()) }
-        },
-    )
-    .await;
+    grant_access(&targets, &log, &all, 0).await;
+    await_resolutions(&received, 2 * customers).await;
     follower.abort();
 
     // Every acknowledged event is in its customer's history exactly once,
     // and nothing is there that was never sent: read through every node
     // (each answers, so each reconnected).
-    let log = Arc::try_unwrap(log)
-        .ok()
-        .expect("the calls are done")
-        .into_inner()
-        .expect("not poisoned");
-    let mut by_customer: HashMap<&str, Vec<&str>> = HashMap::new();
-    for a in &log.acked {
-        by_customer
-            .entry(a.customer.as_str())
-            .or_default()
-            .push(a.id.as_str());
-    }
-    assert_eq!(by_customer.len(), customers);
-    for (n, (c, ids)) in by_customer.iter().enumerate() {
-        let mut client =
-            pb::lifecycle_client::LifecycleClient::new(channel(&targets[n % targets.len()]));
-        let view = client
-            .get_customer(pb::GetCustomerRequest {
-                customer_id: c.to_string(),
-                timeline_limit: 0,
-            })
-            .await
-            .unwrap_or_else(|s| panic!("customer {c}: {s}"))
-            .into_inner();
-        let lifecycle = view
-            .regions
-            .iter()
-            .find(|r| r.region == "lifecycle")
-            .map(|r| r.state.as_str());
-        assert_eq!(lifecycle, Some("active"), "{c}");
-        let applied: Vec<&str> = view
-            .timeline
-            .iter()
-            .filter(|t| t.outcome == pb::Outcome::Applied as i32)
-            .filter_map(|t| t.summary.split('`').nth(1))
-            .collect();
-        for id in ids {
-            let k = applied.iter().filter(|a| *a == id).count();
-            assert_eq!(
-                k, 1,
-                "acknowledged event {id} is applied {k} times in {c}'s history"
-            );
-        }
-        for a in &applied {
-            assert!(log.sent.contains(*a), "{c}'s history has {a}, never sent");
-        }
-    }
+    let log = CallLog::finished(log);
+    let addrs = targets.lock().expect("not poisoned").clone();
+    assert_histories(&log, &addrs, customers).await;
 
     // Recorded exactly once: the whole shared log, replayed from the start.
-    let mut escalations = pb::escalations_client::EscalationsClient::new(channel(&targets[0]));
-    let mut replay = escalations
-        .subscribe(pb::SubscribeRequest {
-            cursor: "earliest".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("subscribes")
-        .into_inner();
-    let mut recorded = Vec::new();
-    while recorded.len() < 4 * customers {
-        let e = tokio::time::timeout(Duration::from_secs(30), replay.message())
-            .await
-            .expect("the log replays")
-            .expect("the stream is healthy")
-            .expect("the stream stays open");
-        recorded.push(e);
-    }
-    let mut counts: HashMap<(String, i32), usize> = HashMap::new();
-    for e in &recorded {
-        *counts.entry((e.escalation_id.clone(), e.kind)).or_default() += 1;
-    }
-    for ((id, kind), n) in &counts {
-        assert_eq!(*n, 1, "{id} (kind {kind}) is recorded {n} times");
-    }
-    let delivered = received_kinds(&received);
-    for k in &want_fired {
-        assert_eq!(counts.get(k), Some(&1), "{k:?} recorded once");
-        assert!(delivered.contains(k), "{k:?} delivered to the subscriber");
-    }
+    let recorded = assert_recorded_once(&addrs[0], 4 * customers, &want_fired, &received).await;
 
     // SLA watching resumed: tiers that came due while the database was
     // away fired once it was back, late by about the outage and no more.
