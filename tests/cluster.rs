@@ -24,6 +24,9 @@ use common::cluster::{
 use common::{NodeProcess, event, eventually};
 use handoff::api::pb;
 use handoff::testkit::postgres::LocalPostgres;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 const ROUNDS: usize = 12;
 const PER_ROUND: usize = 5;
@@ -238,6 +241,11 @@ async fn a_database_outage_answers_unavailable_and_the_cluster_recovers_by_itsel
         async move { done.then_some(()) }
     })
     .await;
+    // Cut off from the database, a node tells load balancers so.
+    assert_eq!(
+        health(&nodes[0].addr).await,
+        ServingStatus::NotServing as i32
+    );
     pg.start_again().expect("PostgreSQL starts again");
     let back_at = Instant::now();
     tokio::time::timeout(Duration::from_secs(90), load)
@@ -245,6 +253,11 @@ async fn a_database_outage_answers_unavailable_and_the_cluster_recovers_by_itsel
         .expect("the load completes once the database is back")
         .expect("the load task");
     let recovered = back_at.elapsed();
+    eventually(Duration::from_secs(30), "the nodes healthy again", || {
+        let addr = nodes[0].addr.clone();
+        async move { (health(&addr).await == ServingStatus::Serving as i32).then_some(()) }
+    })
+    .await;
 
     // Nothing acknowledged is lost, no event is applied twice.
     let log = CallLog::finished(log);
@@ -265,4 +278,17 @@ async fn a_database_outage_answers_unavailable_and_the_cluster_recovers_by_itsel
         recovered.as_secs_f64(),
         log.retried()
     );
+}
+
+/// The gRPC health status of the node at `addr` (the whole server, "").
+async fn health(addr: &str) -> i32 {
+    let mut client = HealthClient::new(channel(addr));
+    client
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("the health service answers")
+        .into_inner()
+        .status
 }

@@ -81,6 +81,12 @@ pub trait Locate: Send + Sync + 'static {
     fn owner(&self, shard: u32) -> Option<String>;
     /// This node's id, named in [`FORWARDED_BY_HEADER`].
     fn node_id(&self) -> &str;
+    /// Whether this node is in the cluster now (it reaches the database
+    /// and holds its leases): the health service says NOT_SERVING while
+    /// it is not, so a load balancer sends its calls elsewhere.
+    fn ready(&self) -> bool {
+        true
+    }
 }
 
 /// Routing at the gRPC edge of a node in a cluster (see the module).
@@ -125,6 +131,11 @@ impl Routing {
             channels: Mutex::new(HashMap::new()),
             tls: None,
         }
+    }
+
+    /// See [`Locate::ready`].
+    pub fn ready(&self) -> bool {
+        self.locate.ready()
     }
 
     /// Forwarded calls connect with TLS, verifying the owner's certificate

@@ -101,6 +101,32 @@ pub async fn serve_routed(
     health
         .set_serving::<pb::escalations_server::EscalationsServer<EscalationsService>>()
         .await;
+    // In a cluster, health follows the node's membership (a node cut off
+    // from the database answers NOT_SERVING on "" and on both services).
+    let readiness = routing.clone().map(|routing| {
+        let health = health.clone();
+        tokio::spawn(async move {
+            let mut shown = true;
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                let ready = routing.ready();
+                if ready == shown {
+                    continue;
+                }
+                shown = ready;
+                let status = if ready {
+                    tonic_health::ServingStatus::Serving
+                } else {
+                    tonic_health::ServingStatus::NotServing
+                };
+                for service in ["", "handoff.v1.Lifecycle", "handoff.v1.Escalations"] {
+                    health.set_service_status(service, status).await;
+                }
+                tracing::info!(serving = ready, "health status changed");
+            }
+        })
+    });
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -158,5 +184,8 @@ pub async fn serve_routed(
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     closer.abort();
+    if let Some(r) = readiness {
+        r.abort();
+    }
     served
 }

@@ -50,6 +50,14 @@ impl crate::api::Locate for Member {
     fn node_id(&self) -> &str {
         Member::node_id(self)
     }
+
+    /// Renewed its leases (so: reached the database) within the lease time.
+    fn ready(&self) -> bool {
+        self.renewed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|t| t.elapsed() < self.ttl)
+    }
 }
 
 /// This node as a member of the cluster.
@@ -63,6 +71,8 @@ pub struct Member {
     renew: Duration,
     /// Per shard, the address of its owner (`None`: free or moving).
     owners: RwLock<Vec<Option<String>>>,
+    /// When the last renewal that succeeded was sent.
+    renewed: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Member {
@@ -104,6 +114,7 @@ impl Member {
             ttl,
             renew,
             owners: RwLock::new(vec![None; shards]),
+            renewed: std::sync::Mutex::new(Some(Instant::now())),
         });
         tracing::info!(
             node_id = member.store.node_id(),
@@ -169,6 +180,7 @@ impl Member {
         match renewed {
             Ok(Ok(Some(still))) => {
                 *last_ok = Some(sent);
+                *self.renewed.lock().unwrap_or_else(|p| p.into_inner()) = Some(sent);
                 let still: HashSet<(u32, u64)> = still.into_iter().collect();
                 for (shard, epoch) in &held {
                     if !still.contains(&(*shard, *epoch)) {
