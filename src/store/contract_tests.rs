@@ -20,17 +20,26 @@ fn timer(shard: u32, deadline_us: i64, customer: &str, sla: u16, tier: u16) -> T
     }
 }
 
-/// A batch that writes a customer and some of its facts.
+/// A batch that writes a customer and some of its facts (fact `seq`
+/// decided at `seq` microseconds).
 fn customer_batch(shard: u32, customer: &str, record: &str, facts: &[u64]) -> WriteBatch {
+    let facts: Vec<(u64, i64)> = facts.iter().map(|seq| (*seq, *seq as i64)).collect();
+    aged_batch(shard, customer, record, &facts)
+}
+
+/// A batch that writes a customer and some of its facts, as
+/// `(seq, decided at)`.
+fn aged_batch(shard: u32, customer: &str, record: &str, facts: &[(u64, i64)]) -> WriteBatch {
     WriteBatch {
         customers: vec![(shard, customer.into(), record.as_bytes().to_vec())],
         facts: facts
             .iter()
-            .map(|seq| {
+            .map(|(seq, at_us)| {
                 (
                     shard,
                     customer.into(),
                     *seq,
+                    *at_us,
                     format!("{customer}#{seq}").into_bytes(),
                 )
             })
@@ -44,8 +53,8 @@ fn full_batch() -> WriteBatch {
     WriteBatch {
         customers: vec![(1, "c1".into(), b"state".to_vec())],
         facts: vec![
-            (1, "c1".into(), 1, b"f1".to_vec()),
-            (1, "c1".into(), 2, b"f2".to_vec()),
+            (1, "c1".into(), 1, 100, b"f1".to_vec()),
+            (1, "c1".into(), 2, 100, b"f2".to_vec()),
         ],
         timers_set: vec![timer(1, 100, "c1", 0, 0)],
         timers_cleared: vec![],

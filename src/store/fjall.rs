@@ -205,7 +205,7 @@ impl Shared {
                     Some(record),
                 );
             }
-            for (shard, customer, seq, record) in b.facts {
+            for (shard, customer, seq, _at_us, record) in b.facts {
                 ops.insert(
                     (Part::Facts, keys::fact(shard, &customer, seq)),
                     Some(record),

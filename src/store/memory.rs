@@ -44,7 +44,7 @@ impl Store for MemoryStore {
         for (shard, customer, record) in batch.customers {
             s.customers.insert((shard, customer), record);
         }
-        for (shard, customer, seq, record) in batch.facts {
+        for (shard, customer, seq, _at_us, record) in batch.facts {
             s.facts.insert((shard, customer, seq), record);
         }
         for t in &batch.timers_cleared {

@@ -164,9 +164,10 @@ pub struct Fence {
 pub struct WriteBatch {
     /// `(shard, customer, CustomerRecord bytes)`: replaces the record.
     pub customers: Vec<(u32, String, Vec<u8>)>,
-    /// `(shard, customer, fact seq, FactRecord bytes)`: the customer's
-    /// history, one key per fact.
-    pub facts: Vec<(u32, String, u64, Vec<u8>)>,
+    /// `(shard, customer, fact seq, decided at (microseconds since the
+    /// Unix epoch), FactRecord bytes)`: the customer's history, one key per
+    /// fact.
+    pub facts: Vec<(u32, String, u64, i64, Vec<u8>)>,
     pub timers_set: Vec<TimerKey>,
     pub timers_cleared: Vec<TimerKey>,
     /// `(shard, seq per shard, EscalationRecord bytes)`.

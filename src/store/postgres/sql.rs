@@ -15,9 +15,9 @@ pub const FENCE: &str = "UPDATE shards AS s SET last_seq = GREATEST(s.last_seq, 
 pub const PUT_CUSTOMERS: &str = "INSERT INTO customers (shard, customer, record) \
      SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[]) \
      ON CONFLICT (shard, customer) DO UPDATE SET record = EXCLUDED.record";
-pub const PUT_FACTS: &str = "INSERT INTO facts (shard, customer, seq, record) \
-     SELECT * FROM unnest($1::int8[], $2::bytea[], $3::int8[], $4::bytea[]) \
-     ON CONFLICT (shard, customer, seq) DO UPDATE SET record = EXCLUDED.record";
+pub const PUT_FACTS: &str = "INSERT INTO facts (shard, customer, seq, at_us, record) \
+     SELECT * FROM unnest($1::int8[], $2::bytea[], $3::int8[], $4::int8[], $5::bytea[]) \
+     ON CONFLICT (shard, customer, seq) DO UPDATE SET at_us = EXCLUDED.at_us, record = EXCLUDED.record";
 pub const CLEAR_TIMERS: &str = "DELETE FROM timers AS t \
      USING unnest($1::int8[], $2::int8[], $3::bytea[], $4::int4[], $5::int4[], $6::int8[], $7::int8[]) \
        AS v(shard, deadline_us, customer, sla, tier, repeat, instance) \
