@@ -564,6 +564,18 @@ impl Store for PgStore {
         })
     }
 
+    fn prune_facts(&self, shard: u32, before_us: i64, limit: usize) -> Result<u64> {
+        let pool = self.pool.clone();
+        self.block(async move {
+            let c = Conn::get(&pool, "prune").await?;
+            let args: [&(dyn ToSql + Sync); 3] =
+                [&i64::from(shard), &before_us, &(limit.min(1 << 30) as i64)];
+            let n = c.exec("prune facts", sql::PRUNE_FACTS, &args).await?;
+            c.done();
+            Ok(n)
+        })
+    }
+
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>> {
         let (pool, team) = (self.pool.clone(), team.map(str::to_owned));
         self.block(async move {

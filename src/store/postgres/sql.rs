@@ -53,6 +53,12 @@ pub const PRUNE_ESCALATIONS: &str = "DELETE FROM escalations WHERE shard = $1 AN
        SELECT seq FROM escalations WHERE shard = $1 \
          AND seq < LEAST($2, (SELECT max(seq) FROM escalations WHERE shard = $1)) \
        ORDER BY seq LIMIT $3)";
+/// Up to `$3` of the shard's facts decided before `$2`, oldest first (the
+/// `facts_by_age` index), deleted by primary key.
+pub const PRUNE_FACTS: &str = "DELETE FROM facts AS f USING ( \
+       SELECT shard, customer, seq FROM facts WHERE shard = $1 AND at_us < $2 \
+       ORDER BY at_us LIMIT $3) AS old \
+     WHERE f.shard = old.shard AND f.customer = old.customer AND f.seq = old.seq";
 pub const OPEN_ALL: &str =
     "SELECT record, acknowledged FROM open_escalations ORDER BY team, escalation_id";
 pub const OPEN_OF_TEAM: &str = "SELECT record, acknowledged FROM open_escalations \

@@ -249,7 +249,7 @@ fn a_version_1_database_is_migrated_and_its_facts_read_as_decided_at_the_epoch()
         "1"
     );
     assert_eq!(a.last_fact_seq(0, "c1").expect("reads"), Some(1));
-    // New facts carry their decision time.
+    // New facts carry their decision time; the old one goes first.
     rt().block_on(a.acquire(4, LONG)).expect("acquires");
     a.commit(WriteBatch {
         facts: vec![(0, "c1".into(), 2, 1_000, b"f2".to_vec())],
@@ -260,6 +260,8 @@ fn a_version_1_database_is_migrated_and_its_facts_read_as_decided_at_the_epoch()
         sql("SELECT seq, at_us FROM facts ORDER BY seq"),
         "1|0\n2|1000"
     );
+    assert_eq!(a.prune_facts(0, 1_000, 10).expect("prunes"), 1);
+    assert_eq!(sql("SELECT seq, at_us FROM facts"), "2|1000");
     assert_eq!(a.last_fact_seq(0, "c1").expect("reads"), Some(2));
     drop(a);
     drop(open(&url, "a")); // migrated once
