@@ -67,6 +67,7 @@ fn entries(model: &Model, n: usize) -> Vec<Entry> {
                 model_version: 1,
                 seq,
                 facts: d.facts,
+                at,
                 timers: d.timers,
                 fired: None,
                 state: s.clone(),

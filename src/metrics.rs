@@ -19,9 +19,10 @@
 //! and the escalation log's retention: entries kept, the age of the
 //! oldest, entries pruned (`handoff_escalation_log_entries`,
 //! `handoff_escalation_log_oldest_seconds`,
-//! `handoff_escalation_log_pruned_total`); in a cluster, calls forwarded
-//! to a shard's owner by result (`handoff_forwarded_total`) and calls
-//! refused because their shard stayed moving
+//! `handoff_escalation_log_pruned_total`); customers' facts pruned past
+//! `fact_retention` (`handoff_facts_pruned_total`); in a cluster, calls
+//! forwarded to a shard's owner by result (`handoff_forwarded_total`) and
+//! calls refused because their shard stayed moving
 //! (`handoff_moving_unavailable_total`).
 //!
 //! Every metric the node records is listed in [`DESCRIPTIONS`], which
@@ -156,6 +157,11 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
         "handoff_escalation_log_pruned_total",
         Kind::Counter,
         "Escalations pruned from the log because they fired longer ago than escalation_retention.",
+    ),
+    (
+        "handoff_facts_pruned_total",
+        Kind::Counter,
+        "Customers' facts (their history) pruned because they were decided longer ago than fact_retention.",
     ),
     (
         "handoff_denied_total",

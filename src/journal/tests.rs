@@ -88,6 +88,9 @@ impl Store for TestStore {
     ) -> Result<u64, StoreError> {
         self.inner.prune_escalations(shard, before_seq, limit)
     }
+    fn prune_facts(&self, shard: u32, before_us: i64, limit: usize) -> Result<u64, StoreError> {
+        self.inner.prune_facts(shard, before_us, limit)
+    }
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>, StoreError> {
         self.inner.open_escalations(team)
     }

@@ -37,6 +37,10 @@ pub struct NodeConfig {
     /// the retention pass prunes it; `earliest` replays from what is left.
     #[serde(deserialize_with = "duration")]
     pub escalation_retention: Duration,
+    /// How long a customer's facts (its history) are kept, by when they
+    /// were decided, before the retention pass prunes them.
+    #[serde(deserialize_with = "duration")]
+    pub fact_retention: Duration,
     pub max_len: usize,
     #[serde(deserialize_with = "duration")]
     pub max_future: Duration,
@@ -89,6 +93,8 @@ impl Default for NodeConfig {
             timer_window: 10_000,
             idempotency_retention: Duration::from_secs(7 * 86_400),
             escalation_retention: Duration::from_secs(30 * 86_400),
+            // A year and a margin: past `max_past`, the oldest an event may be.
+            fact_retention: Duration::from_secs(400 * 86_400),
             max_len: 256,
             max_future: Duration::from_secs(300),
             max_past: Limits::default().max_past,
@@ -155,6 +161,13 @@ impl NodeConfig {
             return Err(
                 "escalation_retention must be positive (it is how long a fired escalation stays \
                  in the log for Subscribe to replay, e.g. \"30d\")"
+                    .into(),
+            );
+        }
+        if self.fact_retention.0 <= 0 {
+            return Err(
+                "fact_retention must be positive (it is how long a customer's history, its facts, \
+                 is kept by when they were decided, e.g. \"400d\")"
                     .into(),
             );
         }
@@ -286,6 +299,19 @@ mod tests {
         let c: NodeConfig = toml::from_str("escalation_retention = \"0s\"").expect("parses");
         let e = c.check().expect_err("zero");
         assert!(e.contains("escalation_retention"), "{e}");
+    }
+
+    #[test]
+    fn fact_retention_defaults_to_400_days_and_must_be_positive() {
+        let c = NodeConfig::default();
+        assert_eq!(c.fact_retention, Duration::from_secs(400 * 86_400));
+        assert!(c.fact_retention.0 > c.max_past.0, "past the oldest event");
+        let c: NodeConfig = toml::from_str("fact_retention = \"90d\"").expect("valid");
+        assert_eq!(c.fact_retention, Duration::from_secs(90 * 86_400));
+        c.check().expect("a shorter history is allowed");
+        let c: NodeConfig = toml::from_str("fact_retention = \"0s\"").expect("parses");
+        let e = c.check().expect_err("zero");
+        assert!(e.contains("fact_retention") && e.contains("history"), "{e}");
     }
 
     #[test]

@@ -45,8 +45,8 @@ pub struct Node {
     /// Per shard, what serves it here (`None`: another node, or nobody).
     shards: Vec<std::sync::RwLock<Option<Running>>>,
     shutdown: watch::Sender<bool>,
-    /// The timer services and the escalation log's retention pass: they
-    /// end when `shutdown` is set, and [`Node::shutdown`] awaits them.
+    /// The timer services and the retention pass (escalation log, facts):
+    /// they end when `shutdown` is set, and [`Node::shutdown`] awaits them.
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     retention: retention::Retention,
     /// Calls in flight; beyond `max_in_flight` the node sheds load
@@ -115,6 +115,7 @@ impl Node {
             store.clone(),
             clock.clone(),
             config.escalation_retention,
+            config.fact_retention,
             shards,
             shutdown_rx.clone(),
         );

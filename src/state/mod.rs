@@ -4,7 +4,9 @@
 //! gives escalations their sequence numbers; [`apply_committed`] turns the
 //! committed entries into one [`WriteBatch`]: the customer's record, its
 //! facts (the customer's history), timer keys set and cleared, escalation
-//! log rows and the open-escalation index. It is the one place that knows
+//! log rows and the open-escalation index. Facts carry the entry's
+//! decision time ([`Entry::at`]), by which their retention pass finds old
+//! history. It is the one place that knows
 //! the row layout, and the code every store backend (and, in a cluster,
 //! every node that takes over a shard) runs, so the same entries always
 //! become the same rows.
@@ -19,7 +21,9 @@ mod tests;
 
 use crate::engine::EscalationEntry;
 use crate::engine::model::Model;
-use crate::engine::{CustomerState, Escalation, EscalationKind, Fact, Timer, TimerChanges, view};
+use crate::engine::{
+    CustomerState, Escalation, EscalationKind, Fact, Timer, TimerChanges, Timestamp, view,
+};
 use crate::store::{Fence, OpenRow, TimerKey, WriteBatch, codec};
 
 /// What one command decided for one customer, as the journal carries it.
@@ -39,6 +43,9 @@ pub struct Entry {
     pub seq: u64,
     /// What happened, in order; already folded into `state`.
     pub facts: Vec<Fact>,
+    /// When the actor decided it (the `now` it decided with): the facts'
+    /// decision time, by which the fact retention finds old history.
+    pub at: Timestamp,
     /// Timers the decision armed and disarmed.
     pub timers: TimerChanges,
     /// For a firing: the timer that fired. It leaves the timer index even
@@ -176,6 +183,7 @@ fn rows(model: &Model, c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
             shard,
             e.customer.clone(),
             e.seq + i as u64,
+            e.at.0,
             codec::encode_fact(f),
         ));
     }

@@ -52,6 +52,7 @@ impl Customer {
             model_version: 1,
             seq: self.seq + 1,
             facts: d.facts,
+            at: Timestamp(at),
             timers: d.timers,
             fired,
             state: state.clone(),

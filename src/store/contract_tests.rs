@@ -20,17 +20,26 @@ fn timer(shard: u32, deadline_us: i64, customer: &str, sla: u16, tier: u16) -> T
     }
 }
 
-/// A batch that writes a customer and some of its facts.
+/// A batch that writes a customer and some of its facts (fact `seq`
+/// decided at `seq` microseconds).
 fn customer_batch(shard: u32, customer: &str, record: &str, facts: &[u64]) -> WriteBatch {
+    let facts: Vec<(u64, i64)> = facts.iter().map(|seq| (*seq, *seq as i64)).collect();
+    aged_batch(shard, customer, record, &facts)
+}
+
+/// A batch that writes a customer and some of its facts, as
+/// `(seq, decided at)`.
+fn aged_batch(shard: u32, customer: &str, record: &str, facts: &[(u64, i64)]) -> WriteBatch {
     WriteBatch {
         customers: vec![(shard, customer.into(), record.as_bytes().to_vec())],
         facts: facts
             .iter()
-            .map(|seq| {
+            .map(|(seq, at_us)| {
                 (
                     shard,
                     customer.into(),
                     *seq,
+                    *at_us,
                     format!("{customer}#{seq}").into_bytes(),
                 )
             })
@@ -44,8 +53,8 @@ fn full_batch() -> WriteBatch {
     WriteBatch {
         customers: vec![(1, "c1".into(), b"state".to_vec())],
         facts: vec![
-            (1, "c1".into(), 1, b"f1".to_vec()),
-            (1, "c1".into(), 2, b"f2".to_vec()),
+            (1, "c1".into(), 1, 100, b"f1".to_vec()),
+            (1, "c1".into(), 2, 100, b"f2".to_vec()),
         ],
         timers_set: vec![timer(1, 100, "c1", 0, 0)],
         timers_cleared: vec![],
@@ -291,6 +300,94 @@ fn pruning_removes_the_oldest_escalations_but_never_the_newest(s: &dyn Store) {
     assert_eq!(s.prune_escalations(7, u64::MAX, 100).expect("prunes"), 0);
 }
 
+fn pruning_removes_facts_decided_before_the_horizon(s: &dyn Store) {
+    assert_eq!(s.prune_facts(1, i64::MAX, 10).expect("prunes"), 0, "empty");
+    // Shard 1, horizon 50: six facts are older (one of them the oldest, at
+    // a negative instant), two of `a`'s are not (one at exactly 50).
+    // Customers whose ids prefix one another or hold NUL bytes.
+    for (customer, facts) in [
+        ("old1", &[(1, -1_000)][..]),
+        ("old2", &[(1, 10), (2, 20)][..]),
+        ("a", &[(1, 10), (2, 30), (3, 50), (4, 60)][..]),
+        ("a\0", &[(7, 49)][..]),
+    ] {
+        s.commit(aged_batch(1, customer, customer, facts))
+            .expect("commits");
+        // The same customers on the neighbouring shards, all older.
+        for shard in [0, 2] {
+            s.commit(aged_batch(shard, customer, customer, &[(1, -5_000)]))
+                .expect("commits");
+        }
+    }
+    let last = |customer| s.last_fact_seq(1, customer).expect("reads");
+
+    // Bounded, oldest first.
+    assert_eq!(s.prune_facts(1, 50, 0).expect("prunes"), 0);
+    assert_eq!(s.prune_facts(1, 50, 1).expect("prunes"), 1);
+    assert_eq!(last("old1"), None, "the oldest went first");
+    assert_eq!(
+        (last("old2"), last("a"), last("a\0")),
+        (Some(2), Some(4), Some(7))
+    );
+    assert_eq!(s.prune_facts(1, 50, 3).expect("prunes"), 3);
+    assert_eq!(last("old2"), None, "decided at 10 and 20");
+    assert_eq!((last("a"), last("a\0")), (Some(4), Some(7)));
+    assert_eq!(s.prune_facts(1, 50, 100).expect("prunes"), 2);
+    assert_eq!(last("a\0"), None);
+    assert_eq!(s.prune_facts(1, 50, 100).expect("prunes"), 0, "done");
+    // `a` keeps its newer facts, so its last seq still answers; customer
+    // records are not history and stay.
+    assert_eq!(last("a"), Some(4));
+    assert_eq!(
+        s.customer(1, "old1").expect("reads"),
+        Some(b"old1".to_vec())
+    );
+    // Decided at the horizon itself is not before it.
+    assert_eq!(s.prune_facts(1, 51, 100).expect("prunes"), 1);
+    assert_eq!(last("a"), Some(4));
+    assert_eq!(s.prune_facts(1, 61, 100).expect("prunes"), 1);
+    assert_eq!(last("a"), None);
+    // A pruned customer goes on with its history.
+    s.commit(aged_batch(1, "a", "a", &[(5, 200)]))
+        .expect("commits");
+    assert_eq!(last("a"), Some(5));
+
+    // The neighbouring shards were untouched; their own pruning removes
+    // exactly theirs.
+    for shard in [0, 2] {
+        for c in ["old1", "old2", "a", "a\0"] {
+            assert_eq!(s.last_fact_seq(shard, c).expect("reads"), Some(1));
+        }
+    }
+    assert_eq!(s.prune_facts(0, -5_000, 100).expect("prunes"), 0);
+    assert_eq!(s.prune_facts(0, -4_999, 100).expect("prunes"), 4);
+    assert_eq!(s.last_fact_seq(2, "a").expect("reads"), Some(1));
+
+    // The extremes of time; and a fact written twice in one batch goes by
+    // its last decision time.
+    s.commit(aged_batch(
+        3,
+        "edge",
+        "edge",
+        &[(1, i64::MIN), (2, i64::MAX)],
+    ))
+    .expect("commits");
+    let mut twice = aged_batch(3, "twice", "twice", &[(1, 10)]);
+    twice.extend(aged_batch(3, "twice", "twice", &[(1, 100)]));
+    s.commit(twice).expect("commits");
+    assert_eq!(s.prune_facts(3, i64::MIN, 100).expect("prunes"), 0);
+    assert_eq!(s.prune_facts(3, 50, 100).expect("prunes"), 1, "edge#1");
+    assert_eq!(s.last_fact_seq(3, "twice").expect("reads"), Some(1));
+    assert_eq!(
+        s.prune_facts(3, i64::MAX, 100).expect("prunes"),
+        1,
+        "twice#1"
+    );
+    assert_eq!(s.last_fact_seq(3, "twice").expect("reads"), None);
+    assert_eq!(s.last_fact_seq(3, "edge").expect("reads"), Some(2));
+    assert_eq!(s.prune_facts(7, i64::MAX, 100).expect("prunes"), 0);
+}
+
 fn concurrent_commits_all_land(s: &dyn Store) {
     const THREADS: usize = 16;
     const EACH: u64 = 25;
@@ -461,6 +558,7 @@ contract!(
     timers_scan_in_firing_order,
     escalations_resume_after_a_cursor,
     pruning_removes_the_oldest_escalations_but_never_the_newest,
+    pruning_removes_facts_decided_before_the_horizon,
     concurrent_commits_all_land,
     readers_see_whole_batches,
     flush_and_metrics,

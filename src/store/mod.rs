@@ -2,8 +2,9 @@
 //!
 //! What the engine decides becomes durable here as one atomic
 //! [`WriteBatch`] per journal group: customer records, their facts (each
-//! customer's history), timer keys set and cleared, escalation log rows
-//! and the open-escalation index. The rows are laid out by the state layer
+//! customer's history, each fact with when it was decided, by which
+//! [`Store::prune_facts`] bounds it), timer keys set and cleared,
+//! escalation log rows and the open-escalation index. The rows are laid out by the state layer
 //! (`state::apply_committed`); values are opaque bytes to the store, and
 //! [`codec`] turns engine types into the prost records of
 //! `proto/handoff/v1/store.proto` and back.
@@ -164,9 +165,10 @@ pub struct Fence {
 pub struct WriteBatch {
     /// `(shard, customer, CustomerRecord bytes)`: replaces the record.
     pub customers: Vec<(u32, String, Vec<u8>)>,
-    /// `(shard, customer, fact seq, FactRecord bytes)`: the customer's
-    /// history, one key per fact.
-    pub facts: Vec<(u32, String, u64, Vec<u8>)>,
+    /// `(shard, customer, fact seq, decided at (microseconds since the
+    /// Unix epoch), FactRecord bytes)`: the customer's history, one key per
+    /// fact. The decision time is what [`Store::prune_facts`] goes by.
+    pub facts: Vec<(u32, String, u64, i64, Vec<u8>)>,
     pub timers_set: Vec<TimerKey>,
     pub timers_cleared: Vec<TimerKey>,
     /// `(shard, seq per shard, EscalationRecord bytes)`.
@@ -281,6 +283,24 @@ pub trait Store: Send + Sync + 'static {
     /// not decide what is old (values are opaque): the caller passes the
     /// first seq to keep.
     fn prune_escalations(&self, shard: u32, before_seq: u64, limit: usize) -> Result<u64>;
+
+    /// Removes up to `limit` facts of `shard` decided before `before_us`
+    /// (microseconds since the Unix epoch, by the decision time their
+    /// [`WriteBatch`] carried), oldest first, atomically and durably;
+    /// returns how many it removed. Facts decided at the same instant go
+    /// in any order; other shards and facts decided at or after
+    /// `before_us` are untouched.
+    ///
+    /// A customer's history is written, never read back, by the node: the
+    /// customer record says the seq of its last fact, so a customer goes on
+    /// numbering where it was even when all of its facts are gone, and
+    /// [`last_fact_seq`](Store::last_fact_seq) answers from the facts that
+    /// remain (a customer with a newer fact still has its highest seq). The
+    /// store does not decide what is old: the caller passes the horizon.
+    /// Facts written before a store kept decision times are the store's
+    /// to document: [`FjallStore`] never prunes them, [`PgStore`] reads
+    /// them as decided at the Unix epoch (so they go first).
+    fn prune_facts(&self, shard: u32, before_us: i64, limit: usize) -> Result<u64>;
 
     /// The open escalations of `team` (of every team when `None`), as
     /// `(EscalationRecord bytes, acknowledged)`, ordered by team then id.

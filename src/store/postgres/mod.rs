@@ -564,6 +564,18 @@ impl Store for PgStore {
         })
     }
 
+    fn prune_facts(&self, shard: u32, before_us: i64, limit: usize) -> Result<u64> {
+        let pool = self.pool.clone();
+        self.block(async move {
+            let c = Conn::get(&pool, "prune").await?;
+            let args: [&(dyn ToSql + Sync); 3] =
+                [&i64::from(shard), &before_us, &(limit.min(1 << 30) as i64)];
+            let n = c.exec("prune facts", sql::PRUNE_FACTS, &args).await?;
+            c.done();
+            Ok(n)
+        })
+    }
+
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>> {
         let (pool, team) = (self.pool.clone(), team.map(str::to_owned));
         self.block(async move {
@@ -627,7 +639,8 @@ struct CommitRows {
     /// Per fenced shard, the highest escalation seq written (0: none).
     last_seq: HashMap<u32, u64>,
     customers: (Vec<i64>, Bytes, Bytes),
-    facts: (Vec<i64>, Bytes, Vec<i64>, Bytes),
+    /// Shard, customer, seq, decided at (microseconds), record.
+    facts: (Vec<i64>, Bytes, Vec<i64>, Vec<i64>, Bytes),
     timers_set: Vec<TimerKey>,
     timers_cleared: Vec<TimerKey>,
     escalations: (Vec<i64>, Vec<i64>, Bytes),
@@ -648,9 +661,9 @@ impl CommitRows {
         for (s, c, v) in b.customers {
             customers.insert((s, c), v);
         }
-        let mut facts: HashMap<(u32, String, u64), Vec<u8>> = HashMap::new();
-        for (s, c, q, v) in b.facts {
-            facts.insert((s, c, q), v);
+        let mut facts: HashMap<(u32, String, u64), (i64, Vec<u8>)> = HashMap::new();
+        for (s, c, q, at, v) in b.facts {
+            facts.insert((s, c, q), (at, v));
         }
         let set: HashSet<TimerKey> = b.timers_set.into_iter().collect();
         let cleared: HashSet<TimerKey> = b
@@ -688,11 +701,12 @@ impl CommitRows {
             rows.customers.1.push(c.into_bytes());
             rows.customers.2.push(v);
         }
-        for ((s, c, q), v) in facts {
+        for ((s, c, q), (at, v)) in facts {
             rows.facts.0.push(i64::from(s));
             rows.facts.1.push(c.into_bytes());
             rows.facts.2.push(q as i64);
-            rows.facts.3.push(v);
+            rows.facts.3.push(at);
+            rows.facts.4.push(v);
         }
         for ((s, q), v) in escalations {
             rows.escalations.0.push(i64::from(s));
@@ -783,7 +797,7 @@ impl CommitRows {
                         return Ok(0);
                     }
                     let f = &self.facts;
-                    tx.execute(&facts, &[&f.0, &f.1, &f.2, &f.3]).await
+                    tx.execute(&facts, &[&f.0, &f.1, &f.2, &f.3, &f.4]).await
                 },
                 async {
                     if tc.0.is_empty() {

@@ -4,7 +4,8 @@
 //! Records stay prost bytes (as in the embedded store); columns exist only
 //! where a query needs them: the shard (every table's first key column, the
 //! column a Citus-style distribution would use), timer deadlines, escalation
-//! sequence numbers, teams. Customer ids, teams and escalation ids are
+//! sequence numbers, teams, facts' decision times (`at_us`, indexed by
+//! shard for the fact retention). Customer ids, teams and escalation ids are
 //! `bytea`: the database sorts them byte-wise, as the embedded store does,
 //! whatever the database's collation, and any id the node accepts fits.
 //!
@@ -13,7 +14,7 @@
 //! (the node numbers what it writes), and foreign keys across tables.
 
 /// The schema this binary writes.
-pub const VERSION: i32 = 1;
+pub const VERSION: i32 = 2;
 
 /// Migration `n` (1-based) takes the schema from version `n - 1` to `n`.
 pub const MIGRATIONS: &[&str] = &[
@@ -73,6 +74,14 @@ CREATE TABLE nodes (
     heartbeat_at timestamptz NOT NULL,
     started_at   timestamptz NOT NULL
 );
+"#,
+    // 2: each fact's decision time, for the fact retention. Facts written
+    // before it (and by nodes of the previous release still running during
+    // a rolling upgrade) read as decided at the Unix epoch, 0: the first
+    // retention pass prunes them, whatever their age.
+    r#"
+ALTER TABLE facts ADD COLUMN at_us int8 NOT NULL DEFAULT 0;
+CREATE INDEX facts_by_age ON facts (shard, at_us);
 "#,
 ];
 

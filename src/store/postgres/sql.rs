@@ -15,9 +15,9 @@ pub const FENCE: &str = "UPDATE shards AS s SET last_seq = GREATEST(s.last_seq, 
 pub const PUT_CUSTOMERS: &str = "INSERT INTO customers (shard, customer, record) \
      SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[]) \
      ON CONFLICT (shard, customer) DO UPDATE SET record = EXCLUDED.record";
-pub const PUT_FACTS: &str = "INSERT INTO facts (shard, customer, seq, record) \
-     SELECT * FROM unnest($1::int8[], $2::bytea[], $3::int8[], $4::bytea[]) \
-     ON CONFLICT (shard, customer, seq) DO UPDATE SET record = EXCLUDED.record";
+pub const PUT_FACTS: &str = "INSERT INTO facts (shard, customer, seq, at_us, record) \
+     SELECT * FROM unnest($1::int8[], $2::bytea[], $3::int8[], $4::int8[], $5::bytea[]) \
+     ON CONFLICT (shard, customer, seq) DO UPDATE SET at_us = EXCLUDED.at_us, record = EXCLUDED.record";
 pub const CLEAR_TIMERS: &str = "DELETE FROM timers AS t \
      USING unnest($1::int8[], $2::int8[], $3::bytea[], $4::int4[], $5::int4[], $6::int8[], $7::int8[]) \
        AS v(shard, deadline_us, customer, sla, tier, repeat, instance) \
@@ -53,6 +53,12 @@ pub const PRUNE_ESCALATIONS: &str = "DELETE FROM escalations WHERE shard = $1 AN
        SELECT seq FROM escalations WHERE shard = $1 \
          AND seq < LEAST($2, (SELECT max(seq) FROM escalations WHERE shard = $1)) \
        ORDER BY seq LIMIT $3)";
+/// Up to `$3` of the shard's facts decided before `$2`, oldest first (the
+/// `facts_by_age` index), deleted by primary key.
+pub const PRUNE_FACTS: &str = "DELETE FROM facts AS f USING ( \
+       SELECT shard, customer, seq FROM facts WHERE shard = $1 AND at_us < $2 \
+       ORDER BY at_us LIMIT $3) AS old \
+     WHERE f.shard = old.shard AND f.customer = old.customer AND f.seq = old.seq";
 pub const OPEN_ALL: &str =
     "SELECT record, acknowledged FROM open_escalations ORDER BY team, escalation_id";
 pub const OPEN_OF_TEAM: &str = "SELECT record, acknowledged FROM open_escalations \

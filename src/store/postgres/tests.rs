@@ -225,6 +225,50 @@ fn schema_newer_than_the_binary_and_another_shard_count_are_refused() {
 }
 
 #[test]
+fn a_version_1_database_is_migrated_and_its_facts_read_as_decided_at_the_epoch() {
+    let url = db("from_v1");
+    // The database as the first release left it: migration 1 only, its
+    // shard rows, and a fact of a customer.
+    let v1 = format!(
+        "CREATE TABLE handoff_schema (id int4 PRIMARY KEY CHECK (id = 1), version int4 NOT NULL); \
+         INSERT INTO handoff_schema (id, version) VALUES (1, 1); \
+         {} \
+         INSERT INTO shards (shard) SELECT * FROM generate_series(0, 3); \
+         INSERT INTO facts (shard, customer, seq, record) VALUES (0, 'c1'::bytea, 1, 'f1'::bytea);",
+        schema::MIGRATIONS[0]
+    );
+    server()
+        .psql("from_v1", &v1)
+        .expect("creates a version 1 schema");
+    let a = open(&url, "a");
+    let sql = |q: &str| server().psql("from_v1", q).expect("runs");
+    assert_eq!(sql("SELECT version FROM handoff_schema"), "2");
+    assert_eq!(sql("SELECT at_us FROM facts"), "0");
+    assert_eq!(
+        sql("SELECT count(*) FROM pg_indexes WHERE indexname = 'facts_by_age'"),
+        "1"
+    );
+    assert_eq!(a.last_fact_seq(0, "c1").expect("reads"), Some(1));
+    // New facts carry their decision time; the old one goes first.
+    rt().block_on(a.acquire(4, LONG)).expect("acquires");
+    a.commit(WriteBatch {
+        facts: vec![(0, "c1".into(), 2, 1_000, b"f2".to_vec())],
+        ..WriteBatch::default()
+    })
+    .expect("commits");
+    assert_eq!(
+        sql("SELECT seq, at_us FROM facts ORDER BY seq"),
+        "1|0\n2|1000"
+    );
+    assert_eq!(a.prune_facts(0, 1_000, 10).expect("prunes"), 1);
+    assert_eq!(sql("SELECT seq, at_us FROM facts"), "2|1000");
+    assert_eq!(a.last_fact_seq(0, "c1").expect("reads"), Some(2));
+    drop(a);
+    drop(open(&url, "a")); // migrated once
+    assert_eq!(sql("SELECT version FROM handoff_schema"), "2");
+}
+
+#[test]
 fn a_database_that_does_not_answer_is_a_clear_error() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("binds")
