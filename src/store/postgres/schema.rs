@@ -77,10 +77,11 @@ CREATE TABLE nodes (
 "#,
     // 2: each fact's decision time, for the fact retention. Facts written
     // before it (and by nodes of the previous release still running during
-    // a rolling upgrade) read as decided at the Unix epoch, 0: the first
-    // retention pass prunes them, whatever their age.
+    // a rolling upgrade, whose inserts leave it out) are dated when they
+    // reach the column, so they age out from the upgrade on, never at once.
     r#"
-ALTER TABLE facts ADD COLUMN at_us int8 NOT NULL DEFAULT 0;
+ALTER TABLE facts ADD COLUMN at_us int8 NOT NULL
+    DEFAULT (extract(epoch FROM clock_timestamp()) * 1000000)::int8;
 CREATE INDEX facts_by_age ON facts (shard, at_us);
 "#,
 ];

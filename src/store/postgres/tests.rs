@@ -225,7 +225,7 @@ fn schema_newer_than_the_binary_and_another_shard_count_are_refused() {
 }
 
 #[test]
-fn a_version_1_database_is_migrated_and_its_facts_read_as_decided_at_the_epoch() {
+fn a_version_1_database_is_migrated_and_its_facts_age_from_the_upgrade() {
     let url = db("from_v1");
     // The database as the first release left it: migration 1 only, its
     // shard rows, and a fact of a customer.
@@ -243,7 +243,16 @@ fn a_version_1_database_is_migrated_and_its_facts_read_as_decided_at_the_epoch()
     let a = open(&url, "a");
     let sql = |q: &str| server().psql("from_v1", q).expect("runs");
     assert_eq!(sql("SELECT version FROM handoff_schema"), "2");
-    assert_eq!(sql("SELECT at_us FROM facts"), "0");
+    // Dated at the migration: not pruned at once, whatever their age.
+    let migrated_at: i64 = sql("SELECT at_us FROM facts").parse().expect("a number");
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_micros() as i64;
+    assert!(
+        (now_us - migrated_at).abs() < 600_000_000,
+        "{migrated_at} is the migration's time, near {now_us}"
+    );
     assert_eq!(
         sql("SELECT count(*) FROM pg_indexes WHERE indexname = 'facts_by_age'"),
         "1"
@@ -258,11 +267,17 @@ fn a_version_1_database_is_migrated_and_its_facts_read_as_decided_at_the_epoch()
     .expect("commits");
     assert_eq!(
         sql("SELECT seq, at_us FROM facts ORDER BY seq"),
-        "1|0\n2|1000"
+        format!("1|{migrated_at}\n2|1000")
     );
-    assert_eq!(a.prune_facts(0, 1_000, 10).expect("prunes"), 1);
-    assert_eq!(sql("SELECT seq, at_us FROM facts"), "2|1000");
-    assert_eq!(a.last_fact_seq(0, "c1").expect("reads"), Some(2));
+    assert_eq!(
+        a.prune_facts(0, 1_001, 10).expect("prunes"),
+        1,
+        "the new fact, older"
+    );
+    assert_eq!(sql("SELECT seq FROM facts"), "1");
+    assert_eq!(a.prune_facts(0, migrated_at + 1, 10).expect("prunes"), 1);
+    assert_eq!(sql("SELECT count(*) FROM facts"), "0");
+    assert_eq!(a.last_fact_seq(0, "c1").expect("reads"), None);
     drop(a);
     drop(open(&url, "a")); // migrated once
     assert_eq!(sql("SELECT version FROM handoff_schema"), "2");
