@@ -94,19 +94,29 @@ impl PgStore {
         let epochs: Vec<i64> = held.iter().map(|h| h.1 as i64).collect();
         let renewed = self
             .run(async move {
-                let c = Conn::get(&pool, "renew").await?;
-                let (hb, renew) = tokio::try_join!(
+                let mut c = Conn::get(&pool, "renew").await?;
+                let op = "renew the leases";
+                let (hb, lock, renew) = tokio::try_join!(
                     c.prepare_cached(sql::HEARTBEAT),
+                    c.prepare_cached(sql::LOCK_SHARDS),
                     c.prepare_cached(sql::RENEW)
                 )
-                .map_err(|e| db_error("renew the leases", e))?;
+                .map_err(|e| db_error(op, e))?;
                 let ttl = secs(ttl);
-                let hb_args: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&node, &instance];
-                let renew_args: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-                    [&node, &shards, &ttl, &epochs];
-                let (alive, rows) =
-                    tokio::try_join!(c.query_opt(&hb, &hb_args), c.query(&renew, &renew_args))
-                        .map_err(|e| db_error("renew the leases", e))?;
+                let hb_args: [&(dyn ToSql + Sync); 2] = [&node, &instance];
+                let renew_args: [&(dyn ToSql + Sync); 4] = [&node, &shards, &ttl, &epochs];
+                let alive = c
+                    .query_opt(&hb, &hb_args)
+                    .await
+                    .map_err(|e| db_error(op, e))?;
+                // The leases' rows locked in shard order first, as a
+                // commit's fence locks them (see sql::LOCK_SHARDS).
+                let tx = c.transaction().await.map_err(|e| db_error(op, e))?;
+                let lock_args: [&(dyn ToSql + Sync); 1] = [&shards];
+                let (_, rows) =
+                    tokio::try_join!(tx.query(&lock, &lock_args), tx.query(&renew, &renew_args))
+                        .map_err(|e| db_error(op, e))?;
+                tx.commit().await.map_err(|e| db_error(op, e))?;
                 c.done();
                 if alive.is_none() {
                     return Ok(None);

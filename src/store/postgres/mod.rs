@@ -738,7 +738,8 @@ impl CommitRows {
                     .map_err(|e| db_error("prepare a commit", e))
             }
         };
-        let (fence, customers, facts, clear_t, set_t, escs, clear_o, set_o) = tokio::try_join!(
+        let (lock, fence, customers, facts, clear_t, set_t, escs, clear_o, set_o) = tokio::try_join!(
+            prep(sql::LOCK_SHARDS),
             prep(sql::FENCE),
             prep(sql::PUT_CUSTOMERS),
             prep(sql::PUT_FACTS),
@@ -782,6 +783,9 @@ impl CommitRows {
         let skip = async { Ok::<u64, tokio_postgres::Error>(0) };
         let fence_args: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
             [&f_shards, &f_epochs, &f_seqs, &node];
+        // The shard rows locked in shard order first (see sql::LOCK_SHARDS).
+        let lock_args: [&(dyn ToSql + Sync); 1] = [&f_shards];
+        let locked = tx.query(&lock, &lock_args);
         let fenced = tx.query(&fence, &fence_args);
         let writes = async {
             tokio::try_join!(
@@ -838,7 +842,8 @@ impl CommitRows {
         };
         // The fence is sent first (it locks the shard rows), the writes
         // right behind it on the same connection.
-        let (fenced, written) = tokio::join!(fenced, writes);
+        let (locked, fenced, written) = tokio::join!(locked, fenced, writes);
+        locked.map_err(|e| db_error("lock the shard leases", e))?;
         let held: HashSet<(u32, u64)> = fenced
             .map_err(|e| db_error("check the shard leases", e))?
             .iter()

@@ -5,6 +5,13 @@
 
 // ---- the commit transaction (fenced) ----
 
+/// Locks shard rows in shard order. Every statement that locks several
+/// shard rows of a node's (a commit's fence, the renewal) takes them
+/// through this first, in the same order, so two of them never wait for
+/// each other in a cycle (the database would abort one as a deadlock).
+pub const LOCK_SHARDS: &str =
+    "SELECT shard FROM shards WHERE shard = ANY($1::int8[]) ORDER BY shard FOR UPDATE";
+
 /// Checks (and locks) the writer's shard rows and advances each shard's
 /// escalation watermark; a row that names another owner or epoch is not
 /// returned, and the transaction is rolled back.
