@@ -62,10 +62,12 @@ fn entries(model: &Model, n: usize) -> Vec<Entry> {
             let facts = d.facts.len() as u64;
             out.push(Entry {
                 shard: (i % 16) as u32,
+                epoch: 0,
                 customer: customer.clone(),
                 model_version: 1,
                 seq,
                 facts: d.facts,
+                at,
                 timers: d.timers,
                 fired: None,
                 state: s.clone(),

@@ -35,9 +35,16 @@
 //! - [`state`]: committed entries to store rows: the one place that knows
 //!   the row layout.
 //! - [`store`]: the storage trait, the fjall and memory stores, the prost
-//!   codec of durable records.
+//!   codec of durable records, and the cluster's PostgreSQL store (fenced
+//!   commits, shard leases, node membership).
+//! - [`cluster`]: a node's life in a cluster: joining, renewing and
+//!   balancing shard leases, handing shards over, the shard map that
+//!   forwarding and escalation readers use. Above the node: it starts and
+//!   stops the node's shards as leases come and go.
+//! - [`testkit`]: a real local PostgreSQL, started by tests and benches.
 //! - [`api`]: the gRPC services (`handoff.v1`), conversions, status mapping,
-//!   authentication of callers and TLS.
+//!   authentication of callers and TLS; in a cluster, forwarding calls to
+//!   the node that serves their customer's shard.
 //! - [`auth`]: who may say what: principals, tokens and their hashes, the
 //!   rules that bind callers to the model.
 //! - [`clock`]: the only place the node reads the time.
@@ -57,6 +64,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod clock;
+pub mod cluster;
 pub mod engine;
 pub mod journal;
 pub mod loadgen;
@@ -67,4 +75,5 @@ pub mod shard;
 pub mod simulate;
 pub mod state;
 pub mod store;
+pub mod testkit;
 pub mod virtual_time;

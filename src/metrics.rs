@@ -19,7 +19,11 @@
 //! and the escalation log's retention: entries kept, the age of the
 //! oldest, entries pruned (`handoff_escalation_log_entries`,
 //! `handoff_escalation_log_oldest_seconds`,
-//! `handoff_escalation_log_pruned_total`).
+//! `handoff_escalation_log_pruned_total`); customers' facts pruned past
+//! `fact_retention` (`handoff_facts_pruned_total`); in a cluster, calls
+//! forwarded to a shard's owner by result (`handoff_forwarded_total`) and
+//! calls refused because their shard stayed moving
+//! (`handoff_moving_unavailable_total`).
 //!
 //! Every metric the node records is listed in [`DESCRIPTIONS`], which
 //! gives it its `# HELP` line; a test keeps the list complete.
@@ -95,6 +99,11 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
         "Calls refused with RESOURCE_EXHAUSTED: max_in_flight calls in flight, or max_queued_events ingested events queued.",
     ),
     (
+        "handoff_fenced_entries_total",
+        Kind::Counter,
+        "Decisions refused by the cluster database because their shard's lease had moved to another node (their callers retry there).",
+    ),
+    (
         "handoff_timers_pending",
         Kind::Gauge,
         "SLA timers stored for a shard, not yet fired.",
@@ -150,6 +159,11 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
         "Escalations pruned from the log because they fired longer ago than escalation_retention.",
     ),
     (
+        "handoff_facts_pruned_total",
+        Kind::Counter,
+        "Customers' facts (their history) pruned because they were decided longer ago than fact_retention.",
+    ),
+    (
         "handoff_denied_total",
         Kind::Counter,
         "Calls refused with PERMISSION_DENIED, by principal and rule.",
@@ -158,6 +172,16 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
         "handoff_unauthenticated_total",
         Kind::Counter,
         "Calls refused with UNAUTHENTICATED, by reason.",
+    ),
+    (
+        "handoff_forwarded_total",
+        Kind::Counter,
+        "Calls (and parts of IngestBatch calls) forwarded to the node that serves their customer's shard, by result: answered (the owner's answer, success or status, was passed back) or unreachable (the hop failed; the caller was told to retry).",
+    ),
+    (
+        "handoff_moving_unavailable_total",
+        Kind::Counter,
+        "Calls answered UNAVAILABLE because their customer's shard was moving between nodes and no node served it within the wait (3 s).",
     ),
     (
         "handoff_process_resident_bytes",

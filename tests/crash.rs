@@ -13,22 +13,15 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::cluster::{Received, escalation_id, recorded_once, replay_log};
 use common::{NodeProcess, event, eventually, fresh_dir, ingest, root};
 use handoff::api::pb;
 
 const ROUNDS: usize = 20;
 const CUSTOMERS_PER_ROUND: usize = 3;
-
-/// What the subscriber has received, across reconnects.
-#[derive(Default)]
-struct Received {
-    events: Vec<pb::EscalationEvent>,
-    cursor: String,
-}
 
 /// Follows the stream from the last cursor until it breaks (the node died).
 async fn follow(node_addr: String, received: Arc<Mutex<Received>>) {
@@ -41,14 +34,7 @@ async fn follow(node_addr: String, received: Arc<Mutex<Received>>) {
         Err(_) => return,
     };
     let mut client = pb::escalations_client::EscalationsClient::new(channel);
-    let cursor = {
-        let r = received.lock().expect("not poisoned");
-        if r.cursor.is_empty() {
-            "earliest".to_owned()
-        } else {
-            r.cursor.clone()
-        }
-    };
+    let cursor = received.lock().expect("not poisoned").resume_from();
     let Ok(stream) = client
         .subscribe(pb::SubscribeRequest {
             cursor,
@@ -60,9 +46,7 @@ async fn follow(node_addr: String, received: Arc<Mutex<Received>>) {
     };
     let mut stream = stream.into_inner();
     while let Ok(Some(e)) = stream.message().await {
-        let mut r = received.lock().expect("not poisoned");
-        r.cursor = e.cursor.clone();
-        r.events.push(e);
+        received.lock().expect("not poisoned").record(e);
     }
 }
 
@@ -181,31 +165,8 @@ async fn twenty_kills_lose_nothing_acknowledged_and_escalate_exactly_once() {
     }
 
     // Recorded exactly once: the whole log, replayed from the start.
-    let mut escalations = node.escalations().await;
-    let mut replay = escalations
-        .subscribe(pb::SubscribeRequest {
-            cursor: "earliest".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("subscribes")
-        .into_inner();
-    let mut log = Vec::new();
-    while log.len() < 4 * customers {
-        let e = tokio::time::timeout(Duration::from_secs(30), replay.message())
-            .await
-            .expect("the log replays")
-            .expect("the stream is healthy")
-            .expect("the stream stays open");
-        log.push(e);
-    }
-    let mut counts: HashMap<(String, i32), usize> = HashMap::new();
-    for e in &log {
-        *counts.entry((e.escalation_id.clone(), e.kind)).or_default() += 1;
-    }
-    for ((id, kind), n) in &counts {
-        assert_eq!(*n, 1, "{id} (kind {kind}) is recorded {n} times");
-    }
+    let log = replay_log(&node.addr, 4 * customers).await;
+    let counts = recorded_once(&log);
     for round in 0..ROUNDS {
         for i in 0..CUSTOMERS_PER_ROUND {
             let c = customer(round, i);
@@ -215,7 +176,7 @@ async fn twenty_kills_lose_nothing_acknowledged_and_escalate_exactly_once() {
                 (0, pb::EscalationKind::Resolved),
                 (1, pb::EscalationKind::Resolved),
             ] {
-                let id = format!("{c}:access_after_payment:1:{tier}:0");
+                let id = escalation_id(&c, tier);
                 assert!(
                     counts.contains_key(&(id.clone(), kind as i32)),
                     "{id} {kind:?} is in the log"

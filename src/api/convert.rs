@@ -92,6 +92,20 @@ pub fn event(e: pb::Event) -> Result<(Event, bool), NodeError> {
     ))
 }
 
+/// An event back on the wire, as [`event`] read it (`set`: whether
+/// `occurred_at` was), for a call forwarded to the shard's owner.
+pub fn wire_event(e: Event, set: bool) -> pb::Event {
+    pb::Event {
+        id: e.id,
+        source: e.source,
+        r#type: e.event_type,
+        customer_id: e.customer,
+        market: e.market,
+        occurred_at: set.then(|| timestamp(e.occurred_at)),
+        attributes: e.attributes.into_iter().collect(),
+    }
+}
+
 pub fn outcome(o: Outcome) -> pb::Outcome {
     match o {
         Outcome::Applied => pb::Outcome::Applied,
@@ -331,4 +345,33 @@ pub fn filter(r: &pb::SubscribeRequest) -> Result<EscalationFilter, NodeError> {
         markets: r.markets.clone(),
         min_severity,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_goes_back_on_the_wire_as_it_came() {
+        let sent = pb::Event {
+            id: "e1".into(),
+            source: "billing".into(),
+            r#type: "payment_succeeded".into(),
+            customer_id: "c1".into(),
+            market: "DE".into(),
+            occurred_at: Some(prost_types::Timestamp {
+                seconds: 1_700_000_000,
+                nanos: 123_456_000,
+            }),
+            attributes: [("plan".to_owned(), "pro".to_owned())].into(),
+        };
+        let (e, set) = event(sent.clone()).expect("a valid event");
+        assert_eq!(wire_event(e, set), sent);
+        let unset = pb::Event {
+            occurred_at: None,
+            ..sent
+        };
+        let (e, set) = event(unset.clone()).expect("a valid event");
+        assert_eq!(wire_event(e, set), unset);
+    }
 }

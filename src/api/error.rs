@@ -14,6 +14,7 @@ impl From<NodeError> for Status {
             NodeError::PermissionDenied(m) => Status::new(Code::PermissionDenied, m),
             NodeError::Exhausted(m) => Status::new(Code::ResourceExhausted, m),
             NodeError::Unavailable(m) => Status::new(Code::Unavailable, m),
+            e @ NodeError::NotHere(_) => Status::new(Code::Unavailable, e.to_string()),
             NodeError::ModelMismatch(m) => Status::new(Code::FailedPrecondition, m),
         }
     }

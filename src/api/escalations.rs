@@ -1,5 +1,9 @@
 //! `handoff.v1.Escalations`: the live, resumable stream of escalations,
 //! open escalations by team, and acknowledgements.
+//!
+//! In a cluster, Subscribe and ListOpen are answered by any node (they
+//! read the shared escalation log); Acknowledge goes to the owner of the
+//! escalation's customer's shard (`forward.rs`).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,9 +17,11 @@ use tonic::{Request, Response, Status};
 use super::auth::{caller, enforce, node_denial};
 use super::convert;
 use super::error::check_id;
+use super::forward::{self, Origin, Routing};
 use super::invalid::invalid;
 use super::pb;
 use super::pb::escalations_server::Escalations;
+use crate::engine::parse_escalation_id;
 use crate::node::{InvalidReason, Node};
 
 /// The response header of Subscribe that carries the cursor the stream
@@ -24,6 +30,9 @@ pub const START_CURSOR_HEADER: &str = "handoff-start-cursor";
 
 pub struct EscalationsService {
     pub node: Arc<Node>,
+    /// In a cluster, where acknowledgements for shards served elsewhere
+    /// go; `None` on a single node, which serves every shard.
+    pub routing: Option<Arc<Routing>>,
 }
 
 impl EscalationsService {
@@ -104,6 +113,7 @@ impl Escalations for EscalationsService {
         request: Request<pb::AcknowledgeRequest>,
     ) -> Result<Response<pb::AcknowledgeResult>, Status> {
         let caller = caller(&request)?;
+        let origin = Origin::of(&request);
         let r = request.into_inner();
         let team = enforce(&caller, caller.team_scope(&r.team, "Acknowledge"))?;
         check_id("escalation_id", &r.escalation_id, 1024)?;
@@ -119,14 +129,28 @@ impl Escalations for EscalationsService {
                 "note is longer than 4096 bytes: shorten it",
             ));
         }
-        let d = self
-            .node
-            .acknowledge(&r.escalation_id, &team, &r.note)
-            .await
-            .map_err(|e| node_denial(&caller, e))?;
-        Ok(Response::new(pb::AcknowledgeResult {
-            acknowledged: d.allowed,
-            reason: d.reason.unwrap_or_default(),
-        }))
+        // The customer is part of the id. An id that does not parse is
+        // refused by this node, which says what one looks like.
+        let customer = parse_escalation_id(&r.escalation_id).map(|e| e.customer);
+        let routing = customer.and(self.routing.as_deref());
+        let (node, r, team) = (&self.node, &r, team.as_str());
+        let acknowledged = forward::answer(
+            routing,
+            node,
+            &origin,
+            customer.unwrap_or_default(),
+            move || async move {
+                let d = node.acknowledge(&r.escalation_id, team, &r.note).await?;
+                Ok(pb::AcknowledgeResult {
+                    acknowledged: d.allowed,
+                    reason: d.reason.unwrap_or_default(),
+                })
+            },
+            // The owner scopes the team itself, from the same credentials.
+            |to| async move { to.escalations().acknowledge(to.request(r.clone())).await },
+            |e| node_denial(&caller, e),
+        )
+        .await?;
+        Ok(Response::new(acknowledged))
     }
 }

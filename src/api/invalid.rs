@@ -12,6 +12,10 @@
 //!
 //! IngestBatch answers a malformed event with a REJECTED result in its
 //! slot, not with a status: [`count`] is called for each such slot.
+//!
+//! A forwarded call's refusal is counted once, by the owner that made it:
+//! the node that passes it back marks it with [`passed_on`], and the layer
+//! here neither counts nor forwards the mark.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -26,6 +30,10 @@ use crate::node::InvalidReason;
 /// The metadata key that carries a refusal's reason from its handler to
 /// [`CountInvalid`] (which removes it from the answer).
 const REASON_KEY: &str = "x-handoff-invalid-reason";
+
+/// The metadata key that marks a status another node made and counted
+/// (see [`passed_on`]); removed from the answer.
+const PASSED_ON_KEY: &str = "x-handoff-passed-on";
 
 /// The methods of `handoff.v1`: the `call` label's values (anything else,
 /// such as health or reflection, is `other`).
@@ -46,6 +54,18 @@ pub fn invalid(reason: InvalidReason, message: impl Into<String>) -> Status {
     status
         .metadata_mut()
         .insert(REASON_KEY, MetadataValue::from_static(reason.as_str()));
+    status
+}
+
+/// `status`, as the shard's owner answered a forwarded call, to be passed
+/// back to the caller as it is: its code, message and details. The
+/// owner's response headers are not the caller's business and are
+/// dropped; the mark keeps [`CountInvalid`] from counting the refusal a
+/// second time.
+pub fn passed_on(mut status: Status) -> Status {
+    let metadata = status.metadata_mut();
+    metadata.clear();
+    metadata.insert(PASSED_ON_KEY, MetadataValue::from_static("1"));
     status
 }
 
@@ -113,12 +133,14 @@ where
             let mut response = answer.await?;
             let headers = response.headers_mut();
             let tag = headers.remove(REASON_KEY);
+            let passed_on = headers.remove(PASSED_ON_KEY).is_some();
             // A refusal made before the answer starts is "trailers-only":
             // its status is in the headers. Invalid input is always
             // refused before any answer is sent.
-            let refused = headers
-                .get("grpc-status")
-                .is_some_and(|s| s.as_bytes() == b"3");
+            let refused = !passed_on
+                && headers
+                    .get("grpc-status")
+                    .is_some_and(|s| s.as_bytes() == b"3");
             if refused {
                 count(call, reason_of(tag.as_ref()));
             }

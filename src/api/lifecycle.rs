@@ -1,6 +1,7 @@
 //! `handoff.v1.Lifecycle`: events in, questions answered. Validates at the
-//! edge, applies the caller's rules (`crate::auth`), calls the node,
-//! converts; no logic of its own.
+//! edge, applies the caller's rules (`crate::auth`), calls the node (or,
+//! in a cluster, the customer's shard's owner: `forward.rs`), converts; no
+//! logic of its own.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use tonic::{Request, Response, Status};
 use super::auth::{caller, enforce};
 use super::convert;
 use super::error::check_id;
+use super::forward::{self, Answered, Origin, Routing, Slotted};
 use super::invalid::{count as count_invalid, invalid};
 use super::pb;
 use super::pb::lifecycle_server::Lifecycle;
@@ -19,6 +21,9 @@ pub const MAX_BATCH: usize = 10_000;
 
 pub struct LifecycleService {
     pub node: Arc<Node>,
+    /// In a cluster, where calls for shards served elsewhere go; `None`
+    /// on a single node, which serves every shard.
+    pub routing: Option<Arc<Routing>>,
 }
 
 impl LifecycleService {
@@ -46,6 +51,7 @@ impl Lifecycle for LifecycleService {
         request: Request<pb::IngestRequest>,
     ) -> Result<Response<pb::IngestResult>, Status> {
         let caller = caller(&request)?;
+        let origin = Origin::of(&request);
         let Some(event) = request.into_inner().event else {
             return Err(invalid(
                 InvalidReason::Missing,
@@ -54,8 +60,26 @@ impl Lifecycle for LifecycleService {
         };
         enforce(&caller, caller.may_ingest(&event.source, &event.r#type))?;
         let (event, set) = convert::event(event)?;
-        let reply = self.node.ingest(event, set).await?;
-        Ok(Response::new(convert::ingest_result(reply)))
+        let (node, event) = (&self.node, &event);
+        let answer = forward::answer(
+            self.routing.as_deref(),
+            node,
+            &origin,
+            &event.customer,
+            move || {
+                let event = event.clone();
+                async move { node.ingest(event, set).await.map(convert::ingest_result) }
+            },
+            move |to| async move {
+                let event = Some(convert::wire_event(event.clone(), set));
+                to.lifecycle()
+                    .ingest(to.request(pb::IngestRequest { event }))
+                    .await
+            },
+            Status::from,
+        )
+        .await?;
+        Ok(Response::new(answer))
     }
 
     async fn ingest_batch(
@@ -63,6 +87,7 @@ impl Lifecycle for LifecycleService {
         request: Request<pb::IngestBatchRequest>,
     ) -> Result<Response<pb::IngestBatchResult>, Status> {
         let caller = caller(&request)?;
+        let origin = Origin::of(&request);
         let events = request.into_inner().events;
         if events.len() > MAX_BATCH {
             return Err(invalid(
@@ -89,26 +114,29 @@ impl Lifecycle for LifecycleService {
         // as a refusal of IngestBatch.
         let mut slots: Vec<Option<pb::IngestResult>> = Vec::with_capacity(events.len());
         let mut valid = Vec::with_capacity(events.len());
-        for e in events {
+        for (slot, e) in events.into_iter().enumerate() {
             match convert::event(e) {
-                Ok(ev) => {
+                Ok((event, set)) => {
                     slots.push(None);
-                    valid.push(ev);
+                    valid.push(Slotted { slot, event, set });
                 }
                 Err(err) => slots.push(Some(rejected_slot(err)?)),
             }
         }
-        let mut replies = self.node.ingest_batch(valid).await?.into_iter();
-        let mut results = Vec::with_capacity(slots.len());
-        for slot in slots {
-            match slot {
-                Some(r) => results.push(r),
-                None => match replies.next().expect("one reply per valid event") {
-                    Ok(reply) => results.push(convert::ingest_result(reply)),
-                    Err(err) => results.push(rejected_slot(err)?),
-                },
-            }
+        // Each valid event is answered here or by its shard's owner.
+        let answers =
+            forward::ingest_batch(self.routing.as_deref(), &self.node, &origin, valid).await?;
+        for (slot, answer) in answers {
+            slots[slot] = Some(match answer {
+                Answered::Here(Ok(reply)) => convert::ingest_result(reply),
+                Answered::Here(Err(err)) => rejected_slot(err)?,
+                Answered::There(result) => result,
+            });
         }
+        let results = slots
+            .into_iter()
+            .map(|r| r.expect("invariant: every slot is malformed or has its event's answer"))
+            .collect();
         Ok(Response::new(pb::IngestBatchResult { results }))
     }
 
@@ -117,16 +145,29 @@ impl Lifecycle for LifecycleService {
         request: Request<pb::AuthorizeRequest>,
     ) -> Result<Response<pb::Decision>, Status> {
         let caller = caller(&request)?;
+        let origin = Origin::of(&request);
         let r = request.into_inner();
         let team = enforce(&caller, caller.team_scope(&r.team, "Authorize"))?;
         check_id("customer_id", &r.customer_id, self.max_len())?;
         check_id("team", &team, self.max_len())?;
         check_id("action", &r.action, self.max_len())?;
-        let d = self
-            .node
-            .authorize(&r.customer_id, &team, &r.action)
-            .await?;
-        Ok(Response::new(convert::decision(d)))
+        let (node, r) = (&self.node, &r);
+        let team = team.as_str();
+        let d = forward::answer(
+            self.routing.as_deref(),
+            node,
+            &origin,
+            &r.customer_id,
+            move || async move {
+                let d = node.authorize(&r.customer_id, team, &r.action).await?;
+                Ok(convert::decision(d))
+            },
+            // The owner scopes the team itself, from the same credentials.
+            |to| async move { to.lifecycle().authorize(to.request(r.clone())).await },
+            Status::from,
+        )
+        .await?;
+        Ok(Response::new(d))
     }
 
     async fn check_message(
@@ -134,15 +175,26 @@ impl Lifecycle for LifecycleService {
         request: Request<pb::CheckMessageRequest>,
     ) -> Result<Response<pb::Decision>, Status> {
         let caller = caller(&request)?;
+        let origin = Origin::of(&request);
         enforce(&caller, caller.may_check_messages())?;
         let r = request.into_inner();
         check_id("customer_id", &r.customer_id, self.max_len())?;
         check_id("message_class", &r.message_class, self.max_len())?;
-        let d = self
-            .node
-            .check_message(&r.customer_id, &r.message_class)
-            .await?;
-        Ok(Response::new(convert::decision(d)))
+        let (node, r) = (&self.node, &r);
+        let d = forward::answer(
+            self.routing.as_deref(),
+            node,
+            &origin,
+            &r.customer_id,
+            move || async move {
+                let d = node.check_message(&r.customer_id, &r.message_class).await?;
+                Ok(convert::decision(d))
+            },
+            |to| async move { to.lifecycle().check_message(to.request(r.clone())).await },
+            Status::from,
+        )
+        .await?;
+        Ok(Response::new(d))
     }
 
     async fn get_customer(
@@ -150,18 +202,32 @@ impl Lifecycle for LifecycleService {
         request: Request<pb::GetCustomerRequest>,
     ) -> Result<Response<pb::CustomerView>, Status> {
         let caller = caller(&request)?;
+        let origin = Origin::of(&request);
         let r = request.into_inner();
         check_id("customer_id", &r.customer_id, self.max_len())?;
-        let mut v = self
-            .node
-            .customer(&r.customer_id, r.timeline_limit as usize)
-            .await?;
+        let (node, r) = (&self.node, &r);
         let withheld = !caller.may_read_timeline();
-        if withheld {
-            v.timeline.clear();
-        }
-        let mut view = convert::customer_view(v);
-        view.timeline_withheld = withheld;
+        let view = forward::answer(
+            self.routing.as_deref(),
+            node,
+            &origin,
+            &r.customer_id,
+            move || async move {
+                let mut v = node
+                    .customer(&r.customer_id, r.timeline_limit as usize)
+                    .await?;
+                if withheld {
+                    v.timeline.clear();
+                }
+                let mut view = convert::customer_view(v);
+                view.timeline_withheld = withheld;
+                Ok(view)
+            },
+            // The owner withholds the timeline itself, by the same rule.
+            |to| async move { to.lifecycle().get_customer(to.request(r.clone())).await },
+            Status::from,
+        )
+        .await?;
         Ok(Response::new(view))
     }
 }

@@ -4,6 +4,8 @@
 //! balancers and Kubernetes probes work unchanged.
 //!
 //! - `lifecycle.rs`, `escalations.rs`: the two services, a file each.
+//! - `forward.rs`: in a cluster, calls for customers whose shard another
+//!   node serves go on to it ([`Routing`], over a [`Locate`]).
 //! - `convert.rs`: node types <-> protobuf types, the only place that
 //!   knows both.
 //! - `error.rs`: `NodeError` -> `Status`, and request id checks.
@@ -17,6 +19,7 @@ mod closable;
 mod convert;
 mod error;
 mod escalations;
+mod forward;
 mod invalid;
 mod lifecycle;
 
@@ -32,6 +35,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 pub use auth::Edge;
 pub use convert::{from_timestamp, timestamp};
 pub use escalations::{EscalationsService, START_CURSOR_HEADER};
+pub use forward::{FORWARDED_BY_HEADER, Locate, MOVE_WAIT, Routing};
 pub use lifecycle::{LifecycleService, MAX_BATCH};
 
 use crate::node::Node;
@@ -65,15 +69,29 @@ pub async fn serve(
     serve_with(node, listener, shutdown, Edge::open()).await
 }
 
-/// Serves the API on `listener` until `shutdown` resolves; then stops
-/// accepting, finishes in-flight calls and ends open streams, and after
-/// [`STOP_GRACE`] closes the connections that are still busy. Every call
-/// but health probes passes `edge`'s authentication.
+/// Serves the API of a single node, which serves every shard, on
+/// `listener`; see [`serve_routed`].
 pub async fn serve_with(
     node: Arc<Node>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
     edge: Edge,
+) -> Result<(), tonic::transport::Error> {
+    serve_routed(node, listener, shutdown, edge, None).await
+}
+
+/// Serves the API on `listener` until `shutdown` resolves; then stops
+/// accepting, finishes in-flight calls and ends open streams, and after
+/// [`STOP_GRACE`] closes the connections that are still busy. Every call
+/// but health probes passes `edge`'s authentication. With `routing` (a
+/// node in a cluster), calls for customers whose shard another node
+/// serves are forwarded to it (see [`Routing`]).
+pub async fn serve_routed(
+    node: Arc<Node>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    edge: Edge,
+    routing: Option<Arc<Routing>>,
 ) -> Result<(), tonic::transport::Error> {
     use tonic::service::interceptor::InterceptedService;
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -83,18 +101,47 @@ pub async fn serve_with(
     health
         .set_serving::<pb::escalations_server::EscalationsServer<EscalationsService>>()
         .await;
+    // In a cluster, health follows the node's membership (a node cut off
+    // from the database answers NOT_SERVING on "" and on both services).
+    let readiness = routing.clone().map(|routing| {
+        let health = health.clone();
+        tokio::spawn(async move {
+            let mut shown = true;
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                let ready = routing.ready();
+                if ready == shown {
+                    continue;
+                }
+                shown = ready;
+                let status = if ready {
+                    tonic_health::ServingStatus::Serving
+                } else {
+                    tonic_health::ServingStatus::NotServing
+                };
+                for service in ["", "handoff.v1.Lifecycle", "handoff.v1.Escalations"] {
+                    health.set_service_status(service, status).await;
+                }
+                tracing::info!(serving = ready, "health status changed");
+            }
+        })
+    });
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .expect("the compiled-in descriptor sets are valid");
     let reflection = InterceptedService::new(reflection, edge.authenticate.clone());
-    let lifecycle =
-        pb::lifecycle_server::LifecycleServer::new(LifecycleService { node: node.clone() })
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE);
-    let escalations = pb::escalations_server::EscalationsServer::new(EscalationsService { node })
-        .max_decoding_message_size(MAX_MESSAGE);
+    let lifecycle = pb::lifecycle_server::LifecycleServer::new(LifecycleService {
+        node: node.clone(),
+        routing: routing.clone(),
+    })
+    .max_decoding_message_size(MAX_MESSAGE)
+    .max_encoding_message_size(MAX_MESSAGE);
+    let escalations =
+        pb::escalations_server::EscalationsServer::new(EscalationsService { node, routing })
+            .max_decoding_message_size(MAX_MESSAGE);
     let lifecycle = InterceptedService::new(lifecycle, edge.authenticate.clone());
     let escalations = InterceptedService::new(escalations, edge.authenticate);
     let (close, closing) = watch::channel(false);
@@ -137,5 +184,8 @@ pub async fn serve_with(
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     closer.abort();
+    if let Some(r) = readiness {
+        r.abort();
+    }
     served
 }

@@ -1,4 +1,5 @@
-//! `handoff serve`: runs a node on the embedded store.
+//! `handoff serve`: runs a node on the embedded store, or (with `--store
+//! postgres://...`) as a member of a cluster.
 //!
 //! Defaults (API.md): the reference model compiled into the binary, data in
 //! `./data`, gRPC on 127.0.0.1:50051, metrics on 127.0.0.1:9464. A config
@@ -17,9 +18,10 @@ use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 
 use crate::clock::SystemClock;
+use crate::cluster::Member;
 use crate::engine::model::{Model, catalog, load, load_file};
 use crate::node::{Node, NodeConfig};
-use crate::store::{FjallStore, Store};
+use crate::store::{FjallStore, PgOptions, PgStore, Store};
 
 /// The reference model, built in so `handoff serve` works from anywhere.
 pub const DEFAULT_MODEL: &str = include_str!("../../examples/saas.toml");
@@ -42,6 +44,17 @@ pub struct ServeArgs {
     /// Prometheus metrics address (default 127.0.0.1:9464; port 0 picks one).
     #[arg(long)]
     pub metrics: Option<SocketAddr>,
+    /// The store: `fjall` (the embedded store in --data, the default) or a
+    /// cluster's PostgreSQL, postgres://USER[:PASSWORD]@HOST[:PORT]/DB
+    /// (from the environment, it stays out of `ps`).
+    #[arg(long, env = "HANDOFF_STORE", hide_env_values = true)]
+    pub store: Option<String>,
+    /// This node's name in the cluster (with --store postgres://...).
+    #[arg(long)]
+    pub node_id: Option<String>,
+    /// The address peers forward calls to (default: the listen address).
+    #[arg(long)]
+    pub advertise: Option<String>,
     /// Listen on a non-loopback address without TLS or credentials
     /// (only behind a layer that provides them, e.g. a service mesh).
     #[arg(long)]
@@ -66,6 +79,15 @@ impl ServeArgs {
         }
         if let Some(m) = self.metrics {
             c.metrics = m;
+        }
+        if let Some(s) = &self.store {
+            c.store = Some(s.clone());
+        }
+        if let Some(n) = &self.node_id {
+            c.node_id = Some(n.clone());
+        }
+        if let Some(a) = &self.advertise {
+            c.advertise = Some(a.clone());
         }
         Ok(c)
     }
@@ -142,16 +164,30 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let listen = listener.local_addr()?;
     let metrics = crate::metrics::install(config.metrics)?;
     let started = std::time::Instant::now();
-    let created = !config.data.exists();
-    let opened = open(&config, model).await;
-    let (node, store) = match opened {
-        Ok(opened) => opened,
-        Err(e) => {
-            if created {
-                let _ = std::fs::remove_dir_all(&config.data);
+    let (node, store, member) = if config.postgres_url().is_some() {
+        let advertise = config.advertised(listen);
+        let (node, store, member) = open_cluster(&config, model, advertise).await?;
+        (node, store, Some(member))
+    } else {
+        let created = !config.data.exists();
+        match open(&config, model).await {
+            Ok((node, store)) => (node, store, None),
+            Err(e) => {
+                if created {
+                    let _ = std::fs::remove_dir_all(&config.data);
+                }
+                return Err(e);
             }
-            return Err(e);
         }
+    };
+    let where_data = match &member {
+        Some(m) => format!(
+            "cluster database {} as node {} (peers reach it at {})",
+            m.1,
+            m.0.node_id(),
+            m.0.advertise()
+        ),
+        None => format!("data {}", config.data.display()),
     };
     let usage = crate::metrics::spawn_usage_gauges(store);
     let model = node.model().clone();
@@ -160,7 +196,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         version = model.spec.version,
         file = %model_name,
         fingerprint = %fingerprint,
-        data = %config.data.display(),
+        data = %where_data,
         grpc = %listen,
         tls = edge.tls(),
         metrics = %metrics,
@@ -171,23 +207,75 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // One plain line for people and scripts (tests read it for the port).
     println!(
         "handoff serving {listen} (metrics http://{metrics}/metrics, model {} v{} from {model_name} \
-         [{}], data {})",
+         [{}], {where_data})",
         model.spec.name,
         model.spec.version,
         catalog::short(&fingerprint),
-        config.data.display()
     );
 
+    let (stop_leases, leases_stopped) = tokio::sync::watch::channel(false);
+    let (fatal_tx, fatal) = tokio::sync::oneshot::channel::<anyhow::Error>();
+    let leases = member.as_ref().map(|(m, _)| {
+        let m = m.clone();
+        tokio::spawn(async move {
+            if let Err(e) = m.run(leases_stopped).await {
+                let _ = fatal_tx.send(e);
+            }
+        })
+    });
     let stopping = node.clone();
+    let (fatal_seen, mut fatal_error) = tokio::sync::oneshot::channel::<anyhow::Error>();
     let signal = async move {
-        wait_for_signal().await;
+        tokio::select! {
+            _ = wait_for_signal() => {}
+            Ok(e) = fatal => {
+                tracing::error!(error = %e, "stopping");
+                let _ = fatal_seen.send(e);
+            }
+        }
         tracing::info!("stopping: finishing in-flight calls, ending streams");
         stopping.stop_streams();
     };
-    crate::api::serve_with(node.clone(), listener, signal, edge).await?;
-    let node = Arc::try_unwrap(node)
-        .map_err(|_| anyhow::anyhow!("calls still hold the node at shutdown"))?;
-    node.shutdown().await;
+    let peer_tls = match &config.peer_ca {
+        Some(ca) => Some(
+            tonic::transport::ClientTlsConfig::new().ca_certificate(
+                tonic::transport::Certificate::from_pem(
+                    std::fs::read(ca)
+                        .with_context(|| format!("cannot read peer_ca {}", ca.display()))?,
+                ),
+            ),
+        ),
+        None => None,
+    };
+    let routing = member.as_ref().map(|(m, _)| {
+        let routing =
+            crate::api::Routing::new(m.clone() as Arc<dyn crate::api::Locate>, m.advertise());
+        Arc::new(match &peer_tls {
+            Some(tls) => routing.with_tls(tls.clone()),
+            None => routing,
+        })
+    });
+    crate::api::serve_routed(node.clone(), listener, signal, edge, routing).await?;
+    if let Some((m, _)) = &member {
+        let _ = stop_leases.send(true);
+        if let Some(l) = leases {
+            let _ = l.await;
+        }
+        m.leave().await;
+    }
+    if member.is_some() {
+        // The membership's tasks may still hold the node for a moment;
+        // the database needs no flush.
+        node.shutdown().await;
+    } else {
+        let node = Arc::try_unwrap(node)
+            .map_err(|_| anyhow::anyhow!("calls still hold the node at shutdown"))?;
+        node.shutdown().await;
+    }
+    if let Ok(e) = fatal_error.try_recv() {
+        usage.abort();
+        return Err(e);
+    }
     usage.abort();
     tracing::info!("stopped");
     Ok(())
@@ -206,6 +294,41 @@ async fn open(
     );
     let node = Node::open(config.clone(), model, store.clone(), Arc::new(SystemClock)).await?;
     Ok((Arc::new(node), store))
+}
+
+/// Joins the cluster in the database at `store`: the schema, the node
+/// (serving no shard until it holds leases), the membership.
+async fn open_cluster(
+    config: &NodeConfig,
+    model: Arc<Model>,
+    advertise: String,
+) -> anyhow::Result<(Arc<Node>, Arc<dyn Store>, (Arc<Member>, String))> {
+    let url = config
+        .postgres_url()
+        .expect("invariant: called for a cluster config");
+    let pg = Arc::new(PgStore::open(PgOptions {
+        url: url.to_owned(),
+        node_id: config
+            .node_id
+            .clone()
+            .expect("invariant: config.check() requires node_id with a postgres store"),
+        shards: config.shards,
+        pool_size: 16,
+    })?);
+    let target = pg.target().to_owned();
+    let store: Arc<dyn Store> = pg.clone();
+    let node = Arc::new(
+        Node::open_unowned(config.clone(), model, store.clone(), Arc::new(SystemClock)).await?,
+    );
+    let member = Member::join(
+        pg,
+        node.clone(),
+        advertise,
+        config.lease_ttl(),
+        config.lease_renew(),
+    )
+    .await?;
+    Ok((node, store, (member, target)))
 }
 
 async fn wait_for_signal() {
@@ -229,8 +352,9 @@ async fn wait_for_signal() {
 /// Structured logs to stderr; `RUST_LOG` filters (default `info`, storage
 /// internals at `warn`).
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fjall=warn,lsm_tree=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,fjall=warn,lsm_tree=warn,tokio_postgres=warn")
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

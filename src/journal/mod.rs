@@ -74,7 +74,20 @@ pub trait Journal: Send + Sync + 'static {
     /// Changes (to an opaque generation number) after every durable commit
     /// that wrote an escalation.
     fn commits(&self) -> watch::Receiver<u64>;
+
+    /// A shard was (re)acquired (in a cluster): its sequence numbers
+    /// continue after `last_seq`, the highest its log holds, whoever wrote
+    /// it. Takes effect before the next group is committed.
+    fn resume_shard(&self, shard: u32, last_seq: u64);
+
+    /// Another writer (a node that owns the shard) made the shard's log
+    /// durable up to `seq`: raises [`durable_seq`](Journal::durable_seq)
+    /// and announces it, so that readers here stream it.
+    fn observe(&self, shard: u32, seq: u64);
 }
+
+/// `(shard, last seq)` of shards resumed (see [`Journal::resume_shard`]).
+type Resumed = Vec<(u32, u64)>;
 
 /// One proposer's entry waiting for the committer.
 struct Pending {
@@ -87,6 +100,8 @@ struct Pending {
 struct Lanes {
     firings: VecDeque<Pending>,
     others: VecDeque<Pending>,
+    /// `(shard, last seq)` of shards resumed since the last group.
+    resumed: Resumed,
     /// Set when the journal is dropped: the committer drains, then stops.
     closed: bool,
 }
@@ -124,6 +139,7 @@ pub struct LocalJournal {
     /// Per shard, the highest durable escalation sequence.
     durable: Arc<Vec<AtomicU64>>,
     commits: watch::Receiver<u64>,
+    announce: Arc<watch::Sender<u64>>,
     committer: Option<std::thread::JoinHandle<()>>,
     /// `(entries, commits)` so far, kept by the committer.
     stats: Arc<[AtomicU64; 2]>,
@@ -149,6 +165,7 @@ impl LocalJournal {
             Arc::new(next.iter().map(|n| AtomicU64::new(*n)).collect());
         let queue = Arc::new(Queue::default());
         let (commit_tx, commits) = watch::channel(0u64);
+        let commit_tx = Arc::new(commit_tx);
         let stats = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
         let committer = Committer {
             stats: stats.clone(),
@@ -157,8 +174,7 @@ impl LocalJournal {
             queue: queue.clone(),
             next,
             durable: durable.clone(),
-            commit_tx,
-            generation: 0,
+            commit_tx: commit_tx.clone(),
         };
         let committer = std::thread::Builder::new()
             .name("journal-commit".into())
@@ -171,6 +187,7 @@ impl LocalJournal {
             queue,
             durable,
             commits,
+            announce: commit_tx,
             committer: Some(committer),
             stats,
         })
@@ -225,6 +242,20 @@ impl Journal for LocalJournal {
     fn commits(&self) -> watch::Receiver<u64> {
         self.commits.clone()
     }
+
+    fn resume_shard(&self, shard: u32, last_seq: u64) {
+        self.queue.lock().resumed.push((shard, last_seq));
+        self.queue.ready.notify_one();
+        self.observe(shard, last_seq);
+    }
+
+    fn observe(&self, shard: u32, seq: u64) {
+        if let Some(d) = self.durable.get(shard as usize)
+            && d.fetch_max(seq, Ordering::AcqRel) < seq
+        {
+            self.announce.send_modify(|g| *g += 1);
+        }
+    }
 }
 
 struct Committer {
@@ -234,24 +265,34 @@ struct Committer {
     /// Per shard, the last sequence handed out (== durable between commits).
     next: Vec<u64>,
     durable: Arc<Vec<AtomicU64>>,
-    commit_tx: watch::Sender<u64>,
-    generation: u64,
+    commit_tx: Arc<watch::Sender<u64>>,
     stats: Arc<[AtomicU64; 2]>,
 }
 
 impl Committer {
     fn run(mut self) {
-        while let Some(group) = self.next_group() {
-            self.commit(group);
+        while let Some((group, resumed)) = self.next_group() {
+            for (shard, seq) in resumed {
+                if let Some(n) = self.next.get_mut(shard as usize) {
+                    *n = seq;
+                }
+            }
+            if !group.is_empty() {
+                self.commit(group);
+            }
         }
     }
 
     /// The next group: every waiting firing alone if any waits (firings
-    /// first), else up to [`MAX_GROUP`] other entries. `None` once the
-    /// journal is closed and drained.
-    fn next_group(&self) -> Option<Vec<Pending>> {
+    /// first), else up to [`MAX_GROUP`] other entries; with the shards
+    /// resumed meanwhile (applied first). `None` once the journal is
+    /// closed and drained.
+    fn next_group(&self) -> Option<(Vec<Pending>, Resumed)> {
         let mut lanes = self.queue.lock();
         loop {
+            if !lanes.resumed.is_empty() {
+                return Some((Vec::new(), std::mem::take(&mut lanes.resumed)));
+            }
             let lane = if !lanes.firings.is_empty() {
                 &mut lanes.firings
             } else {
@@ -259,7 +300,7 @@ impl Committer {
             };
             if !lane.is_empty() {
                 let n = lane.len().min(MAX_GROUP);
-                return Some(lane.drain(..n).collect());
+                return Some((lane.drain(..n).collect(), Vec::new()));
             }
             if lanes.closed {
                 return None;
@@ -301,7 +342,7 @@ impl Committer {
         match self.store.commit(batch) {
             Ok(()) => {
                 for (shard, seq) in self.next.iter().enumerate() {
-                    self.durable[shard].store(*seq, Ordering::Release);
+                    self.durable[shard].fetch_max(*seq, Ordering::AcqRel);
                 }
                 self.stats[0].fetch_add(n as u64, Ordering::Relaxed);
                 self.stats[1].fetch_add(1, Ordering::Relaxed);
@@ -311,8 +352,7 @@ impl Committer {
                 // Announced before the answers: once `append` resolves,
                 // subscribers have been told.
                 if wrote_escalations {
-                    self.generation += 1;
-                    let _ = self.commit_tx.send(self.generation);
+                    self.commit_tx.send_modify(|g| *g += 1);
                 }
                 for ((p, seqs), timers) in group.into_iter().zip(assigned).zip(updates) {
                     let _ = p.reply.send(Ok(Appended {
@@ -322,10 +362,34 @@ impl Committer {
                     }));
                 }
             }
+            Err(StoreError::Fenced { shards })
+                if group
+                    .iter()
+                    .any(|p| !shards.iter().any(|f| f.0 == p.entry.shard)) =>
+            {
+                // Some shards moved to another node: their entries fail
+                // (the new owner answers the retries); the rest of the
+                // group is committed again without them.
+                self.next = before;
+                let lost: Vec<u32> = shards.iter().map(|f| f.0).collect();
+                let (gone, rest): (Vec<Pending>, Vec<Pending>) = group
+                    .into_iter()
+                    .partition(|p| lost.contains(&p.entry.shard));
+                let e = StoreError::Fenced { shards };
+                tracing::warn!(error = %e, entries = gone.len(), "entries of shards this node lost");
+                metrics::counter!("handoff_fenced_entries_total").increment(gone.len() as u64);
+                for p in gone {
+                    let _ = p.reply.send(Err(e.clone()));
+                }
+                self.commit(rest);
+            }
             Err(e) => {
                 // Atomic: nothing of the group was written; give the
                 // sequence numbers back.
                 self.next = before;
+                if matches!(e, StoreError::Fenced { .. }) {
+                    metrics::counter!("handoff_fenced_entries_total").increment(n as u64);
+                }
                 tracing::error!(error = %e, entries = n, "journal commit failed");
                 for p in group {
                     let _ = p.reply.send(Err(e.clone()));

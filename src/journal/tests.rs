@@ -17,6 +17,8 @@ struct TestStore {
     hold: Mutex<bool>,
     released: Condvar,
     batches: Mutex<Vec<WriteBatch>>,
+    /// A shard whose writes are refused as fenced (its lease moved).
+    fenced: Mutex<Option<u32>>,
 }
 
 impl TestStore {
@@ -35,6 +37,17 @@ impl Store for TestStore {
         drop(held);
         if self.fail.load(Ordering::SeqCst) {
             return Err(StoreError::Closed);
+        }
+        if let Some(shard) = *self.fenced.lock().expect("not poisoned") {
+            let lost: Vec<(u32, u64)> = batch
+                .fences
+                .iter()
+                .filter(|f| f.shard == shard)
+                .map(|f| (f.shard, f.epoch))
+                .collect();
+            if !lost.is_empty() {
+                return Err(StoreError::Fenced { shards: lost });
+            }
         }
         self.batches
             .lock()
@@ -74,6 +87,9 @@ impl Store for TestStore {
         limit: usize,
     ) -> Result<u64, StoreError> {
         self.inner.prune_escalations(shard, before_seq, limit)
+    }
+    fn prune_facts(&self, shard: u32, before_us: i64, limit: usize) -> Result<u64, StoreError> {
+        self.inner.prune_facts(shard, before_us, limit)
     }
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>, StoreError> {
         self.inner.open_escalations(team)
@@ -227,4 +243,57 @@ async fn a_waiting_firing_is_committed_before_waiting_ingest() {
         50,
         "then the ingest, as one group"
     );
+}
+
+#[tokio::test]
+async fn a_fenced_shard_fails_alone_and_a_resumed_shard_numbers_on() {
+    let model = saas();
+    let store = Arc::new(TestStore::default());
+    let journal = start(store.clone());
+    // Held, so that the three entries meet in the committer's groups.
+    *store.hold.lock().expect("not poisoned") = true;
+    let a = journal.append(firing(&model, "a"));
+    let b = journal.append(firing(&model, "b"));
+    let mut moved = firing(&model, "c");
+    moved.shard = 5;
+    moved.epoch = 7;
+    let c = journal.append(moved);
+    *store.fenced.lock().expect("not poisoned") = Some(5);
+    store.release();
+    assert_eq!(a.await.expect("durable").escalation_seqs, vec![1]);
+    assert_eq!(
+        b.await
+            .expect("committed without the fenced entry")
+            .escalation_seqs,
+        vec![2]
+    );
+    let err = c.await.expect_err("its shard moved");
+    assert!(
+        matches!(&err, StoreError::Fenced { shards } if shards == &vec![(5, 7)]),
+        "{err}"
+    );
+    assert_eq!(journal.durable_seq(5), 0, "no sequence of shard 5 is used");
+
+    // The shard comes back (to this node) after another wrote 40 entries.
+    *store.fenced.lock().expect("not poisoned") = None;
+    journal.resume_shard(5, 40);
+    assert_eq!(journal.durable_seq(5), 40);
+    let mut back = firing(&model, "d");
+    back.shard = 5;
+    back.epoch = 8;
+    assert_eq!(
+        journal.append(back).await.expect("durable").escalation_seqs,
+        vec![41]
+    );
+
+    // Another node's commits are announced to this node's readers.
+    let mut watch = journal.commits();
+    watch.borrow_and_update();
+    journal.observe(3, 10);
+    assert_eq!(journal.durable_seq(3), 10);
+    assert!(watch.has_changed().expect("open"));
+    watch.borrow_and_update();
+    journal.observe(3, 9);
+    assert_eq!(journal.durable_seq(3), 10, "a watermark never goes back");
+    assert!(!watch.has_changed().expect("open"));
 }

@@ -37,6 +37,10 @@ pub struct NodeConfig {
     /// the retention pass prunes it; `earliest` replays from what is left.
     #[serde(deserialize_with = "duration")]
     pub escalation_retention: Duration,
+    /// How long a customer's facts (its history) are kept, by when they
+    /// were decided, before the retention pass prunes them.
+    #[serde(deserialize_with = "duration")]
+    pub fact_retention: Duration,
     pub max_len: usize,
     #[serde(deserialize_with = "duration")]
     pub max_future: Duration,
@@ -52,6 +56,26 @@ pub struct NodeConfig {
     pub tls_key: Option<PathBuf>,
     /// CA of client certificates whose subject CN names a principal.
     pub tls_client_ca: Option<PathBuf>,
+    /// Where the data lives: absent or `fjall`, the embedded store in
+    /// `data` (a single node); `postgres://...`, a cluster's shared
+    /// database (the node joins the cluster).
+    pub store: Option<String>,
+    /// This node's name in the cluster (unique among live nodes).
+    pub node_id: Option<String>,
+    /// The address peers forward calls to (`host:port` of this node's
+    /// gRPC listener as they reach it).
+    pub advertise: Option<String>,
+    /// CA certificate (PEM) that signed the other nodes' gRPC certificates:
+    /// a cluster whose nodes serve TLS forwards calls over TLS, verified
+    /// against it.
+    pub peer_ca: Option<PathBuf>,
+    /// How long a shard lease lasts without renewal (database time): a
+    /// dead node's shards move after at most this long.
+    #[serde(deserialize_with = "duration")]
+    pub lease_ttl: Duration,
+    /// How often a node renews its leases (and heartbeats).
+    #[serde(deserialize_with = "duration")]
+    pub lease_renew: Duration,
 }
 
 impl Default for NodeConfig {
@@ -69,6 +93,8 @@ impl Default for NodeConfig {
             timer_window: 10_000,
             idempotency_retention: Duration::from_secs(7 * 86_400),
             escalation_retention: Duration::from_secs(30 * 86_400),
+            // A year and a margin: past `max_past`, the oldest an event may be.
+            fact_retention: Duration::from_secs(400 * 86_400),
             max_len: 256,
             max_future: Duration::from_secs(300),
             max_past: Limits::default().max_past,
@@ -76,6 +102,12 @@ impl Default for NodeConfig {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            store: None,
+            node_id: None,
+            advertise: None,
+            peer_ca: None,
+            lease_ttl: Duration::from_secs(3),
+            lease_renew: Duration::from_secs(1),
         }
     }
 }
@@ -132,6 +164,13 @@ impl NodeConfig {
                     .into(),
             );
         }
+        if self.fact_retention.0 <= 0 {
+            return Err(
+                "fact_retention must be positive (it is how long a customer's history, its facts, \
+                 is kept by when they were decided, e.g. \"400d\")"
+                    .into(),
+            );
+        }
         if self.max_past.0 <= 0 {
             return Err(
                 "max_past must be positive (it is how old an event's occurred_at may be, e.g. \"365d\")"
@@ -149,7 +188,58 @@ impl NodeConfig {
         if self.tls_client_ca.is_some() && self.tls_cert.is_none() {
             return Err("tls_client_ca needs TLS: set tls_cert and tls_key too".into());
         }
+        if self.lease_renew.0 <= 0 || self.lease_renew.0 * 2 > self.lease_ttl.0 {
+            return Err(format!(
+                "lease_renew ({}) must be positive and at most half of lease_ttl ({}), so that \
+                 a lease is renewed at least twice before it ends",
+                self.lease_renew, self.lease_ttl
+            ));
+        }
+        if let Some(url) = self.postgres_url() {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(format!(
+                    "store = \"{url}\" is neither \"fjall\" (the embedded store) nor a \
+                     postgres:// URL (a cluster's database)"
+                ));
+            }
+            let Some(id) = self.node_id.as_deref() else {
+                return Err(
+                    "a cluster node needs a name: set --node-id (node_id), unique among the \
+                     cluster's nodes"
+                        .into(),
+                );
+            };
+            if id.is_empty() || id.len() > 64 || id.chars().any(|c| c.is_control()) {
+                return Err(format!(
+                    "node_id `{id}` must be 1 to 64 characters, without control characters"
+                ));
+            }
+            if self.tls_cert.is_some() && self.peer_ca.is_none() {
+                return Err(
+                    "a cluster node that serves TLS forwards calls to its peers over TLS: set \
+                     peer_ca to the CA certificate (PEM) that signed the nodes' certificates"
+                        .into(),
+                );
+            }
+        } else if self.node_id.is_some() || self.advertise.is_some() {
+            return Err(
+                "--node-id and --advertise are for a cluster: set --store postgres://... too (or \
+                 drop them for a single node)"
+                    .into(),
+            );
+        }
         Ok(())
+    }
+
+    /// The cluster database's URL, if the node runs in a cluster.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.store.as_deref().filter(|s| *s != "fjall")
+    }
+
+    /// The address peers reach this node at: `advertise`, else the
+    /// listen address.
+    pub fn advertised(&self, listen: SocketAddr) -> String {
+        self.advertise.clone().unwrap_or_else(|| listen.to_string())
     }
 
     pub fn limits(&self) -> Limits {
@@ -162,6 +252,14 @@ impl NodeConfig {
 
     pub fn idle_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_micros(self.idle_timeout.0.max(0) as u64)
+    }
+
+    pub fn lease_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.lease_ttl.0.max(0) as u64)
+    }
+
+    pub fn lease_renew(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.lease_renew.0.max(0) as u64)
     }
 }
 
@@ -201,6 +299,52 @@ mod tests {
         let c: NodeConfig = toml::from_str("escalation_retention = \"0s\"").expect("parses");
         let e = c.check().expect_err("zero");
         assert!(e.contains("escalation_retention"), "{e}");
+    }
+
+    #[test]
+    fn fact_retention_defaults_to_400_days_and_must_be_positive() {
+        let c = NodeConfig::default();
+        assert_eq!(c.fact_retention, Duration::from_secs(400 * 86_400));
+        assert!(c.fact_retention.0 > c.max_past.0, "past the oldest event");
+        let c: NodeConfig = toml::from_str("fact_retention = \"90d\"").expect("valid");
+        assert_eq!(c.fact_retention, Duration::from_secs(90 * 86_400));
+        c.check().expect("a shorter history is allowed");
+        let c: NodeConfig = toml::from_str("fact_retention = \"0s\"").expect("parses");
+        let e = c.check().expect_err("zero");
+        assert!(e.contains("fact_retention") && e.contains("history"), "{e}");
+    }
+
+    #[test]
+    fn cluster_settings_are_checked_together() {
+        let cluster = |extra: &str| -> Result<(), String> {
+            toml::from_str::<NodeConfig>(&format!("store = \"postgres://h@db/handoff\"\n{extra}"))
+                .expect("parses")
+                .check()
+        };
+        let e = cluster("").expect_err("no node id");
+        assert!(e.contains("--node-id"), "{e}");
+        cluster("node_id = \"n1\"").expect("a cluster node");
+        let e =
+            cluster("node_id = \"n1\"\ntls_cert = \"a\"\ntls_key = \"b\"").expect_err("no peer_ca");
+        assert!(e.contains("peer_ca"), "{e}");
+        cluster("node_id = \"n1\"\ntls_cert = \"a\"\ntls_key = \"b\"\npeer_ca = \"c\"")
+            .expect("TLS between peers");
+        let e = cluster("node_id = \"n1\"\nlease_ttl = \"1s\"").expect_err("renew > ttl / 2");
+        assert!(e.contains("lease_renew"), "{e}");
+        let e = toml::from_str::<NodeConfig>("store = \"mysql://x\"\nnode_id = \"n\"")
+            .expect("parses")
+            .check()
+            .expect_err("not postgres");
+        assert!(e.contains("postgres://"), "{e}");
+        let e = toml::from_str::<NodeConfig>("node_id = \"n\"")
+            .expect("parses")
+            .check()
+            .expect_err("a node id without a cluster");
+        assert!(e.contains("--store"), "{e}");
+        toml::from_str::<NodeConfig>("store = \"fjall\"")
+            .expect("parses")
+            .check()
+            .expect("the embedded store, by name");
     }
 
     #[test]

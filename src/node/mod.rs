@@ -42,10 +42,11 @@ pub struct Node {
     store: Arc<dyn Store>,
     journal: Arc<dyn Journal>,
     clock: Arc<dyn Clock>,
-    routers: Vec<ActorRef<ShardMsg>>,
+    /// Per shard, what serves it here (`None`: another node, or nobody).
+    shards: Vec<std::sync::RwLock<Option<Running>>>,
     shutdown: watch::Sender<bool>,
-    /// The timer services and the escalation log's retention pass: they
-    /// end when `shutdown` is set, and [`Node::shutdown`] awaits them.
+    /// The timer services and the retention pass (escalation log, facts):
+    /// they end when `shutdown` is set, and [`Node::shutdown`] awaits them.
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     retention: retention::Retention,
     /// Calls in flight; beyond `max_in_flight` the node sheds load
@@ -61,6 +62,15 @@ pub struct Node {
     /// tasks (with the firing lanes of the router and the journal, this is
     /// what keeps escalations on time under full ingest).
     dispatch: Arc<tokio::sync::Semaphore>,
+}
+
+/// A shard this node serves.
+struct Running {
+    router: ActorRef<ShardMsg>,
+    epoch: u64,
+    /// Stops the shard's timer service.
+    stop: watch::Sender<bool>,
+    timers: tokio::task::JoinHandle<()>,
 }
 
 /// Ingested events being decided and committed at once. Enough to fill a
@@ -80,62 +90,42 @@ impl Node {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Node, NodeError> {
+        let node = Node::open_unowned(config, model, store, clock).await?;
+        for shard in 0..node.config.shards {
+            node.start_shard(shard, 0, None).await?;
+        }
+        Ok(node)
+    }
+
+    /// Opens the node serving no shard yet: in a cluster, shards start
+    /// ([`start_shard`](Node::start_shard)) as this node acquires their
+    /// leases and stop as it loses them.
+    pub async fn open_unowned(
+        config: NodeConfig,
+        model: Arc<Model>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Node, NodeError> {
         let model = Arc::new(catalog::bind(&*store, &model)?);
         let shards = config.shards;
         let journal: Arc<dyn Journal> =
             Arc::new(LocalJournal::start(store.clone(), model.clone(), shards)?);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let limits = ActorLimits {
-            max_active: (config.max_active_actors / shards as usize).max(1),
-            idle: config.idle_timeout(),
-        };
-        let mut routers = Vec::with_capacity(shards as usize);
-        let mut tasks = Vec::with_capacity(shards as usize + 1);
-        for shard in 0..shards {
-            let (timers_tx, timers_rx) = mpsc::unbounded_channel();
-            let ctx = Arc::new(ShardContext {
-                shard,
-                model: model.clone(),
-                limits: config.limits(),
-                store: store.clone(),
-                journal: journal.clone(),
-                clock: clock.clone(),
-                timers: timers_tx,
-                idempotency_retention: config.idempotency_retention,
-            });
-            let (firings_tx, firings_rx) = mpsc::unbounded_channel();
-            let (router, _) = Actor::spawn(None, ShardActor { ctx, limits }, firings_rx)
-                .await
-                .map_err(|e| NodeError::Unavailable(format!("cannot start shard {shard}: {e}")))?;
-            let service = TimerService::new(
-                shard,
-                store.clone(),
-                clock.clone(),
-                TimerLinks {
-                    router: router.clone(),
-                    firings: firings_tx,
-                    updates: timers_rx,
-                    shutdown: shutdown_rx.clone(),
-                },
-                config.timer_window,
-            );
-            tasks.push(tokio::spawn(service.run()));
-            routers.push(router);
-        }
         let retention = retention::Retention::new(
             store.clone(),
             clock.clone(),
             config.escalation_retention,
+            config.fact_retention,
             shards,
             shutdown_rx.clone(),
         );
-        tasks.push(tokio::spawn(retention.clone().run()));
+        let tasks = vec![tokio::spawn(retention.clone().run())];
         Ok(Node {
             model,
             store,
             journal,
             clock,
-            routers,
+            shards: (0..shards).map(|_| std::sync::RwLock::new(None)).collect(),
             shutdown,
             tasks: std::sync::Mutex::new(tasks),
             retention,
@@ -144,6 +134,135 @@ impl Node {
             dispatch: Arc::new(tokio::sync::Semaphore::new(DISPATCH_WINDOW)),
             config,
         })
+    }
+
+    /// Starts serving `shard` under lease `epoch`: its router, and its
+    /// timer service, which loads the shard's timer window and fires what
+    /// is overdue at once. `resume` is the highest escalation seq of the
+    /// shard's log when another node may have written it since this one
+    /// last served it (the journal continues after it).
+    pub async fn start_shard(
+        &self,
+        shard: u32,
+        epoch: u64,
+        resume: Option<u64>,
+    ) -> Result<(), NodeError> {
+        if shard >= self.config.shards {
+            return Err(NodeError::Unavailable(format!(
+                "shard {shard} does not exist (this node has {} shards)",
+                self.config.shards
+            )));
+        }
+        self.stop_shard(shard, false).await;
+        if let Some(last_seq) = resume {
+            self.journal.resume_shard(shard, last_seq);
+        }
+        let (timers_tx, timers_rx) = mpsc::unbounded_channel();
+        let ctx = Arc::new(ShardContext {
+            shard,
+            epoch,
+            model: self.model.clone(),
+            limits: self.config.limits(),
+            store: self.store.clone(),
+            journal: self.journal.clone(),
+            clock: self.clock.clone(),
+            timers: timers_tx,
+            idempotency_retention: self.config.idempotency_retention,
+        });
+        let limits = ActorLimits {
+            max_active: (self.config.max_active_actors / self.config.shards as usize).max(1),
+            idle: self.config.idle_timeout(),
+        };
+        let (firings_tx, firings_rx) = mpsc::unbounded_channel();
+        let (router, _) = Actor::spawn(None, ShardActor { ctx, limits }, firings_rx)
+            .await
+            .map_err(|e| NodeError::Unavailable(format!("cannot start shard {shard}: {e}")))?;
+        let (stop, stop_rx) = watch::channel(*self.shutdown.borrow());
+        let service = TimerService::new(
+            shard,
+            self.store.clone(),
+            self.clock.clone(),
+            TimerLinks {
+                router: router.clone(),
+                firings: firings_tx,
+                updates: timers_rx,
+                shutdown: stop_rx,
+            },
+            self.config.timer_window,
+        );
+        let timers = tokio::spawn(service.run());
+        *self.slot(shard).write().unwrap_or_else(|p| p.into_inner()) = Some(Running {
+            router,
+            epoch,
+            stop,
+            timers,
+        });
+        tracing::info!(shard, epoch, "serving shard");
+        Ok(())
+    }
+
+    /// Stops serving `shard`: its timer service at once, its router and
+    /// customer actors after what they hold (`drain`: the queued calls are
+    /// answered first; otherwise they are dropped and their callers told
+    /// to retry). Calls for its customers then answer [`NodeError::NotHere`].
+    pub async fn stop_shard(&self, shard: u32, drain: bool) {
+        let Some(running) = self
+            .slot(shard)
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        else {
+            return;
+        };
+        let _ = running.stop.send(true);
+        let _ = running.timers.await;
+        if drain {
+            let _ = running
+                .router
+                .drain_and_wait(Some(std::time::Duration::from_secs(5)))
+                .await;
+        } else {
+            running.router.stop(Some("the shard moved".into()));
+        }
+        tracing::info!(shard, epoch = running.epoch, "stopped serving shard");
+    }
+
+    /// The shards this node serves, with their lease epochs.
+    pub fn served(&self) -> Vec<(u32, u64)> {
+        (0..self.config.shards)
+            .filter_map(|s| {
+                self.slot(s)
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .map(|r| (s, r.epoch))
+            })
+            .collect()
+    }
+
+    /// Whether this node serves `shard` now.
+    pub fn serves(&self, shard: u32) -> bool {
+        shard < self.config.shards
+            && self
+                .slot(shard)
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some()
+    }
+
+    /// The shard of a customer.
+    pub fn shard_of(&self, customer: &str) -> u32 {
+        shard_of(customer, self.config.shards)
+    }
+
+    /// The journal: in a cluster, the lease manager tells it about shards
+    /// it resumes and logs other nodes wrote.
+    pub fn journal(&self) -> &Arc<dyn Journal> {
+        &self.journal
+    }
+
+    fn slot(&self, shard: u32) -> &std::sync::RwLock<Option<Running>> {
+        &self.shards[shard as usize]
     }
 
     pub fn model(&self) -> &Arc<Model> {
@@ -158,8 +277,15 @@ impl Node {
         self.clock.now()
     }
 
-    fn router(&self, customer: &str) -> &ActorRef<ShardMsg> {
-        &self.routers[shard_of(customer, self.config.shards) as usize]
+    /// The router of the customer's shard, if this node serves it.
+    fn router(&self, customer: &str) -> Result<ActorRef<ShardMsg>, NodeError> {
+        let shard = self.shard_of(customer);
+        self.slot(shard)
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|r| r.router.clone())
+            .ok_or(NodeError::NotHere(shard))
     }
 
     /// Sends a message to a customer's actor and awaits its answer.
@@ -180,7 +306,7 @@ impl Node {
             customer: customer.to_owned(),
             msg: make(RpcReplyPort::from(tx)),
         };
-        self.router(customer).send_message(msg).map_err(|_| {
+        self.router(customer)?.send_message(msg).map_err(|_| {
             NodeError::Unavailable(
                 "the node is shutting down; retry on another node or later".into(),
             )
@@ -342,7 +468,16 @@ impl Node {
     /// Active and draining customer actors, over every shard.
     pub async fn actor_stats(&self) -> crate::shard::ShardStats {
         let mut total = crate::shard::ShardStats::default();
-        for r in &self.routers {
+        let routers: Vec<ActorRef<ShardMsg>> = (0..self.config.shards)
+            .filter_map(|s| {
+                self.slot(s)
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                    .map(|r| r.router.clone())
+            })
+            .collect();
+        for r in &routers {
             let (tx, rx) = oneshot::channel();
             if r.send_message(ShardMsg::Stats(RpcReplyPort::from(tx)))
                 .is_ok()
@@ -369,10 +504,8 @@ impl Node {
         for t in tasks {
             let _ = t.await;
         }
-        for r in &self.routers {
-            let _ = r
-                .drain_and_wait(Some(std::time::Duration::from_secs(5)))
-                .await;
+        for shard in 0..self.config.shards {
+            self.stop_shard(shard, true).await;
         }
         if let Err(e) = self.store.flush() {
             tracing::error!(error = %e, "flush at shutdown failed");

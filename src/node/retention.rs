@@ -1,6 +1,8 @@
-//! Retention of the escalation log: entries that fired longer ago than
-//! `escalation_retention` are pruned in the background, so the log is
-//! bounded by time instead of growing forever.
+//! Retention of the escalation log and of customers' histories: log
+//! entries that fired longer ago than `escalation_retention`, and facts
+//! decided longer ago than `fact_retention`, are pruned in the background,
+//! so neither grows forever. One pass does both, every minute; each half
+//! runs even when the other fails.
 //!
 //! **Finding old entries.** A shard's log is keyed by `(shard, seq)`, and
 //! seqs are handed out in commit order, so the oldest entries are the
@@ -25,6 +27,19 @@
 //! start, so a shard whose whole log has aged out keeps its last entry and
 //! the next escalation gets the next seq; cursors stay valid.
 //!
+//! **Facts.** A customer's facts (its history, one row per fact) carry
+//! when their entry was decided, and every store keeps them by that time,
+//! so no value is decoded: a pass asks the store to remove each shard's
+//! facts decided before `now - fact_retention`, [`FACT_CHUNK`] at a time
+//! ([`Store::prune_facts`]), until a call removes less than a chunk. The
+//! node never reads facts back (a customer record says the seq of its last
+//! fact, and numbering goes on from it), so pruning changes no answer.
+//! Facts written before their store kept decision times: the embedded
+//! store never prunes them; PostgreSQL reads them as decided at the Unix
+//! epoch (schema 2's default), so they go with the first pass. In a
+//! cluster every node's pass prunes every shard, as for the log: what
+//! another node already removed is simply not found.
+//!
 //! Time is the node's [`Clock`]: with a manual clock, tests decide what is
 //! old.
 
@@ -47,16 +62,24 @@ const PRUNE_EVERY: StdDuration = StdDuration::from_secs(60);
 /// that was down) is pruned in many small steps.
 const PRUNE_CHUNK: usize = 256;
 
+/// Facts removed at most per store call (one write and fsync), for the
+/// same reason; larger than [`PRUNE_CHUNK`] because facts are small and
+/// nothing is decoded.
+const FACT_CHUNK: usize = 1024;
+
 /// What one retention pass did and left, over every shard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PruneReport {
-    /// Entries removed by this pass.
+    /// Escalation log entries removed by this pass.
     pub pruned: u64,
     /// Entries left in the log, all shards.
     pub retained: u64,
     /// When the oldest retained entry (of any shard) fired; `None` for an
     /// empty log.
     pub oldest_fired_at: Option<Timestamp>,
+    /// Customers' facts removed by this pass (decided more than
+    /// `fact_retention` ago).
+    pub facts_pruned: u64,
 }
 
 /// What a retention pass needs, cheap to clone into a blocking task.
@@ -64,7 +87,9 @@ pub struct PruneReport {
 pub(super) struct Retention {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    /// `escalation_retention`.
     retention: Duration,
+    fact_retention: Duration,
     shards: u32,
     /// Set at shutdown: a pass stops between chunks, so a large backlog
     /// never holds up a stop.
@@ -76,6 +101,7 @@ impl Retention {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         retention: Duration,
+        fact_retention: Duration,
         shards: u32,
         shutdown: watch::Receiver<bool>,
     ) -> Retention {
@@ -83,6 +109,7 @@ impl Retention {
             store,
             clock,
             retention,
+            fact_retention,
             shards,
             shutdown,
         }
@@ -101,15 +128,17 @@ impl Retention {
                 _ = shutdown.changed() => return,
             }
             match self.clone().pass_blocking().await {
-                Ok(r) if r.pruned > 0 => tracing::info!(
+                Ok(r) if r.pruned > 0 || r.facts_pruned > 0 => tracing::info!(
                     pruned = r.pruned,
                     retained = r.retained,
-                    "pruned the escalation log"
+                    facts_pruned = r.facts_pruned,
+                    "pruned the escalation log and customers' facts past retention"
                 ),
                 Ok(_) => {}
                 Err(e) => tracing::error!(
                     error = %e,
-                    "pruning the escalation log failed; the next pass retries in a minute"
+                    "pruning the escalation log or customers' facts failed; the next pass \
+                     retries in a minute"
                 ),
             }
         }
@@ -121,15 +150,26 @@ impl Retention {
             .await
             .map_err(|e| {
                 NodeError::Unavailable(format!(
-                    "the escalation log's retention pass stopped ({e}); it runs again in a minute"
+                    "the retention pass (escalation log, customers' facts) stopped ({e}); it \
+                     runs again in a minute"
                 ))
             })?
             .map_err(NodeError::from)
     }
 
-    /// Prunes every shard, then records the log's size and age.
+    /// Prunes the escalation log and the facts of every shard. Either
+    /// half runs whatever became of the other; the first error is returned.
     fn pass(&self) -> Result<PruneReport, StoreError> {
         let now = self.clock.now();
+        let escalations = self.prune_log(now);
+        let facts = self.prune_facts(now - self.fact_retention);
+        let mut report = escalations?;
+        report.facts_pruned = facts?;
+        Ok(report)
+    }
+
+    /// Prunes every shard's log, then records the log's size and age.
+    fn prune_log(&self, now: Timestamp) -> Result<PruneReport, StoreError> {
         let horizon = now - self.retention;
         let mut report = PruneReport::default();
         for shard in 0..self.shards {
@@ -185,6 +225,26 @@ impl Retention {
             }
         }
     }
+
+    /// Removes every shard's facts decided before `horizon`, a chunk at a
+    /// time; returns how many it removed. Stops between chunks at shutdown.
+    fn prune_facts(&self, horizon: Timestamp) -> Result<u64, StoreError> {
+        let mut pruned = 0;
+        for shard in 0..self.shards {
+            loop {
+                if *self.shutdown.borrow() {
+                    return Ok(pruned);
+                }
+                let n = self.store.prune_facts(shard, horizon.0, FACT_CHUNK)?;
+                metrics::counter!("handoff_facts_pruned_total").increment(n);
+                pruned += n;
+                if n < FACT_CHUNK as u64 {
+                    break;
+                }
+            }
+        }
+        Ok(pruned)
+    }
 }
 
 /// The oldest retained entry of a shard: its seq and when it fired.
@@ -198,8 +258,9 @@ fn oldest(store: &dyn Store, shard: u32) -> Result<Option<(u64, Timestamp)>, Sto
 impl Node {
     /// Runs one retention pass now (the node runs one every minute by
     /// itself): prunes the escalations that fired more than
-    /// `escalation_retention` ago, keeping each shard's newest, and
-    /// refreshes the log's gauges.
+    /// `escalation_retention` ago, keeping each shard's newest, refreshes
+    /// the log's gauges, and prunes the customers' facts decided more than
+    /// `fact_retention` ago (`facts_pruned`).
     pub async fn prune_escalation_log(&self) -> Result<PruneReport, NodeError> {
         self.retention.clone().pass_blocking().await
     }

@@ -362,6 +362,75 @@ async fn the_escalation_log_is_pruned_past_retention_and_gaps_are_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facts_decided_before_fact_retention_are_pruned_and_newer_ones_kept() {
+    use crate::clock::ManualClock;
+    const DAY: i64 = 86_400;
+    let t0 = Timestamp(1_767_225_600_000_000);
+    let clock = ManualClock::new(t0);
+    let at_day = |d: i64| clock.set(t0 + ModelDuration::from_secs(d * DAY));
+    let store = Arc::new(MemoryStore::new());
+    let node = Node::open(
+        NodeConfig {
+            shards: 2,
+            fact_retention: ModelDuration::from_secs(100 * DAY),
+            ..NodeConfig::default()
+        },
+        saas(),
+        store.clone(),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .expect("the node opens");
+    let last = |customer: &str| {
+        store
+            .last_fact_seq(node.shard_of(customer), customer)
+            .expect("reads")
+    };
+    let ingest = |id: &str, source: &str, ty: &str, customer: &str| {
+        node.ingest(event(id, source, ty, customer, "US"), false)
+    };
+
+    // Leads arm no SLA, so no timer adds facts behind the test's back.
+    // Day 0: c1 is created; day 50: c1 gets an event it ignores (recorded
+    // all the same) and c2 is created.
+    ingest("l1", "crm", "lead_created", "c1")
+        .await
+        .expect("ingests");
+    let day0 = last("c1").expect("c1 has facts");
+    at_day(50);
+    ingest("h1", "product", "health_dropped", "c1")
+        .await
+        .expect("ingests");
+    ingest("l2", "crm", "lead_created", "c2")
+        .await
+        .expect("ingests");
+    let (c1, c2) = (last("c1").expect("facts"), last("c2").expect("facts"));
+    assert!(c1 > day0, "the second event was recorded");
+
+    // Day 120: c1's facts of day 0 are past retention, the rest are not.
+    at_day(120);
+    let report = node.prune_escalation_log().await.expect("prunes");
+    assert_eq!(report.facts_pruned, day0, "{report:?}");
+    assert_eq!((last("c1"), last("c2")), (Some(c1), Some(c2)));
+    let report = node.prune_escalation_log().await.expect("prunes");
+    assert_eq!(report.facts_pruned, 0, "{report:?}");
+
+    // Day 151: everything is old. The customers are intact (their records
+    // are not history), and c1's history goes on where it was.
+    at_day(151);
+    let report = node.prune_escalation_log().await.expect("prunes");
+    assert_eq!(report.facts_pruned, (c1 - day0) + c2, "{report:?}");
+    assert_eq!((last("c1"), last("c2")), (None, None));
+    let v = node.customer("c1", 0).await.expect("c1 is still there");
+    assert_eq!(v.regions[0].state, "lead");
+    ingest("h2", "product", "health_dropped", "c1")
+        .await
+        .expect("ingests");
+    assert!(last("c1").expect("a new fact") > c1, "numbered on");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_is_shed_once_max_queued_events_are_queued() {
     let node = node(NodeConfig {
         shards: 2,

@@ -35,6 +35,13 @@ pub enum NodeError {
     /// FAILED_PRECONDITION).
     #[error("{0}")]
     ModelMismatch(String),
+    /// The customer's shard is not served by this node (in a cluster: it
+    /// is another node's, or moving); the edge forwards the call to the
+    /// shard's owner or answers UNAVAILABLE.
+    #[error(
+        "shard {0} is not served by this node (it is moving between nodes): retry: same event id"
+    )]
+    NotHere(u32),
 }
 
 impl NodeError {

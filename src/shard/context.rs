@@ -14,6 +14,9 @@ use crate::store::{Store, StoreError, codec};
 
 pub struct ShardContext {
     pub shard: u32,
+    /// The epoch of this node's lease on the shard (0 on a single node):
+    /// what the actors decide is committed only under it.
+    pub epoch: u64,
     pub model: Arc<Model>,
     pub limits: Limits,
     pub store: Arc<dyn Store>,

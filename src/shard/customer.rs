@@ -15,7 +15,7 @@ use super::ShardMsg;
 use super::context::ShardContext;
 use crate::engine::view::{self, CustomerView};
 use crate::engine::{
-    CustomerState, Decision, Escalation, Event, Fact, Input, Refusal, Timer, decide,
+    CustomerState, Decision, Escalation, Event, Fact, Input, Refusal, Timer, Timestamp, decide,
 };
 use crate::journal::Entry;
 use crate::reply::{DecisionReply, IngestReply, NodeError, RegionMove, SlaChange, SlaChangeKind};
@@ -184,7 +184,7 @@ impl CustomerActor {
         let transitions = moves(&ctx.model, &d);
         let sla_changes = sla_changes(&ctx.model, &d);
         let d_reason = d.reason.clone();
-        self.commit(myself, slot, d, None).await?;
+        self.commit(myself, slot, d, now, None).await?;
         let states = slot
             .state
             .as_ref()
@@ -210,7 +210,7 @@ impl CustomerActor {
         );
         let lateness = (now - timer.due).micros().max(0) as f64 / 1e6;
         metrics::histogram!("handoff_timer_lateness_seconds").record(lateness);
-        if let Err(e) = self.commit(myself, slot, d, Some(timer)).await {
+        if let Err(e) = self.commit(myself, slot, d, now, Some(timer)).await {
             // The timer stays in the store; it fires again on restart or
             // when the shard's timer service next refills.
             tracing::warn!(customer = %slot.customer, error = %e, "timer firing not committed");
@@ -236,7 +236,7 @@ impl CustomerActor {
         );
         let allowed = d.allowed == Some(true);
         let (reason, refusal) = (d.reason.clone(), d.refusal);
-        self.commit(myself, slot, d, None).await?;
+        self.commit(myself, slot, d, now, None).await?;
         let s = slot
             .state
             .as_ref()
@@ -260,15 +260,17 @@ impl CustomerActor {
         }
     }
 
-    /// Applies a decision to the customer's state and proposes it to the
-    /// journal; returns once it is durable. On a journal failure the
-    /// in-memory state is no longer the durable one: the actor stops, so
-    /// the next message reloads the customer from the store.
+    /// Applies a decision, made at `now`, to the customer's state and
+    /// proposes it to the journal; returns once it is durable. On a
+    /// journal failure the in-memory state is no longer the durable one:
+    /// the actor stops, so the next message reloads the customer from the
+    /// store.
     async fn commit(
         &self,
         myself: &ActorRef<CustomerMsg>,
         slot: &mut CustomerSlot,
         d: Decision,
+        now: Timestamp,
         fired: Option<Timer>,
     ) -> Result<(), NodeError> {
         let ctx = &self.ctx;
@@ -281,10 +283,12 @@ impl CustomerActor {
         }
         let entry = Entry {
             shard: ctx.shard,
+            epoch: ctx.epoch,
             customer: slot.customer.clone(),
             model_version: state.model_version,
             seq: slot.fact_seq + 1,
             facts: d.facts,
+            at: now,
             timers: d.timers,
             fired,
             state,

@@ -113,6 +113,32 @@ impl Actor for ShardActor {
         })
     }
 
+    /// The shard stops (it moved to another node, or the node stops): its
+    /// customer actors finish what they hold and stop with it (the router
+    /// stops once they have). (What they
+    /// commit after the shard's lease moved is refused by the store.)
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        st: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // Waited for, so that a clean hand-over releases the lease only
+        // once what they decided is committed under it.
+        let actors: Vec<ActorRef<CustomerMsg>> = st.active.drain().map(|(_, a)| a.actor).collect();
+        futures_util::future::join_all(
+            actors
+                .iter()
+                .map(|a| a.drain_and_wait(Some(StdDuration::from_secs(5)))),
+        )
+        .await;
+        for (_, (_, queued)) in st.draining.drain() {
+            for m in queued {
+                fail(Some(m), "the customer's shard moved to another node");
+            }
+        }
+        Ok(())
+    }
+
     async fn handle(
         &self,
         myself: ActorRef<Self::Msg>,

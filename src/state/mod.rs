@@ -4,7 +4,9 @@
 //! gives escalations their sequence numbers; [`apply_committed`] turns the
 //! committed entries into one [`WriteBatch`]: the customer's record, its
 //! facts (the customer's history), timer keys set and cleared, escalation
-//! log rows and the open-escalation index. It is the one place that knows
+//! log rows and the open-escalation index. Facts carry the entry's
+//! decision time ([`Entry::at`]), by which their retention pass finds old
+//! history. It is the one place that knows
 //! the row layout, and the code every store backend (and, in a cluster,
 //! every node that takes over a shard) runs, so the same entries always
 //! become the same rows.
@@ -19,13 +21,19 @@ mod tests;
 
 use crate::engine::EscalationEntry;
 use crate::engine::model::Model;
-use crate::engine::{CustomerState, Escalation, EscalationKind, Fact, Timer, TimerChanges, view};
-use crate::store::{OpenRow, TimerKey, WriteBatch, codec};
+use crate::engine::{
+    CustomerState, Escalation, EscalationKind, Fact, Timer, TimerChanges, Timestamp, view,
+};
+use crate::store::{Fence, OpenRow, TimerKey, WriteBatch, codec};
 
 /// What one command decided for one customer, as the journal carries it.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub shard: u32,
+    /// The epoch of the shard's lease the actor decided under (0 on a
+    /// single node): in a cluster the commit is refused if the shard has
+    /// moved on since, even if it came back to this node.
+    pub epoch: u64,
     pub customer: String,
     /// The model version the facts were decided with.
     pub model_version: u32,
@@ -35,6 +43,9 @@ pub struct Entry {
     pub seq: u64,
     /// What happened, in order; already folded into `state`.
     pub facts: Vec<Fact>,
+    /// When the actor decided it (the `now` it decided with): the facts'
+    /// decision time, by which the fact retention finds old history.
+    pub at: Timestamp,
     /// Timers the decision armed and disarmed.
     pub timers: TimerChanges,
     /// For a firing: the timer that fired. It leaves the timer index even
@@ -152,6 +163,13 @@ fn rows(model: &Model, c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
         escalation_seqs,
     } = *c;
     let (shard, state) = (e.shard, &e.state);
+    let fence = Fence {
+        shard,
+        epoch: e.epoch,
+    };
+    if !b.fences.contains(&fence) {
+        b.fences.push(fence);
+    }
     if !e.facts.is_empty() && state.exists {
         let last_fact_seq = e.seq + e.facts.len() as u64 - 1;
         b.customers.push((
@@ -165,6 +183,7 @@ fn rows(model: &Model, c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
             shard,
             e.customer.clone(),
             e.seq + i as u64,
+            e.at.0,
             codec::encode_fact(f),
         ));
     }

@@ -47,10 +47,12 @@ impl Customer {
         }
         let entry = Entry {
             shard: 3,
+            epoch: 0,
             customer: self.name.clone(),
             model_version: 1,
             seq: self.seq + 1,
             facts: d.facts,
+            at: Timestamp(at),
             timers: d.timers,
             fired,
             state: state.clone(),

@@ -43,6 +43,10 @@ fn a_payment_writes_the_record_its_facts_and_arms_the_sla_timer() {
         (first..first + paid.facts.len() as u64).collect::<Vec<_>>(),
         "one key per fact, numbered on from the customer's last"
     );
+    assert!(
+        batch.facts.iter().all(|f| f.3 == T0 + MIN),
+        "each fact carries when its entry was decided, for the retention"
+    );
     assert_eq!(timers.armed.len(), 1, "access_after_payment's first tier");
     assert_eq!(batch.timers_set, timers.armed);
     assert_eq!(

@@ -4,7 +4,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{FjallStore, MemoryStore, OpenRow, Store, StoreError, TimerKey, WriteBatch};
+use super::{
+    FjallStore, MemoryStore, OpenRow, PgOptions, PgStore, Store, StoreError, TimerKey, WriteBatch,
+};
 
 fn timer(shard: u32, deadline_us: i64, customer: &str, sla: u16, tier: u16) -> TimerKey {
     TimerKey {
@@ -18,17 +20,26 @@ fn timer(shard: u32, deadline_us: i64, customer: &str, sla: u16, tier: u16) -> T
     }
 }
 
-/// A batch that writes a customer and some of its facts.
+/// A batch that writes a customer and some of its facts (fact `seq`
+/// decided at `seq` microseconds).
 fn customer_batch(shard: u32, customer: &str, record: &str, facts: &[u64]) -> WriteBatch {
+    let facts: Vec<(u64, i64)> = facts.iter().map(|seq| (*seq, *seq as i64)).collect();
+    aged_batch(shard, customer, record, &facts)
+}
+
+/// A batch that writes a customer and some of its facts, as
+/// `(seq, decided at)`.
+fn aged_batch(shard: u32, customer: &str, record: &str, facts: &[(u64, i64)]) -> WriteBatch {
     WriteBatch {
         customers: vec![(shard, customer.into(), record.as_bytes().to_vec())],
         facts: facts
             .iter()
-            .map(|seq| {
+            .map(|(seq, at_us)| {
                 (
                     shard,
                     customer.into(),
                     *seq,
+                    *at_us,
                     format!("{customer}#{seq}").into_bytes(),
                 )
             })
@@ -42,8 +53,8 @@ fn full_batch() -> WriteBatch {
     WriteBatch {
         customers: vec![(1, "c1".into(), b"state".to_vec())],
         facts: vec![
-            (1, "c1".into(), 1, b"f1".to_vec()),
-            (1, "c1".into(), 2, b"f2".to_vec()),
+            (1, "c1".into(), 1, 100, b"f1".to_vec()),
+            (1, "c1".into(), 2, 100, b"f2".to_vec()),
         ],
         timers_set: vec![timer(1, 100, "c1", 0, 0)],
         timers_cleared: vec![],
@@ -55,6 +66,7 @@ fn full_batch() -> WriteBatch {
             acknowledged: false,
         }],
         open_cleared: vec![],
+        fences: vec![],
     }
 }
 
@@ -186,6 +198,10 @@ fn timers_scan_in_firing_order(s: &dyn Store) {
     );
 }
 
+/// The highest sequence number the contract promises a store keeps (a
+/// shard's log never comes near 2^63 entries; PostgreSQL's int8 stops there).
+const LAST_SEQ: u64 = i64::MAX as u64;
+
 fn escalations_resume_after_a_cursor(s: &dyn Store) {
     assert_eq!(s.last_escalation_seq(1).expect("read"), None);
     for seq in 1..=10u64 {
@@ -221,17 +237,17 @@ fn escalations_resume_after_a_cursor(s: &dyn Store) {
     assert_eq!(s.last_escalation_seq(3).expect("read"), None);
     // The highest shard has no upper neighbour to stop at.
     s.commit(WriteBatch {
-        escalations: vec![(u32::MAX, u64::MAX, b"last".to_vec())],
+        escalations: vec![(u32::MAX, LAST_SEQ, b"last".to_vec())],
         ..WriteBatch::default()
     })
     .expect("commits");
     assert_eq!(
         s.last_escalation_seq(u32::MAX).expect("read"),
-        Some(u64::MAX)
+        Some(LAST_SEQ)
     );
     assert_eq!(
         s.escalations(u32::MAX, None, 5).expect("read"),
-        vec![(u64::MAX, b"last".to_vec())]
+        vec![(LAST_SEQ, b"last".to_vec())]
     );
 }
 
@@ -282,6 +298,94 @@ fn pruning_removes_the_oldest_escalations_but_never_the_newest(s: &dyn Store) {
     assert_eq!(seqs(1), vec![11]);
     assert_eq!(s.escalations(1, Some(3), 10).expect("read").len(), 1);
     assert_eq!(s.prune_escalations(7, u64::MAX, 100).expect("prunes"), 0);
+}
+
+fn pruning_removes_facts_decided_before_the_horizon(s: &dyn Store) {
+    assert_eq!(s.prune_facts(1, i64::MAX, 10).expect("prunes"), 0, "empty");
+    // Shard 1, horizon 50: six facts are older (one of them the oldest, at
+    // a negative instant), two of `a`'s are not (one at exactly 50).
+    // Customers whose ids prefix one another or hold NUL bytes.
+    for (customer, facts) in [
+        ("old1", &[(1, -1_000)][..]),
+        ("old2", &[(1, 10), (2, 20)][..]),
+        ("a", &[(1, 10), (2, 30), (3, 50), (4, 60)][..]),
+        ("a\0", &[(7, 49)][..]),
+    ] {
+        s.commit(aged_batch(1, customer, customer, facts))
+            .expect("commits");
+        // The same customers on the neighbouring shards, all older.
+        for shard in [0, 2] {
+            s.commit(aged_batch(shard, customer, customer, &[(1, -5_000)]))
+                .expect("commits");
+        }
+    }
+    let last = |customer| s.last_fact_seq(1, customer).expect("reads");
+
+    // Bounded, oldest first.
+    assert_eq!(s.prune_facts(1, 50, 0).expect("prunes"), 0);
+    assert_eq!(s.prune_facts(1, 50, 1).expect("prunes"), 1);
+    assert_eq!(last("old1"), None, "the oldest went first");
+    assert_eq!(
+        (last("old2"), last("a"), last("a\0")),
+        (Some(2), Some(4), Some(7))
+    );
+    assert_eq!(s.prune_facts(1, 50, 3).expect("prunes"), 3);
+    assert_eq!(last("old2"), None, "decided at 10 and 20");
+    assert_eq!((last("a"), last("a\0")), (Some(4), Some(7)));
+    assert_eq!(s.prune_facts(1, 50, 100).expect("prunes"), 2);
+    assert_eq!(last("a\0"), None);
+    assert_eq!(s.prune_facts(1, 50, 100).expect("prunes"), 0, "done");
+    // `a` keeps its newer facts, so its last seq still answers; customer
+    // records are not history and stay.
+    assert_eq!(last("a"), Some(4));
+    assert_eq!(
+        s.customer(1, "old1").expect("reads"),
+        Some(b"old1".to_vec())
+    );
+    // Decided at the horizon itself is not before it.
+    assert_eq!(s.prune_facts(1, 51, 100).expect("prunes"), 1);
+    assert_eq!(last("a"), Some(4));
+    assert_eq!(s.prune_facts(1, 61, 100).expect("prunes"), 1);
+    assert_eq!(last("a"), None);
+    // A pruned customer goes on with its history.
+    s.commit(aged_batch(1, "a", "a", &[(5, 200)]))
+        .expect("commits");
+    assert_eq!(last("a"), Some(5));
+
+    // The neighbouring shards were untouched; their own pruning removes
+    // exactly theirs.
+    for shard in [0, 2] {
+        for c in ["old1", "old2", "a", "a\0"] {
+            assert_eq!(s.last_fact_seq(shard, c).expect("reads"), Some(1));
+        }
+    }
+    assert_eq!(s.prune_facts(0, -5_000, 100).expect("prunes"), 0);
+    assert_eq!(s.prune_facts(0, -4_999, 100).expect("prunes"), 4);
+    assert_eq!(s.last_fact_seq(2, "a").expect("reads"), Some(1));
+
+    // The extremes of time; and a fact written twice in one batch goes by
+    // its last decision time.
+    s.commit(aged_batch(
+        3,
+        "edge",
+        "edge",
+        &[(1, i64::MIN), (2, i64::MAX)],
+    ))
+    .expect("commits");
+    let mut twice = aged_batch(3, "twice", "twice", &[(1, 10)]);
+    twice.extend(aged_batch(3, "twice", "twice", &[(1, 100)]));
+    s.commit(twice).expect("commits");
+    assert_eq!(s.prune_facts(3, i64::MIN, 100).expect("prunes"), 0);
+    assert_eq!(s.prune_facts(3, 50, 100).expect("prunes"), 1, "edge#1");
+    assert_eq!(s.last_fact_seq(3, "twice").expect("reads"), Some(1));
+    assert_eq!(
+        s.prune_facts(3, i64::MAX, 100).expect("prunes"),
+        1,
+        "twice#1"
+    );
+    assert_eq!(s.last_fact_seq(3, "twice").expect("reads"), None);
+    assert_eq!(s.last_fact_seq(3, "edge").expect("reads"), Some(2));
+    assert_eq!(s.prune_facts(7, i64::MAX, 100).expect("prunes"), 0);
 }
 
 fn concurrent_commits_all_land(s: &dyn Store) {
@@ -412,6 +516,7 @@ fn meta_values_are_kept_apart_from_records(s: &dyn Store) {
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory {
+            #[allow(unused_imports)]
             use super::*;
             $(
                 #[test]
@@ -420,7 +525,19 @@ macro_rules! contract {
                 }
             )*
         }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[test]
+                fn $name() {
+                    let store = super::pg_store(stringify!($name));
+                    super::$name(&store);
+                }
+            )*
+        }
         mod fjall {
+            #[allow(unused_imports)]
             use super::*;
             $(
                 #[test]
@@ -441,12 +558,59 @@ contract!(
     timers_scan_in_firing_order,
     escalations_resume_after_a_cursor,
     pruning_removes_the_oldest_escalations_but_never_the_newest,
+    pruning_removes_facts_decided_before_the_horizon,
     concurrent_commits_all_land,
     readers_see_whole_batches,
     flush_and_metrics,
     open_escalations_are_indexed_by_team,
     meta_values_are_kept_apart_from_records,
 );
+
+// ------------------------------------------------------------ postgres only
+
+/// One local server for the whole test binary; a database per test.
+fn pg_server() -> &'static crate::testkit::postgres::LocalPostgres {
+    static PG: std::sync::OnceLock<crate::testkit::postgres::LocalPostgres> =
+        std::sync::OnceLock::new();
+    PG.get_or_init(|| crate::testkit::postgres::LocalPostgres::start().expect("starts PostgreSQL"))
+}
+
+/// A store on a fresh database that holds every shard the tests write to
+/// (the contract's tests commit without fences of their own, so the
+/// store's leases fence them).
+fn pg_store(test: &str) -> PgStore {
+    let db = format!("contract_{test}");
+    let url = pg_server()
+        .create_database(&db)
+        .expect("creates a database");
+    let store = PgStore::open(PgOptions {
+        url,
+        node_id: "contract".to_owned(),
+        shards: 16,
+        pool_size: 8,
+    })
+    .expect("opens");
+    // The contract also writes to the highest shard number there is.
+    pg_server()
+        .psql(&db, "INSERT INTO shards (shard) VALUES (4294967295)")
+        .expect("adds a shard row");
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    rt.block_on(async {
+        assert_eq!(
+            store
+                .register_node("i1", "127.0.0.1:1", std::time::Duration::from_secs(60))
+                .await
+                .expect("registers"),
+            None
+        );
+        let got = store
+            .acquire(17, std::time::Duration::from_secs(3600))
+            .await
+            .expect("acquires");
+        assert_eq!(got.len(), 17);
+    });
+    store
+}
 
 // --------------------------------------------------------------- fjall only
 

@@ -1,7 +1,8 @@
 //! [`FjallStore`]: the node's [`Store`], on fjall.
 //!
-//! One fjall database holds six keyspaces: `customers`, `facts` (each
-//! customer's history), `timers`, `escalations` (the log, by shard and
+//! One fjall database holds seven keyspaces: `customers`, `facts` (each
+//! customer's history), `fact_ages` (the same facts by decision time, for
+//! their retention), `timers`, `escalations` (the log, by shard and
 //! sequence), `open` (open escalations by team) and `meta` (format version,
 //! the node's metadata such as the model catalog). Each commit is one fjall
 //! write batch, atomic across keyspaces, journaled and fsync'd
@@ -12,6 +13,18 @@
 //! Data directories written by older builds also hold an `idempotency`
 //! keyspace; it is no longer opened (idempotency keys live in the customer
 //! record) and costs nothing.
+//!
+//! **Fact retention.** Each fact's `fact_ages` key (`shard | decided at |
+//! customer | seq`, empty value) is written in the same batch as the fact;
+//! [`Store::prune_facts`] range-scans a shard's keys below the horizon and
+//! removes each with its fact, in one batch. Facts written by a build
+//! before `fact_ages` existed have no key there and are **never pruned**:
+//! opening such a directory creates the keyspace empty, and the format
+//! version stays 1 (an older build still opens the directory; the facts it
+//! writes are not indexed either). Fact values are never read, so a fact
+//! rewritten under the same seq with another decision time would keep its
+//! first key too and go by the earlier time; the journal reuses a seq only
+//! when its first write did not land, so this does not happen.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -48,6 +61,8 @@ struct Shared {
     db: Database,
     customers: Keyspace,
     facts: Keyspace,
+    /// The facts by age: `shard | decided at | customer | seq` -> empty.
+    fact_ages: Keyspace,
     timers: Keyspace,
     escalations: Keyspace,
     /// Open escalations by team: `team \0 escalation id` -> ack byte + entry.
@@ -60,6 +75,7 @@ struct Shared {
 enum Part {
     Customers,
     Facts,
+    FactAges,
     Timers,
     Escalations,
     Open,
@@ -80,6 +96,7 @@ impl FjallStore {
         let shared = Shared {
             customers: keyspace("customers")?,
             facts: keyspace("facts")?,
+            fact_ages: keyspace("fact_ages")?,
             timers: keyspace("timers")?,
             escalations: keyspace("escalations")?,
             open: keyspace("open")?,
@@ -145,10 +162,11 @@ fn open_error(dir: &Path, e: fjall::Error) -> StoreError {
 
 impl Shared {
     /// Every keyspace.
-    fn all(&self) -> [&Keyspace; 6] {
+    fn all(&self) -> [&Keyspace; 7] {
         [
             &self.customers,
             &self.facts,
+            &self.fact_ages,
             &self.timers,
             &self.escalations,
             &self.open,
@@ -160,6 +178,7 @@ impl Shared {
         match part {
             Part::Customers => &self.customers,
             Part::Facts => &self.facts,
+            Part::FactAges => &self.fact_ages,
             Part::Timers => &self.timers,
             Part::Escalations => &self.escalations,
             Part::Open => &self.open,
@@ -205,11 +224,17 @@ impl Shared {
                     Some(record),
                 );
             }
-            for (shard, customer, seq, record) in b.facts {
-                ops.insert(
-                    (Part::Facts, keys::fact(shard, &customer, seq)),
-                    Some(record),
-                );
+            // Each fact key's age key, so that a fact written twice in
+            // one batch is indexed by its last decision time only.
+            let mut ages: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+            for (shard, customer, seq, at_us, record) in b.facts {
+                let key = keys::fact(shard, &customer, seq);
+                let age = keys::fact_age(shard, at_us, &customer, seq);
+                if let Some(earlier) = ages.insert(key.clone(), age.clone()) {
+                    ops.remove(&(Part::FactAges, earlier));
+                }
+                ops.insert((Part::FactAges, age), Some(Vec::new()));
+                ops.insert((Part::Facts, key), Some(record));
             }
             for t in &b.timers_cleared {
                 ops.insert((Part::Timers, t.encode()), None);
@@ -400,6 +425,38 @@ impl Store for FjallStore {
             .durability(Some(PersistMode::SyncAll));
         for key in doomed {
             batch.remove(&self.shared.escalations, key);
+        }
+        batch.commit().map_err(err)?;
+        Ok(n)
+    }
+
+    fn prune_facts(&self, shard: u32, before_us: i64, limit: usize) -> Result<u64> {
+        let err = |e| StoreError::backend("pruning facts", e);
+        let range = keys::fact_ages_from(shard, i64::MIN)..keys::fact_ages_from(shard, before_us);
+        let mut doomed = Vec::new();
+        for guard in self
+            .shared
+            .db
+            .snapshot()
+            .range(&self.shared.fact_ages, range)
+            .take(limit)
+        {
+            let age = guard.key().map_err(err)?;
+            let (_, _, customer, seq) = keys::parse_fact_age(&age)?;
+            doomed.push((age, keys::fact(shard, &customer, seq)));
+        }
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let n = doomed.len() as u64;
+        let mut batch = self
+            .shared
+            .db
+            .batch()
+            .durability(Some(PersistMode::SyncAll));
+        for (age, fact) in doomed {
+            batch.remove(&self.shared.fact_ages, age);
+            batch.remove(&self.shared.facts, fact);
         }
         batch.commit().map_err(err)?;
         Ok(n)

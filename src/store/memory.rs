@@ -18,7 +18,11 @@ pub struct MemoryStore {
 #[derive(Debug, Default)]
 struct Inner {
     customers: BTreeMap<(u32, String), Vec<u8>>,
-    facts: BTreeMap<(u32, String, u64), Vec<u8>>,
+    /// `(shard, customer, seq)` -> (decided at, in microseconds; record).
+    facts: BTreeMap<(u32, String, u64), (i64, Vec<u8>)>,
+    /// The facts by age: `(shard, decided at, customer, seq)`, as the
+    /// embedded store's `fact_ages` keyspace sorts.
+    fact_ages: BTreeSet<(u32, i64, String, u64)>,
     timers: BTreeSet<TimerKey>,
     escalations: BTreeMap<(u32, u64), Vec<u8>>,
     /// `(team, escalation id)` -> (entry, acknowledged).
@@ -44,8 +48,14 @@ impl Store for MemoryStore {
         for (shard, customer, record) in batch.customers {
             s.customers.insert((shard, customer), record);
         }
-        for (shard, customer, seq, record) in batch.facts {
-            s.facts.insert((shard, customer, seq), record);
+        for (shard, customer, seq, at_us, record) in batch.facts {
+            s.fact_ages.insert((shard, at_us, customer.clone(), seq));
+            let old = s
+                .facts
+                .insert((shard, customer.clone(), seq), (at_us, record));
+            if let Some((old_at, _)) = old.filter(|(old_at, _)| *old_at != at_us) {
+                s.fact_ages.remove(&(shard, old_at, customer, seq));
+            }
         }
         for t in &batch.timers_cleared {
             s.timers.remove(t);
@@ -147,6 +157,20 @@ impl Store for MemoryStore {
             s.escalations.remove(k);
         }
         Ok(doomed.len() as u64)
+    }
+
+    fn prune_facts(&self, shard: u32, before_us: i64, limit: usize) -> Result<u64> {
+        let mut s = self.lock();
+        let range = (shard, i64::MIN, String::new(), 0)..(shard, before_us, String::new(), 0);
+        let doomed: Vec<(u32, i64, String, u64)> =
+            s.fact_ages.range(range).take(limit).cloned().collect();
+        let n = doomed.len() as u64;
+        for key in doomed {
+            s.fact_ages.remove(&key);
+            let (shard, _, customer, seq) = key;
+            s.facts.remove(&(shard, customer, seq));
+        }
+        Ok(n)
     }
 
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>> {

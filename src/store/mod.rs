@@ -2,21 +2,24 @@
 //!
 //! What the engine decides becomes durable here as one atomic
 //! [`WriteBatch`] per journal group: customer records, their facts (each
-//! customer's history), timer keys set and cleared, escalation log rows
-//! and the open-escalation index. The rows are laid out by the state layer
+//! customer's history, each fact with when it was decided, by which
+//! [`Store::prune_facts`] bounds it), timer keys set and cleared,
+//! escalation log rows and the open-escalation index. The rows are laid out by the state layer
 //! (`state::apply_committed`); values are opaque bytes to the store, and
 //! [`codec`] turns engine types into the prost records of
 //! `proto/handoff/v1/store.proto` and back.
 //!
-//! Two implementations keep the choice measurable and the tests fast:
-//! [`FjallStore`] (the node's, on disk) and [`MemoryStore`] (for unit
-//! tests). Both pass the same contract tests (`contract_tests` below).
+//! Three implementations pass the same contract tests (`contract_tests`
+//! below): [`FjallStore`] (a single node's, embedded, on disk),
+//! [`PgStore`] (a cluster's: PostgreSQL, shared by every node, with shard
+//! leases and fenced commits) and [`MemoryStore`] (for unit tests).
 
 pub mod codec;
 mod fjall;
 mod keys;
 mod memory;
 mod pb;
+pub mod postgres;
 
 #[cfg(test)]
 mod contract_tests;
@@ -26,6 +29,7 @@ use std::sync::Arc;
 
 pub use fjall::FjallStore;
 pub use memory::MemoryStore;
+pub use postgres::{PgOptions, PgStore};
 
 /// What can go wrong below the engine. Every message says what to do.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -57,6 +61,36 @@ pub enum StoreError {
     /// was pending; the write may or may not be durable.
     #[error("the store is shut down; restart the node and retry")]
     Closed,
+
+    /// The cluster database failed or cannot be reached; nothing of the
+    /// operation was written.
+    #[error(
+        "the database failed to {op}: {reason}; calls answer UNAVAILABLE until it is back \
+         (retry: same event id)"
+    )]
+    Database { op: &'static str, reason: String },
+
+    /// The database's schema or shard layout is not this node's, or the
+    /// node cannot reach it at start (the message says what to check).
+    #[error("{0}")]
+    Schema(String),
+
+    /// These `(shard, epoch)` leases are no longer this node's (another
+    /// node took the shard over, or the lease was given back): the writes
+    /// were refused and nothing of the batch was written.
+    #[error(
+        "shards {shards:?} (shard, epoch) are no longer leased to this node; their writes were \
+         refused: retry: same event id (the shard's new owner answers)"
+    )]
+    Fenced { shards: Vec<(u32, u64)> },
+
+    /// The connection was lost while the database committed: the batch
+    /// may or may not be durable.
+    #[error(
+        "the database connection was lost during a commit, so its outcome is unknown ({reason}): \
+         retry: same event id (a retry never applies an event twice)"
+    )]
+    Unknown { reason: String },
 }
 
 impl StoreError {
@@ -111,6 +145,15 @@ impl TimerKey {
     }
 }
 
+/// The lease a writer decided under: a store that fences (PostgreSQL)
+/// commits a batch only if each of its shards is still leased to this node
+/// under this epoch. The embedded store has no leases and ignores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fence {
+    pub shard: u32,
+    pub epoch: u64,
+}
+
 /// One atomic, durable unit: everything one journal group changes.
 ///
 /// Applied in this order, so that within one batch a later write of the
@@ -122,9 +165,10 @@ impl TimerKey {
 pub struct WriteBatch {
     /// `(shard, customer, CustomerRecord bytes)`: replaces the record.
     pub customers: Vec<(u32, String, Vec<u8>)>,
-    /// `(shard, customer, fact seq, FactRecord bytes)`: the customer's
-    /// history, one key per fact.
-    pub facts: Vec<(u32, String, u64, Vec<u8>)>,
+    /// `(shard, customer, fact seq, decided at (microseconds since the
+    /// Unix epoch), FactRecord bytes)`: the customer's history, one key per
+    /// fact. The decision time is what [`Store::prune_facts`] goes by.
+    pub facts: Vec<(u32, String, u64, i64, Vec<u8>)>,
     pub timers_set: Vec<TimerKey>,
     pub timers_cleared: Vec<TimerKey>,
     /// `(shard, seq per shard, EscalationRecord bytes)`.
@@ -134,6 +178,8 @@ pub struct WriteBatch {
     pub open_set: Vec<OpenRow>,
     /// `(team, escalation id)`: removed when the escalation is resolved.
     pub open_cleared: Vec<(String, String)>,
+    /// The leases the entries were decided under (see [`Fence`]).
+    pub fences: Vec<Fence>,
 }
 
 /// One open escalation in the by-team index.
@@ -166,6 +212,7 @@ impl WriteBatch {
         self.escalations.extend(other.escalations);
         self.open_set.extend(other.open_set);
         self.open_cleared.extend(other.open_cleared);
+        self.fences.extend(other.fences);
     }
 }
 
@@ -187,6 +234,8 @@ impl WriteBatch {
 ///   groups commands; the store adds no grouping of its own.)
 /// - **Shards are separate keyspaces.** Every key carries its shard; reads
 ///   of one shard never return another's records.
+/// - **Numbers.** Fact and escalation sequence numbers stay below 2^63
+///   (PostgreSQL's `int8`; a log never comes near it).
 /// - **Values are opaque.** The store never decodes customers, facts or
 ///   escalations; only keys it writes itself (timers) are parsed, and a key
 ///   that does not parse is [`StoreError::Corrupt`].
@@ -234,6 +283,24 @@ pub trait Store: Send + Sync + 'static {
     /// not decide what is old (values are opaque): the caller passes the
     /// first seq to keep.
     fn prune_escalations(&self, shard: u32, before_seq: u64, limit: usize) -> Result<u64>;
+
+    /// Removes up to `limit` facts of `shard` decided before `before_us`
+    /// (microseconds since the Unix epoch, by the decision time their
+    /// [`WriteBatch`] carried), oldest first, atomically and durably;
+    /// returns how many it removed. Facts decided at the same instant go
+    /// in any order; other shards and facts decided at or after
+    /// `before_us` are untouched.
+    ///
+    /// A customer's history is written, never read back, by the node: the
+    /// customer record says the seq of its last fact, so a customer goes on
+    /// numbering where it was even when all of its facts are gone, and
+    /// [`last_fact_seq`](Store::last_fact_seq) answers from the facts that
+    /// remain (a customer with a newer fact still has its highest seq). The
+    /// store does not decide what is old: the caller passes the horizon.
+    /// Facts written before a store kept decision times are the store's
+    /// to document: [`FjallStore`] never prunes them, [`PgStore`] reads
+    /// them as decided at the Unix epoch (so they go first).
+    fn prune_facts(&self, shard: u32, before_us: i64, limit: usize) -> Result<u64>;
 
     /// The open escalations of `team` (of every team when `None`), as
     /// `(EscalationRecord bytes, acknowledged)`, ordered by team then id.

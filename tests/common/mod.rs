@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cluster;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -177,6 +178,18 @@ impl NodeProcess {
         let mut text = String::new();
         conn.read_to_string(&mut text).expect("read the metrics");
         text
+    }
+
+    /// Sends a signal by name (`STOP`, `CONT`, ...) to the running node.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("the node is running").id();
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill -{sig} {pid}");
     }
 
     /// Kills the process with SIGKILL: no flush, no goodbye.
