@@ -215,7 +215,17 @@ impl Node {
             return;
         };
         let _ = running.stop.send(true);
-        let _ = running.timers.await;
+        // A service blocked on a store call that does not answer (the
+        // database is gone) is left to end by itself: what it still fires
+        // goes nowhere, and the shard's keys stay in the store.
+        let mut timers = running.timers;
+        if tokio::time::timeout(std::time::Duration::from_secs(1), &mut timers)
+            .await
+            .is_err()
+        {
+            timers.abort();
+            tracing::warn!(shard, "the shard's timer service did not stop within 1 s");
+        }
         if drain {
             let _ = running
                 .router

@@ -118,11 +118,19 @@ impl TimerService {
         let mut counted = false;
         self.report_window();
         loop {
+            // Checked here too: a refill that keeps failing (the database
+            // is gone) must not keep a stopping shard's service alive.
+            if *self.shutdown.borrow() {
+                return;
+            }
             if let Some(from) = self.window.needs_refill()
                 && let Err(e) = self.refill(&from)
             {
                 tracing::error!(shard = self.shard, error = %e, "timer refill failed; retrying");
-                tokio::time::sleep(StdDuration::from_secs(1)).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(StdDuration::from_secs(1)) => {}
+                    _ = self.shutdown.changed() => return,
+                }
                 continue;
             }
             self.fire_due();
