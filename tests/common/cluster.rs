@@ -287,10 +287,20 @@ pub fn tiers_fired(customers: &[String]) -> Vec<(String, i32)> {
 /// Waits (90 s at most) until the subscriber has received every one of
 /// `want`.
 pub async fn await_delivered(received: &Arc<Mutex<Received>>, want: &[(String, i32)]) {
-    eventually(Duration::from_secs(90), "every tier delivered", || {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    eventually(Duration::from_secs(95), "every tier delivered", || {
         let got = received_kinds(received);
-        let missing = want.iter().filter(|k| !got.contains(k)).count();
-        async move { (missing == 0).then_some(()) }
+        let missing: Vec<&(String, i32)> = want.iter().filter(|k| !got.contains(k)).collect();
+        assert!(
+            missing.is_empty() || std::time::Instant::now() < deadline,
+            "{} of {} tiers never delivered (cursor {}), e.g. {:?}",
+            missing.len(),
+            want.len(),
+            received.lock().expect("not poisoned").cursor,
+            &missing[..missing.len().min(5)]
+        );
+        let done = missing.is_empty();
+        async move { done.then_some(()) }
     })
     .await;
 }
