@@ -31,7 +31,7 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Slice};
 
 use super::keys;
 use super::{Result, Store, StoreError, TimerKey, WriteBatch};
@@ -276,6 +276,27 @@ impl Shared {
     }
 }
 
+impl FjallStore {
+    /// Removes `keys` in one synced batch; returns how many (0 writes
+    /// nothing).
+    fn remove_durably(&self, keys: Vec<(&Keyspace, Slice)>, op: &'static str) -> Result<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let n = keys.len() as u64;
+        let mut batch = self
+            .shared
+            .db
+            .batch()
+            .durability(Some(PersistMode::SyncAll));
+        for (keyspace, key) in keys {
+            batch.remove(keyspace, key);
+        }
+        batch.commit().map_err(|e| StoreError::backend(op, e))?;
+        Ok(n)
+    }
+}
+
 impl Store for FjallStore {
     fn commit(&self, batch: WriteBatch) -> Result<()> {
         if batch.is_empty() {
@@ -414,20 +435,11 @@ impl Store for FjallStore {
         {
             doomed.push(guard.key().map_err(err)?);
         }
-        if doomed.is_empty() {
-            return Ok(0);
-        }
-        let n = doomed.len() as u64;
-        let mut batch = self
-            .shared
-            .db
-            .batch()
-            .durability(Some(PersistMode::SyncAll));
-        for key in doomed {
-            batch.remove(&self.shared.escalations, key);
-        }
-        batch.commit().map_err(err)?;
-        Ok(n)
+        let escalations = &self.shared.escalations;
+        self.remove_durably(
+            doomed.into_iter().map(|key| (escalations, key)).collect(),
+            "pruning escalations",
+        )
     }
 
     fn prune_facts(&self, shard: u32, before_us: i64, limit: usize) -> Result<u64> {
@@ -445,20 +457,13 @@ impl Store for FjallStore {
             let (_, _, customer, seq) = keys::parse_fact_age(&age)?;
             doomed.push((age, keys::fact(shard, &customer, seq)));
         }
-        if doomed.is_empty() {
-            return Ok(0);
-        }
+        let (ages, facts) = (&self.shared.fact_ages, &self.shared.facts);
         let n = doomed.len() as u64;
-        let mut batch = self
-            .shared
-            .db
-            .batch()
-            .durability(Some(PersistMode::SyncAll));
-        for (age, fact) in doomed {
-            batch.remove(&self.shared.fact_ages, age);
-            batch.remove(&self.shared.facts, fact);
-        }
-        batch.commit().map_err(err)?;
+        let keys = doomed
+            .into_iter()
+            .flat_map(|(age, fact)| [(ages, age), (facts, Slice::from(fact))])
+            .collect();
+        self.remove_durably(keys, "pruning facts")?;
         Ok(n)
     }
 
