@@ -386,6 +386,24 @@ fn pruning_removes_facts_decided_before_the_horizon(s: &dyn Store) {
     assert_eq!(s.last_fact_seq(3, "twice").expect("reads"), None);
     assert_eq!(s.last_fact_seq(3, "edge").expect("reads"), Some(2));
     assert_eq!(s.prune_facts(7, i64::MAX, 100).expect("prunes"), 0);
+
+    // One entry's facts (consecutive seqs, one decision time) are pruned
+    // fact by fact as the limit says, even when a call ends inside them.
+    s.commit(aged_batch(
+        4,
+        "run",
+        "run",
+        &[(1, 10), (2, 10), (3, 10), (4, 10), (5, 20)],
+    ))
+    .expect("commits");
+    assert_eq!(s.prune_facts(4, 15, 2).expect("prunes"), 2);
+    assert_eq!(s.last_fact_seq(4, "run").expect("reads"), Some(5));
+    assert_eq!(s.prune_facts(4, 15, 1).expect("prunes"), 1);
+    assert_eq!(s.prune_facts(4, 15, 100).expect("prunes"), 1, "seq 4");
+    assert_eq!(s.prune_facts(4, 15, 100).expect("prunes"), 0);
+    assert_eq!(s.last_fact_seq(4, "run").expect("reads"), Some(5));
+    assert_eq!(s.prune_facts(4, 21, 100).expect("prunes"), 1);
+    assert_eq!(s.last_fact_seq(4, "run").expect("reads"), None);
 }
 
 fn concurrent_commits_all_land(s: &dyn Store) {

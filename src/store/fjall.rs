@@ -14,10 +14,15 @@
 //! keyspace; it is no longer opened (idempotency keys live in the customer
 //! record) and costs nothing.
 //!
-//! **Fact retention.** Each fact's `fact_ages` key (`shard | decided at |
-//! customer | seq`, empty value) is written in the same batch as the fact;
-//! [`Store::prune_facts`] range-scans a shard's keys below the horizon and
-//! removes each with its fact, in one batch. Facts written by a build
+//! **Fact retention.** Each journal entry's facts (a run of consecutive
+//! seqs of one customer, decided at one instant) get one `fact_ages` key
+//! (`shard | decided at | customer | first seq`, the last seq as its value,
+//! empty when it is the first), written in the same batch as the facts:
+//! one key per entry rather than one per fact, which is what keeps
+//! retention off the ingest bill. [`Store::prune_facts`] range-scans a
+//! shard's keys below the horizon and removes each with its run of facts,
+//! in one batch (a run longer than the call's limit loses its head and is
+//! indexed again from its new first seq). Facts written by a build
 //! before `fact_ages` existed have no key there and are **never pruned**:
 //! opening such a directory creates the keyspace empty, and the format
 //! version stays 1 (an older build still opens the directory; the facts it
@@ -224,17 +229,46 @@ impl Shared {
                     Some(record),
                 );
             }
-            // Each fact key's age key, so that a fact written twice in
-            // one batch is indexed by its last decision time only.
-            let mut ages: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-            for (shard, customer, seq, at_us, record) in b.facts {
-                let key = keys::fact(shard, &customer, seq);
-                let age = keys::fact_age(shard, at_us, &customer, seq);
-                if let Some(earlier) = ages.insert(key.clone(), age.clone()) {
-                    ops.remove(&(Part::FactAges, earlier));
+            // Facts netted by key (the last write of a fact wins, so a
+            // fact written twice in one batch goes by its last decision
+            // time), then one age key per run of consecutive seqs of one
+            // customer decided at one instant: one journal entry's facts.
+            let mut facts = b.facts;
+            facts.sort_by(|a, b| (a.0, &a.1, a.2).cmp(&(b.0, &b.1, b.2)));
+            let mut run: Option<AgeRun> = None;
+            let mut i = 0;
+            while i < facts.len() {
+                // The last of the equal keys wins (the sort is stable).
+                while i + 1 < facts.len()
+                    && (facts[i].0, &facts[i].1, facts[i].2)
+                        == (facts[i + 1].0, &facts[i + 1].1, facts[i + 1].2)
+                {
+                    i += 1;
                 }
-                ops.insert((Part::FactAges, age), Some(Vec::new()));
-                ops.insert((Part::Facts, key), Some(record));
+                let (shard, customer, seq, at_us, record) = std::mem::take(&mut facts[i]);
+                i += 1;
+                match &mut run {
+                    Some(r) if r.extends(shard, &customer, seq, at_us) => r.last = seq,
+                    _ => {
+                        if let Some(done) = run.take() {
+                            done.put(&mut ops);
+                        }
+                        run = Some(AgeRun {
+                            shard,
+                            customer: customer.clone(),
+                            at_us,
+                            first: seq,
+                            last: seq,
+                        });
+                    }
+                }
+                ops.insert(
+                    (Part::Facts, keys::fact(shard, &customer, seq)),
+                    Some(record),
+                );
+            }
+            if let Some(done) = run {
+                done.put(&mut ops);
             }
             for t in &b.timers_cleared {
                 ops.insert((Part::Timers, t.encode()), None);
@@ -273,6 +307,41 @@ impl Shared {
         batch
             .commit()
             .map_err(|e| StoreError::backend("committing a batch", e))
+    }
+}
+
+/// Consecutive facts of one customer decided at one instant (one journal
+/// entry's facts, as a rule): indexed by one `fact_ages` key, `shard |
+/// decided at | customer | first seq`, whose value is the last seq (an
+/// empty value, as written before runs were indexed, means the first).
+struct AgeRun {
+    shard: u32,
+    customer: String,
+    at_us: i64,
+    first: u64,
+    last: u64,
+}
+
+impl AgeRun {
+    fn extends(&self, shard: u32, customer: &str, seq: u64, at_us: i64) -> bool {
+        (self.shard, self.customer.as_str(), self.at_us) == (shard, customer, at_us)
+            && self.last.checked_add(1) == Some(seq)
+    }
+
+    /// The run's `fact_ages` key and value.
+    fn entry(&self) -> (Vec<u8>, Vec<u8>) {
+        let key = keys::fact_age(self.shard, self.at_us, &self.customer, self.first);
+        let value = if self.last == self.first {
+            Vec::new()
+        } else {
+            self.last.to_be_bytes().to_vec()
+        };
+        (key, value)
+    }
+
+    fn put(self, ops: &mut BTreeMap<(Part, Vec<u8>), Option<Vec<u8>>>) {
+        let (key, value) = self.entry();
+        ops.insert((Part::FactAges, key), Some(value));
     }
 }
 
@@ -445,25 +514,52 @@ impl Store for FjallStore {
     fn prune_facts(&self, shard: u32, before_us: i64, limit: usize) -> Result<u64> {
         let err = |e| StoreError::backend("pruning facts", e);
         let range = keys::fact_ages_from(shard, i64::MIN)..keys::fact_ages_from(shard, before_us);
-        let mut doomed = Vec::new();
-        for guard in self
+        let (ages, facts) = (&self.shared.fact_ages, &self.shared.facts);
+        let mut batch = self
             .shared
             .db
-            .snapshot()
-            .range(&self.shared.fact_ages, range)
-            .take(limit)
-        {
-            let age = guard.key().map_err(err)?;
-            let (_, _, customer, seq) = keys::parse_fact_age(&age)?;
-            doomed.push((age, keys::fact(shard, &customer, seq)));
+            .batch()
+            .durability(Some(PersistMode::SyncAll));
+        let mut n = 0u64;
+        for guard in self.shared.db.snapshot().range(ages, range) {
+            let budget = (limit as u64).saturating_sub(n);
+            if budget == 0 {
+                break;
+            }
+            let (age, value) = guard.into_inner().map_err(err)?;
+            let (_, at_us, customer, first) = keys::parse_fact_age(&age)?;
+            let last =
+                match value.as_ref() {
+                    [] => first,
+                    v => u64::from_be_bytes(v.try_into().map_err(|_| {
+                        StoreError::corrupt("fact age", "a value that is not 8 bytes")
+                    })?),
+                };
+            // A run longer than the budget loses its head; the rest keeps
+            // its decision time under a key for its new first seq.
+            let end = last.min(first.saturating_add(budget - 1));
+            for seq in first..=end {
+                batch.remove(facts, keys::fact(shard, &customer, seq));
+            }
+            batch.remove(ages, age);
+            if end < last {
+                let rest = AgeRun {
+                    shard,
+                    customer,
+                    at_us,
+                    first: end + 1,
+                    last,
+                };
+                let (key, value) = rest.entry();
+                batch.insert(ages, key, value);
+            }
+            n += end - first + 1;
         }
-        let (ages, facts) = (&self.shared.fact_ages, &self.shared.facts);
-        let n = doomed.len() as u64;
-        let keys = doomed
-            .into_iter()
-            .flat_map(|(age, fact)| [(ages, age), (facts, Slice::from(fact))])
-            .collect();
-        self.remove_durably(keys, "pruning facts")?;
+        if n > 0 {
+            batch
+                .commit()
+                .map_err(|e| StoreError::backend("pruning facts", e))?;
+        }
         Ok(n)
     }
 
