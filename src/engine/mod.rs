@@ -14,6 +14,7 @@
 //! (the steps for one event) and "FAQ n" (its settled reading n, anchor
 //! `#faq-n`), numbered as in the contract.
 
+pub mod calendar;
 pub mod model;
 
 mod decide;

@@ -221,6 +221,12 @@ pub struct Sla {
     pub within_bounds: Option<(Duration, Duration)>,
     /// In file order; the index is the tier number.
     pub tiers: Vec<Tier>,
+    /// The calendar whose open time counts (an index into
+    /// [`ModelSpec::calendars`]); `None`: every instant counts.
+    pub calendar: Option<usize>,
+    /// While the customer is in any of these states, the clock stops
+    /// (sorted, deduplicated).
+    pub pause_in: Vec<(RegionId, StateId)>,
 }
 
 /// When a tier fires.
@@ -263,6 +269,9 @@ pub struct Overlay {
 #[derive(Debug, Clone, Default)]
 pub struct SlaOverlay {
     pub within: Option<Duration>,
+    /// Another calendar for the market (an index into
+    /// [`ModelSpec::calendars`]); it replaces the core's (FAQ 35).
+    pub calendar: Option<usize>,
     pub start: Vec<EventTypeId>,
     pub stop: Vec<EventTypeId>,
     pub cancel: Vec<EventTypeId>,
@@ -287,6 +296,8 @@ pub struct ModelSpec {
     pub regions: Vec<Region>,
     pub slas: Vec<Sla>,
     pub markets: Vec<Market>,
+    /// `[calendars.NAME]`, in file order.
+    pub calendars: Vec<std::sync::Arc<super::calendar::Calendar>>,
 }
 
 /// A loaded model: the checked spec, name lookups and per-market rules.

@@ -48,6 +48,8 @@ impl Builder {
                 within: Duration(0),
                 within_bounds: None,
                 tiers: Vec::new(),
+                calendar: None,
+                pause_in: Vec::new(),
             };
             let mut info = SlaInfo {
                 has_bounds_key: false,
