@@ -160,7 +160,7 @@ pub fn ingest_result(r: IngestReply) -> pb::IngestResult {
                 kind: match c.change {
                     SlaChangeKind::Started => pb::SlaChangeKind::Started,
                     SlaChangeKind::Ended(SlaEnd::Met) => pb::SlaChangeKind::Met,
-                    SlaChangeKind::Ended(SlaEnd::Late) => pb::SlaChangeKind::Late,
+                    SlaChangeKind::Ended(SlaEnd::Missed) => pb::SlaChangeKind::Late,
                     SlaChangeKind::Ended(SlaEnd::Cancelled) => pb::SlaChangeKind::Cancelled,
                 } as i32,
                 at: None,
