@@ -34,7 +34,7 @@ pub use input::{Event, Input, Limits, Malformed, MalformedKind, Timer};
 pub use log_entry::EscalationEntry;
 pub use state::{
     Core, CustomerState, FiredEscalation, Instance, ProofSlot, RESOLVED_CAP, RegionSlot,
-    ResolvedEscalation, SeenKeys, SlaSlot, TIMELINE_CAP, TierSlot, TimelineEntry,
+    ResolvedEscalation, SeenKeys, SlaSlot, TIMELINE_CAP, TierSlot, TimelineEntry, tier_threshold,
 };
 pub use time::Timestamp;
 

@@ -17,7 +17,7 @@ mod load;
 mod rules;
 mod scale;
 
-pub use durations::{Duration, Percent, format_duration, parse_duration, parse_percent};
+pub use durations::{Duration, Percent, format_duration, in_words, parse_duration, parse_percent};
 pub use graph::{GraphFormat, render_graph};
 pub use load::{ModelError, ModelErrors, load, load_file};
 pub use rules::{MarketRules, SlaRules};
