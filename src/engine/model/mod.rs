@@ -333,6 +333,16 @@ impl CalendarSpec {
             .sum()
     }
 
+    /// The open time of a week with no closed date as hours: `39h`,
+    /// `37h30m`.
+    pub fn open_per_week(&self) -> String {
+        let minutes = self.open_minutes_per_week();
+        match minutes % 60 {
+            0 => format!("{}h", minutes / 60),
+            m => format!("{}h{m:02}m", minutes / 60),
+        }
+    }
+
     /// `mon 09:00-17:00, fri 09:00-13:00 14:00-17:00`: the open days, each
     /// with its intervals; consecutive days with the same hours are joined
     /// (`mon-thu 09:00-17:00`).
