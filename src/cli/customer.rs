@@ -3,9 +3,9 @@
 use serde_json::json;
 
 use crate::api::pb;
-use crate::engine::model::{Duration, in_words};
 use crate::cli::print::*;
 use crate::cli::target::Target;
+use crate::engine::model::{Duration, in_words};
 
 /// `handoff customer get ID`.
 #[derive(Debug, clap::Args)]
@@ -79,7 +79,10 @@ pub async fn customer_get(args: CustomerGetArgs) -> anyhow::Result<()> {
                 .as_ref()
                 .map(|n| match &n.at {
                     Some(_) => format!(", next tier {} at {} -> {}", n.tier, ts(&n.at), n.team),
-                    None => format!(", next tier {} -> {} when the clock runs again", n.tier, n.team),
+                    None => format!(
+                        ", next tier {} -> {} when the clock runs again",
+                        n.tier, n.team
+                    ),
                 })
                 .unwrap_or_default();
             say!(

@@ -11,12 +11,12 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use super::calendar::SlaClock;
 use super::fact::{Escalation, EscalationKind, EventRef, Fact, Outcome, SlaEnd};
 use super::input::Timer;
-use super::calendar::SlaClock;
 use super::model::{
-    Duration, SlaRules, EventTypeId, MarketId, Model, ProofId, RegionId, Severity, SlaId, SourceId, StateId,
-    TeamId, Tier,
+    Duration, EventTypeId, MarketId, Model, ProofId, RegionId, Severity, SlaId, SlaRules, SourceId,
+    StateId, TeamId, Tier,
 };
 use super::time::Timestamp;
 
@@ -162,6 +162,9 @@ impl Instance {
         } else {
             self.instant_of(rules, rules.within)
         };
+        // By index: each tier's new time reads the instance (its pauses)
+        // while the slot is replaced.
+        #[allow(clippy::needless_range_loop)]
         for i in 0..self.tiers.len() {
             if !self.tiers[i].pending() {
                 continue;
@@ -234,9 +237,11 @@ impl Instance {
 pub fn tier_threshold(rules: &SlaRules, tier: usize, repeat: u32) -> Duration {
     let first = rules.tier_offsets[tier];
     match rules.tier_every[tier] {
-        Some(every) if repeat > 0 => {
-            Duration(first.0.saturating_add(every.0.saturating_mul(i64::from(repeat))))
-        }
+        Some(every) if repeat > 0 => Duration(
+            first
+                .0
+                .saturating_add(every.0.saturating_mul(i64::from(repeat))),
+        ),
         _ => first,
     }
 }
@@ -439,7 +444,8 @@ impl Core {
                         let slot = match rules.tier_every[tier] {
                             Some(every) if every.0 > 0 => {
                                 let repeat = esc.repeat.saturating_add(1);
-                                let next = inst.instant_of(rules, tier_threshold(rules, tier, repeat));
+                                let next =
+                                    inst.instant_of(rules, tier_threshold(rules, tier, repeat));
                                 TierSlot {
                                     next,
                                     repeat,

@@ -374,7 +374,11 @@ pub fn customer_view(
             remaining: seconds(Duration(rules.within.0.saturating_sub(elapsed.0))),
             original_deadline: inst.original_deadline,
             calendar: rules.calendar.as_ref().map(|c| c.name.clone()),
-            paused_since: inst.pauses.last().filter(|(_, to)| to.is_none()).map(|(from, _)| *from),
+            paused_since: inst
+                .pauses
+                .last()
+                .filter(|(_, to)| to.is_none())
+                .map(|(from, _)| *from),
         });
         for f in &inst.fired {
             escalations.push(escalation_view(model, s, &f.escalation, f.acknowledged));

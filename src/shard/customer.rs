@@ -13,8 +13,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::ShardMsg;
 use super::context::ShardContext;
-use crate::engine::view::{self, CustomerView};
 use crate::engine::model::{Duration, SlaId};
+use crate::engine::view::{self, CustomerView};
 use crate::engine::{
     CustomerState, Decision, Escalation, Event, Fact, Input, Refusal, SlaEnd, Timer, Timestamp,
     decide,

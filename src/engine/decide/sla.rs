@@ -109,7 +109,9 @@ impl Work<'_> {
             fired: Vec::new(),
         };
         // The original deadline: the calendar alone, no pause (FAQ 43).
-        let deadline = probe.instant_of(sr, sr.within).unwrap_or(Timestamp::MAX_VALID);
+        let deadline = probe
+            .instant_of(sr, sr.within)
+            .unwrap_or(Timestamp::MAX_VALID);
         let probe = Instance {
             pauses: paused_since.map(|p| vec![(p, None)]).unwrap_or_default(),
             ..probe
