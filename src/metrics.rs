@@ -7,7 +7,8 @@
 //! memory (`handoff_timers_in_window`), timer lateness
 //! (`handoff_timer_lateness_seconds`), escalations by sla/team/severity/kind
 //! (`handoff_escalations_total`), breaches by hand-off
-//! (`handoff_breaches_total`), journal group sizes and sync latency
+//! (`handoff_breaches_total`), SLA outcomes and elapsed SLA time
+//! (`handoff_sla_outcomes_total`, `handoff_sla_elapsed_seconds`), journal group sizes and sync latency
 //! (`handoff_store_batch_entries`, `handoff_store_sync_seconds`),
 //! passivations and subscribers; denied calls by principal and rule
 //! (`handoff_denied_total`) and refused credentials by reason
@@ -52,6 +53,15 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
             2.5, 5.0,
         ])
         .context("metrics buckets")?
+        // SLA time runs from minutes to days.
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("handoff_sla_elapsed_seconds".into()),
+            &[
+                60.0, 300.0, 900.0, 1_800.0, 3_600.0, 7_200.0, 14_400.0, 28_800.0, 86_400.0,
+                172_800.0, 604_800.0,
+            ],
+        )
+        .context("metrics buckets for SLA time")?
         .install()
         .context("cannot start the metrics exporter")?;
     describe();
@@ -122,6 +132,16 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
         "handoff_escalations_total",
         Kind::Counter,
         "Escalations recorded, by SLA, notified team, severity and kind.",
+    ),
+    (
+        "handoff_sla_outcomes_total",
+        Kind::Counter,
+        "Ended SLA instances by SLA, market and outcome (met, missed, cancelled).",
+    ),
+    (
+        "handoff_sla_elapsed_seconds",
+        Kind::Histogram,
+        "Elapsed SLA time (open calendar time minus pauses) when an instance ends, by SLA and outcome.",
     ),
     (
         "handoff_breaches_total",

@@ -171,7 +171,7 @@ impl<'m, W: Write> Simulator<'m, W> {
                     .vt
                     .customer(&customer)
                     .filter(|s| s.exists)
-                    .map(|s| view::customer_view(self.model, s, timeline_limit));
+                    .map(|s| view::customer_view(self.model, s, timeline_limit, at));
                 let reason = view
                     .is_none()
                     .then(|| format!("unknown customer `{customer}`"));

@@ -29,10 +29,13 @@ fn line_of(path: &str, needle: &str) -> usize {
 fn check_accepts_the_reference_model() {
     let out = handoff(&["model", "check", "examples/saas.toml"]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
-        text(&out.stdout),
-        "examples/saas.toml: ok (model saas v1: 3 regions, 11 states, 4 SLAs, 3 markets, fingerprint c4a4bebaa07b)\n"
+        lines[0],
+        "examples/saas.toml: ok (model saas v1: 3 regions, 11 states, 4 SLAs, 3 markets, fingerprint c4a4bebaa07b)"
     );
+    assert!(lines[1].starts_with("tz database "), "{stdout}");
     assert!(out.stderr.is_empty());
 }
 
@@ -190,4 +193,153 @@ fn check_reports_a_non_ascii_duration_unit_on_its_line_without_panicking() {
     let out = handoff(&["model", "scale", file, "--by", "3600"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("`é` is not a unit"));
+}
+
+#[test]
+fn check_shows_the_tz_database_and_each_calendar() {
+    let file = "tests/models/calendars.toml";
+    let out = handoff(&["model", "check", file]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{file}: ok (model desk v1: 1 region, 3 states, 2 SLAs, 2 markets, 2 calendars, \
+             fingerprint "
+        )),
+        "{stdout}"
+    );
+    // `tz database 2025b (bundled)`: a release name, four digits and a letter.
+    let version = lines[1]
+        .strip_prefix("tz database ")
+        .and_then(|rest| rest.strip_suffix(" (bundled)"))
+        .unwrap_or_else(|| panic!("no tz database line in:\n{stdout}"));
+    assert!(
+        version.len() >= 5
+            && version[..4].bytes().all(|b| b.is_ascii_digit())
+            && version[4..].bytes().all(|b| b.is_ascii_lowercase()),
+        "{version:?} is not a tz release name"
+    );
+    assert_eq!(
+        lines[2],
+        "calendar de_office: Europe/Berlin, open 39h a week (mon-thu 09:00-17:00, \
+         fri 09:00-13:00 14:00-17:00), 4 closed dates, used by SLA first_reply"
+    );
+    assert_eq!(
+        lines[3],
+        "calendar br_office: America/Sao_Paulo, open 53h a week (mon-fri 08:00-18:00, \
+         sat 09:00-12:00), 0 closed dates, used by SLA first_reply in market BR"
+    );
+}
+
+#[test]
+fn check_reports_every_calendar_and_pause_mistake_with_its_line() {
+    let file = "tests/models/calendars_broken.toml";
+    let out = handoff(&["model", "check", file]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    // (a text on the line, what the problem says)
+    let expected: &[(&str, &str)] = &[
+        (
+            "Europe/Berln",
+            "`time_zone` of calendar \"de_office\" is \"Europe/Berln\", which the bundled tz \
+             database does not know (did you mean \"Europe/Berlin\"?)",
+        ),
+        (
+            "2026-02-30",
+            "`closed` of calendar \"de_office\": \"2026-02-30\" is not a date: February 2026 \
+             has 28 days",
+        ),
+        (
+            "monday",
+            "`open` of calendar \"de_office\" has the key `monday`, which is not a day (did you \
+             mean `mon`?): the days are mon, tue, wed, thu, fri, sat, sun",
+        ),
+        (
+            "17:00-09:00",
+            "`open.tue` of calendar \"de_office\": \"17:00-09:00\" ends before it starts",
+        ),
+        (
+            "9:00-17:00\"]\n\n",
+            "\"9:00-17:00\" has the one-digit hour `9:00`: hours have two digits; write \
+             \"09:00-17:00\"",
+        ),
+        (
+            "open = {}",
+            "calendar \"empty\" has no open time: `open` lists no interval",
+        ),
+        (
+            "\"2026-12-21\"",
+            "calendar \"mondays\" has no open time in the week of Monday 2026-12-21",
+        ),
+        (
+            "calendar = \"office\"",
+            "`calendar` of SLA \"first_reply\" names undeclared calendar \"office\"",
+        ),
+        (
+            "ticket.waiting_on_customer",
+            "names undeclared state \"waiting_on_customer\"",
+        ),
+        (
+            "\"ticket.waiting\", \"ticket.open\"",
+            "`pause_in` of SLA \"while_open\" lists \"ticket.open\", the state the SLA runs in",
+        ),
+        (
+            "br_office",
+            "`calendar` of SLA \"first_reply\" in market \"BR\" names undeclared calendar \
+             \"br_office\"",
+        ),
+        (
+            "br_office",
+            "SLA \"first_reply\" in market \"BR\" sets `pause_in`, which is not a market \
+             overlay key",
+        ),
+    ];
+    for (needle, message) in expected {
+        let want = format!("{file}:{}: ", line_of(file, needle));
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with(&want) && l.contains(message)),
+            "expected `{want}...{message}...` in:\n{stderr}"
+        );
+    }
+    let count = format!("{file}: {} problems found", expected.len());
+    assert!(stderr.contains(&count), "expected {count:?} in:\n{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn graph_shows_calendars_and_where_slas_pause() {
+    let file = "tests/models/calendars.toml";
+    let dot = handoff(&["model", "graph", file, "--format", "dot"]);
+    assert!(dot.status.success(), "{}", text(&dot.stderr));
+    let dot = text(&dot.stdout);
+    assert!(dot.contains("calendar: de_office (BR: br_office)"), "{dot}");
+    assert!(
+        dot.contains("paused in: ticket.waiting_on_customer"),
+        "{dot}"
+    );
+    assert!(
+        dot.contains(
+            "\"sla0\" -> \"r0_s2\" [label=\"paused here\", style=dotted, arrowhead=odot];"
+        ),
+        "{dot}"
+    );
+    assert!(
+        dot.contains("calendar de_office\\ntime zone: Europe/Berlin\\nopen 39h a week"),
+        "{dot}"
+    );
+    let mermaid = handoff(&["model", "graph", file, "--format", "mermaid"]);
+    assert!(mermaid.status.success(), "{}", text(&mermaid.stderr));
+    let mermaid = text(&mermaid.stdout);
+    assert!(
+        mermaid.contains("  sla1 -.-o|\"paused here\"| r0_s2\n"),
+        "{mermaid}"
+    );
+    assert!(
+        mermaid.contains("cal1[[\"calendar br_office<br/>time zone: America/Sao_Paulo"),
+        "{mermaid}"
+    );
 }

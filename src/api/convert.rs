@@ -160,7 +160,7 @@ pub fn ingest_result(r: IngestReply) -> pb::IngestResult {
                 kind: match c.change {
                     SlaChangeKind::Started => pb::SlaChangeKind::Started,
                     SlaChangeKind::Ended(SlaEnd::Met) => pb::SlaChangeKind::Met,
-                    SlaChangeKind::Ended(SlaEnd::Late) => pb::SlaChangeKind::Late,
+                    SlaChangeKind::Ended(SlaEnd::Missed) => pb::SlaChangeKind::Late,
                     SlaChangeKind::Ended(SlaEnd::Cancelled) => pb::SlaChangeKind::Cancelled,
                 } as i32,
                 at: None,
@@ -210,6 +210,22 @@ fn timeline(t: TimelineView) -> pb::TimelineEntry {
         summary: t.summary,
         outcome: t.outcome.map_or(pb::Outcome::Unspecified, outcome) as i32,
         reason: t.reason.unwrap_or_default(),
+        sla_outcome: t
+            .sla_outcome
+            .map(|e| e.as_str().to_owned())
+            .unwrap_or_default(),
+        elapsed: t.elapsed.map(duration),
+    }
+}
+
+/// Seconds (to the microsecond, as the view gives them) as a protobuf
+/// `Duration`; negative durations keep both fields negative, as the type
+/// requires.
+fn duration(seconds: f64) -> prost_types::Duration {
+    let micros = (seconds * 1e6).round() as i64;
+    prost_types::Duration {
+        seconds: micros / 1_000_000,
+        nanos: ((micros % 1_000_000) * 1_000) as i32,
     }
 }
 
@@ -253,14 +269,20 @@ pub fn customer_view(v: CustomerView) -> pb::CustomerView {
                 owner: s.owner,
                 handoff: s.handoff,
                 started_at: Some(timestamp(s.started_at)),
-                deadline: Some(timestamp(s.deadline)),
+                deadline: s.deadline.map(timestamp),
                 breached: s.breached,
                 next_tier: s.next_tier.map(|n| pb::NextTier {
                     tier: u32::from(n.tier),
-                    at: Some(timestamp(n.at)),
+                    at: n.at.map(timestamp),
                     team: n.team,
                     severity: severity(n.severity) as i32,
                 }),
+                paused: s.paused,
+                elapsed: Some(duration(s.elapsed)),
+                remaining: Some(duration(s.remaining)),
+                original_deadline: Some(timestamp(s.original_deadline)),
+                calendar: s.calendar.unwrap_or_default(),
+                paused_since: s.paused_since.map(timestamp),
             })
             .collect(),
         escalations: v

@@ -5,22 +5,73 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use crate::engine::calendar::tzdb_version;
 use crate::engine::model::{
     GraphFormat, Model, ModelErrors, catalog, load, load_file, render_graph, scale_model_text,
 };
 
 /// Prints every problem of the model (with lines); exit 1 if any.
 ///
-/// On success, one summary line on stdout:
-/// `FILE: ok (model NAME vVERSION: 3 regions, 11 states, 4 SLAs, 3 markets)`.
+/// On success, on stdout: a summary line
+/// `FILE: ok (model NAME vVERSION: 3 regions, 11 states, 4 SLAs, 3 markets, ...)`,
+/// the version of the tz database bundled in this binary (local times of
+/// calendars follow its rules, so a node on another build may differ), and
+/// a line per calendar: `calendar NAME: ZONE, open 39h a week (mon-fri
+/// 09:00-17:00), 4 closed dates, used by SLA first_reply (and market BR)`.
 pub fn check(path: &Path) -> ExitCode {
     match load_file(path) {
         Ok(model) => {
             println!("{}: ok ({})", path.display(), summary(&model));
+            println!("tz database {} (bundled)", tzdb_version());
+            for line in calendar_lines(&model) {
+                println!("{line}");
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => report(path, &errors),
     }
+}
+
+/// One line per declared calendar: zone, open hours a week, closed dates,
+/// the SLAs that count on it.
+fn calendar_lines(model: &Model) -> Vec<String> {
+    let spec = &model.spec;
+    spec.calendar_specs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut users: Vec<String> = spec
+                .slas
+                .iter()
+                .filter(|s| s.calendar == Some(i))
+                .map(|s| format!("SLA {}", s.name))
+                .collect();
+            for m in &spec.markets {
+                for (s, o) in &m.overlay.slas {
+                    if o.calendar == Some(i) {
+                        users.push(format!(
+                            "SLA {} in market {}",
+                            spec.slas[s.idx()].name,
+                            m.name
+                        ));
+                    }
+                }
+            }
+            let used = if users.is_empty() {
+                "used by no SLA".to_owned()
+            } else {
+                format!("used by {}", users.join(", "))
+            };
+            format!(
+                "calendar {}: {}, open {} a week ({}), {}, {used}",
+                c.name,
+                c.time_zone,
+                c.open_per_week(),
+                c.open_hours_text(),
+                count(c.closed.len(), "closed date", "closed dates"),
+            )
+        })
+        .collect()
 }
 
 /// Prints the model as a Mermaid or dot graph; exit 1 if it does not load.
@@ -74,14 +125,21 @@ pub fn scale(path: &Path, by: f64) -> ExitCode {
 fn summary(model: &Model) -> String {
     let spec = &model.spec;
     let states: usize = spec.regions.iter().map(|r| r.states.len()).sum();
+    // Only mentioned when declared, so the line of a model without them
+    // stays as it was.
+    let calendars = match spec.calendar_specs.len() {
+        0 => String::new(),
+        n => format!(", {}", count(n, "calendar", "calendars")),
+    };
     format!(
-        "model {} v{}: {}, {}, {}, {}, fingerprint {}",
+        "model {} v{}: {}, {}, {}, {}{}, fingerprint {}",
         spec.name,
         spec.version,
         count(spec.regions.len(), "region", "regions"),
         count(states, "state", "states"),
         count(spec.slas.len(), "SLA", "SLAs"),
         count(spec.markets.len(), "market", "markets"),
+        calendars,
         catalog::short(&catalog::fingerprint(spec)),
     )
 }

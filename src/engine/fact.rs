@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::model::{
-    EventTypeId, MarketId, ProofId, RegionId, Severity, SlaId, SourceId, StateId, TeamId,
+    Duration, EventTypeId, MarketId, ProofId, RegionId, Severity, SlaId, SourceId, StateId, TeamId,
 };
 use super::time::Timestamp;
 
@@ -49,10 +49,12 @@ pub struct EventRef {
 /// How an SLA instance ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlaEnd {
-    /// Stopped strictly before its deadline.
+    /// Stopped while its elapsed SLA time was under `within`, before any
+    /// breach fired.
     Met,
-    /// Stopped at or after its deadline.
-    Late,
+    /// Stopped at or after its deadline, or after its breach fired
+    /// (completed late; FAQ 45).
+    Missed,
     /// No longer applies; nothing more escalates.
     Cancelled,
 }
@@ -61,7 +63,7 @@ impl SlaEnd {
     pub fn as_str(self) -> &'static str {
         match self {
             SlaEnd::Met => "met",
-            SlaEnd::Late => "late",
+            SlaEnd::Missed => "missed",
             SlaEnd::Cancelled => "cancelled",
         }
     }
@@ -193,11 +195,34 @@ pub enum Fact {
     },
     /// An SLA instance started; tiers already strictly past at `attached_at`
     /// are skipped (the breach then fires at once, as its own fact).
+    ///
+    /// `deadline` is where the elapsed SLA time reaches `within` (the
+    /// original deadline: no pause known); `paused_since` is set when the
+    /// instance starts paused (the customer is in one of its `pause_in`
+    /// states), from that instant on.
     SlaStarted {
         sla: SlaId,
         instance: u32,
         started_at: Timestamp,
         deadline: Timestamp,
+        attached_at: Timestamp,
+        paused_since: Option<Timestamp>,
+    },
+    /// The customer entered a `pause_in` state of a running instance's SLA
+    /// (at that region's moment): its clock stops.
+    SlaPaused {
+        sla: SlaId,
+        instance: u32,
+        at: Timestamp,
+    },
+    /// The customer left the last `pause_in` state (at that moment): the
+    /// clock runs again and pending tiers are due where the elapsed SLA
+    /// time now reaches them; those strictly past at `attached_at` follow
+    /// the late-attach rule (FAQ 41).
+    SlaResumed {
+        sla: SlaId,
+        instance: u32,
+        at: Timestamp,
         attached_at: Timestamp,
     },
     /// A tier fired (or a fired escalation was resolved).
@@ -208,11 +233,14 @@ pub enum Fact {
         instance: u32,
         at: Timestamp,
     },
+    /// An instance ended: its outcome and its elapsed SLA time at `at`
+    /// (FAQ 46).
     SlaEnded {
         sla: SlaId,
         instance: u32,
         end: SlaEnd,
         at: Timestamp,
+        elapsed: Duration,
     },
     /// `authorize` said no; kept in the timeline.
     AuthorizationDenied {

@@ -14,6 +14,7 @@
 //! (the steps for one event) and "FAQ n" (its settled reading n, anchor
 //! `#faq-n`), numbered as in the contract.
 
+pub mod calendar;
 pub mod model;
 
 mod decide;
@@ -33,7 +34,7 @@ pub use input::{Event, Input, Limits, Malformed, MalformedKind, Timer};
 pub use log_entry::EscalationEntry;
 pub use state::{
     Core, CustomerState, FiredEscalation, Instance, ProofSlot, RESOLVED_CAP, RegionSlot,
-    ResolvedEscalation, SeenKeys, SlaSlot, TIMELINE_CAP, TierSlot, TimelineEntry,
+    ResolvedEscalation, SeenKeys, SlaSlot, TIMELINE_CAP, TierSlot, TimelineEntry, tier_threshold,
 };
 pub use time::Timestamp;
 

@@ -11,10 +11,12 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use super::calendar::SlaClock;
 use super::fact::{Escalation, EscalationKind, EventRef, Fact, Outcome, SlaEnd};
 use super::input::Timer;
 use super::model::{
-    EventTypeId, MarketId, Model, ProofId, RegionId, Severity, SlaId, SourceId, StateId, TeamId,
+    Duration, EventTypeId, MarketId, Model, ProofId, RegionId, Severity, SlaId, SlaRules, SourceId,
+    StateId, TeamId, Tier,
 };
 use super::time::Timestamp;
 
@@ -54,10 +56,21 @@ impl ProofSlot {
 /// Progress of one tier of a running SLA instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TierSlot {
-    /// When it fires next; `None` once fired (or skipped) for good.
+    /// When it fires next; `None` once fired (or skipped) for good, or
+    /// while `held`.
     pub next: Option<Timestamp>,
     /// Which occurrence `next` is (repeating tiers count up from 0).
     pub repeat: u32,
+    /// Pending, but the instance is paused before the elapsed SLA time
+    /// reaches it: it gets a time again when the pause ends.
+    pub held: bool,
+}
+
+impl TierSlot {
+    /// Whether the tier may still fire (armed or held by a pause).
+    pub fn pending(&self) -> bool {
+        self.next.is_some() || self.held
+    }
 }
 
 /// An escalation an instance fired, until the instance ends.
@@ -72,7 +85,14 @@ pub struct FiredEscalation {
 pub struct Instance {
     pub number: u32,
     pub started_at: Timestamp,
+    /// Where the elapsed SLA time reaches `within`, with the pauses known
+    /// (while paused: as last known before the pause).
     pub deadline: Timestamp,
+    /// The same at the start, on the calendar alone (FAQ 43).
+    pub original_deadline: Timestamp,
+    /// Paused spans `[from, to)`, sorted and disjoint, none before the
+    /// start; the last is open (`to` = `None`) while paused.
+    pub pauses: Vec<(Timestamp, Option<Timestamp>)>,
     pub breached: bool,
     pub tiers: Vec<TierSlot>,
     /// The silent breach of an SLA with no `100%` tier, while pending.
@@ -82,6 +102,113 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// Whether the clock is stopped now.
+    pub fn paused(&self) -> bool {
+        self.pauses.last().is_some_and(|(_, to)| to.is_none())
+    }
+
+    /// The instance's clock: `E(t)` and its inverse.
+    pub fn clock<'a>(&'a self, rules: &'a SlaRules) -> SlaClock<'a> {
+        SlaClock {
+            calendar: rules.calendar.as_deref(),
+            start: self.started_at,
+            pauses: &self.pauses,
+        }
+    }
+
+    /// The elapsed SLA time at `t`.
+    pub fn elapsed(&self, rules: &SlaRules, t: Timestamp) -> Duration {
+        if rules.calendar.is_none() && self.pauses.is_empty() {
+            return Duration((t.0.saturating_sub(self.started_at.0)).max(0));
+        }
+        self.clock(rules).elapsed(t)
+    }
+
+    /// Where the elapsed SLA time reaches `threshold`, given the pauses
+    /// known; `None` while a pause holds it.
+    pub fn instant_of(&self, rules: &SlaRules, threshold: Duration) -> Option<Timestamp> {
+        if rules.calendar.is_none() && self.pauses.is_empty() {
+            return Some(self.started_at + Duration(threshold.0.max(0)));
+        }
+        self.clock(rules).instant_of(threshold)
+    }
+
+    /// How a stop or cancel at `at` ends this instance (FAQ 45): cancelled,
+    /// missed once a breach fired, else met iff `E(at) < within`.
+    pub fn end_at(&self, rules: &SlaRules, cancel: bool, at: Timestamp) -> (SlaEnd, Duration) {
+        let elapsed = self.elapsed(rules, at);
+        let end = if cancel {
+            SlaEnd::Cancelled
+        } else if self.breached || elapsed >= rules.within {
+            SlaEnd::Missed
+        } else {
+            SlaEnd::Met
+        };
+        (end, elapsed)
+    }
+
+    /// Gives every pending tier (and the deadline and the silent breach)
+    /// the instant where the elapsed SLA time reaches it, as the pauses
+    /// now stand. With `attached_at`, a tier strictly past then is skipped
+    /// (a repeating one moves to its first occurrence not strictly past,
+    /// keeping its repeat number), except the breach, which keeps its time
+    /// so that it fires at once (late attach; FAQ 11, 25, 41).
+    fn rearm(&mut self, rules: &SlaRules, tiers: &[Tier], attached_at: Option<Timestamp>) {
+        if let Some(d) = self.instant_of(rules, rules.within) {
+            self.deadline = d;
+        }
+        self.breach_mark = if rules.has_breach_tier || self.breached {
+            None
+        } else {
+            self.instant_of(rules, rules.within)
+        };
+        // By index: each tier's new time reads the instance (its pauses)
+        // while the slot is replaced.
+        #[allow(clippy::needless_range_loop)]
+        for i in 0..self.tiers.len() {
+            if !self.tiers[i].pending() {
+                continue;
+            }
+            let every = rules.tier_every[i].filter(|e| e.0 > 0);
+            let mut repeat = self.tiers[i].repeat;
+            let threshold = |k: u32| tier_threshold(rules, i, k);
+            let mut due = self.instant_of(rules, threshold(repeat));
+            if let (Some(att), Some(d)) = (attached_at, due)
+                && d < att
+                && !tiers[i].is_breach()
+            {
+                match every {
+                    Some(every) => {
+                        // The first occurrence not strictly past: from
+                        // the elapsed time then, and one more if that
+                        // one's instant is still before it.
+                        let behind = (self.elapsed(rules, att).0 - threshold(repeat).0).max(0);
+                        let k = behind / every.0 + i64::from(behind % every.0 != 0);
+                        repeat = repeat.saturating_add(u32::try_from(k).unwrap_or(u32::MAX));
+                        due = self.instant_of(rules, threshold(repeat));
+                        if due.is_some_and(|d| d < att) {
+                            repeat = repeat.saturating_add(1);
+                            due = self.instant_of(rules, threshold(repeat));
+                        }
+                    }
+                    None => {
+                        self.tiers[i] = TierSlot {
+                            next: None,
+                            repeat,
+                            held: false,
+                        };
+                        continue;
+                    }
+                }
+            }
+            self.tiers[i] = TierSlot {
+                next: due,
+                repeat,
+                held: due.is_none(),
+            };
+        }
+    }
+
     /// The next timer of this instance: the earliest pending tier (ties by
     /// tier number), or the silent breach.
     pub fn next_timer(&self, sla: SlaId) -> Option<Timer> {
@@ -102,6 +229,20 @@ impl Instance {
             instance: self.number,
         });
         tiers.chain(mark).min_by_key(|t| (t.due, t.tier))
+    }
+}
+
+/// The elapsed SLA time at which occurrence `repeat` of tier `tier` fires:
+/// its offset, plus `repeat` periods for a re-escalation (saturating).
+pub fn tier_threshold(rules: &SlaRules, tier: usize, repeat: u32) -> Duration {
+    let first = rules.tier_offsets[tier];
+    match rules.tier_every[tier] {
+        Some(every) if repeat > 0 => Duration(
+            first
+                .0
+                .saturating_add(every.0.saturating_mul(i64::from(repeat))),
+        ),
+        _ => first,
     }
 }
 
@@ -218,54 +359,76 @@ impl Core {
                 started_at,
                 deadline,
                 attached_at,
+                paused_since,
             } => {
                 let rules = &model.rules(market).slas[sla.idx()];
                 let spec = model.sla_spec(*sla);
-                let tiers = spec
-                    .tiers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, tier)| {
-                        let first = *started_at + rules.tier_offsets[i];
-                        if first >= *attached_at || tier.is_breach() {
-                            return TierSlot {
-                                next: Some(first),
-                                repeat: 0,
-                            };
-                        }
-                        match rules.tier_every[i] {
-                            Some(every) if every.0 > 0 => {
-                                // The first occurrence not strictly past.
-                                // Saturating: instants near the ends of
-                                // the valid range, or a long `every`, must
-                                // not overflow.
-                                let behind = attached_at.0.saturating_sub(first.0).unsigned_abs();
-                                let k = behind.div_ceil(every.0.unsigned_abs());
-                                let step =
-                                    i64::try_from(k).unwrap_or(i64::MAX).saturating_mul(every.0);
-                                TierSlot {
-                                    next: Some(Timestamp(first.0.saturating_add(step))),
-                                    repeat: u32::try_from(k).unwrap_or(u32::MAX),
-                                }
-                            }
-                            _ => TierSlot {
-                                next: None,
-                                repeat: 0,
-                            },
-                        }
-                    })
-                    .collect();
-                let slot = &mut self.slas[sla.idx()];
-                slot.started = *instance;
-                slot.running = Some(Instance {
+                let mut inst = Instance {
                     number: *instance,
                     started_at: *started_at,
                     deadline: *deadline,
+                    original_deadline: *deadline,
+                    pauses: paused_since
+                        .map(|p| vec![(p.max(*started_at), None)])
+                        .unwrap_or_default(),
                     breached: false,
-                    tiers,
-                    breach_mark: (!rules.has_breach_tier).then_some(*deadline),
+                    tiers: vec![
+                        TierSlot {
+                            next: None,
+                            repeat: 0,
+                            held: true,
+                        };
+                        spec.tiers.len()
+                    ],
+                    breach_mark: None,
                     fired: Vec::new(),
-                });
+                };
+                inst.rearm(rules, &spec.tiers, Some(*attached_at));
+                let slot = &mut self.slas[sla.idx()];
+                slot.started = *instance;
+                slot.running = Some(inst);
+            }
+            Fact::SlaPaused { sla, instance, at } => {
+                let Some(inst) = self.slas[sla.idx()].running.as_mut() else {
+                    return;
+                };
+                if inst.number != *instance {
+                    return;
+                }
+                // A pause covers everything from its moment on: spans
+                // that begin later merge into it (FAQ 39).
+                let at = (*at).max(inst.started_at);
+                inst.pauses.retain(|(from, _)| *from < at);
+                match inst.pauses.last_mut() {
+                    Some((_, to)) if to.is_none_or(|to| to >= at) => *to = None,
+                    _ => inst.pauses.push((at, None)),
+                }
+                let rules = &model.rules(market).slas[sla.idx()];
+                inst.rearm(rules, &model.sla_spec(*sla).tiers, None);
+            }
+            Fact::SlaResumed {
+                sla,
+                instance,
+                at,
+                attached_at,
+            } => {
+                let Some(inst) = self.slas[sla.idx()].running.as_mut() else {
+                    return;
+                };
+                if inst.number != *instance {
+                    return;
+                }
+                if let Some((from, to)) = inst.pauses.last_mut()
+                    && to.is_none()
+                {
+                    if *at > *from {
+                        *to = Some(*at);
+                    } else {
+                        inst.pauses.pop();
+                    }
+                }
+                let rules = &model.rules(market).slas[sla.idx()];
+                inst.rearm(rules, &model.sla_spec(*sla).tiers, Some(*attached_at));
             }
             Fact::Escalated(esc) => {
                 let Some(inst) = self.slas[esc.sla.idx()].running.as_mut() else {
@@ -276,19 +439,26 @@ impl Core {
                 }
                 match esc.kind {
                     EscalationKind::TierReached | EscalationKind::Breached => {
-                        let every =
-                            model.rules(market).slas[esc.sla.idx()].tier_every[esc.tier as usize];
-                        let slot = &mut inst.tiers[esc.tier as usize];
-                        *slot = match every {
-                            Some(every) if every.0 > 0 => TierSlot {
-                                next: Some(esc.due + every),
-                                repeat: esc.repeat.saturating_add(1),
-                            },
+                        let rules = &model.rules(market).slas[esc.sla.idx()];
+                        let tier = esc.tier as usize;
+                        let slot = match rules.tier_every[tier] {
+                            Some(every) if every.0 > 0 => {
+                                let repeat = esc.repeat.saturating_add(1);
+                                let next =
+                                    inst.instant_of(rules, tier_threshold(rules, tier, repeat));
+                                TierSlot {
+                                    next,
+                                    repeat,
+                                    held: next.is_none(),
+                                }
+                            }
                             _ => TierSlot {
                                 next: None,
                                 repeat: esc.repeat,
+                                held: false,
                             },
                         };
+                        inst.tiers[tier] = slot;
                         if esc.kind == EscalationKind::Breached {
                             inst.breached = true;
                         }
@@ -313,6 +483,7 @@ impl Core {
                 instance,
                 end,
                 at,
+                ..
             } => {
                 let slot = &mut self.slas[sla.idx()];
                 if slot.running.as_ref().is_some_and(|i| i.number == *instance) {
@@ -442,6 +613,8 @@ pub enum TimelineEntry {
         sla: SlaId,
         instance: u32,
         end: SlaEnd,
+        /// The elapsed SLA time at `at`.
+        elapsed: Duration,
     },
     Acknowledged {
         at: Timestamp,
@@ -573,11 +746,13 @@ impl CustomerState {
                 instance,
                 end,
                 at,
+                elapsed,
             } => self.push_timeline(TimelineEntry::SlaEnded {
                 at: *at,
                 sla: *sla,
                 instance: *instance,
                 end: *end,
+                elapsed: *elapsed,
             }),
             Fact::Acknowledged {
                 sla,
@@ -601,6 +776,8 @@ impl CustomerState {
             | Fact::RegionMoved { .. }
             | Fact::RegionRenewed { .. }
             | Fact::SlaStarted { .. }
+            | Fact::SlaPaused { .. }
+            | Fact::SlaResumed { .. }
             | Fact::Breached { .. } => {}
         }
     }

@@ -6,10 +6,10 @@
 
 use serde::Serialize;
 
-use super::fact::{Escalation, EscalationKind, Outcome, escalation_id};
+use super::fact::{Escalation, EscalationKind, Outcome, SlaEnd, escalation_id};
 use super::input::Timer;
-use super::model::{Model, RegionId, Severity, TeamId};
-use super::state::{CustomerState, TimelineEntry};
+use super::model::{Duration, Model, RegionId, Severity, TeamId, in_words};
+use super::state::{CustomerState, TimelineEntry, tier_threshold};
 use super::time::Timestamp;
 
 /// `authorize(customer, team, action)`: allowed when `action` is in
@@ -199,15 +199,31 @@ pub struct SlaView {
     pub owner: String,
     pub handoff: String,
     pub started_at: Timestamp,
-    pub deadline: Timestamp,
+    /// Where the elapsed SLA time reaches `within`, assuming no further
+    /// pause; `None` while paused, even after a breach (FAQ 43).
+    pub deadline: Option<Timestamp>,
     pub breached: bool,
     pub next_tier: Option<NextTierView>,
+    /// Whether the clock is stopped (the customer is in a pause state).
+    pub paused: bool,
+    /// The elapsed SLA time so far, in seconds (to the microsecond).
+    pub elapsed: f64,
+    /// `within - elapsed`, in seconds of SLA time; negative once breached.
+    pub remaining: f64,
+    /// The deadline computed at the start, on the calendar alone.
+    pub original_deadline: Timestamp,
+    /// The calendar the SLA runs on (the market's when it sets one).
+    pub calendar: Option<String>,
+    /// Since when it is paused, while it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused_since: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NextTierView {
     pub tier: u16,
-    pub at: Timestamp,
+    /// `None` while the instance is paused before reaching it.
+    pub at: Option<Timestamp>,
     pub team: String,
     pub severity: Severity,
 }
@@ -239,6 +255,12 @@ pub struct TimelineView {
     /// For events: the outcome.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
+    /// For an ended SLA instance: `met`, `missed` or `cancelled`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sla_outcome: Option<SlaEnd>,
+    /// For an ended SLA instance: its elapsed SLA time, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elapsed: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -272,8 +294,19 @@ impl Serialize for TimelineKind {
     }
 }
 
-/// Builds the unified view; `timeline_limit` 0 means everything retained.
-pub fn customer_view(model: &Model, s: &CustomerState, timeline_limit: usize) -> CustomerView {
+/// Seconds, with the microseconds as decimals.
+pub fn seconds(d: Duration) -> f64 {
+    d.0 as f64 / Duration::MICROS_PER_SEC as f64
+}
+
+/// Builds the unified view at `now` (for the SLA clocks); `timeline_limit`
+/// 0 means everything retained.
+pub fn customer_view(
+    model: &Model,
+    s: &CustomerState,
+    timeline_limit: usize,
+    now: Timestamp,
+) -> CustomerView {
     let regions = model
         .region_ids()
         .map(|r| region_view(model, s, r))
@@ -299,28 +332,53 @@ pub fn customer_view(model: &Model, s: &CustomerState, timeline_limit: usize) ->
     let mut escalations = Vec::new();
     for (i, slot) in s.core.slas.iter().enumerate() {
         let Some(inst) = &slot.running else { continue };
-        let sla = model.sla_spec(super::model::SlaId(i as u16));
-        let next_tier = inst
-            .next_timer(super::model::SlaId(i as u16))
+        let id = super::model::SlaId(i as u16);
+        let sla = model.sla_spec(id);
+        let rules = &model.rules(s.market).slas[i];
+        let paused = inst.paused();
+        // The next tier: the earliest armed one, else (while paused) the
+        // lowest threshold held by the pause, with no time.
+        let armed = inst
+            .next_timer(id)
             .filter(|t| t.tier != Timer::BREACH_MARK)
-            .map(|t| {
-                let tier = &sla.tiers[t.tier as usize];
-                NextTierView {
-                    tier: t.tier,
-                    at: t.due,
-                    team: model.team_name(tier.notify).to_owned(),
-                    severity: tier.severity,
-                }
-            });
+            .map(|t| (t.tier, Some(t.due)));
+        let held = || {
+            inst.tiers
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.held)
+                .min_by_key(|(k, t)| tier_threshold(rules, *k, t.repeat))
+                .map(|(k, _)| (k as u16, None))
+        };
+        let next_tier = armed.or_else(held).map(|(tier, at)| {
+            let t = &sla.tiers[tier as usize];
+            NextTierView {
+                tier,
+                at,
+                team: model.team_name(t.notify).to_owned(),
+                severity: t.severity,
+            }
+        });
+        let elapsed = inst.elapsed(rules, now);
         slas.push(SlaView {
             sla: sla.name.clone(),
             instance: inst.number,
             owner: model.team_name(sla.owner).to_owned(),
             handoff: sla.handoff.clone(),
             started_at: inst.started_at,
-            deadline: inst.deadline,
+            deadline: (!paused).then_some(inst.deadline),
             breached: inst.breached,
             next_tier,
+            paused,
+            elapsed: seconds(elapsed),
+            remaining: seconds(Duration(rules.within.0.saturating_sub(elapsed.0))),
+            original_deadline: inst.original_deadline,
+            calendar: rules.calendar.as_ref().map(|c| c.name.clone()),
+            paused_since: inst
+                .pauses
+                .last()
+                .filter(|(_, to)| to.is_none())
+                .map(|(from, _)| *from),
         });
         for f in &inst.fired {
             escalations.push(escalation_view(model, s, &f.escalation, f.acknowledged));
@@ -392,6 +450,8 @@ fn timeline_view(model: &Model, s: &CustomerState, entry: &TimelineEntry) -> Tim
         summary,
         outcome: None,
         reason: None,
+        sla_outcome: None,
+        elapsed: None,
     };
     match entry {
         TimelineEntry::Event {
@@ -444,15 +504,24 @@ fn timeline_view(model: &Model, s: &CustomerState, entry: &TimelineEntry) -> Tim
             )
         }
         TimelineEntry::SlaEnded {
-            sla, instance, end, ..
-        } => base(
-            TimelineKind::SlaEnded,
-            format!(
-                "{} instance {instance} ended: {}",
-                model.sla_spec(*sla).name,
-                end.as_str()
-            ),
-        ),
+            sla,
+            instance,
+            end,
+            elapsed,
+            ..
+        } => TimelineView {
+            sla_outcome: Some(*end),
+            elapsed: Some(seconds(*elapsed)),
+            ..base(
+                TimelineKind::SlaEnded,
+                format!(
+                    "{} instance {instance} ended: {} after {} of SLA time",
+                    model.sla_spec(*sla).name,
+                    end.as_str(),
+                    in_words(*elapsed)
+                ),
+            )
+        },
         TimelineEntry::Acknowledged {
             sla,
             instance,

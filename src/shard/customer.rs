@@ -13,9 +13,11 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::ShardMsg;
 use super::context::ShardContext;
+use crate::engine::model::{Duration, SlaId};
 use crate::engine::view::{self, CustomerView};
 use crate::engine::{
-    CustomerState, Decision, Escalation, Event, Fact, Input, Refusal, Timer, Timestamp, decide,
+    CustomerState, Decision, Escalation, Event, Fact, Input, Refusal, SlaEnd, Timer, Timestamp,
+    decide,
 };
 use crate::journal::Entry;
 use crate::reply::{DecisionReply, IngestReply, NodeError, RegionMove, SlaChange, SlaChangeKind};
@@ -138,7 +140,12 @@ impl Actor for CustomerActor {
                 reply,
             } => {
                 let result = match &slot.state {
-                    Some(s) => Ok(view::customer_view(&self.ctx.model, s, timeline_limit)),
+                    Some(s) => Ok(view::customer_view(
+                        &self.ctx.model,
+                        s,
+                        timeline_limit,
+                        self.ctx.clock.now(),
+                    )),
                     None => Err(NodeError::unknown_customer(&slot.customer)),
                 };
                 let _ = reply.send(result);
@@ -306,12 +313,26 @@ impl CustomerActor {
                 _ => None,
             })
             .collect();
+        let ended: Vec<(SlaId, SlaEnd, Duration)> = entry
+            .facts
+            .iter()
+            .filter_map(|f| match f {
+                Fact::SlaEnded {
+                    sla, end, elapsed, ..
+                } => Some((*sla, *end, *elapsed)),
+                _ => None,
+            })
+            .collect();
+        let market = entry.state.market_code.clone();
         match ctx.journal.append(entry).await {
             Ok(appended) => {
                 slot.fact_seq += facts;
                 ctx.timers_changed(appended.timers);
                 for e in &escalated {
                     count_escalation(&ctx.model, e);
+                }
+                for (sla, end, elapsed) in ended {
+                    count_outcome(&ctx.model, &market, sla, end, elapsed);
                 }
                 // A decision that created nothing (an unknown customer)
                 // leaves no state.
@@ -341,6 +362,27 @@ fn count_escalation(model: &crate::engine::model::Model, e: &Escalation) {
     if e.kind == crate::engine::EscalationKind::Breached {
         metrics::counter!("handoff_breaches_total", "handoff" => sla.handoff.clone()).increment(1);
     }
+}
+
+/// An SLA instance's outcome, by SLA and market (no customer label), and
+/// its elapsed SLA time at the end.
+fn count_outcome(
+    model: &crate::engine::model::Model,
+    market: &str,
+    sla: SlaId,
+    end: SlaEnd,
+    elapsed: Duration,
+) {
+    let name = model.sla_spec(sla).name.clone();
+    metrics::counter!(
+        "handoff_sla_outcomes_total",
+        "sla" => name.clone(),
+        "market" => market.to_owned(),
+        "outcome" => end.as_str(),
+    )
+    .increment(1);
+    metrics::histogram!("handoff_sla_elapsed_seconds", "sla" => name, "outcome" => end.as_str())
+        .record(crate::engine::view::seconds(elapsed));
 }
 
 fn moves(model: &crate::engine::model::Model, d: &Decision) -> Vec<RegionMove> {

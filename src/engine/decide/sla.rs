@@ -2,7 +2,8 @@
 //! (start, stop, cancel, `in_state`), and firing tiers.
 
 use super::super::fact::{Escalation, EscalationKind, EventRef, Fact, SlaEnd};
-use super::super::model::SlaId;
+use super::super::model::{Duration, RegionId, SlaId, StateId};
+use super::super::state::Instance;
 use super::super::time::Timestamp;
 use super::work::{Move, Work};
 
@@ -28,19 +29,18 @@ impl Work<'_> {
         }
         for sr in &rules.slas {
             let sla = sr.id;
+            // Pauses: the running instance's clock stops and runs again
+            // as the customer enters and leaves its `pause_in` states.
+            if !sr.pause_in.is_empty() {
+                self.pauses(sla);
+            }
             // (a) stop or cancel a running instance that started by then.
             if sr.ends_on(e)
                 && let Some(inst) = self.core.running(sla)
                 && inst.started_at <= at
             {
-                let end = if sr.cancel.contains(&e) {
-                    SlaEnd::Cancelled
-                } else if at < inst.deadline {
-                    SlaEnd::Met
-                } else {
-                    SlaEnd::Late
-                };
-                self.end(sla, end, at);
+                let (end, elapsed) = inst.end_at(sr, sr.cancel.contains(&e), at);
+                self.end(sla, end, at, elapsed);
             }
             // (b) walk the region's entries and exits.
             if let Some((region, state)) = sr.in_state {
@@ -54,14 +54,8 @@ impl Work<'_> {
                     if m.from == Some(state)
                         && let Some(inst) = self.core.running(sla)
                     {
-                        let end = if sr.cancel.contains(&e) {
-                            SlaEnd::Cancelled
-                        } else if m.at < inst.deadline {
-                            SlaEnd::Met
-                        } else {
-                            SlaEnd::Late
-                        };
-                        self.end(sla, end, m.at);
+                        let (end, elapsed) = inst.end_at(sr, sr.cancel.contains(&e), m.at);
+                        self.end(sla, end, m.at, elapsed);
                     }
                     if m.to == state {
                         // FAQ 14: entered and left while this event is
@@ -93,8 +87,35 @@ impl Work<'_> {
         }
         let sr = &self.rules.slas[sla.idx()];
         let instance = self.core.slas[sla.idx()].started + 1;
-        let deadline = at + sr.within;
         self.changed = true;
+        // Starts paused while the customer is in a pause state (from the
+        // earliest moment it entered one; a region that never moved has
+        // been in its state since before any start).
+        let paused_since = sr
+            .pause_in
+            .iter()
+            .filter(|(r, st)| self.core.region(*r).state == *st)
+            .map(|(r, _)| self.core.region(*r).since.unwrap_or(at).max(at))
+            .min();
+        let probe = Instance {
+            number: instance,
+            started_at: at,
+            deadline: at,
+            original_deadline: at,
+            pauses: Vec::new(),
+            breached: false,
+            tiers: Vec::new(),
+            breach_mark: None,
+            fired: Vec::new(),
+        };
+        // The original deadline: the calendar alone, no pause (FAQ 43).
+        let deadline = probe
+            .instant_of(sr, sr.within)
+            .unwrap_or(Timestamp::MAX_VALID);
+        let probe = Instance {
+            pauses: paused_since.map(|p| vec![(p, None)]).unwrap_or_default(),
+            ..probe
+        };
         // Out of order (FAQ 15): a stop or cancel already seen at or after
         // the start completes the instance at once; the earlier decides,
         // cancel on a tie. Only events seen before this one count.
@@ -106,24 +127,16 @@ impl Work<'_> {
                 .min()
         };
         let ended = match (left, seen(&sr.stop), seen(&sr.cancel)) {
-            (Some(l), _, _) => Some((
-                if l < deadline {
-                    SlaEnd::Met
-                } else {
-                    SlaEnd::Late
-                },
-                l,
-            )),
-            (None, Some(s), Some(c)) if c <= s => Some((SlaEnd::Cancelled, c)),
-            (None, None, Some(c)) => Some((SlaEnd::Cancelled, c)),
-            (None, Some(s), _) => Some((
-                if s < deadline {
-                    SlaEnd::Met
-                } else {
-                    SlaEnd::Late
-                },
-                s,
-            )),
+            // Passed through (FAQ 14, 46): met, with no time elapsed.
+            (Some(l), _, _) => Some((SlaEnd::Met, l, Duration(0))),
+            (None, Some(s), Some(c)) if c <= s => {
+                Some((SlaEnd::Cancelled, c, probe.elapsed(sr, c)))
+            }
+            (None, None, Some(c)) => Some((SlaEnd::Cancelled, c, probe.elapsed(sr, c))),
+            (None, Some(s), _) => {
+                let (end, elapsed) = probe.end_at(sr, false, s);
+                Some((end, s, elapsed))
+            }
             (None, None, None) => None,
         };
         // An instance that ends at once attaches at its own start, so that
@@ -135,31 +148,44 @@ impl Work<'_> {
             started_at: at,
             deadline,
             attached_at,
+            paused_since,
         });
-        if let Some((end, when)) = ended {
+        if let Some((end, when, elapsed)) = ended {
             self.emit(Fact::SlaEnded {
                 sla,
                 instance,
                 end,
                 at: when,
+                elapsed,
             });
             return;
         }
-        // Late attach: the breach fires at once; earlier tiers were skipped
-        // by `apply` (SlaStarted), later ones keep their times.
+        self.fire_overdue(sla);
+    }
+
+    /// Late attach: tiers strictly past when an instance attached (at its
+    /// start, or when a pause's end was learnt late) were skipped by
+    /// `apply`, except the breach, which fires now (FAQ 11, 41); a silent
+    /// breach strictly past is recorded now.
+    fn fire_overdue(&mut self, sla: SlaId) {
         let now = self.now;
         let Some(inst) = self.core.running(sla) else {
             return;
         };
-        let late: Vec<(u16, Timestamp)> = inst
+        let (instance, deadline) = (inst.number, inst.deadline);
+        let late: Vec<(u16, u32, Timestamp)> = inst
             .tiers
             .iter()
             .enumerate()
-            .filter_map(|(i, t)| t.next.filter(|due| *due < now).map(|due| (i as u16, due)))
+            .filter_map(|(i, t)| {
+                t.next
+                    .filter(|due| *due < now)
+                    .map(|due| (i as u16, t.repeat, due))
+            })
             .collect();
         let mark_late = inst.breach_mark.is_some_and(|d| d < now);
-        for (tier, due) in late {
-            self.fire(sla, instance, deadline, tier, 0, due, true);
+        for (tier, repeat, due) in late {
+            self.fire(sla, instance, deadline, tier, repeat, due, true);
         }
         if mark_late {
             self.emit(Fact::Breached {
@@ -170,8 +196,63 @@ impl Work<'_> {
         }
     }
 
+    /// Emits the pauses and resumptions of the running instance of `sla`
+    /// that this event's region moves cause, each at its move's moment
+    /// (FAQ 39, 40: a transition from a pause state to itself changes
+    /// nothing). An instance that started with this event took its pause
+    /// from the regions as they stand, so only an instance already running
+    /// is walked.
+    fn pauses(&mut self, sla: SlaId) {
+        let sr = &self.rules.slas[sla.idx()];
+        let Some(inst) = self.core.running(sla) else {
+            return;
+        };
+        let (instance, mut paused) = (inst.number, inst.paused());
+        // Each pause region's state before this event's moves.
+        let mut current: Vec<(RegionId, StateId)> = Vec::new();
+        for (r, _) in &sr.pause_in {
+            if current.iter().any(|(c, _)| c == r) {
+                continue;
+            }
+            let before = self
+                .moves
+                .iter()
+                .find(|m| m.region == *r)
+                .and_then(|m| m.from)
+                .unwrap_or(self.core.region(*r).state);
+            current.push((*r, before));
+        }
+        let mut changes: Vec<(bool, Timestamp)> = Vec::new();
+        for m in &self.moves {
+            let Some(slot) = current.iter_mut().find(|(r, _)| *r == m.region) else {
+                continue;
+            };
+            slot.1 = m.to;
+            let now_paused = current.iter().any(|c| sr.pause_in.contains(c));
+            if now_paused != paused {
+                changes.push((now_paused, m.at));
+                paused = now_paused;
+            }
+        }
+        let attached_at = self.now;
+        for (pause, at) in changes {
+            self.changed = true;
+            if pause {
+                self.emit(Fact::SlaPaused { sla, instance, at });
+            } else {
+                self.emit(Fact::SlaResumed {
+                    sla,
+                    instance,
+                    at,
+                    attached_at,
+                });
+                self.fire_overdue(sla);
+            }
+        }
+    }
+
     /// Ends the running instance of `sla`; resolves what it fired.
-    pub(super) fn end(&mut self, sla: SlaId, end: SlaEnd, at: Timestamp) {
+    pub(super) fn end(&mut self, sla: SlaId, end: SlaEnd, at: Timestamp, elapsed: Duration) {
         let Some(inst) = self.core.running(sla) else {
             return;
         };
@@ -182,6 +263,7 @@ impl Work<'_> {
             instance,
             end,
             at,
+            elapsed,
         });
         for esc in fired {
             self.emit(Fact::Escalated(Escalation {

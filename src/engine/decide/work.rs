@@ -126,6 +126,8 @@ impl<'a> Work<'a> {
         self.timers_touched |= matches!(
             fact,
             Fact::SlaStarted { .. }
+                | Fact::SlaPaused { .. }
+                | Fact::SlaResumed { .. }
                 | Fact::SlaEnded { .. }
                 | Fact::Escalated(_)
                 | Fact::Breached { .. }

@@ -19,6 +19,9 @@
 //! (transitions are tried in file order; tiers are numbered by it). The
 //! catalog remembers the fingerprint of every version served on it, so a
 //! changed model under a version that was already served is refused.
+//! Keys added to the format later (calendars, an SLA's `calendar` and
+//! `pause_in`) are left out of the canonical form while unused, so a
+//! model that does not use them keeps the fingerprint it was served with.
 //!
 //! Pure: no I/O. The node reads and writes the catalog in its store.
 
@@ -29,8 +32,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    EventTypeId, FromStates, ModelSpec, ProofId, RegionId, SlaId, SlaStart, SourceId, StateId,
-    TeamId, TierAt, Transition, Trigger,
+    CalendarSpec, EventTypeId, FromStates, ModelSpec, ProofId, RegionId, SlaId, SlaStart, SourceId,
+    StateId, TeamId, TierAt, Transition, Trigger, format_interval,
 };
 
 // ------------------------------------------------------------ fingerprint
@@ -66,6 +69,18 @@ struct Canonical {
     regions: BTreeMap<String, CanonicalRegion>,
     slas: BTreeMap<String, CanonicalSla>,
     markets: BTreeMap<String, CanonicalMarket>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    calendars: BTreeMap<String, CanonicalCalendar>,
+}
+
+/// A calendar as declared: what the engine counts time with.
+#[derive(Serialize)]
+struct CanonicalCalendar {
+    time_zone: String,
+    /// Day (`mon`..`sun`) -> its intervals in order (`"09:00-17:00"`);
+    /// closed days left out.
+    open: BTreeMap<&'static str, Vec<String>>,
+    closed: BTreeSet<String>,
 }
 
 #[derive(Serialize)]
@@ -113,6 +128,11 @@ struct CanonicalSla {
     within_us: i64,
     within_bounds_us: Option<(i64, i64)>,
     tiers: Vec<CanonicalTier>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    calendar: Option<String>,
+    /// `region.state`.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pause_in: BTreeSet<String>,
 }
 
 #[derive(Serialize)]
@@ -135,6 +155,8 @@ struct CanonicalMarket {
 #[derive(Serialize)]
 struct CanonicalSlaOverlay {
     within_us: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    calendar: Option<String>,
     start: BTreeSet<String>,
     stop: BTreeSet<String>,
     cancel: BTreeSet<String>,
@@ -148,6 +170,9 @@ impl Canonical {
         let proof = |p: &ProofId| spec.proofs[p.idx()].name.clone();
         let proofs = |list: &[ProofId]| list.iter().map(proof).collect::<BTreeSet<_>>();
         let state = |r: RegionId, s: StateId| spec.regions[r.idx()].states[s.idx()].name.clone();
+        let region_state =
+            |r: RegionId, s: StateId| format!("{}.{}", spec.regions[r.idx()].name, state(r, s));
+        let calendar = |c: usize| spec.calendar_specs[c].name.clone();
         let transition = |r: RegionId, t: &Transition| CanonicalTransition {
             region: spec.regions[r.idx()].name.clone(),
             from: match &t.from {
@@ -246,9 +271,7 @@ impl Canonical {
                         },
                         in_state: match &s.start {
                             SlaStart::Events(_) => None,
-                            SlaStart::InState(r, st) => {
-                                Some(format!("{}.{}", spec.regions[r.idx()].name, state(*r, *st)))
-                            }
+                            SlaStart::InState(r, st) => Some(region_state(*r, *st)),
                         },
                         unless: proofs(&s.unless),
                         stop: events(&s.stop),
@@ -277,6 +300,12 @@ impl Canonical {
                                 severity: t.severity.as_str(),
                             })
                             .collect(),
+                        calendar: s.calendar.map(calendar),
+                        pause_in: s
+                            .pause_in
+                            .iter()
+                            .map(|(r, st)| region_state(*r, *st))
+                            .collect(),
                     };
                     (s.name.clone(), body)
                 })
@@ -303,6 +332,7 @@ impl Canonical {
                             .map(|(s, ov)| {
                                 let body = CanonicalSlaOverlay {
                                     within_us: ov.within.map(|d| d.micros()),
+                                    calendar: ov.calendar.map(calendar),
                                     start: events(&ov.start),
                                     stop: events(&ov.stop),
                                     cancel: events(&ov.cancel),
@@ -312,6 +342,30 @@ impl Canonical {
                             .collect(),
                     };
                     (m.name.clone(), body)
+                })
+                .collect(),
+            calendars: spec
+                .calendar_specs
+                .iter()
+                .map(|c| {
+                    let open = CalendarSpec::DAYS
+                        .iter()
+                        .zip(&c.open)
+                        .filter(|(_, intervals)| !intervals.is_empty())
+                        .map(|(day, intervals)| {
+                            let text = intervals
+                                .iter()
+                                .map(|&(start, end)| format_interval(start, end))
+                                .collect();
+                            (*day, text)
+                        })
+                        .collect();
+                    let body = CanonicalCalendar {
+                        time_zone: c.time_zone.clone(),
+                        open,
+                        closed: c.closed.iter().map(|d| d.to_string()).collect(),
+                    };
+                    (c.name.clone(), body)
                 })
                 .collect(),
         }
@@ -773,6 +827,12 @@ impl Order {
             s.unless = self.proofs(&s.unless);
             s.stop = self.events(&s.stop);
             s.cancel = self.events(&s.cancel);
+            s.pause_in = s
+                .pause_in
+                .iter()
+                .map(|&(r, st)| (RegionId(self.regions.id(r.0)), self.state(r, st)))
+                .collect();
+            s.pause_in.sort();
             for t in &mut s.tiers {
                 t.notify = self.team(t.notify);
             }

@@ -103,6 +103,30 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// A duration as a person reads it: days, hours, minutes and seconds that
+/// are not zero (`1d 2h 10m`, `45s`, `0s`), rounded down to the second;
+/// negative durations get a leading `-`.
+pub fn in_words(d: Duration) -> String {
+    let mut s = (d.0 / Duration::MICROS_PER_SEC).unsigned_abs();
+    let mut parts = Vec::new();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if s >= size {
+            parts.push(format!("{}{unit}", s / size));
+            s %= size;
+        }
+    }
+    let text = if parts.is_empty() {
+        "0s".to_owned()
+    } else {
+        parts.join(" ")
+    };
+    if d.0 <= -Duration::MICROS_PER_SEC {
+        format!("-{text}")
+    } else {
+        text
+    }
+}
+
 /// A percentage with decimals, kept exact: `units / 10^scale` percent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Percent {

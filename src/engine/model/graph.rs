@@ -6,8 +6,11 @@
 //! the picture shows, per region: every state with its owner, the initial
 //! state, each transition with what triggers it, the transitions a market
 //! adds (marked with the market), and each SLA next to the states or
-//! events it runs between. Node ids are generated (`r0_s2`), never taken
-//! from the model, and every label is escaped for its language.
+//! events it runs between, with the calendar it counts on (and a market's,
+//! when one sets another) and an arrow to each state that pauses it. The
+//! calendars themselves (zone, open hours) get a group of their own. Node
+//! ids are generated (`r0_s2`), never taken from the model, and every
+//! label is escaped for its language.
 //!
 //! The graph is first laid out in a format-neutral [`Picture`], then
 //! written by one small writer per format.
@@ -45,6 +48,8 @@ enum NodeKind {
     AnyState,
     /// An SLA's note.
     Note,
+    /// A business calendar: zone and open hours.
+    Calendar,
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +69,9 @@ enum EdgeKind {
     Market,
     /// Ties an SLA note to its state: dotted, no arrow.
     Attach,
+    /// From an SLA note to a state where its clock stops: dotted, a
+    /// circle at the state.
+    Pause,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +96,9 @@ struct Group {
 struct Picture {
     title: String,
     groups: Vec<Group>,
+    /// Edges between groups (an SLA to its pause states), written after
+    /// every group so each node is first declared in its own.
+    edges: Vec<Edge>,
 }
 
 fn state_id(r: RegionId, s: StateId) -> String {
@@ -103,10 +114,19 @@ impl Picture {
             nodes: Vec::new(),
             edges: Vec::new(),
         };
+        let mut edges = Vec::new();
         for sla_id in model.sla_ids() {
             let sla = model.sla_spec(sla_id);
             let note_id = format!("sla{}", sla_id.0);
             let mut lines = sla_lines(model, sla_id);
+            for &(r, s) in &sla.pause_in {
+                edges.push(Edge {
+                    from: note_id.clone(),
+                    to: state_id(r, s),
+                    label: "paused here".to_owned(),
+                    kind: EdgeKind::Pause,
+                });
+            }
             match sla.start {
                 SlaStart::InState(r, s) => {
                     let group = &mut groups[r.idx()];
@@ -135,9 +155,13 @@ impl Picture {
         if !event_slas.nodes.is_empty() {
             groups.push(event_slas);
         }
+        if !model.spec.calendar_specs.is_empty() {
+            groups.push(calendar_group(model));
+        }
         Picture {
             title: format!("{} v{}", model.spec.name, model.spec.version),
             groups,
+            edges,
         }
     }
 }
@@ -231,7 +255,64 @@ fn add_transition(
     }
 }
 
-/// `SLA name: within 1h (BR: 30m) → owner`, the hand-off, escalations.
+/// The model's calendars, one node each: name, zone, open hours, closed
+/// dates.
+fn calendar_group(model: &Model) -> Group {
+    let nodes = model
+        .spec
+        .calendar_specs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut lines = vec![
+                format!("calendar {}", c.name),
+                format!("time zone: {}", c.time_zone),
+                format!("open {} a week: {}", c.open_per_week(), c.open_hours_text()),
+            ];
+            if !c.closed.is_empty() {
+                lines.push(format!("closed on {} dates", c.closed.len()));
+            }
+            Node {
+                id: format!("cal{i}"),
+                kind: NodeKind::Calendar,
+                lines,
+            }
+        })
+        .collect();
+    Group {
+        id: "calendars".to_owned(),
+        title: "business calendars".to_owned(),
+        nodes,
+        edges: Vec::new(),
+    }
+}
+
+/// `calendar: de_office (BR: br_office)`: the calendar an SLA counts on,
+/// and each market that picks another; `None` when none is involved.
+fn calendar_line(model: &Model, sla_id: SlaId) -> Option<String> {
+    let name = |c: usize| model.spec.calendar_specs[c].name.as_str();
+    let core = model.sla_spec(sla_id).calendar;
+    let markets: Vec<String> = model
+        .spec
+        .markets
+        .iter()
+        .filter_map(|m| {
+            let (_, o) = m.overlay.slas.iter().find(|(s, _)| *s == sla_id)?;
+            Some(format!("{}: {}", m.name, name(o.calendar?)))
+        })
+        .collect();
+    if core.is_none() && markets.is_empty() {
+        return None;
+    }
+    let mut line = format!("calendar: {}", core.map_or("none (wall time)", name));
+    if !markets.is_empty() {
+        line = format!("{line} ({})", markets.join(", "));
+    }
+    Some(line)
+}
+
+/// `SLA name: within 1h (BR: 30m) → owner`, the hand-off, escalations,
+/// the calendar, the pause states.
 fn sla_lines(model: &Model, sla_id: SlaId) -> Vec<String> {
     let sla = model.sla_spec(sla_id);
     let overrides: Vec<String> = model
@@ -267,6 +348,15 @@ fn sla_lines(model: &Model, sla_id: SlaId) -> Vec<String> {
     }
     if !sla.tiers.iter().any(|t| t.is_breach()) {
         lines.push("no breach tier".to_owned());
+    }
+    lines.extend(calendar_line(model, sla_id));
+    if !sla.pause_in.is_empty() {
+        let states: Vec<String> = sla
+            .pause_in
+            .iter()
+            .map(|&(r, s)| format!("{}.{}", model.region(r).name, model.state(r, s).name))
+            .collect();
+        lines.push(format!("paused in: {}", states.join(", ")));
     }
     lines
 }
@@ -334,6 +424,25 @@ fn mermaid_label(lines: &[String]) -> String {
     escaped.join("<br/>")
 }
 
+fn mermaid_edge(out: &mut String, indent: &str, edge: &Edge) {
+    let arrow = match edge.kind {
+        EdgeKind::Core => "-->",
+        EdgeKind::Market => "-.->",
+        EdgeKind::Attach => "-.-",
+        EdgeKind::Pause => "-.-o",
+    };
+    if edge.label.is_empty() {
+        let _ = writeln!(out, "{indent}{} {arrow} {}", edge.from, edge.to);
+    } else {
+        let label = mermaid_escape(&edge.label);
+        let _ = writeln!(
+            out,
+            "{indent}{} {arrow}|\"{label}\"| {}",
+            edge.from, edge.to
+        );
+    }
+}
+
 fn mermaid(picture: &Picture) -> String {
     let mut out = String::new();
     // YAML front matter; a single-quoted scalar has no escapes but `''`.
@@ -354,23 +463,17 @@ fn mermaid(picture: &Picture) -> String {
                 NodeKind::Initial => format!("((\"{label}\"))"),
                 NodeKind::AnyState => format!("[/\"{label}\"/]"),
                 NodeKind::Note => format!("[\"{label}\"]"),
+                NodeKind::Calendar => format!("[[\"{label}\"]]"),
             };
             let _ = writeln!(out, "    {}{shape}", node.id);
         }
         for edge in &group.edges {
-            let arrow = match edge.kind {
-                EdgeKind::Core => "-->",
-                EdgeKind::Market => "-.->",
-                EdgeKind::Attach => "-.-",
-            };
-            if edge.label.is_empty() {
-                let _ = writeln!(out, "    {} {arrow} {}", edge.from, edge.to);
-            } else {
-                let label = mermaid_escape(&edge.label);
-                let _ = writeln!(out, "    {} {arrow}|\"{label}\"| {}", edge.from, edge.to);
-            }
+            mermaid_edge(&mut out, "    ", edge);
         }
         out.push_str("  end\n");
+    }
+    for edge in &picture.edges {
+        mermaid_edge(&mut out, "  ", edge);
     }
     let notes: Vec<&str> = picture
         .groups
@@ -382,6 +485,17 @@ fn mermaid(picture: &Picture) -> String {
     if !notes.is_empty() {
         out.push_str("  classDef sla fill:#fff8dc,stroke:#b8860b\n");
         let _ = writeln!(out, "  class {} sla", notes.join(","));
+    }
+    let calendars: Vec<&str> = picture
+        .groups
+        .iter()
+        .flat_map(|g| &g.nodes)
+        .filter(|n| n.kind == NodeKind::Calendar)
+        .map(|n| n.id.as_str())
+        .collect();
+    if !calendars.is_empty() {
+        out.push_str("  classDef calendar fill:#eef6ff,stroke:#4a78b0\n");
+        let _ = writeln!(out, "  class {} calendar", calendars.join(","));
     }
     out
 }
@@ -423,33 +537,47 @@ fn dot(picture: &Picture) -> String {
                 NodeKind::Note => {
                     format!("shape=note, style=filled, fillcolor=\"#fff8dc\", label=\"{label}\"")
                 }
+                NodeKind::Calendar => {
+                    format!("shape=tab, style=filled, fillcolor=\"#eef6ff\", label=\"{label}\"")
+                }
             };
             let _ = writeln!(out, "    \"{}\" [{attrs}];", node.id);
         }
         for edge in &group.edges {
-            let mut attrs = Vec::new();
-            if !edge.label.is_empty() {
-                attrs.push(format!("label=\"{}\"", dot_escape(&edge.label)));
-            }
-            match edge.kind {
-                EdgeKind::Core => {}
-                EdgeKind::Market => attrs.push("style=dashed".to_owned()),
-                EdgeKind::Attach => {
-                    attrs.push("style=dotted".to_owned());
-                    attrs.push("arrowhead=none".to_owned());
-                }
-            }
-            let attrs = if attrs.is_empty() {
-                String::new()
-            } else {
-                format!(" [{}]", attrs.join(", "))
-            };
-            let _ = writeln!(out, "    \"{}\" -> \"{}\"{attrs};", edge.from, edge.to);
+            dot_edge(&mut out, "    ", edge);
         }
         out.push_str("  }\n");
     }
+    for edge in &picture.edges {
+        dot_edge(&mut out, "  ", edge);
+    }
     out.push_str("}\n");
     out
+}
+
+fn dot_edge(out: &mut String, indent: &str, edge: &Edge) {
+    let mut attrs = Vec::new();
+    if !edge.label.is_empty() {
+        attrs.push(format!("label=\"{}\"", dot_escape(&edge.label)));
+    }
+    match edge.kind {
+        EdgeKind::Core => {}
+        EdgeKind::Market => attrs.push("style=dashed".to_owned()),
+        EdgeKind::Attach => {
+            attrs.push("style=dotted".to_owned());
+            attrs.push("arrowhead=none".to_owned());
+        }
+        EdgeKind::Pause => {
+            attrs.push("style=dotted".to_owned());
+            attrs.push("arrowhead=odot".to_owned());
+        }
+    }
+    let attrs = if attrs.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", attrs.join(", "))
+    };
+    let _ = writeln!(out, "{indent}\"{}\" -> \"{}\"{attrs};", edge.from, edge.to);
 }
 
 #[cfg(test)]

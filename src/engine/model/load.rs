@@ -9,7 +9,7 @@
 //! - `document`: the spanned TOML walk (lines, unknown keys, wrong types);
 //! - `scope`: declared names and resolving references to them;
 //! - `build`: the top level, `[model]`, teams, classes, sources, proofs;
-//! - `regions`, `slas`, `markets`: those sections;
+//! - `regions`, `calendars`, `slas`, `markets`: those sections;
 //! - `graph_checks`: reachability and cycles of automatic transitions.
 
 use std::fmt;
@@ -22,6 +22,7 @@ use super::Model;
 use super::{ClassId, SourceId};
 
 mod build;
+mod calendars;
 mod document;
 mod graph_checks;
 mod markets;
@@ -110,6 +111,10 @@ pub fn load_file(path: &Path) -> Result<Model, ModelErrors> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `[calendars.*]`, an SLA's `calendar` and `pause_in`, and the
+    /// overlay's `calendar`.
+    mod calendars;
     use crate::engine::model::{
         Duration, EventTypeId, FromStates, MarketId, ProofId, RegionId, Severity, SlaId, SlaStart,
         StateId, TeamId, TierAt, Trigger, parse_percent,

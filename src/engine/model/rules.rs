@@ -5,6 +5,9 @@
 //! engine reads only these tables and the core's states (`requires`,
 //! `allow`, ...), which no market may change.
 
+use std::sync::Arc;
+
+use super::super::calendar::Calendar;
 use super::{
     Duration, EventTypeId, FromStates, ModelSpec, Overlay, ProofId, RegionId, SlaId, SlaStart,
     StateId, TierAt, Trigger,
@@ -38,6 +41,11 @@ pub struct SlaRules {
     pub tier_every: Vec<Option<Duration>>,
     /// Whether some tier is the `100%` breach.
     pub has_breach_tier: bool,
+    /// The effective calendar (the market's, else the core's); `None`:
+    /// every instant counts.
+    pub calendar: Option<Arc<Calendar>>,
+    /// The core's `pause_in` (not an overlay key, FAQ 35).
+    pub pause_in: Vec<(RegionId, StateId)>,
 }
 
 impl SlaRules {
@@ -176,6 +184,11 @@ impl MarketRules {
                     tier_offsets,
                     tier_every,
                     has_breach_tier: sla.tiers.iter().any(|t| t.is_breach()),
+                    calendar: ov
+                        .and_then(|o| o.calendar)
+                        .or(sla.calendar)
+                        .map(|c| spec.calendars[c].clone()),
+                    pause_in: sla.pause_in.clone(),
                 }
             })
             .collect();

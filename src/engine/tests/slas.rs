@@ -54,7 +54,7 @@ fn a_ghost_customer_escalates_then_resolves() {
     assert!(d.facts.iter().any(|f| matches!(
         f,
         Fact::SlaEnded {
-            end: SlaEnd::Late,
+            end: SlaEnd::Missed,
             ..
         }
     )));
@@ -142,7 +142,7 @@ fn a_stop_seen_before_its_start_completes_the_instance_at_once() {
     assert!(d.facts.iter().any(|f| matches!(
         f,
         Fact::SlaEnded {
-            end: SlaEnd::Late,
+            end: SlaEnd::Missed,
             ..
         }
     )));

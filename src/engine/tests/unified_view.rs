@@ -8,7 +8,7 @@ fn the_view_shows_owners_proofs_slas_and_the_timeline() {
     h.ev("c1", "d1", "crm.deal_won", 0, 0);
     h.ev("c1", "p1", "billing.payment_succeeded", 10, 10);
     h.fire_until("c1", 70);
-    let v = view::customer_view(&h.model, h.state("c1"), 0);
+    let v = view::customer_view(&h.model, h.state("c1"), 0, t(70));
     assert_eq!(v.owner.as_deref(), Some("provisioning"));
     assert_eq!(v.regions[0].state, "paid");
     assert_eq!(v.regions[0].since, Some(t(10)));
@@ -27,9 +27,9 @@ fn the_view_shows_owners_proofs_slas_and_the_timeline() {
         .find(|s| s.sla == "access_after_payment")
         .expect("open");
     assert!(sla.breached);
-    assert_eq!(sla.next_tier.as_ref().map(|n| n.at), Some(t(190)));
+    assert_eq!(sla.next_tier.as_ref().map(|n| n.at), Some(Some(t(190))));
     assert_eq!(v.escalations.len(), 2);
     assert_eq!(v.timeline[0].kind.as_str(), "escalation", "newest first");
-    let v = view::customer_view(&h.model, h.state("c1"), 1);
+    let v = view::customer_view(&h.model, h.state("c1"), 1, t(70));
     assert_eq!(v.timeline.len(), 1);
 }

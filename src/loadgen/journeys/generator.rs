@@ -308,7 +308,7 @@ impl<'m> Generator<'m> {
             }
             let cost = starts * 2
                 + match end {
-                    SlaEnd::Met | SlaEnd::Late => 0,
+                    SlaEnd::Met | SlaEnd::Missed => 0,
                     SlaEnd::Cancelled => 1,
                 };
             if best.is_none_or(|(c, _)| cost < c) {

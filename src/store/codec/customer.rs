@@ -10,7 +10,7 @@ use super::{
     At, Bad, R, each, end_from, end_to, event_ref, event_ref_record, id, outcome_from, outcome_to,
     required, severity_from, severity_to, ts,
 };
-use crate::engine::model::{MarketId, SlaId, SourceId, StateId, TeamId};
+use crate::engine::model::{Duration, MarketId, SlaId, SourceId, StateId, TeamId};
 use crate::engine::{
     Core, CustomerState, FiredEscalation, Instance, ProofSlot, RegionSlot, ResolvedEscalation,
     SeenKeys, SlaSlot, TierSlot, TimelineEntry, Timestamp,
@@ -121,9 +121,19 @@ fn sla_slot_record(s: &SlaSlot) -> pb::SlaSlot {
                 .map(|t| pb::TierSlot {
                     next: t.next.map(|t| t.0),
                     repeat: t.repeat,
+                    held: t.held,
                 })
                 .collect(),
             breach_mark: i.breach_mark.map(|t| t.0),
+            original_deadline: Some(i.original_deadline.0),
+            pauses: i
+                .pauses
+                .iter()
+                .map(|(from, to)| pb::PauseSpan {
+                    from: from.0,
+                    to: to.map(|t| t.0),
+                })
+                .collect(),
             fired: i
                 .fired
                 .iter()
@@ -172,11 +182,13 @@ fn timeline_record(e: &TimelineEntry) -> pb::TimelineEntry {
             sla,
             instance,
             end,
+            elapsed,
         } => Entry::SlaEnded(pb::TimelineSlaEnded {
             at: at.0,
             sla: sla.0.into(),
             instance: *instance,
             end: end_to(*end),
+            elapsed: elapsed.0,
         }),
         TimelineEntry::Acknowledged {
             at,
@@ -262,6 +274,12 @@ fn sla_slot(s: pb::SlaSlot) -> R<SlaSlot> {
             number: i.number,
             started_at: Timestamp(i.started_at),
             deadline: Timestamp(i.deadline),
+            original_deadline: Timestamp(i.original_deadline.unwrap_or(i.deadline)),
+            pauses: i
+                .pauses
+                .into_iter()
+                .map(|p| (Timestamp(p.from), ts(p.to)))
+                .collect(),
             breached: i.breached,
             tiers: i
                 .tiers
@@ -269,6 +287,7 @@ fn sla_slot(s: pb::SlaSlot) -> R<SlaSlot> {
                 .map(|t| TierSlot {
                     next: ts(t.next),
                     repeat: t.repeat,
+                    held: t.held,
                 })
                 .collect(),
             breach_mark: ts(i.breach_mark),
@@ -315,6 +334,7 @@ fn timeline_entry(e: pb::TimelineEntry) -> R<TimelineEntry> {
             sla: SlaId(id(s.sla, "sla")?),
             instance: s.instance,
             end: end_from(s.end, "end")?,
+            elapsed: Duration(s.elapsed),
         },
         Entry::Acknowledged(a) => TimelineEntry::Acknowledged {
             at: Timestamp(a.at),

@@ -7,7 +7,7 @@ use super::{
     At, Bad, R, bad, end_from, end_to, event_ref, event_ref_record, id, outcome_from, outcome_to,
     required,
 };
-use crate::engine::model::{MarketId, ProofId, RegionId, SlaId, StateId, TeamId};
+use crate::engine::model::{Duration, MarketId, ProofId, RegionId, SlaId, StateId, TeamId};
 use crate::engine::{Fact, Timestamp};
 use crate::store::{Result, StoreError, pb};
 
@@ -80,11 +80,29 @@ pub(super) fn fact_record(f: &Fact) -> pb::FactRecord {
             started_at,
             deadline,
             attached_at,
+            paused_since,
         } => F::SlaStarted(pb::SlaStarted {
             sla: sla.0.into(),
             instance: *instance,
             started_at: started_at.0,
             deadline: deadline.0,
+            attached_at: attached_at.0,
+            paused_since: paused_since.map(|t| t.0),
+        }),
+        Fact::SlaPaused { sla, instance, at } => F::SlaPaused(pb::SlaPaused {
+            sla: sla.0.into(),
+            instance: *instance,
+            at: at.0,
+        }),
+        Fact::SlaResumed {
+            sla,
+            instance,
+            at,
+            attached_at,
+        } => F::SlaResumed(pb::SlaResumed {
+            sla: sla.0.into(),
+            instance: *instance,
+            at: at.0,
             attached_at: attached_at.0,
         }),
         Fact::Escalated(e) => F::Escalated(escalation_record_of(e)),
@@ -98,11 +116,13 @@ pub(super) fn fact_record(f: &Fact) -> pb::FactRecord {
             instance,
             end,
             at,
+            elapsed,
         } => F::SlaEnded(pb::SlaEnded {
             sla: sla.0.into(),
             instance: *instance,
             end: end_to(*end),
             at: at.0,
+            elapsed: elapsed.0,
         }),
         Fact::AuthorizationDenied {
             team,
@@ -193,6 +213,18 @@ fn fact(r: pb::FactRecord) -> R<Fact> {
             started_at: Timestamp(s.started_at),
             deadline: Timestamp(s.deadline),
             attached_at: Timestamp(s.attached_at),
+            paused_since: s.paused_since.map(Timestamp),
+        },
+        F::SlaPaused(p) => Fact::SlaPaused {
+            sla: SlaId(id(p.sla, "sla").at("sla_paused")?),
+            instance: p.instance,
+            at: Timestamp(p.at),
+        },
+        F::SlaResumed(r) => Fact::SlaResumed {
+            sla: SlaId(id(r.sla, "sla").at("sla_resumed")?),
+            instance: r.instance,
+            at: Timestamp(r.at),
+            attached_at: Timestamp(r.attached_at),
         },
         F::Escalated(e) => Fact::Escalated(escalation(e).at("escalated")?),
         F::Breached(b) => Fact::Breached {
@@ -205,6 +237,7 @@ fn fact(r: pb::FactRecord) -> R<Fact> {
             instance: s.instance,
             end: end_from(s.end, "end").at("sla_ended")?,
             at: Timestamp(s.at),
+            elapsed: Duration(s.elapsed),
         },
         F::AuthorizationDenied(d) => Fact::AuthorizationDenied {
             team: d.team.into(),

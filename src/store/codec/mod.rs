@@ -137,7 +137,7 @@ fn severity_from(v: i32, field: &str) -> R<Severity> {
 fn end_to(e: SlaEnd) -> i32 {
     (match e {
         SlaEnd::Met => pb::SlaEnd::Met,
-        SlaEnd::Late => pb::SlaEnd::Late,
+        SlaEnd::Missed => pb::SlaEnd::Missed,
         SlaEnd::Cancelled => pb::SlaEnd::Cancelled,
     }) as i32
 }
@@ -145,7 +145,7 @@ fn end_to(e: SlaEnd) -> i32 {
 fn end_from(v: i32, field: &str) -> R<SlaEnd> {
     match pb::SlaEnd::try_from(v) {
         Ok(pb::SlaEnd::Met) => Ok(SlaEnd::Met),
-        Ok(pb::SlaEnd::Late) => Ok(SlaEnd::Late),
+        Ok(pb::SlaEnd::Missed) => Ok(SlaEnd::Missed),
         Ok(pb::SlaEnd::Cancelled) => Ok(SlaEnd::Cancelled),
         Ok(pb::SlaEnd::Unspecified) | Err(_) => bad(field, format!("unknown SLA end {v}")),
     }

@@ -202,3 +202,164 @@ fn the_catalog_round_trips_through_json() {
     let back: Catalog = serde_json::from_str(&text).expect("parses");
     assert_eq!(back, catalog);
 }
+
+// ------------------------------------------------------------ SLA clocks
+
+/// A small model with two calendars, a paused SLA and a market's calendar.
+const CLOCKS: &str = r#"teams = ["support"]
+
+[model]
+name = "clocks"
+version = 1
+
+[sources]
+desk = ["opened", "replied", "asked", "answered"]
+
+[regions.ticket]
+initial = "idle"
+default_owner = "support"
+
+[regions.ticket.states.idle]
+[regions.ticket.states.open]
+[regions.ticket.states.waiting]
+
+[[regions.ticket.transitions]]
+from = "idle"
+on = "desk.opened"
+to = "open"
+
+[[regions.ticket.transitions]]
+from = "open"
+on = "desk.asked"
+to = "waiting"
+
+[[regions.ticket.transitions]]
+from = "waiting"
+on = "desk.answered"
+to = "open"
+
+[slas.first_reply]
+owner = "support"
+start = ["desk.opened"]
+stop = ["desk.replied"]
+within = "4h"
+calendar = "de_office"
+pause_in = ["ticket.waiting", "ticket.idle"]
+
+[calendars.de_office]
+time_zone = "Europe/Berlin"
+closed = ["2026-12-24", "2026-12-25"]
+
+[calendars.de_office.open]
+mon = ["09:00-17:00"]
+fri = ["09:00-13:00", "14:00-17:00"]
+
+[calendars.br_office]
+time_zone = "America/Sao_Paulo"
+open = { tue = ["08:00-18:00"] }
+
+[markets.BR]
+slas = { first_reply = { calendar = "br_office" } }
+
+[markets.DE]
+"#;
+
+/// `CLOCKS` with `from` replaced once by `to`.
+fn clocks(from: &str, to: &str) -> String {
+    assert!(CLOCKS.contains(from), "CLOCKS has no {from:?}");
+    CLOCKS.replacen(from, to, 1)
+}
+
+#[test]
+fn the_fingerprint_sees_every_calendar_and_pause_edit() {
+    let base = fingerprint(&spec(CLOCKS));
+    let edits = [
+        ("mon = [\"09:00-17:00\"]", "mon = [\"09:00-18:00\"]"),
+        ("mon = [\"09:00-17:00\"]", "tue = [\"09:00-17:00\"]"),
+        ("\"2026-12-25\"]", "\"2026-12-26\"]"),
+        ("Europe/Berlin", "Europe/Paris"),
+        ("calendar = \"de_office\"", "calendar = \"br_office\""),
+        ("calendar = \"de_office\"\n", ""),
+        (
+            "{ calendar = \"br_office\" }",
+            "{ calendar = \"de_office\" }",
+        ),
+        (
+            "[\"ticket.waiting\", \"ticket.idle\"]",
+            "[\"ticket.waiting\"]",
+        ),
+        ("[\"ticket.waiting\", \"ticket.idle\"]", "[]"),
+    ];
+    for (from, to) in edits {
+        let edited = fingerprint(&spec(&clocks(from, to)));
+        assert_ne!(edited, base, "{from:?} -> {to:?} is an edit");
+    }
+    // Order inside sets, date spelling, duplicates and declaration order
+    // are not.
+    let same = [
+        (
+            "[\"ticket.waiting\", \"ticket.idle\"]",
+            "[\"ticket.idle\", \"ticket.waiting\", \"ticket.idle\"]",
+        ),
+        (
+            "closed = [\"2026-12-24\", \"2026-12-25\"]",
+            "closed = [2026-12-25, \"2026-12-24\", 2026-12-24]",
+        ),
+        (
+            "mon = [\"09:00-17:00\"]\nfri = [\"09:00-13:00\", \"14:00-17:00\"]",
+            "fri = [\"09:00-13:00\", \"14:00-17:00\"]\nmon = [\"09:00-17:00\"]",
+        ),
+    ];
+    for (from, to) in same {
+        let edited = fingerprint(&spec(&clocks(from, to)));
+        assert_eq!(edited, base, "{from:?} -> {to:?} is not an edit");
+    }
+    let at = CLOCKS.find("[calendars.br_office]").expect("br_office");
+    let end = CLOCKS.find("[markets.BR]").expect("markets");
+    let block = &CLOCKS[at..end];
+    let without = format!("{}{}", &CLOCKS[..at], &CLOCKS[end..]);
+    let moved = without.replacen(
+        "[calendars.de_office]",
+        &format!("{block}[calendars.de_office]"),
+        1,
+    );
+    assert_eq!(fingerprint(&spec(&moved)), base, "calendars moved");
+}
+
+#[test]
+fn a_model_that_uses_no_clock_keys_keeps_its_fingerprint() {
+    // Unused keys are left out of the canonical form, so models served
+    // before calendars existed keep the fingerprint they were served with.
+    let json = serde_json::to_string(&Canonical::of(&spec(SAAS))).expect("serializes");
+    for key in ["calendars", "calendar", "pause_in"] {
+        assert!(!json.contains(&format!("\"{key}\"")), "{key} in {json}");
+    }
+}
+
+#[test]
+fn binding_renumbers_the_pause_states() {
+    // Stored: idle, open, waiting. The new file declares waiting first.
+    let catalog = Catalog::new(&spec(CLOCKS));
+    let reordered = clocks(
+        "[regions.ticket.states.idle]\n[regions.ticket.states.open]\n[regions.ticket.states.waiting]",
+        "[regions.ticket.states.waiting]\n[regions.ticket.states.idle]\n[regions.ticket.states.open]",
+    );
+    let unbound = spec(&reordered);
+    assert_eq!(
+        unbound.slas[0].pause_in,
+        [(RegionId(0), StateId(0)), (RegionId(0), StateId(1))]
+    );
+    let (bound, _) = catalog.bind(unbound).expect("the same model binds");
+    let names: Vec<&str> = bound.slas[0]
+        .pause_in
+        .iter()
+        .map(|(r, s)| bound.regions[r.idx()].states[s.idx()].name.as_str())
+        .collect();
+    assert_eq!(names, ["idle", "waiting"]);
+    assert_eq!(
+        bound.slas[0].pause_in,
+        [(RegionId(0), StateId(0)), (RegionId(0), StateId(2))]
+    );
+    assert_eq!(bound.slas[0].calendar, Some(0));
+    assert_eq!(bound.markets[0].overlay.slas[0].1.calendar, Some(1));
+}

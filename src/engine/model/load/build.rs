@@ -1,7 +1,7 @@
 //! Building a [`ModelSpec`] from the document, section by section.
 //!
 //! Sections are read in dependency order (teams, message classes, sources,
-//! `[model]`, proofs, regions, SLAs, markets), whatever their order in the
+//! `[model]`, proofs, regions, calendars, SLAs, markets), whatever their order in the
 //! file, so every reference meets its declaration. Each declared name is
 //! interned even when its body is broken, so one mistake is reported once
 //! and does not turn every reference to it into a second problem. What the
@@ -28,6 +28,7 @@ const TOP_KEYS: &[&str] = &[
     "regions",
     "slas",
     "markets",
+    "calendars",
 ];
 const MODEL_KEYS: &[&str] = &["name", "version"];
 const PROOF_KEYS: &[&str] = &["from", "revoked_by"];
@@ -77,6 +78,7 @@ pub(super) fn build(
     b.sources(&root);
     b.proofs(&root);
     b.regions(&root);
+    b.calendars(&root);
     b.slas(&root);
     b.markets(&root);
     b.check_graphs();

@@ -1,6 +1,7 @@
 //! `[markets.*]`: per-market overlays. A market may change how a state is
 //! reached and how fast (extra proof sources, extra transitions, SLA
-//! targets inside their bounds, extra SLA events), never what it means.
+//! targets inside their bounds, another calendar, extra SLA events), never
+//! what it means.
 
 use toml::Spanned;
 use toml::de::DeValue;
@@ -15,7 +16,7 @@ use crate::engine::model::{
 
 const MARKET_KEYS: &[&str] = &["proof_sources", "slas", "transitions"];
 const TRANSITION_KEYS: &[&str] = &["region", "from", "on", "when", "to"];
-const SLA_OVERLAY_KEYS: &[&str] = &["within", "start", "stop", "cancel"];
+const SLA_OVERLAY_KEYS: &[&str] = &["within", "calendar", "start", "stop", "cancel"];
 
 impl Builder {
     pub(super) fn markets(&mut self, root: &Node<'_, '_>) {
@@ -107,7 +108,7 @@ impl Builder {
         out
     }
 
-    /// `slas = { sla = { within, start, stop, cancel } }`.
+    /// `slas = { sla = { within, calendar, start, stop, cancel } }`.
     fn sla_overlays(&mut self, node: &Node<'_, '_>) -> Vec<(SlaId, SlaOverlay)> {
         let what = format!("`slas` of {}", node.what);
         let Some(table) = node.child(&mut self.p, "slas", what.clone()) else {
@@ -120,7 +121,7 @@ impl Builder {
             let Some(sla_node) = Node::of_value(&mut self.p, value, sla_what) else {
                 continue;
             };
-            sla_node.check_keys(&mut self.p, SLA_OVERLAY_KEYS);
+            self.sla_overlay_keys(&sla_node, sla.value);
             let Some(sla_id) = sla_id else {
                 continue;
             };
@@ -130,11 +131,36 @@ impl Builder {
         out
     }
 
+    /// Unknown keys of an SLA overlay; `pause_in` gets its own reason
+    /// (FAQ 35).
+    fn sla_overlay_keys(&mut self, node: &Node<'_, '_>, sla: &str) {
+        let mut allowed = SLA_OVERLAY_KEYS.to_vec();
+        allowed.push("pause_in");
+        node.check_keys(&mut self.p, &allowed);
+        if let Some(pause_in) = node.get("pause_in") {
+            self.p.report(
+                &pause_in.span(),
+                format!(
+                    "{} sets `pause_in`, which is not a market overlay key: where an SLA's \
+                     clock stops is part of what the hand-off means, the same in every market; \
+                     set pause_in under [slas.{sla}] in the core (a market may set {})",
+                    node.what,
+                    SLA_OVERLAY_KEYS.join(", ")
+                ),
+            );
+        }
+    }
+
     fn sla_overlay(&mut self, sla: SlaId, node: &Node<'_, '_>) -> SlaOverlay {
         let mut overlay = SlaOverlay {
             within: self.market_within(sla, node),
             ..SlaOverlay::default()
         };
+        if let Some(calendar) = node.string(&mut self.p, "calendar") {
+            // Calendars are declared in the core only (FAQ 35).
+            let subject = format!("`calendar` of {}", node.what);
+            overlay.calendar = self.calendar_ref(&subject, &calendar);
+        }
         let SlaInfo {
             starts_in_state, ..
         } = self.sla_info[sla.idx()];

@@ -142,6 +142,9 @@ pub(super) struct Scope {
     /// Per region (by `RegionId`): its states.
     pub states: Vec<Names>,
     pub slas: Names,
+    /// `[calendars.NAME]`, in file order (the index into
+    /// `ModelSpec::calendars`).
+    pub calendars: Names,
 }
 
 impl Scope {
@@ -167,6 +170,11 @@ impl Scope {
             ),
             states: Vec::new(),
             slas: Names::new("SLA", "SLAs", "declare SLAs as [slas.NAME] tables"),
+            calendars: Names::new(
+                "calendar",
+                "calendars",
+                "declare calendars as [calendars.NAME] tables, with time_zone and open",
+            ),
         }
     }
 

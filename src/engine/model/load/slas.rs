@@ -1,5 +1,6 @@
 //! `[slas.*]`: hand-off deadlines, their start (events or a state), their
-//! target and bounds, and their escalation tiers.
+//! target and bounds, their escalation tiers, and their clock: the
+//! calendar whose open time counts and the states that pause it.
 
 use toml::de::DeValue;
 
@@ -7,7 +8,8 @@ use super::build::{Builder, SlaInfo, declare};
 use super::document::{Located, Node, check_name, kind_of, string_items};
 use super::scope::MAX_NAMES;
 use crate::engine::model::{
-    Duration, Percent, Severity, Sla, SlaStart, TeamId, Tier, TierAt, parse_duration, parse_percent,
+    Duration, Percent, RegionId, Severity, Sla, SlaStart, StateId, TeamId, Tier, TierAt,
+    parse_duration, parse_percent,
 };
 
 const SLA_KEYS: &[&str] = &[
@@ -21,6 +23,8 @@ const SLA_KEYS: &[&str] = &[
     "within",
     "within_bounds",
     "tiers",
+    "calendar",
+    "pause_in",
 ];
 const TIER_KEYS: &[&str] = &["at", "after_breach", "every", "notify", "severity"];
 
@@ -48,6 +52,8 @@ impl Builder {
                 within: Duration(0),
                 within_bounds: None,
                 tiers: Vec::new(),
+                calendar: None,
+                pause_in: Vec::new(),
             };
             let mut info = SlaInfo {
                 has_bounds_key: false,
@@ -95,6 +101,10 @@ impl Builder {
             sla.within = within.value;
         }
         sla.within_bounds = self.within_bounds(node, within.as_ref());
+        if let Some(calendar) = node.string(&mut self.p, "calendar") {
+            sla.calendar = self.calendar_ref(&subject("calendar"), &calendar);
+        }
+        sla.pause_in = self.pause_in(node, &sla.start);
         let tiers = node.tables(&mut self.p, "tiers", |i| {
             format!("tier {} of {}", i - 1, node.what)
         });
@@ -140,14 +150,59 @@ impl Builder {
             }
             (false, true) => {
                 let in_state = node.string(p, "in_state")?;
-                self.in_state(node, &in_state)
+                let subject = format!("`in_state` of {}", node.what);
+                let (region, state) = self.region_state(&subject, &in_state)?;
+                Some(SlaStart::InState(region, state))
             }
         }
     }
 
-    /// `in_state = "region.state"`: both declared.
-    fn in_state(&mut self, node: &Node<'_, '_>, text: &Located<&str>) -> Option<SlaStart> {
-        let subject = format!("`in_state` of {}", node.what);
+    /// A reference to a declared calendar (an index into
+    /// `ModelSpec::calendars`).
+    pub(super) fn calendar_ref(&mut self, subject: &str, name: &Located<&str>) -> Option<usize> {
+        self.scope
+            .calendars
+            .resolve(&mut self.p, subject, name)
+            .map(usize::from)
+    }
+
+    /// `pause_in = ["region.state"]`: every state declared; an `in_state`
+    /// SLA does not list its own state (other states of its region are
+    /// fine); sorted, duplicates dropped, empty means no pause (FAQ 48).
+    fn pause_in(&mut self, node: &Node<'_, '_>, start: &SlaStart) -> Vec<(RegionId, StateId)> {
+        let Some(names) = node.strings(&mut self.p, "pause_in") else {
+            return Vec::new();
+        };
+        let subject = format!("`pause_in` of {}", node.what);
+        let mut out = Vec::with_capacity(names.len());
+        for name in &names {
+            let Some(state) = self.region_state(&subject, name) else {
+                continue;
+            };
+            if let SlaStart::InState(r, s) = start
+                && (*r, *s) == state
+            {
+                let region = name.value.split_once('.').map_or("", |(r, _)| r);
+                self.p.report(
+                    &name.span,
+                    format!(
+                        "{subject} lists \"{}\", the state the SLA runs in (its in_state): \
+                         the SLA would be paused for its whole life and never escalate; \
+                         remove it (other states of region \"{region}\" may be listed)",
+                        name.value
+                    ),
+                );
+                continue;
+            }
+            out.push(state);
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// `"region.state"`, both declared (`in_state`, `pause_in`).
+    fn region_state(&mut self, subject: &str, text: &Located<&str>) -> Option<(RegionId, StateId)> {
         let Some((region, state)) = text.value.split_once('.') else {
             self.p.report(
                 &text.span,
@@ -163,7 +218,7 @@ impl Builder {
             value: region,
             span: text.span.clone(),
         };
-        let region_id = self.scope.region(&mut self.p, &subject, &region_name)?;
+        let region_id = self.scope.region(&mut self.p, subject, &region_name)?;
         let state_name = Located {
             value: state,
             span: text.span.clone(),
@@ -172,7 +227,7 @@ impl Builder {
         let state_id = self
             .scope
             .state(&mut self.p, region_id, &subject, &state_name)?;
-        Some(SlaStart::InState(region_id, state_id))
+        Some((region_id, state_id))
     }
 
     /// `within_bounds = [low, high]`: low <= high, and the core `within`

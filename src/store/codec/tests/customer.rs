@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use prost::Message;
 
 use super::*;
-use crate::engine::model::{MarketId, StateId};
+use crate::engine::model::{Duration, MarketId, StateId};
 use crate::engine::{
     Core, CustomerState, FiredEscalation, Instance, ProofSlot, RegionSlot, ResolvedEscalation,
     SeenKeys, SlaSlot, TierSlot, TimelineEntry,
@@ -19,11 +19,15 @@ fn instance() -> impl Strategy<Value = Instance> {
     (
         (any::<u32>(), ts(), ts(), any::<bool>()),
         vec(
-            (proptest::option::of(ts()), any::<u32>())
-                .prop_map(|(next, repeat)| TierSlot { next, repeat }),
+            (proptest::option::of(ts()), any::<u32>(), any::<bool>())
+                .prop_map(|(next, repeat, held)| TierSlot { next, repeat, held }),
             0..4,
         ),
-        proptest::option::of(ts()),
+        (
+            proptest::option::of(ts()),
+            ts(),
+            vec((ts(), proptest::option::of(ts())), 0..3),
+        ),
         vec(
             (escalation(), any::<bool>()).prop_map(|(escalation, acknowledged)| FiredEscalation {
                 escalation,
@@ -33,10 +37,17 @@ fn instance() -> impl Strategy<Value = Instance> {
         ),
     )
         .prop_map(
-            |((number, started_at, deadline, breached), tiers, breach_mark, fired)| Instance {
+            |(
+                (number, started_at, deadline, breached),
+                tiers,
+                (breach_mark, original_deadline, pauses),
+                fired,
+            )| Instance {
                 number,
                 started_at,
                 deadline,
+                original_deadline,
+                pauses,
                 breached,
                 tiers,
                 breach_mark,
@@ -64,14 +75,15 @@ fn timeline_entry() -> impl Strategy<Value = TimelineEntry> {
             }
         }),
         escalation().prop_map(TimelineEntry::Escalation),
-        (ts(), any::<u16>(), any::<u32>(), end()).prop_map(|(at, sla, instance, end)| {
-            TimelineEntry::SlaEnded {
+        (ts(), any::<u16>(), any::<u32>(), end(), any::<i64>()).prop_map(
+            |(at, sla, instance, end, elapsed)| TimelineEntry::SlaEnded {
                 at,
                 sla: SlaId(sla),
                 instance,
                 end,
+                elapsed: Duration(elapsed),
             }
-        }),
+        ),
         (
             ts(),
             any::<u16>(),
@@ -248,15 +260,19 @@ pub(super) fn full_state() -> CustomerState {
                         number: 2,
                         started_at: Timestamp(10),
                         deadline: Timestamp(20),
+                        original_deadline: Timestamp(18),
+                        pauses: vec![(Timestamp(12), Some(Timestamp(14))), (Timestamp(16), None)],
                         breached: true,
                         tiers: vec![
                             TierSlot {
                                 next: None,
                                 repeat: 0,
+                                held: true,
                             },
                             TierSlot {
                                 next: Some(Timestamp(30)),
                                 repeat: 4,
+                                held: false,
                             },
                         ],
                         breach_mark: Some(Timestamp(20)),
@@ -265,7 +281,7 @@ pub(super) fn full_state() -> CustomerState {
                             acknowledged: true,
                         }],
                     }),
-                    last_end: Some((1, SlaEnd::Late, Timestamp(9))),
+                    last_end: Some((1, SlaEnd::Missed, Timestamp(9))),
                 },
                 SlaSlot::default(),
             ],
@@ -290,7 +306,8 @@ pub(super) fn full_state() -> CustomerState {
                 at: Timestamp(9),
                 sla: SlaId(0),
                 instance: 1,
-                end: SlaEnd::Late,
+                end: SlaEnd::Missed,
+                elapsed: Duration(7),
             },
             TimelineEntry::Acknowledged {
                 at: Timestamp(11),

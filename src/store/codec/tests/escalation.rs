@@ -90,6 +90,8 @@ fn tiny_model() -> Model {
             cancel: vec![],
             within: Duration::from_secs(3600),
             within_bounds: None,
+            calendar: None,
+            pause_in: vec![],
             tiers: vec![Tier {
                 at: TierAt::Percent(model::parse_percent("100%").expect("valid")),
                 notify: model::TeamId(1),

@@ -3,7 +3,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::engine::model::{MarketId, ProofId, RegionId, StateId};
+use crate::engine::model::{Duration, MarketId, ProofId, RegionId, StateId};
 use crate::store::codec::encode_fact;
 
 fn fact() -> impl Strategy<Value = Fact> {
@@ -49,29 +49,50 @@ fn fact() -> impl Strategy<Value = Fact> {
             region: RegionId(r),
             since,
         }),
-        (any::<u16>(), any::<u32>(), ts(), ts(), ts()).prop_map(
-            |(sla, instance, started_at, deadline, attached_at)| Fact::SlaStarted {
+        (
+            (any::<u16>(), any::<u32>(), ts(), ts(), ts()),
+            proptest::option::of(ts())
+        )
+            .prop_map(
+                |((sla, instance, started_at, deadline, attached_at), paused_since)| {
+                    Fact::SlaStarted {
+                        sla: SlaId(sla),
+                        instance,
+                        started_at,
+                        deadline,
+                        attached_at,
+                        paused_since,
+                    }
+                }
+            ),
+        (any::<u16>(), any::<u32>(), ts()).prop_map(|(sla, instance, at)| Fact::SlaPaused {
+            sla: SlaId(sla),
+            instance,
+            at,
+        }),
+        (any::<u16>(), any::<u32>(), ts(), ts()).prop_map(|(sla, instance, at, attached_at)| {
+            Fact::SlaResumed {
                 sla: SlaId(sla),
                 instance,
-                started_at,
-                deadline,
+                at,
                 attached_at,
             }
-        ),
+        }),
         escalation().prop_map(Fact::Escalated),
         (any::<u16>(), any::<u32>(), ts()).prop_map(|(sla, instance, at)| Fact::Breached {
             sla: SlaId(sla),
             instance,
             at,
         }),
-        (any::<u16>(), any::<u32>(), end(), ts()).prop_map(|(sla, instance, end, at)| {
-            Fact::SlaEnded {
+        (any::<u16>(), any::<u32>(), end(), ts(), any::<i64>()).prop_map(
+            |(sla, instance, end, at, elapsed)| Fact::SlaEnded {
                 sla: SlaId(sla),
                 instance,
                 end,
                 at,
+                elapsed: Duration(elapsed),
             }
-        }),
+        ),
         (text(), text(), text(), ts()).prop_map(|(team, action, reason, at)| {
             Fact::AuthorizationDenied {
                 team,
@@ -120,6 +141,8 @@ fn fact_kind(f: &Fact) -> &'static str {
         Fact::RegionMoved { .. } => "region_moved",
         Fact::RegionRenewed { .. } => "region_renewed",
         Fact::SlaStarted { .. } => "sla_started",
+        Fact::SlaPaused { .. } => "sla_paused",
+        Fact::SlaResumed { .. } => "sla_resumed",
         Fact::Escalated(_) => "escalated",
         Fact::Breached { .. } => "breached",
         Fact::SlaEnded { .. } => "sla_ended",
@@ -175,6 +198,18 @@ fn every_fact_kind_round_trips() {
             started_at: Timestamp(8),
             deadline: Timestamp(9),
             attached_at: Timestamp(10),
+            paused_since: Some(Timestamp(9)),
+        },
+        Fact::SlaPaused {
+            sla: SlaId(1),
+            instance: 3,
+            at: Timestamp(10),
+        },
+        Fact::SlaResumed {
+            sla: SlaId(1),
+            instance: 3,
+            at: Timestamp(11),
+            attached_at: Timestamp(12),
         },
         Fact::Escalated(esc(EscalationKind::TierReached)),
         Fact::Escalated(esc(EscalationKind::Breached)),
@@ -189,6 +224,7 @@ fn every_fact_kind_round_trips() {
             instance: 3,
             end: SlaEnd::Cancelled,
             at: Timestamp(12),
+            elapsed: Duration(3),
         },
         Fact::AuthorizationDenied {
             team: "marketing".into(),
@@ -208,7 +244,7 @@ fn every_fact_kind_round_trips() {
     ];
     let mut kinds: Vec<&str> = facts.iter().map(fact_kind).collect();
     kinds.dedup();
-    assert_eq!(kinds.len(), 12, "every Fact variant is covered: {kinds:?}");
+    assert_eq!(kinds.len(), 14, "every Fact variant is covered: {kinds:?}");
     for f in facts {
         assert_eq!(decode_fact(&encode_fact(&f)).expect("decodes"), f);
     }

@@ -67,7 +67,7 @@ fn severity() -> impl Strategy<Value = Severity> {
 fn end() -> impl Strategy<Value = SlaEnd> {
     prop_oneof![
         Just(SlaEnd::Met),
-        Just(SlaEnd::Late),
+        Just(SlaEnd::Missed),
         Just(SlaEnd::Cancelled)
     ]
 }
