@@ -428,7 +428,7 @@ fn a_market_calendar_names_a_core_calendar() {
         "br_office",
         &[
             "`calendar` of SLA \"welcome\" in market \"BR\" names undeclared calendar \
-             \"br_office\"; declared calendars: office",
+             \"br_office\" (did you mean \"office\"?); declared calendars: office",
         ],
     );
 }
