@@ -254,6 +254,53 @@ pub struct SlaSlot {
     pub running: Option<Instance>,
     /// How the last instance ended, and when.
     pub last_end: Option<(u32, SlaEnd, Timestamp)>,
+    /// For an SLA with `pause_in`: the spans in which the customer was in
+    /// one of those states, `[entered, left)`, oldest first, the last open
+    /// while it is (FAQ 39: the union over its pause states; creation
+    /// enters the initial states, FAQ 40). Kept whether an instance runs
+    /// or not, so that a late start takes the pauses since its moment; at
+    /// most [`PAUSE_LOG_CAP`] spans.
+    pub pause_log: Vec<PauseSpan>,
+}
+
+/// A paused span `[from, to)`; `to` is `None` while it lasts.
+pub type PauseSpan = (Timestamp, Option<Timestamp>);
+
+/// How many pause spans an SLA's log keeps: a start later than the
+/// oldest kept span's end by more than this many pauses is rare enough
+/// that it may see fewer pauses than happened.
+pub const PAUSE_LOG_CAP: usize = 16;
+
+/// Adds a pause from `at` on to sorted, disjoint spans: spans that begin
+/// later are covered by it, and one that reaches `at` is extended.
+pub fn pause_from(spans: &mut Vec<PauseSpan>, at: Timestamp) {
+    spans.retain(|(from, _)| *from < at);
+    match spans.last_mut() {
+        Some((_, to)) if to.is_none_or(|to| to >= at) => *to = None,
+        _ => spans.push((at, None)),
+    }
+}
+
+/// Ends the open pause at `at` (dropping it if it would be empty).
+pub fn pause_until(spans: &mut Vec<PauseSpan>, at: Timestamp) {
+    if let Some((from, to)) = spans.last_mut()
+        && to.is_none()
+    {
+        if at > *from {
+            *to = Some(at);
+        } else {
+            spans.pop();
+        }
+    }
+}
+
+/// The spans from `start` on (clipped to it).
+pub fn pauses_since(spans: &[PauseSpan], start: Timestamp) -> Vec<PauseSpan> {
+    spans
+        .iter()
+        .filter(|(_, to)| to.is_none_or(|to| to > start))
+        .map(|(from, to)| ((*from).max(start), *to))
+        .collect()
 }
 
 /// What `decide` reasons about.
@@ -283,6 +330,13 @@ impl Core {
             slas: vec![SlaSlot::default(); model.spec.slas.len()],
             last_seen: vec![None; model.spec.events.len()],
         }
+    }
+
+    /// Whether the customer is in one of the SLA's `pause_in` states.
+    pub fn in_pause(&self, sr: &SlaRules) -> bool {
+        sr.pause_in
+            .iter()
+            .any(|(r, s)| self.regions[r.idx()].state == *s)
     }
 
     #[inline]
@@ -327,7 +381,14 @@ impl Core {
     /// Folds one fact in. `market` selects the SLA rules (tier offsets).
     pub fn apply(&mut self, model: &Model, market: MarketId, fact: &Fact) {
         match fact {
-            Fact::Created { .. } => {}
+            Fact::Created { at, .. } => {
+                // FAQ 40: creation enters the initial states.
+                for (i, sr) in model.rules(market).slas.iter().enumerate() {
+                    if self.in_pause(sr) {
+                        pause_from(&mut self.slas[i].pause_log, *at);
+                    }
+                }
+            }
             Fact::EventRecorded { event, .. } => {
                 let slot = &mut self.last_seen[event.event_type.idx()];
                 *slot = Some(slot.map_or(event.occurred_at, |t| t.max(event.occurred_at)));
@@ -345,10 +406,38 @@ impl Core {
             Fact::RegionMoved {
                 region, to, since, ..
             } => {
-                self.regions[region.idx()] = RegionSlot {
+                let rules = &model.rules(market).slas;
+                let touched = |sr: &SlaRules| sr.pause_in.iter().any(|(r, _)| r == region);
+                let slot = RegionSlot {
                     state: *to,
                     since: Some(*since),
                 };
+                if !rules.iter().any(touched) {
+                    self.regions[region.idx()] = slot;
+                    return;
+                }
+                let before: Vec<bool> = rules
+                    .iter()
+                    .map(|sr| touched(sr) && self.in_pause(sr))
+                    .collect();
+                self.regions[region.idx()] = slot;
+                for (i, sr) in rules.iter().enumerate() {
+                    if !touched(sr) {
+                        continue;
+                    }
+                    let now = self.in_pause(sr);
+                    let log = &mut self.slas[i].pause_log;
+                    match (before[i], now) {
+                        (false, true) => {
+                            pause_from(log, *since);
+                            if log.len() > PAUSE_LOG_CAP {
+                                log.remove(0);
+                            }
+                        }
+                        (true, false) => pause_until(log, *since),
+                        _ => {}
+                    }
+                }
             }
             Fact::RegionRenewed { region, since } => {
                 self.regions[region.idx()].since = Some(*since);
@@ -359,7 +448,6 @@ impl Core {
                 started_at,
                 deadline,
                 attached_at,
-                paused_since,
             } => {
                 let rules = &model.rules(market).slas[sla.idx()];
                 let spec = model.sla_spec(*sla);
@@ -368,9 +456,7 @@ impl Core {
                     started_at: *started_at,
                     deadline: *deadline,
                     original_deadline: *deadline,
-                    pauses: paused_since
-                        .map(|p| vec![(p.max(*started_at), None)])
-                        .unwrap_or_default(),
+                    pauses: pauses_since(&self.slas[sla.idx()].pause_log, *started_at),
                     breached: false,
                     tiers: vec![
                         TierSlot {
@@ -395,14 +481,7 @@ impl Core {
                 if inst.number != *instance {
                     return;
                 }
-                // A pause covers everything from its moment on: spans
-                // that begin later merge into it (FAQ 39).
-                let at = (*at).max(inst.started_at);
-                inst.pauses.retain(|(from, _)| *from < at);
-                match inst.pauses.last_mut() {
-                    Some((_, to)) if to.is_none_or(|to| to >= at) => *to = None,
-                    _ => inst.pauses.push((at, None)),
-                }
+                pause_from(&mut inst.pauses, (*at).max(inst.started_at));
                 let rules = &model.rules(market).slas[sla.idx()];
                 inst.rearm(rules, &model.sla_spec(*sla).tiers, None);
             }
@@ -418,15 +497,7 @@ impl Core {
                 if inst.number != *instance {
                     return;
                 }
-                if let Some((from, to)) = inst.pauses.last_mut()
-                    && to.is_none()
-                {
-                    if *at > *from {
-                        *to = Some(*at);
-                    } else {
-                        inst.pauses.pop();
-                    }
-                }
+                pause_until(&mut inst.pauses, *at);
                 let rules = &model.rules(market).slas[sla.idx()];
                 inst.rearm(rules, &model.sla_spec(*sla).tiers, Some(*attached_at));
             }

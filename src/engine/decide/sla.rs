@@ -3,7 +3,7 @@
 
 use super::super::fact::{Escalation, EscalationKind, EventRef, Fact, SlaEnd};
 use super::super::model::{Duration, RegionId, SlaId, StateId};
-use super::super::state::Instance;
+use super::super::state::{Instance, pauses_since};
 use super::super::time::Timestamp;
 use super::work::{Move, Work};
 
@@ -88,15 +88,6 @@ impl Work<'_> {
         let sr = &self.rules.slas[sla.idx()];
         let instance = self.core.slas[sla.idx()].started + 1;
         self.changed = true;
-        // Starts paused while the customer is in a pause state (from the
-        // earliest moment it entered one; a region that never moved has
-        // been in its state since before any start).
-        let paused_since = sr
-            .pause_in
-            .iter()
-            .filter(|(r, st)| self.core.region(*r).state == *st)
-            .map(|(r, _)| self.core.region(*r).since.unwrap_or(at).max(at))
-            .min();
         let probe = Instance {
             number: instance,
             started_at: at,
@@ -112,8 +103,11 @@ impl Work<'_> {
         let deadline = probe
             .instant_of(sr, sr.within)
             .unwrap_or(Timestamp::MAX_VALID);
+        // Its pauses: the customer's pause spans from its start on, so a
+        // start while in a pause state starts paused, and a late start
+        // skips the pauses since its moment (FAQ 39, 40).
         let probe = Instance {
-            pauses: paused_since.map(|p| vec![(p, None)]).unwrap_or_default(),
+            pauses: pauses_since(&self.core.slas[sla.idx()].pause_log, at),
             ..probe
         };
         // Out of order (FAQ 15): a stop or cancel already seen at or after
@@ -148,7 +142,6 @@ impl Work<'_> {
             started_at: at,
             deadline,
             attached_at,
-            paused_since,
         });
         if let Some((end, when, elapsed)) = ended {
             self.emit(Fact::SlaEnded {

@@ -12,8 +12,8 @@ use super::{
 };
 use crate::engine::model::{Duration, MarketId, SlaId, SourceId, StateId, TeamId};
 use crate::engine::{
-    Core, CustomerState, FiredEscalation, Instance, ProofSlot, RegionSlot, ResolvedEscalation,
-    SeenKeys, SlaSlot, TierSlot, TimelineEntry, Timestamp,
+    Core, CustomerState, FiredEscalation, Instance, PauseSpan, ProofSlot, RegionSlot,
+    ResolvedEscalation, SeenKeys, SlaSlot, TierSlot, TimelineEntry, Timestamp,
 };
 use crate::store::{Result, StoreError, pb};
 
@@ -126,14 +126,7 @@ fn sla_slot_record(s: &SlaSlot) -> pb::SlaSlot {
                 .collect(),
             breach_mark: i.breach_mark.map(|t| t.0),
             original_deadline: Some(i.original_deadline.0),
-            pauses: i
-                .pauses
-                .iter()
-                .map(|(from, to)| pb::PauseSpan {
-                    from: from.0,
-                    to: to.map(|t| t.0),
-                })
-                .collect(),
+            pauses: pause_spans_record(&i.pauses),
             fired: i
                 .fired
                 .iter()
@@ -148,7 +141,25 @@ fn sla_slot_record(s: &SlaSlot) -> pb::SlaSlot {
             end: end_to(end),
             at: at.0,
         }),
+        pause_log: pause_spans_record(&s.pause_log),
     }
+}
+
+fn pause_spans_record(spans: &[PauseSpan]) -> Vec<pb::PauseSpan> {
+    spans
+        .iter()
+        .map(|(from, to)| pb::PauseSpan {
+            from: from.0,
+            to: to.map(|t| t.0),
+        })
+        .collect()
+}
+
+fn pause_spans(spans: Vec<pb::PauseSpan>) -> Vec<PauseSpan> {
+    spans
+        .into_iter()
+        .map(|p| (Timestamp(p.from), ts(p.to)))
+        .collect()
 }
 
 fn timeline_record(e: &TimelineEntry) -> pb::TimelineEntry {
@@ -275,11 +286,7 @@ fn sla_slot(s: pb::SlaSlot) -> R<SlaSlot> {
             started_at: Timestamp(i.started_at),
             deadline: Timestamp(i.deadline),
             original_deadline: Timestamp(i.original_deadline.unwrap_or(i.deadline)),
-            pauses: i
-                .pauses
-                .into_iter()
-                .map(|p| (Timestamp(p.from), ts(p.to)))
-                .collect(),
+            pauses: pause_spans(i.pauses),
             breached: i.breached,
             tiers: i
                 .tiers
@@ -310,6 +317,7 @@ fn sla_slot(s: pb::SlaSlot) -> R<SlaSlot> {
         started: s.started,
         running,
         last_end,
+        pause_log: pause_spans(s.pause_log),
     })
 }
 

@@ -135,11 +135,13 @@ fn customer_state() -> impl Strategy<Value = CustomerState> {
                 any::<u32>(),
                 proptest::option::of(instance()),
                 proptest::option::of((any::<u32>(), end(), ts())),
+                vec((ts(), proptest::option::of(ts())), 0..3),
             )
-                .prop_map(|(started, running, last_end)| SlaSlot {
+                .prop_map(|(started, running, last_end, pause_log)| SlaSlot {
                     started,
                     running,
                     last_end,
+                    pause_log,
                 }),
             0..3,
         ),
@@ -282,6 +284,7 @@ pub(super) fn full_state() -> CustomerState {
                         }],
                     }),
                     last_end: Some((1, SlaEnd::Missed, Timestamp(9))),
+                    pause_log: vec![(Timestamp(3), Some(Timestamp(5))), (Timestamp(16), None)],
                 },
                 SlaSlot::default(),
             ],
