@@ -31,9 +31,11 @@ impl Work<'_> {
             let sla = sr.id;
             // Pauses: the running instance's clock stops and runs again
             // as the customer enters and leaves its `pause_in` states.
-            if !sr.pause_in.is_empty() {
-                self.pauses(sla);
-            }
+            let resumed = if sr.pause_in.is_empty() {
+                None
+            } else {
+                self.pauses(sla)
+            };
             // (a) stop or cancel a running instance that started by then.
             if sr.ends_on(e)
                 && let Some(inst) = self.core.running(sla)
@@ -67,6 +69,14 @@ impl Work<'_> {
                         self.start(sla, m.at, left);
                     }
                 }
+            }
+            // A resumption learnt late fires the breach it made past only
+            // if this event did not end the instance: a stop that happened
+            // while paused is judged at its own moment (FAQ 41, 45).
+            if let Some(number) = resumed
+                && self.core.running(sla).is_some_and(|i| i.number == number)
+            {
+                self.fire_overdue(sla);
             }
             // (c) start.
             if sr.start.contains(&e) {
@@ -194,12 +204,12 @@ impl Work<'_> {
     /// (FAQ 39, 40: a transition from a pause state to itself changes
     /// nothing). An instance that started with this event took its pause
     /// from the regions as they stand, so only an instance already running
-    /// is walked.
-    fn pauses(&mut self, sla: SlaId) {
+    /// is walked. Returns the instance's number if it resumed: the
+    /// caller fires what the resumption made overdue once the event's
+    /// stops and exits are done.
+    fn pauses(&mut self, sla: SlaId) -> Option<u32> {
         let sr = &self.rules.slas[sla.idx()];
-        let Some(inst) = self.core.running(sla) else {
-            return;
-        };
+        let inst = self.core.running(sla)?;
         let (instance, mut paused) = (inst.number, inst.paused());
         // Each pause region's state before this event's moves.
         let mut current: Vec<(RegionId, StateId)> = Vec::new();
@@ -228,6 +238,7 @@ impl Work<'_> {
             }
         }
         let attached_at = self.now;
+        let mut resumed = None;
         for (pause, at) in changes {
             self.changed = true;
             if pause {
@@ -239,9 +250,10 @@ impl Work<'_> {
                     at,
                     attached_at,
                 });
-                self.fire_overdue(sla);
+                resumed = Some(instance);
             }
         }
+        resumed
     }
 
     /// Ends the running instance of `sla`; resolves what it fired.
