@@ -254,14 +254,19 @@ pub struct SlaSlot {
     pub running: Option<Instance>,
     /// How the last instance ended, and when.
     pub last_end: Option<(u32, SlaEnd, Timestamp)>,
-    /// For an SLA with `pause_in`: the spans in which the customer was in
-    /// one of those states, `[entered, left)`, oldest first, the last open
-    /// while it is (FAQ 39: the union over its pause states; creation
-    /// enters the initial states, FAQ 40). Kept whether an instance runs
+    /// For an SLA with `pause_in`: per region, the spans in which the
+    /// customer was in one of its pause states there, `[entered, left)`,
+    /// the last of a region open while it is (creation enters the initial
+    /// states, FAQ 40). A region's moments only move forward, so its spans
+    /// come in order; the SLA's pause is their union (FAQ 39), whatever
+    /// order the regions' events arrived in. Kept whether an instance runs
     /// or not, so that a late start takes the pauses since its moment; at
-    /// most [`PAUSE_LOG_CAP`] spans.
-    pub pause_log: Vec<PauseSpan>,
+    /// most [`PAUSE_LOG_CAP`] spans, the oldest dropped first.
+    pub pause_log: Vec<RegionPause>,
 }
+
+/// One region's pause span for an SLA: `(region, from, to)`.
+pub type RegionPause = (RegionId, Timestamp, Option<Timestamp>);
 
 /// A paused span `[from, to)`; `to` is `None` while it lasts.
 pub type PauseSpan = (Timestamp, Option<Timestamp>);
@@ -271,36 +276,29 @@ pub type PauseSpan = (Timestamp, Option<Timestamp>);
 /// that it may see fewer pauses than happened.
 pub const PAUSE_LOG_CAP: usize = 16;
 
-/// Adds a pause from `at` on to sorted, disjoint spans: spans that begin
-/// later are covered by it, and one that reaches `at` is extended.
-pub fn pause_from(spans: &mut Vec<PauseSpan>, at: Timestamp) {
-    spans.retain(|(from, _)| *from < at);
-    match spans.last_mut() {
-        Some((_, to)) if to.is_none_or(|to| to >= at) => *to = None,
-        _ => spans.push((at, None)),
-    }
-}
-
-/// Ends the open pause at `at` (dropping it if it would be empty).
-pub fn pause_until(spans: &mut Vec<PauseSpan>, at: Timestamp) {
-    if let Some((from, to)) = spans.last_mut()
-        && to.is_none()
-    {
-        if at > *from {
-            *to = Some(at);
-        } else {
-            spans.pop();
+/// The instance's pauses from `start` on: the union of the regions'
+/// spans, clipped to the start, sorted and disjoint (touching spans are
+/// one).
+pub fn pauses_since(log: &[RegionPause], start: Timestamp) -> Vec<PauseSpan> {
+    let mut spans: Vec<PauseSpan> = log
+        .iter()
+        .filter(|(_, _, to)| to.is_none_or(|to| to > start))
+        .map(|(_, from, to)| ((*from).max(start), *to))
+        .collect();
+    spans.sort_by_key(|(from, _)| *from);
+    let mut out: Vec<PauseSpan> = Vec::with_capacity(spans.len());
+    for (from, to) in spans {
+        match out.last_mut() {
+            Some((_, last)) if last.is_none_or(|l| l >= from) => {
+                *last = match (*last, to) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+            }
+            _ => out.push((from, to)),
         }
     }
-}
-
-/// The spans from `start` on (clipped to it).
-pub fn pauses_since(spans: &[PauseSpan], start: Timestamp) -> Vec<PauseSpan> {
-    spans
-        .iter()
-        .filter(|(_, to)| to.is_none_or(|to| to > start))
-        .map(|(from, to)| ((*from).max(start), *to))
-        .collect()
+    out
 }
 
 /// What `decide` reasons about.
@@ -332,11 +330,23 @@ impl Core {
         }
     }
 
-    /// Whether the customer is in one of the SLA's `pause_in` states.
-    pub fn in_pause(&self, sr: &SlaRules) -> bool {
-        sr.pause_in
-            .iter()
-            .any(|(r, s)| self.regions[r.idx()].state == *s)
+    /// Takes the running instance's pauses from its SLA's pause log again
+    /// and re-arms its tiers.
+    fn repause(
+        &mut self,
+        model: &Model,
+        market: MarketId,
+        sla: SlaId,
+        instance: u32,
+        attached_at: Option<Timestamp>,
+    ) {
+        let slot = &mut self.slas[sla.idx()];
+        let Some(inst) = slot.running.as_mut().filter(|i| i.number == instance) else {
+            return;
+        };
+        inst.pauses = pauses_since(&slot.pause_log, inst.started_at);
+        let rules = &model.rules(market).slas[sla.idx()];
+        inst.rearm(rules, &model.sla_spec(sla).tiers, attached_at);
     }
 
     #[inline]
@@ -384,8 +394,11 @@ impl Core {
             Fact::Created { at, .. } => {
                 // FAQ 40: creation enters the initial states.
                 for (i, sr) in model.rules(market).slas.iter().enumerate() {
-                    if self.in_pause(sr) {
-                        pause_from(&mut self.slas[i].pause_log, *at);
+                    for (r, s) in &sr.pause_in {
+                        let log = &mut self.slas[i].pause_log;
+                        if self.regions[r.idx()].state == *s && !log.iter().any(|p| p.0 == *r) {
+                            log.push((*r, *at, None));
+                        }
                     }
                 }
             }
@@ -406,35 +419,30 @@ impl Core {
             Fact::RegionMoved {
                 region, to, since, ..
             } => {
-                let rules = &model.rules(market).slas;
-                let touched = |sr: &SlaRules| sr.pause_in.iter().any(|(r, _)| r == region);
-                let slot = RegionSlot {
+                let from = self.regions[region.idx()].state;
+                self.regions[region.idx()] = RegionSlot {
                     state: *to,
                     since: Some(*since),
                 };
-                if !rules.iter().any(touched) {
-                    self.regions[region.idx()] = slot;
-                    return;
-                }
-                let before: Vec<bool> = rules
-                    .iter()
-                    .map(|sr| touched(sr) && self.in_pause(sr))
-                    .collect();
-                self.regions[region.idx()] = slot;
-                for (i, sr) in rules.iter().enumerate() {
-                    if !touched(sr) {
-                        continue;
-                    }
-                    let now = self.in_pause(sr);
+                for (i, sr) in model.rules(market).slas.iter().enumerate() {
+                    let pauses = |s: StateId| sr.pause_in.contains(&(*region, s));
                     let log = &mut self.slas[i].pause_log;
-                    match (before[i], now) {
+                    match (pauses(from), pauses(*to)) {
                         (false, true) => {
-                            pause_from(log, *since);
+                            log.push((*region, *since, None));
                             if log.len() > PAUSE_LOG_CAP {
                                 log.remove(0);
                             }
                         }
-                        (true, false) => pause_until(log, *since),
+                        (true, false) => {
+                            if let Some(open) = log
+                                .iter_mut()
+                                .rev()
+                                .find(|(r, _, to)| r == region && to.is_none())
+                            {
+                                open.2 = Some(*since);
+                            }
+                        }
                         _ => {}
                     }
                 }
@@ -474,32 +482,21 @@ impl Core {
                 slot.started = *instance;
                 slot.running = Some(inst);
             }
-            Fact::SlaPaused { sla, instance, at } => {
-                let Some(inst) = self.slas[sla.idx()].running.as_mut() else {
-                    return;
-                };
-                if inst.number != *instance {
-                    return;
-                }
-                pause_from(&mut inst.pauses, (*at).max(inst.started_at));
-                let rules = &model.rules(market).slas[sla.idx()];
-                inst.rearm(rules, &model.sla_spec(*sla).tiers, None);
+            // The pause log (kept by `RegionMoved`) has changed the
+            // instance's pauses: take them again and re-arm its tiers; a
+            // resumption re-arms as of `attached_at` (FAQ 41). The `at` of
+            // each is the moment the clock stopped or ran again, for the
+            // history.
+            Fact::SlaPaused { sla, instance, .. } => {
+                self.repause(model, market, *sla, *instance, None);
             }
             Fact::SlaResumed {
                 sla,
                 instance,
-                at,
                 attached_at,
+                ..
             } => {
-                let Some(inst) = self.slas[sla.idx()].running.as_mut() else {
-                    return;
-                };
-                if inst.number != *instance {
-                    return;
-                }
-                pause_until(&mut inst.pauses, *at);
-                let rules = &model.rules(market).slas[sla.idx()];
-                inst.rearm(rules, &model.sla_spec(*sla).tiers, Some(*attached_at));
+                self.repause(model, market, *sla, *instance, Some(*attached_at));
             }
             Fact::Escalated(esc) => {
                 let Some(inst) = self.slas[esc.sla.idx()].running.as_mut() else {

@@ -211,6 +211,7 @@ impl Work<'_> {
         let sr = &self.rules.slas[sla.idx()];
         let inst = self.core.running(sla)?;
         let (instance, mut paused) = (inst.number, inst.paused());
+        let (inst_start, inst_pauses) = (inst.started_at, inst.pauses.clone());
         // Each pause region's state before this event's moves.
         let mut current: Vec<(RegionId, StateId)> = Vec::new();
         for (r, _) in &sr.pause_in {
@@ -236,6 +237,21 @@ impl Work<'_> {
                 changes.push((now_paused, m.at));
                 paused = now_paused;
             }
+        }
+        // A region's late pause that began and ended while another kept
+        // the clock stopped changes the spans, not whether it is paused:
+        // the instance takes its spans again all the same (FAQ 39).
+        let last_move = self
+            .moves
+            .iter()
+            .filter(|m| current.iter().any(|(r, _)| *r == m.region))
+            .map(|m| m.at)
+            .max();
+        if changes.is_empty()
+            && let Some(at) = last_move
+            && pauses_since(&self.core.slas[sla.idx()].pause_log, inst_start) != inst_pauses
+        {
+            changes.push((paused, at));
         }
         let attached_at = self.now;
         let mut resumed = None;

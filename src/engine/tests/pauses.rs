@@ -88,3 +88,66 @@ fn a_late_start_during_a_pause_starts_paused_from_its_own_moment() {
     assert_eq!(fired.len(), 1);
     assert_eq!(fired[0].due, t(95));
 }
+
+const TWO: &str = r#"
+teams = ["ops"]
+
+[model]
+name = "two"
+version = 1
+
+[sources]
+x = ["open", "a_wait", "a_back", "b_wait", "b_back", "done"]
+
+[regions.a]
+initial = "idle"
+default_owner = "ops"
+states = { idle = {}, waiting = {} }
+transitions = [
+  { from = "idle", to = "waiting", on = "x.a_wait" },
+  { from = "waiting", to = "idle", on = "x.a_back" },
+]
+
+[regions.b]
+initial = "idle"
+default_owner = "ops"
+states = { idle = {}, waiting = {} }
+transitions = [
+  { from = "idle", to = "waiting", on = "x.b_wait" },
+  { from = "waiting", to = "idle", on = "x.b_back" },
+]
+
+[slas.s]
+owner = "ops"
+start = ["x.open"]
+stop = ["x.done"]
+within = "10h"
+pause_in = ["a.waiting", "b.waiting"]
+tiers = [{ at = "100%", severity = "high" }]
+
+[markets.US]
+"#;
+
+#[test]
+fn pauses_of_two_regions_add_up_whatever_order_they_arrive_in() {
+    // Region a pauses 120-180 on time; region b's pause 60-90 arrives at
+    // 240. At 300, 300 - 60 - 30 = 210 minutes counted, as if in order.
+    let elapsed = |late: bool| {
+        let mut h = Harness::new(load("two.toml", TWO).expect("loads"));
+        h.ev("c", "o", "x.open", 0, 0);
+        if !late {
+            h.ev("c", "bw", "x.b_wait", 60, 60);
+            h.ev("c", "bb", "x.b_back", 90, 90);
+        }
+        h.ev("c", "aw", "x.a_wait", 120, 120);
+        h.ev("c", "ab", "x.a_back", 180, 180);
+        if late {
+            h.ev("c", "bw", "x.b_wait", 60, 240);
+            h.ev("c", "bb", "x.b_back", 90, 240);
+        }
+        let v = view::customer_view(&h.model, h.state("c"), 0, t(300));
+        (v.slas[0].elapsed, v.slas[0].deadline)
+    };
+    assert_eq!(elapsed(false), (210.0 * 60.0, Some(t(690))));
+    assert_eq!(elapsed(true), elapsed(false));
+}

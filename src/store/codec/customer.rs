@@ -10,7 +10,7 @@ use super::{
     At, Bad, R, each, end_from, end_to, event_ref, event_ref_record, id, outcome_from, outcome_to,
     required, severity_from, severity_to, ts,
 };
-use crate::engine::model::{Duration, MarketId, SlaId, SourceId, StateId, TeamId};
+use crate::engine::model::{Duration, MarketId, RegionId, SlaId, SourceId, StateId, TeamId};
 use crate::engine::{
     Core, CustomerState, FiredEscalation, Instance, PauseSpan, ProofSlot, RegionSlot,
     ResolvedEscalation, SeenKeys, SlaSlot, TierSlot, TimelineEntry, Timestamp,
@@ -141,7 +141,15 @@ fn sla_slot_record(s: &SlaSlot) -> pb::SlaSlot {
             end: end_to(end),
             at: at.0,
         }),
-        pause_log: pause_spans_record(&s.pause_log),
+        pause_log: s
+            .pause_log
+            .iter()
+            .map(|(region, from, to)| pb::PauseSpan {
+                from: from.0,
+                to: to.map(|t| t.0),
+                region: region.0.into(),
+            })
+            .collect(),
     }
 }
 
@@ -151,6 +159,7 @@ fn pause_spans_record(spans: &[PauseSpan]) -> Vec<pb::PauseSpan> {
         .map(|(from, to)| pb::PauseSpan {
             from: from.0,
             to: to.map(|t| t.0),
+            region: 0,
         })
         .collect()
 }
@@ -317,7 +326,18 @@ fn sla_slot(s: pb::SlaSlot) -> R<SlaSlot> {
         started: s.started,
         running,
         last_end,
-        pause_log: pause_spans(s.pause_log),
+        pause_log: s
+            .pause_log
+            .into_iter()
+            .map(|p| {
+                Ok((
+                    RegionId(id(p.region, "region")?),
+                    Timestamp(p.from),
+                    ts(p.to),
+                ))
+            })
+            .collect::<R<_>>()
+            .at("pause_log")?,
     })
 }
 
