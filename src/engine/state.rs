@@ -153,14 +153,35 @@ impl Instance {
     /// (a repeating one moves to its first occurrence not strictly past,
     /// keeping its repeat number), except the breach, which keeps its time
     /// so that it fires at once (late attach; FAQ 11, 25, 41).
-    fn rearm(&mut self, rules: &SlaRules, tiers: &[Tier], attached_at: Option<Timestamp>) {
-        if let Some(d) = self.instant_of(rules, rules.within) {
+    ///
+    /// `known` is an instant already worked out for a threshold under the
+    /// same pauses (the start's deadline): each threshold is worked out
+    /// once, as the `100%` tier and the deadline share theirs.
+    fn rearm(
+        &mut self,
+        rules: &SlaRules,
+        tiers: &[Tier],
+        attached_at: Option<Timestamp>,
+        known: Option<(Duration, Timestamp)>,
+    ) {
+        let mut memo: Vec<(Duration, Option<Timestamp>)> = Vec::with_capacity(4);
+        memo.extend(known.map(|(th, t)| (th, Some(t))));
+        let mut at = |inst: &Instance, th: Duration| {
+            if let Some((_, t)) = memo.iter().find(|(d, _)| *d == th) {
+                return *t;
+            }
+            let t = inst.instant_of(rules, th);
+            memo.push((th, t));
+            t
+        };
+        let within = at(self, rules.within);
+        if let Some(d) = within {
             self.deadline = d;
         }
         self.breach_mark = if rules.has_breach_tier || self.breached {
             None
         } else {
-            self.instant_of(rules, rules.within)
+            within
         };
         // By index: each tier's new time reads the instance (its pauses)
         // while the slot is replaced.
@@ -172,7 +193,7 @@ impl Instance {
             let every = rules.tier_every[i].filter(|e| e.0 > 0);
             let mut repeat = self.tiers[i].repeat;
             let threshold = |k: u32| tier_threshold(rules, i, k);
-            let mut due = self.instant_of(rules, threshold(repeat));
+            let mut due = at(self, threshold(repeat));
             if let (Some(att), Some(d)) = (attached_at, due)
                 && d < att
                 && !tiers[i].is_breach()
@@ -185,10 +206,10 @@ impl Instance {
                         let behind = (self.elapsed(rules, att).0 - threshold(repeat).0).max(0);
                         let k = behind / every.0 + i64::from(behind % every.0 != 0);
                         repeat = repeat.saturating_add(u32::try_from(k).unwrap_or(u32::MAX));
-                        due = self.instant_of(rules, threshold(repeat));
+                        due = at(self, threshold(repeat));
                         if due.is_some_and(|d| d < att) {
                             repeat = repeat.saturating_add(1);
-                            due = self.instant_of(rules, threshold(repeat));
+                            due = at(self, threshold(repeat));
                         }
                     }
                     None => {
@@ -346,7 +367,7 @@ impl Core {
         };
         inst.pauses = pauses_since(&slot.pause_log, inst.started_at);
         let rules = &model.rules(market).slas[sla.idx()];
-        inst.rearm(rules, &model.sla_spec(sla).tiers, attached_at);
+        inst.rearm(rules, &model.sla_spec(sla).tiers, attached_at, None);
     }
 
     #[inline]
@@ -477,7 +498,10 @@ impl Core {
                     breach_mark: None,
                     fired: Vec::new(),
                 };
-                inst.rearm(rules, &spec.tiers, Some(*attached_at));
+                // Without pauses, the deadline is the original one the
+                // fact carries.
+                let known = inst.pauses.is_empty().then_some((rules.within, *deadline));
+                inst.rearm(rules, &spec.tiers, Some(*attached_at), known);
                 let slot = &mut self.slas[sla.idx()];
                 slot.started = *instance;
                 slot.running = Some(inst);
