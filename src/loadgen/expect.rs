@@ -7,7 +7,8 @@
 //! decides it at the send, after the timers due by then. The order of a
 //! timer and an event matters only when the event ends the timer's SLA
 //! instance (a stop cancels the pending tier; a tier that fired first is
-//! resolved). Such a *crossing* is settled by what was received: if the
+//! resolved) or pauses it (a pause holds the pending tier; a tier that
+//! fired first stands). Such a *crossing* is settled by what was received: if the
 //! engine says the tier fired first, its escalation arriving at all proves
 //! the node agreed (the stop would have cancelled it); if the engine says
 //! the event came first (the tier came due during the round trip), its
@@ -17,6 +18,21 @@
 //! send, and the report sets the customer aside (and says how many).
 //! Journeys are planned with gaps far from every tier, so there are none
 //! unless the node or loadgen falls far behind.
+//!
+//! Business calendars and pauses need nothing of their own here: the
+//! engine in virtual time keeps each instance's clock (its calendar, the
+//! pauses the journey's events made), so its tiers come due where the
+//! elapsed SLA time reaches them, exactly as at the node. The planner keeps
+//! events far from those instants in elapsed SLA time, which is at least as
+//! far on the wall clock. A scaled model (`--sla-scale`) divides SLA
+//! durations, not calendars: a scaled 2 h office-hours SLA counts 24 s of
+//! office time, so one started after hours comes due the next working
+//! morning. The run does not wait for it: as for any SLA, the expectations
+//! are every escalation due by the horizon (at most `--max-wait` after the
+//! last event), exactly, and those due later are left out on both sides.
+//! Deliberate SLA failures are planned only where the breach falls inside
+//! the run (see [`super::journeys`]), so at night they land on the SLAs
+//! that run around the clock.
 //!
 //! Customers are independent, so each is replayed on its own as soon as its
 //! journey is done, and forgotten, unless an SLA is still running (a
@@ -105,7 +121,7 @@ pub struct Expectations<'m> {
 const CROSSING_US: i64 = 10_000_000;
 
 /// A timer of a customer that came due close to one of its events, which
-/// ended the timer's SLA instance.
+/// ended or paused the timer's SLA instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Crossing {
     pub customer: u64,
@@ -160,7 +176,7 @@ impl<'m> Expectations<'m> {
         let occurred = c.journey.occurred_at(&sent_at);
         let mut vt = VirtualTime::new(self.model, Limits::default());
         let mut armed: Vec<Timer> = Vec::new();
-        // Per event, the SLA instances it ended.
+        // Per event, the SLA instances it ended or paused.
         let mut ended: Vec<Vec<(SlaId, u32)>> = Vec::with_capacity(c.sent.len());
         let mut unknown = false;
         for (i, s) in c.sent.iter().enumerate() {
@@ -182,7 +198,8 @@ impl<'m> Expectations<'m> {
                 d.facts
                     .iter()
                     .filter_map(|f| match f {
-                        Fact::SlaEnded { sla, instance, .. } => Some((*sla, *instance)),
+                        Fact::SlaEnded { sla, instance, .. }
+                        | Fact::SlaPaused { sla, instance, .. } => Some((*sla, *instance)),
                         _ => None,
                     })
                     .collect(),
@@ -213,8 +230,10 @@ impl<'m> Expectations<'m> {
         if vt.pending_timers() > 0
             && let Some((state, timers)) = vt.remove(&id)
         {
+            // A paused instance has no deadline to wait for (its field
+            // keeps the one known before the pause).
             for sla in self.model.sla_ids() {
-                if let Some(inst) = state.core.running(sla) {
+                if let Some(inst) = state.core.running(sla).filter(|i| !i.paused()) {
                     self.last_deadline = self.last_deadline.max(inst.deadline);
                 }
             }
@@ -325,8 +344,9 @@ impl<'m> Expectations<'m> {
 }
 
 /// The timers that came due during the round trip of an event that ended
-/// their SLA instance, or less than `CROSSING_US` before its send. Silent
-/// breach marks are left out: they escalate nothing, in either order.
+/// or paused their SLA instance (`ended`, per event), or less than
+/// `CROSSING_US` before its send. Silent breach marks are left out: they
+/// escalate nothing, in either order.
 fn crossings(
     customer: u64,
     armed: &[Timer],

@@ -189,7 +189,8 @@ fn a_never_stopped_failure_leaves_its_sla_running_and_others_closed() {
 
 /// The SLAs still running after a journey sent a gap apart.
 fn replay(model: &Model, j: &Journey) -> Vec<SlaId> {
-    let mut plan = Planner::new(model, j.market, JourneyOptions::for_model(model, 0).gap);
+    let options = JourneyOptions::for_model(model, 0);
+    let mut plan = Planner::new(model, j.market, options.gap, options.epoch);
     for s in &j.steps {
         plan.push(*s);
     }
