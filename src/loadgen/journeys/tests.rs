@@ -278,6 +278,17 @@ fn occurred_at_follows_the_steps() {
 
 const OFFICE_HOURS: &str = include_str!("../../../tests/models/office_hours.toml");
 
+/// The office-hours model with its Berlin market only (its BR market runs
+/// on São Paulo hours, which these instants are not about).
+fn berlin_office() -> Model {
+    let text = OFFICE_HOURS.replace(
+        "[markets.BR]\nslas = { first_reply = { calendar = \"br_office\" } }\n",
+        "",
+    );
+    assert_ne!(text, OFFICE_HOURS, "the BR market was taken out");
+    load("office_hours", &text).expect("loads")
+}
+
 /// 2026-03-06T15:00:00Z: a Friday, 16:00 in Berlin.
 const FRIDAY_4PM_BERLIN: Timestamp = Timestamp(1_772_809_200_000_000);
 /// 2026-03-10T09:00:00Z: a Tuesday, 10:00 in Berlin.
@@ -401,7 +412,7 @@ fn a_late_stop_on_a_calendar_lands_half_way_to_the_re_escalation_in_office_time(
     // first_reply: 4 office hours (lunch 12-13), re-escalation 1 h after
     // the breach: the stop is due at 4 h 30 min of office time. Started
     // Friday 16:00 in Berlin, that is on Monday afternoon.
-    let model = load("office_hours", OFFICE_HOURS).expect("loads");
+    let model = berlin_office();
     let o = JourneyOptions {
         failure_kinds: vec![FailureKind::StoppedLate],
         pause_share: 0.5,
@@ -444,7 +455,7 @@ fn a_late_stop_on_a_calendar_lands_half_way_to_the_re_escalation_in_office_time(
 
 #[test]
 fn after_hours_a_calendar_sla_is_no_victim() {
-    let model = load("office_hours", OFFICE_HOURS).expect("loads");
+    let model = berlin_office();
     // 5 h: the 4 office hours and lunch, from Tuesday 10:00.
     let at = |epoch| {
         let o = JourneyOptions {
