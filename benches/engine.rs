@@ -6,6 +6,11 @@
 //! with customer states in a map as a shard would hold them. Setup (model
 //! load, event construction) is outside the timed closure.
 //!
+//! A second case, `decide_apply_per_event_calendar`, runs the same journeys
+//! with every SLA of the model on a business calendar (Berlin office hours,
+//! a lunch break, closed dates), so each SLA start and each tier works out
+//! where the elapsed SLA time reaches it.
+//!
 //! `cargo bench --bench engine`; throughput is reported in events/s.
 
 use std::collections::HashMap;
@@ -77,8 +82,36 @@ fn run(model: &Model, events: &[(Input, Timestamp)]) -> HashMap<String, Customer
     states
 }
 
+/// The reference model with every SLA on a Berlin office calendar.
+fn on_office_hours(text: &str) -> String {
+    let mut doc: toml_edit::DocumentMut = text.parse().expect("the reference model is TOML");
+    let slas = doc["slas"].as_table_mut().expect("[slas]");
+    let names: Vec<String> = slas.iter().map(|(k, _)| k.to_owned()).collect();
+    for name in names {
+        slas[&name]["calendar"] = toml_edit::value("bench_office");
+    }
+    let mut text = doc.to_string();
+    text.push_str(
+        r#"
+[calendars.bench_office]
+time_zone = "Europe/Berlin"
+closed = ["2026-01-01", "2026-04-03", "2026-04-06", "2026-12-25"]
+
+[calendars.bench_office.open]
+mon = ["09:00-12:00", "13:00-17:00"]
+tue = ["09:00-12:00", "13:00-17:00"]
+wed = ["09:00-12:00", "13:00-17:00"]
+thu = ["09:00-12:00", "13:00-17:00"]
+fri = ["09:00-12:00", "13:00-17:00"]
+"#,
+    );
+    text
+}
+
 fn engine(c: &mut Criterion) {
     let model = load("examples/saas.toml", SAAS).expect("the reference model loads");
+    let office = on_office_hours(SAAS);
+    let calendar_model = load("saas-office.toml", &office).expect("the calendar variant loads");
     // Interleave customers, as traffic does: step k of every customer, then k+1.
     let journeys: Vec<_> = (0..CUSTOMERS).map(journey).collect();
     let mut events = Vec::new();
@@ -92,6 +125,13 @@ fn engine(c: &mut Criterion) {
     g.throughput(Throughput::Elements(events.len() as u64));
     g.bench_function("decide_apply_per_event", |b| {
         b.iter_batched(|| (), |()| run(&model, &events), BatchSize::PerIteration)
+    });
+    g.bench_function("decide_apply_per_event_calendar", |b| {
+        b.iter_batched(
+            || (),
+            |()| run(&calendar_model, &events),
+            BatchSize::PerIteration,
+        )
     });
     g.finish();
 }

@@ -33,9 +33,19 @@ fn check_accepts_the_reference_model() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines[0],
-        "examples/saas.toml: ok (model saas v1: 3 regions, 11 states, 4 SLAs, 3 markets, fingerprint c4a4bebaa07b)"
+        "examples/saas.toml: ok (model saas v1: 3 regions, 12 states, 4 SLAs, 3 markets, 2 calendars, fingerprint 699ba0bf687e)"
     );
     assert!(lines[1].starts_with("tz database "), "{stdout}");
+    assert!(
+        lines[2].starts_with("calendar de_office: Europe/Berlin")
+            && lines[2].ends_with("used by SLA first_reply in market DE"),
+        "{stdout}"
+    );
+    assert!(
+        lines[3].starts_with("calendar br_office: America/Sao_Paulo")
+            && lines[3].ends_with("used by SLA first_reply in market BR"),
+        "{stdout}"
+    );
     assert!(out.stderr.is_empty());
 }
 

@@ -305,3 +305,38 @@ fn tempdir() -> PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
+
+#[test]
+fn first_replies_count_office_hours_skip_public_holidays_and_pause_on_the_customer() {
+    let lines = scenario("support_holidays", &[]);
+    let sla = |i: usize| &lines[i]["view"]["slas"][0];
+    // BR, Friday 17:00 in Sao Paulo: 1 of 4 office hours that day, then the
+    // weekend and Carnaval (16th, 17th): due Wednesday 11:00 there.
+    assert_eq!(sla(1)["calendar"], "br_office");
+    assert_eq!(sla(1)["deadline"], "2026-02-18T14:00:00Z");
+    // DE, Thursday 16:30 in Berlin: 30 of 120 office minutes, then
+    // Karfreitag, the weekend and Ostermontag: due Tuesday 10:30 there.
+    assert_eq!(sla(5)["calendar"], "de_office");
+    assert_eq!(sla(5)["deadline"], "2026-04-07T08:30:00Z");
+    // Waiting on the customer from 09:30 to 12:00: paused, an hour left,
+    // due at 13:00 instead.
+    assert_eq!(sla(8)["paused"], true);
+    assert_eq!(sla(8)["remaining"], 3600.0);
+    let esc: Vec<(&str, &str, &str)> = lines
+        .iter()
+        .filter(|l| l.get("escalation").is_some())
+        .map(|l| {
+            let e = &l["escalation"];
+            (field(l, "at"), field(e, "customer"), field(e, "kind"))
+        })
+        .collect();
+    assert_eq!(
+        esc,
+        [
+            // US runs around the clock: 4 h after 14:30.
+            ("2026-04-02T18:30:00Z", "us-1", "breached"),
+            ("2026-04-07T11:00:00Z", "de-1", "breached"),
+            ("2026-04-07T12:00:00Z", "de-1", "resolved"),
+        ]
+    );
+}

@@ -25,6 +25,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::serve::DEFAULT_MODEL;
 use super::target::{Authed, Target};
 use crate::api::MAX_BATCH;
+use crate::clock::{Clock, SystemClock};
 use crate::engine::model::{Duration, MarketId, Model, load, scale_model_text};
 use crate::loadgen::driver::DriveOptions;
 use crate::loadgen::journeys::{FailureKind, JourneyOptions};
@@ -61,6 +62,11 @@ pub struct LoadgenArgs {
     /// delivery (in equal parts, or of --failure-kinds).
     #[arg(long, value_name = "PCT", default_value_t = 5.0)]
     pub failures: f64,
+    /// Percent of customers that, while an SLA that pauses (`pause_in`)
+    /// runs, enter one of its pause states and leave it again later
+    /// (waiting on the customer, then the customer replies).
+    #[arg(long, value_name = "PCT", default_value_t = 20.0)]
+    pub pauses: f64,
     /// Which failures to plan, comma-separated (default: all four).
     #[arg(long, value_enum, value_delimiter = ',', value_name = "KINDS")]
     pub failure_kinds: Vec<FailureKindArg>,
@@ -178,6 +184,9 @@ fn check(args: &LoadgenArgs) -> anyhow::Result<()> {
     if !(0.0..=100.0).contains(&args.failures) {
         bail!("--failures {}: a percentage, 0 to 100", args.failures);
     }
+    if !(0.0..=100.0).contains(&args.pauses) {
+        bail!("--pauses {}: a percentage, 0 to 100", args.pauses);
+    }
     if !(args.settle.is_finite() && args.settle >= 0.0) {
         bail!("--settle {}: seconds, 0 or more", args.settle);
     }
@@ -211,6 +220,9 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
     let model = Arc::new(model(&args)?);
     let mut journeys = JourneyOptions::for_model(&model, args.seed);
     journeys.failure_share = args.failures / 100.0;
+    journeys.pause_share = args.pauses / 100.0;
+    // Planned from now: business calendars see the hours of the real run.
+    journeys.epoch = SystemClock.now();
     if !args.failure_kinds.is_empty() {
         journeys.failure_kinds = args.failure_kinds.iter().map(|k| (*k).into()).collect();
         journeys.failure_kinds.sort();

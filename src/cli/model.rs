@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use crate::engine::calendar::tzdb_version;
 use crate::engine::model::{
-    GraphFormat, Model, ModelErrors, catalog, load, load_file, render_graph, scale_model_text,
+    GraphFormat, Model, ModelErrors, catalog, load, load_file, open_hours_text, open_per_week,
+    render_graph, scale_model_text,
 };
 
 /// Prints every problem of the model (with lines); exit 1 if any.
@@ -36,7 +37,7 @@ pub fn check(path: &Path) -> ExitCode {
 /// the SLAs that count on it.
 fn calendar_lines(model: &Model) -> Vec<String> {
     let spec = &model.spec;
-    spec.calendar_specs
+    spec.calendars
         .iter()
         .enumerate()
         .map(|(i, c)| {
@@ -65,10 +66,10 @@ fn calendar_lines(model: &Model) -> Vec<String> {
             format!(
                 "calendar {}: {}, open {} a week ({}), {}, {used}",
                 c.name,
-                c.time_zone,
-                c.open_per_week(),
-                c.open_hours_text(),
-                count(c.closed.len(), "closed date", "closed dates"),
+                c.zone_name,
+                open_per_week(c),
+                open_hours_text(c),
+                count(c.closed().len(), "closed date", "closed dates"),
             )
         })
         .collect()
@@ -127,7 +128,7 @@ fn summary(model: &Model) -> String {
     let states: usize = spec.regions.iter().map(|r| r.states.len()).sum();
     // Only mentioned when declared, so the line of a model without them
     // stays as it was.
-    let calendars = match spec.calendar_specs.len() {
+    let calendars = match spec.calendars.len() {
         0 => String::new(),
         n => format!(", {}", count(n, "calendar", "calendars")),
     };

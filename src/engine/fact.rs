@@ -196,17 +196,16 @@ pub enum Fact {
     /// An SLA instance started; tiers already strictly past at `attached_at`
     /// are skipped (the breach then fires at once, as its own fact).
     ///
-    /// `deadline` is where the elapsed SLA time reaches `within` (the
-    /// original deadline: no pause known); `paused_since` is set when the
-    /// instance starts paused (the customer is in one of its `pause_in`
-    /// states), from that instant on.
+    /// `deadline` is where the elapsed SLA time reaches `within` on the
+    /// calendar alone (the original deadline). The instance's pauses are
+    /// the customer's pause spans for the SLA (its `SlaSlot::pause_log`)
+    /// from `started_at` on (FAQ 39): a late start skips the pauses since.
     SlaStarted {
         sla: SlaId,
         instance: u32,
         started_at: Timestamp,
         deadline: Timestamp,
         attached_at: Timestamp,
-        paused_since: Option<Timestamp>,
     },
     /// The customer entered a `pause_in` state of a running instance's SLA
     /// (at that region's moment): its clock stops.

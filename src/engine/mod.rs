@@ -33,7 +33,7 @@ pub use fact::{
 pub use input::{Event, Input, Limits, Malformed, MalformedKind, Timer};
 pub use log_entry::EscalationEntry;
 pub use state::{
-    Core, CustomerState, FiredEscalation, Instance, ProofSlot, RESOLVED_CAP, RegionSlot,
+    Core, CustomerState, FiredEscalation, Instance, PauseSpan, ProofSlot, RESOLVED_CAP, RegionSlot,
     ResolvedEscalation, SeenKeys, SlaSlot, TIMELINE_CAP, TierSlot, TimelineEntry, tier_threshold,
 };
 pub use time::Timestamp;

@@ -153,14 +153,35 @@ impl Instance {
     /// (a repeating one moves to its first occurrence not strictly past,
     /// keeping its repeat number), except the breach, which keeps its time
     /// so that it fires at once (late attach; FAQ 11, 25, 41).
-    fn rearm(&mut self, rules: &SlaRules, tiers: &[Tier], attached_at: Option<Timestamp>) {
-        if let Some(d) = self.instant_of(rules, rules.within) {
+    ///
+    /// `known` is an instant already worked out for a threshold under the
+    /// same pauses (the start's deadline): each threshold is worked out
+    /// once, as the `100%` tier and the deadline share theirs.
+    fn rearm(
+        &mut self,
+        rules: &SlaRules,
+        tiers: &[Tier],
+        attached_at: Option<Timestamp>,
+        known: Option<(Duration, Timestamp)>,
+    ) {
+        let mut memo: Vec<(Duration, Option<Timestamp>)> = Vec::with_capacity(4);
+        memo.extend(known.map(|(th, t)| (th, Some(t))));
+        let mut at = |inst: &Instance, th: Duration| {
+            if let Some((_, t)) = memo.iter().find(|(d, _)| *d == th) {
+                return *t;
+            }
+            let t = inst.instant_of(rules, th);
+            memo.push((th, t));
+            t
+        };
+        let within = at(self, rules.within);
+        if let Some(d) = within {
             self.deadline = d;
         }
         self.breach_mark = if rules.has_breach_tier || self.breached {
             None
         } else {
-            self.instant_of(rules, rules.within)
+            within
         };
         // By index: each tier's new time reads the instance (its pauses)
         // while the slot is replaced.
@@ -172,7 +193,7 @@ impl Instance {
             let every = rules.tier_every[i].filter(|e| e.0 > 0);
             let mut repeat = self.tiers[i].repeat;
             let threshold = |k: u32| tier_threshold(rules, i, k);
-            let mut due = self.instant_of(rules, threshold(repeat));
+            let mut due = at(self, threshold(repeat));
             if let (Some(att), Some(d)) = (attached_at, due)
                 && d < att
                 && !tiers[i].is_breach()
@@ -185,10 +206,10 @@ impl Instance {
                         let behind = (self.elapsed(rules, att).0 - threshold(repeat).0).max(0);
                         let k = behind / every.0 + i64::from(behind % every.0 != 0);
                         repeat = repeat.saturating_add(u32::try_from(k).unwrap_or(u32::MAX));
-                        due = self.instant_of(rules, threshold(repeat));
+                        due = at(self, threshold(repeat));
                         if due.is_some_and(|d| d < att) {
                             repeat = repeat.saturating_add(1);
-                            due = self.instant_of(rules, threshold(repeat));
+                            due = at(self, threshold(repeat));
                         }
                     }
                     None => {
@@ -254,6 +275,51 @@ pub struct SlaSlot {
     pub running: Option<Instance>,
     /// How the last instance ended, and when.
     pub last_end: Option<(u32, SlaEnd, Timestamp)>,
+    /// For an SLA with `pause_in`: per region, the spans in which the
+    /// customer was in one of its pause states there, `[entered, left)`,
+    /// the last of a region open while it is (creation enters the initial
+    /// states, FAQ 40). A region's moments only move forward, so its spans
+    /// come in order; the SLA's pause is their union (FAQ 39), whatever
+    /// order the regions' events arrived in. Kept whether an instance runs
+    /// or not, so that a late start takes the pauses since its moment; at
+    /// most [`PAUSE_LOG_CAP`] spans, the oldest dropped first.
+    pub pause_log: Vec<RegionPause>,
+}
+
+/// One region's pause span for an SLA: `(region, from, to)`.
+pub type RegionPause = (RegionId, Timestamp, Option<Timestamp>);
+
+/// A paused span `[from, to)`; `to` is `None` while it lasts.
+pub type PauseSpan = (Timestamp, Option<Timestamp>);
+
+/// How many pause spans an SLA's log keeps: a start later than the
+/// oldest kept span's end by more than this many pauses is rare enough
+/// that it may see fewer pauses than happened.
+pub const PAUSE_LOG_CAP: usize = 16;
+
+/// The instance's pauses from `start` on: the union of the regions'
+/// spans, clipped to the start, sorted and disjoint (touching spans are
+/// one).
+pub fn pauses_since(log: &[RegionPause], start: Timestamp) -> Vec<PauseSpan> {
+    let mut spans: Vec<PauseSpan> = log
+        .iter()
+        .filter(|(_, _, to)| to.is_none_or(|to| to > start))
+        .map(|(_, from, to)| ((*from).max(start), *to))
+        .collect();
+    spans.sort_by_key(|(from, _)| *from);
+    let mut out: Vec<PauseSpan> = Vec::with_capacity(spans.len());
+    for (from, to) in spans {
+        match out.last_mut() {
+            Some((_, last)) if last.is_none_or(|l| l >= from) => {
+                *last = match (*last, to) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+            }
+            _ => out.push((from, to)),
+        }
+    }
+    out
 }
 
 /// What `decide` reasons about.
@@ -283,6 +349,25 @@ impl Core {
             slas: vec![SlaSlot::default(); model.spec.slas.len()],
             last_seen: vec![None; model.spec.events.len()],
         }
+    }
+
+    /// Takes the running instance's pauses from its SLA's pause log again
+    /// and re-arms its tiers.
+    fn repause(
+        &mut self,
+        model: &Model,
+        market: MarketId,
+        sla: SlaId,
+        instance: u32,
+        attached_at: Option<Timestamp>,
+    ) {
+        let slot = &mut self.slas[sla.idx()];
+        let Some(inst) = slot.running.as_mut().filter(|i| i.number == instance) else {
+            return;
+        };
+        inst.pauses = pauses_since(&slot.pause_log, inst.started_at);
+        let rules = &model.rules(market).slas[sla.idx()];
+        inst.rearm(rules, &model.sla_spec(sla).tiers, attached_at, None);
     }
 
     #[inline]
@@ -327,7 +412,17 @@ impl Core {
     /// Folds one fact in. `market` selects the SLA rules (tier offsets).
     pub fn apply(&mut self, model: &Model, market: MarketId, fact: &Fact) {
         match fact {
-            Fact::Created { .. } => {}
+            Fact::Created { at, .. } => {
+                // FAQ 40: creation enters the initial states.
+                for (i, sr) in model.rules(market).slas.iter().enumerate() {
+                    for (r, s) in &sr.pause_in {
+                        let log = &mut self.slas[i].pause_log;
+                        if self.regions[r.idx()].state == *s && !log.iter().any(|p| p.0 == *r) {
+                            log.push((*r, *at, None));
+                        }
+                    }
+                }
+            }
             Fact::EventRecorded { event, .. } => {
                 let slot = &mut self.last_seen[event.event_type.idx()];
                 *slot = Some(slot.map_or(event.occurred_at, |t| t.max(event.occurred_at)));
@@ -345,10 +440,33 @@ impl Core {
             Fact::RegionMoved {
                 region, to, since, ..
             } => {
+                let from = self.regions[region.idx()].state;
                 self.regions[region.idx()] = RegionSlot {
                     state: *to,
                     since: Some(*since),
                 };
+                for (i, sr) in model.rules(market).slas.iter().enumerate() {
+                    let pauses = |s: StateId| sr.pause_in.contains(&(*region, s));
+                    let log = &mut self.slas[i].pause_log;
+                    match (pauses(from), pauses(*to)) {
+                        (false, true) => {
+                            log.push((*region, *since, None));
+                            if log.len() > PAUSE_LOG_CAP {
+                                log.remove(0);
+                            }
+                        }
+                        (true, false) => {
+                            if let Some(open) = log
+                                .iter_mut()
+                                .rev()
+                                .find(|(r, _, to)| r == region && to.is_none())
+                            {
+                                open.2 = Some(*since);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
             }
             Fact::RegionRenewed { region, since } => {
                 self.regions[region.idx()].since = Some(*since);
@@ -359,7 +477,6 @@ impl Core {
                 started_at,
                 deadline,
                 attached_at,
-                paused_since,
             } => {
                 let rules = &model.rules(market).slas[sla.idx()];
                 let spec = model.sla_spec(*sla);
@@ -368,9 +485,7 @@ impl Core {
                     started_at: *started_at,
                     deadline: *deadline,
                     original_deadline: *deadline,
-                    pauses: paused_since
-                        .map(|p| vec![(p.max(*started_at), None)])
-                        .unwrap_or_default(),
+                    pauses: pauses_since(&self.slas[sla.idx()].pause_log, *started_at),
                     breached: false,
                     tiers: vec![
                         TierSlot {
@@ -383,52 +498,29 @@ impl Core {
                     breach_mark: None,
                     fired: Vec::new(),
                 };
-                inst.rearm(rules, &spec.tiers, Some(*attached_at));
+                // Without pauses, the deadline is the original one the
+                // fact carries.
+                let known = inst.pauses.is_empty().then_some((rules.within, *deadline));
+                inst.rearm(rules, &spec.tiers, Some(*attached_at), known);
                 let slot = &mut self.slas[sla.idx()];
                 slot.started = *instance;
                 slot.running = Some(inst);
             }
-            Fact::SlaPaused { sla, instance, at } => {
-                let Some(inst) = self.slas[sla.idx()].running.as_mut() else {
-                    return;
-                };
-                if inst.number != *instance {
-                    return;
-                }
-                // A pause covers everything from its moment on: spans
-                // that begin later merge into it (FAQ 39).
-                let at = (*at).max(inst.started_at);
-                inst.pauses.retain(|(from, _)| *from < at);
-                match inst.pauses.last_mut() {
-                    Some((_, to)) if to.is_none_or(|to| to >= at) => *to = None,
-                    _ => inst.pauses.push((at, None)),
-                }
-                let rules = &model.rules(market).slas[sla.idx()];
-                inst.rearm(rules, &model.sla_spec(*sla).tiers, None);
+            // The pause log (kept by `RegionMoved`) has changed the
+            // instance's pauses: take them again and re-arm its tiers; a
+            // resumption re-arms as of `attached_at` (FAQ 41). The `at` of
+            // each is the moment the clock stopped or ran again, for the
+            // history.
+            Fact::SlaPaused { sla, instance, .. } => {
+                self.repause(model, market, *sla, *instance, None);
             }
             Fact::SlaResumed {
                 sla,
                 instance,
-                at,
                 attached_at,
+                ..
             } => {
-                let Some(inst) = self.slas[sla.idx()].running.as_mut() else {
-                    return;
-                };
-                if inst.number != *instance {
-                    return;
-                }
-                if let Some((from, to)) = inst.pauses.last_mut()
-                    && to.is_none()
-                {
-                    if *at > *from {
-                        *to = Some(*at);
-                    } else {
-                        inst.pauses.pop();
-                    }
-                }
-                let rules = &model.rules(market).slas[sla.idx()];
-                inst.rearm(rules, &model.sla_spec(*sla).tiers, Some(*attached_at));
+                self.repause(model, market, *sla, *instance, Some(*attached_at));
             }
             Fact::Escalated(esc) => {
                 let Some(inst) = self.slas[esc.sla.idx()].running.as_mut() else {

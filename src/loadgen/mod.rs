@@ -19,6 +19,17 @@
 //! Time can be compressed (`--sla-scale`, [`crate::engine::model::scale_model_text`]):
 //! the node must then run the same scaled model, which loadgen checks on
 //! the first SLA deadlines the node reports.
+//!
+//! Business calendars and pauses. Scaling divides SLA durations, not
+//! calendars: a scaled office-hours SLA counts seconds of *office* time,
+//! so outside office hours it comes due the next working morning. Loadgen
+//! neither waits for that nor pretends otherwise: journeys are planned
+//! from the run's real start with the engine's own SLA clocks, deliberate
+//! SLA failures only hit instances that breach within `--max-wait` of
+//! their start (at night, the SLAs that run around the clock), and the
+//! expectations are exactly the escalations due by the run's horizon, on
+//! both sides ([`expect`]). A share of customers (`--pauses`) waits on
+//! itself in an SLA's pause state and replies later ([`journeys`]).
 
 pub mod compare;
 pub mod driver;

@@ -23,12 +23,13 @@
 //! it. So the open time of a run of whole days is its whole weeks times
 //! the week's minutes, plus the leftover weekdays, minus the closed dates
 //! in it (a prefix sum over the sorted dates: two binary searches), plus,
-//! for each transition in it, the difference its days' real spans make.
-//! Only the first and the last day of a range, and the days next to a
-//! transition, are converted span by span.
+//! for each transition in it whose window (the local times it skips or
+//! repeats) touches an interval, the difference its day's real spans
+//! make. Only the first and the last day of a range, and those days, are
+//! converted span by span; the rest is integer arithmetic.
 //!
-//! Instants outside [`Timestamp::MIN_VALID`]..=[`Timestamp::MAX_VALID`]
-//! count as closed: no open time is measured outside the valid range.
+//! Instants outside `[MIN_VALID, MAX_VALID)` (see [`Timestamp`]) count as
+//! closed: no open time is measured outside the valid range.
 //! Beyond jiff's own range (its civil years end at 9999-12-31 local, its
 //! instants a day before ours) the zone's last offset holds.
 
@@ -78,6 +79,8 @@ pub struct Calendar {
     run_open: [[i64; 8]; 7],
     /// `run_open[w][7]` for any `w`: the nominal open time of a week, > 0.
     week_open: i64,
+    /// The nominal open time of the shortest weekday with any.
+    shortest_day: i64,
     /// The local days holding [`Timestamp::MIN_VALID`] and
     /// [`Timestamp::MAX_VALID`].
     first_day: i64,
@@ -175,6 +178,12 @@ impl Calendar {
             day_open,
             run_open,
             week_open,
+            shortest_day: day_open
+                .iter()
+                .copied()
+                .filter(|&d| d > 0)
+                .min()
+                .unwrap_or(1),
             first_day,
             last_day,
         })
@@ -230,54 +239,75 @@ impl Calendar {
         if let Some(t) = self.reach_in_day(day, start, &mut left) {
             return saturate(t);
         }
-        day += 1;
+        (day, left) = self.jump_weeks(day + 1, left);
+        loop {
+            let Some((target, before)) = self.day_reaching(day, left) else {
+                return Timestamp::MAX_VALID;
+            };
+            left -= before;
+            let found = self.reach_in_day(target, i64::MIN, &mut left);
+            // open_days and a day's own spans agree by construction; were
+            // they ever not to, going on from the next day is an answer.
+            debug_assert!(found.is_some(), "open_days and day {target} disagree");
+            if let Some(t) = found {
+                return saturate(t);
+            }
+            day = target + 1;
+        }
+    }
 
-        // Jump whole weeks while more than about two weeks of open time are
-        // left, keeping one week's worth in hand so a jump never overshoots
-        // (closed dates only shorten a jump; DST may lengthen it, hence the
-        // check). `rate` learns the open time per week actually found, so a
-        // calendar with many closed dates converges in a few jumps.
+    /// Skips whole weeks from the start of `day` while more than about two
+    /// weeks of open time are `left`, keeping one week's worth in hand so
+    /// a jump does not overshoot (closed dates only shorten a jump; DST
+    /// may lengthen one, hence the check). Returns the day reached and the
+    /// open time still left. The open time per week is learnt from each
+    /// jump, so a calendar with many closed dates converges in a few; it
+    /// stays at least the shortest open day, as every Monday-to-Sunday
+    /// week keeps an open weekday (`new` checks it).
+    fn jump_weeks(&self, mut day: i64, mut left: i64) -> (i64, i64) {
         let mut rate = self.week_open;
         loop {
             let weeks = left / rate - 1;
             let days = weeks.saturating_mul(7).min(self.last_day - day);
             if days < 7 {
-                break;
+                return (day, left);
             }
             let got = self.open_days(day, day + days);
             if got >= left {
-                break;
+                return (day, left);
             }
             left -= got;
             day += days;
             if got > 0 {
-                rate = (got / (days / 7)).max(1);
+                rate = (got / (days / 7)).max(self.shortest_day);
             }
         }
+    }
 
-        // Less than a few weeks left (or a jump would overshoot): gallop
-        // then bisect on whole days for the last day before the amount is
-        // reached, then find the instant inside the next one.
+    /// The day, from the start of `day` on, in which the open time reaches
+    /// `left`, and the open time before it: gallop then bisect on whole
+    /// days. `None` when it is not reached by [`Timestamp::MAX_VALID`].
+    fn day_reaching(&self, day: i64, left: i64) -> Option<(i64, i64)> {
         let room = self.last_day - day + 1;
         if room <= 0 {
-            return Timestamp::MAX_VALID;
+            return None;
         }
+        // Invariant: open_days(day, day + below) = below_open < left <=
+        // open_days(day, day + above).
         let (mut below, mut below_open) = (0i64, 0i64);
-        let mut above = None;
         let mut step = 7i64;
-        while above.is_none() {
+        let mut above = loop {
             let n = (below + step).min(room);
             let got = self.open_days(day, day + n);
             if got >= left {
-                above = Some(n);
-            } else if n == room {
-                return Timestamp::MAX_VALID;
-            } else {
-                (below, below_open) = (n, got);
-                step = step.saturating_mul(2);
+                break n;
             }
-        }
-        let mut above = above.unwrap_or(room);
+            if n == room {
+                return None;
+            }
+            (below, below_open) = (n, got);
+            step = step.saturating_mul(2);
+        };
         while above - below > 1 {
             let mid = below + (above - below) / 2;
             let got = self.open_days(day, day + mid);
@@ -287,27 +317,13 @@ impl Calendar {
                 (below, below_open) = (mid, got);
             }
         }
-        left -= below_open;
-        let target = day + below;
-        let found = self.reach_in_day(target, i64::MIN, &mut left);
-        // open_days and a day's own spans agree by construction; were they
-        // ever not to, going on from the next day is an answer, not a panic.
-        debug_assert!(
-            found.is_some(),
-            "open_days and the spans of day {target} disagree"
-        );
-        match found {
-            Some(t) => saturate(t),
-            None => {
-                let next_day = Timestamp(self.zone.instant_of_minute(target + 1, 0));
-                self.advance(next_day, Duration(left))
-            }
-        }
+        Some((day + below, below_open))
     }
 
-    /// Whether `t` lies in open time.
+    /// Whether `t` lies in open time (never outside
+    /// `[MIN_VALID, MAX_VALID)`, as [`Calendar::open_between`] counts).
     pub fn is_open(&self, t: Timestamp) -> bool {
-        if !t.is_valid() {
+        if t < Timestamp::MIN_VALID || t >= Timestamp::MAX_VALID {
             return false;
         }
         let day = self.zone.day_of(t.0);
@@ -387,24 +403,37 @@ impl Calendar {
     }
 
     /// What the zone's transitions change in the open time of the days
-    /// `first..end`: for each day next to one (and open), its real spans
-    /// less its nominal minutes.
+    /// `first..end`: for each open day with an interval that touches a
+    /// transition's window (local times), its real spans less its nominal
+    /// minutes. An interval clear of every window keeps one offset from
+    /// end to end, so its length is nominal: office hours never pay for a
+    /// 02:00 transition.
     fn transition_corrections(&self, first: i64, end: i64) -> i64 {
         let mut total = 0;
+        // The last day already measured span by span, which counts every
+        // transition inside it at once.
         let mut done = first - 1;
-        // A transition changes only the local dates just before and at it,
-        // within about a day of its instant: three days of margin cover
-        // any offset.
+        // A transition lies within about a day of the local times it
+        // changes: three days of margin cover any offset.
         let lo = (first - 3) * DAY;
         let hi = (end + 3) * DAY;
-        self.zone.each_transition(lo, hi, |from_day, to_day| {
-            for day in from_day.max(done + 1)..=to_day.min(end - 1) {
-                if !self.is_closed(day) {
+        self.zone.each_transition(lo, hi, |window_lo, window_hi| {
+            let first_day = window_lo.div_euclid(DAY).max(done + 1);
+            let last_day = window_hi.div_euclid(DAY).min(end - 1);
+            for day in first_day..=last_day {
+                let touched = self.week[weekday(day)].iter().any(|&(s, e)| {
+                    let (s, e) = (
+                        day * DAY + i64::from(s) * MINUTE,
+                        day * DAY + i64::from(e) * MINUTE,
+                    );
+                    s <= window_hi && window_lo <= e
+                });
+                if touched && !self.is_closed(day) {
                     total +=
                         self.open_in_day(day, i64::MIN, i64::MAX) - self.day_open[weekday(day)];
+                    done = day;
                 }
             }
-            done = done.max(to_day);
         });
         total
     }

@@ -313,4 +313,35 @@ proptest! {
             }
         }
     }
+
+    /// Anywhere in the valid range (LMT offsets, the far future, the two
+    /// ends): open time is additive, at most the wall time, and `advance`
+    /// inverts it.
+    #[test]
+    fn open_time_is_additive_over_the_whole_range(
+        zone in prop::sample::select(ZONES),
+        week in [day(), day(), day(), day(), day(), day(), day()],
+        points in [
+            Timestamp::MIN_VALID.0 - DAY..Timestamp::MAX_VALID.0 + DAY,
+            Timestamp::MIN_VALID.0 - DAY..Timestamp::MAX_VALID.0 + DAY,
+            Timestamp::MIN_VALID.0 - DAY..Timestamp::MAX_VALID.0 + DAY,
+        ],
+        short in 0..30 * DAY,
+    ) {
+        let (cal, _) = build(zone, week, vec![]);
+        let mut points = points;
+        points.sort_unstable();
+        // Half the cases look at a month rather than millennia.
+        if short % 2 == 0 {
+            points[1] = points[0].saturating_add(short / 2);
+            points[2] = points[1].saturating_add(short);
+        }
+        let [a, b, c] = points.map(Timestamp);
+        let whole = cal.open_between(a, c);
+        prop_assert_eq!(whole.0, cal.open_between(a, b).0 + cal.open_between(b, c).0);
+        prop_assert!(whole.0 <= (c - a).0);
+        let reached = cal.advance(a, whole);
+        prop_assert!(reached <= c.max(a));
+        prop_assert_eq!(cal.open_between(a, reached), whole);
+    }
 }

@@ -673,3 +673,34 @@ fn a_skipped_date_has_no_open_time() {
         at("2012-01-05T10:00:00Z") - any
     );
 }
+
+#[test]
+fn a_fold_across_midnight_belongs_to_the_later_date() {
+    // Sitka moved from Asia's side of the date line to America's at
+    // 1867-10-19 15:30 local (+14:58:47), 00:31:13Z, back to 1867-10-18
+    // 15:30 (-9:01:13): a day and a half of local time occurs twice.
+    let cal = calendar("America/Sitka", [&["09:00-17:00"]; 7], &[]);
+    // Oct 18: 09:00 and 17:00 at +14:58:47, Oct 17 18:01:13Z to Oct 18
+    // 02:01:13Z. Oct 19: 09:00 first occurs before the change (Oct 18
+    // 18:01:13Z), 17:00 only after it, at -9:01:13 (Oct 20 02:01:13Z):
+    // 32 h. Oct 20: 09:00-17:00 at -9:01:13, from Oct 20 18:01:13Z.
+    let open = |from: &str, to: &str| cal.open_between(at(from), at(to));
+    assert_eq!(
+        open("1867-10-17T18:01:13Z", "1867-10-18T02:01:13Z"),
+        hours(8)
+    );
+    assert_eq!(
+        open("1867-10-18T02:01:13Z", "1867-10-20T02:01:13Z"),
+        hours(32)
+    );
+    assert_eq!(
+        open("1867-10-17T00:00:00Z", "1867-10-21T00:00:00Z"),
+        hours(48)
+    );
+    // 05:01:13Z reads 20:00 on Oct 18 a second time: inside Oct 19's span.
+    assert!(cal.is_open(at("1867-10-19T05:01:13Z")));
+    assert_eq!(
+        cal.advance(at("1867-10-18T02:01:13Z"), hours(32)),
+        at("1867-10-20T02:01:13Z")
+    );
+}

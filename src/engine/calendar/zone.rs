@@ -146,18 +146,21 @@ impl Zone {
         day
     }
 
-    /// Calls `f(first, last)` for each transition in `[lo, hi]` (instants),
-    /// in order, with the local days `first..=last` whose open time it may
-    /// change: the local dates just before and at it.
+    /// Calls `f(lo, hi)` for each transition in `[lo, hi]` (instants), in
+    /// order, with the local times it jumps between: the last one before
+    /// it and the one at it, lower first (a gap's or a fold's ends). Only
+    /// intervals that touch this window change length; only the local
+    /// dates it touches (the dates just before and at the transition) can
+    /// hold such intervals.
     pub(super) fn each_transition(&self, lo: i64, hi: i64, mut f: impl FnMut(i64, i64)) {
         for tr in self.tz.following(jiff_instant(lo.saturating_sub(1))) {
             let at = tr.timestamp().as_microsecond();
             if at > hi {
                 break;
             }
-            let after = (at + offset_micros(tr.offset())).div_euclid(DAY);
-            let before = (at - 1 + self.offset_at(at - 1)).div_euclid(DAY);
-            f(before.min(after), before.max(after));
+            let after = at + offset_micros(tr.offset());
+            let before = at + self.offset_at(at - 1);
+            f(before.min(after) - 1, before.max(after));
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::super::fact::{Escalation, EscalationKind, EventRef, Fact, SlaEnd};
 use super::super::model::{Duration, RegionId, SlaId, StateId};
-use super::super::state::Instance;
+use super::super::state::{Instance, pauses_since};
 use super::super::time::Timestamp;
 use super::work::{Move, Work};
 
@@ -31,9 +31,11 @@ impl Work<'_> {
             let sla = sr.id;
             // Pauses: the running instance's clock stops and runs again
             // as the customer enters and leaves its `pause_in` states.
-            if !sr.pause_in.is_empty() {
-                self.pauses(sla);
-            }
+            let resumed = if sr.pause_in.is_empty() {
+                None
+            } else {
+                self.pauses(sla)
+            };
             // (a) stop or cancel a running instance that started by then.
             if sr.ends_on(e)
                 && let Some(inst) = self.core.running(sla)
@@ -68,6 +70,14 @@ impl Work<'_> {
                     }
                 }
             }
+            // A resumption learnt late fires the breach it made past only
+            // if this event did not end the instance: a stop that happened
+            // while paused is judged at its own moment (FAQ 41, 45).
+            if let Some(number) = resumed
+                && self.core.running(sla).is_some_and(|i| i.number == number)
+            {
+                self.fire_overdue(sla);
+            }
             // (c) start.
             if sr.start.contains(&e) {
                 self.start(sla, at, None);
@@ -88,15 +98,6 @@ impl Work<'_> {
         let sr = &self.rules.slas[sla.idx()];
         let instance = self.core.slas[sla.idx()].started + 1;
         self.changed = true;
-        // Starts paused while the customer is in a pause state (from the
-        // earliest moment it entered one; a region that never moved has
-        // been in its state since before any start).
-        let paused_since = sr
-            .pause_in
-            .iter()
-            .filter(|(r, st)| self.core.region(*r).state == *st)
-            .map(|(r, _)| self.core.region(*r).since.unwrap_or(at).max(at))
-            .min();
         let probe = Instance {
             number: instance,
             started_at: at,
@@ -112,8 +113,11 @@ impl Work<'_> {
         let deadline = probe
             .instant_of(sr, sr.within)
             .unwrap_or(Timestamp::MAX_VALID);
+        // Its pauses: the customer's pause spans from its start on, so a
+        // start while in a pause state starts paused, and a late start
+        // skips the pauses since its moment (FAQ 39, 40).
         let probe = Instance {
-            pauses: paused_since.map(|p| vec![(p, None)]).unwrap_or_default(),
+            pauses: pauses_since(&self.core.slas[sla.idx()].pause_log, at),
             ..probe
         };
         // Out of order (FAQ 15): a stop or cancel already seen at or after
@@ -148,7 +152,6 @@ impl Work<'_> {
             started_at: at,
             deadline,
             attached_at,
-            paused_since,
         });
         if let Some((end, when, elapsed)) = ended {
             self.emit(Fact::SlaEnded {
@@ -201,13 +204,14 @@ impl Work<'_> {
     /// (FAQ 39, 40: a transition from a pause state to itself changes
     /// nothing). An instance that started with this event took its pause
     /// from the regions as they stand, so only an instance already running
-    /// is walked.
-    fn pauses(&mut self, sla: SlaId) {
+    /// is walked. Returns the instance's number if it resumed: the
+    /// caller fires what the resumption made overdue once the event's
+    /// stops and exits are done.
+    fn pauses(&mut self, sla: SlaId) -> Option<u32> {
         let sr = &self.rules.slas[sla.idx()];
-        let Some(inst) = self.core.running(sla) else {
-            return;
-        };
+        let inst = self.core.running(sla)?;
         let (instance, mut paused) = (inst.number, inst.paused());
+        let (inst_start, inst_pauses) = (inst.started_at, inst.pauses.clone());
         // Each pause region's state before this event's moves.
         let mut current: Vec<(RegionId, StateId)> = Vec::new();
         for (r, _) in &sr.pause_in {
@@ -234,7 +238,23 @@ impl Work<'_> {
                 paused = now_paused;
             }
         }
+        // A region's late pause that began and ended while another kept
+        // the clock stopped changes the spans, not whether it is paused:
+        // the instance takes its spans again all the same (FAQ 39).
+        let last_move = self
+            .moves
+            .iter()
+            .filter(|m| current.iter().any(|(r, _)| *r == m.region))
+            .map(|m| m.at)
+            .max();
+        if changes.is_empty()
+            && let Some(at) = last_move
+            && pauses_since(&self.core.slas[sla.idx()].pause_log, inst_start) != inst_pauses
+        {
+            changes.push((paused, at));
+        }
         let attached_at = self.now;
+        let mut resumed = None;
         for (pause, at) in changes {
             self.changed = true;
             if pause {
@@ -246,9 +266,10 @@ impl Work<'_> {
                     at,
                     attached_at,
                 });
-                self.fire_overdue(sla);
+                resumed = Some(instance);
             }
         }
+        resumed
     }
 
     /// Ends the running instance of `sla`; resolves what it fired.

@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    CalendarSpec, EventTypeId, FromStates, ModelSpec, ProofId, RegionId, SlaId, SlaStart, SourceId,
-    StateId, TeamId, TierAt, Transition, Trigger, format_interval,
+    EventTypeId, FromStates, ModelSpec, ProofId, RegionId, SlaId, SlaStart, SourceId, StateId,
+    TeamId, TierAt, Transition, Trigger, WEEKDAYS, format_interval,
 };
 
 // ------------------------------------------------------------ fingerprint
@@ -77,8 +77,9 @@ struct Canonical {
 #[derive(Serialize)]
 struct CanonicalCalendar {
     time_zone: String,
-    /// Day (`mon`..`sun`) -> its intervals in order (`"09:00-17:00"`);
-    /// closed days left out.
+    /// Day (`mon`..`sun`) -> its intervals in order (`"09:00-17:00"`,
+    /// touching ones as one span, as the calendar counts them); closed
+    /// days left out.
     open: BTreeMap<&'static str, Vec<String>>,
     closed: BTreeSet<String>,
 }
@@ -172,7 +173,7 @@ impl Canonical {
         let state = |r: RegionId, s: StateId| spec.regions[r.idx()].states[s.idx()].name.clone();
         let region_state =
             |r: RegionId, s: StateId| format!("{}.{}", spec.regions[r.idx()].name, state(r, s));
-        let calendar = |c: usize| spec.calendar_specs[c].name.clone();
+        let calendar = |c: usize| spec.calendars[c].name.clone();
         let transition = |r: RegionId, t: &Transition| CanonicalTransition {
             region: spec.regions[r.idx()].name.clone(),
             from: match &t.from {
@@ -345,12 +346,12 @@ impl Canonical {
                 })
                 .collect(),
             calendars: spec
-                .calendar_specs
+                .calendars
                 .iter()
                 .map(|c| {
-                    let open = CalendarSpec::DAYS
+                    let open = WEEKDAYS
                         .iter()
-                        .zip(&c.open)
+                        .zip(c.week())
                         .filter(|(_, intervals)| !intervals.is_empty())
                         .map(|(day, intervals)| {
                             let text = intervals
@@ -361,9 +362,9 @@ impl Canonical {
                         })
                         .collect();
                     let body = CanonicalCalendar {
-                        time_zone: c.time_zone.clone(),
+                        time_zone: c.zone_name.clone(),
                         open,
-                        closed: c.closed.iter().map(|d| d.to_string()).collect(),
+                        closed: c.closed().iter().map(|d| d.to_string()).collect(),
                     };
                     (c.name.clone(), body)
                 })

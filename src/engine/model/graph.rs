@@ -19,6 +19,7 @@ use std::fmt::Write as _;
 
 use super::{
     EventTypeId, FromStates, Model, RegionId, SlaId, SlaStart, StateId, Transition, Trigger,
+    open_hours_text, open_per_week,
 };
 
 /// Output language of [`render_graph`].
@@ -155,7 +156,7 @@ impl Picture {
         if !event_slas.nodes.is_empty() {
             groups.push(event_slas);
         }
-        if !model.spec.calendar_specs.is_empty() {
+        if !model.spec.calendars.is_empty() {
             groups.push(calendar_group(model));
         }
         Picture {
@@ -260,17 +261,17 @@ fn add_transition(
 fn calendar_group(model: &Model) -> Group {
     let nodes = model
         .spec
-        .calendar_specs
+        .calendars
         .iter()
         .enumerate()
         .map(|(i, c)| {
             let mut lines = vec![
                 format!("calendar {}", c.name),
-                format!("time zone: {}", c.time_zone),
-                format!("open {} a week: {}", c.open_per_week(), c.open_hours_text()),
+                format!("time zone: {}", c.zone_name),
+                format!("open {} a week: {}", open_per_week(c), open_hours_text(c)),
             ];
-            if !c.closed.is_empty() {
-                lines.push(format!("closed on {} dates", c.closed.len()));
+            if !c.closed().is_empty() {
+                lines.push(format!("closed on {} dates", c.closed().len()));
             }
             Node {
                 id: format!("cal{i}"),
@@ -290,7 +291,7 @@ fn calendar_group(model: &Model) -> Group {
 /// `calendar: de_office (BR: br_office)`: the calendar an SLA counts on,
 /// and each market that picks another; `None` when none is involved.
 fn calendar_line(model: &Model, sla_id: SlaId) -> Option<String> {
-    let name = |c: usize| model.spec.calendar_specs[c].name.as_str();
+    let name = |c: usize| model.spec.calendars[c].name.as_str();
     let core = model.sla_spec(sla_id).calendar;
     let markets: Vec<String> = model
         .spec

@@ -253,7 +253,7 @@ severity = "high"
             m.event_type(EventTypeId(4)).qualified,
             "billing.payment_succeeded"
         );
-        assert_eq!(m.spec.events.len(), 4 + 7 + 2 + 3 + 3);
+        assert_eq!(m.spec.events.len(), 4 + 7 + 2 + 3 + 5);
         let names: Vec<&str> = m.spec.proofs.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["contract", "payment", "access", "at_risk"]);
         let regions: Vec<&str> = m.spec.regions.iter().map(|r| r.name.as_str()).collect();
@@ -331,7 +331,7 @@ severity = "high"
     fn saas_market_overlays() {
         let m = loads(SAAS);
         let br = &m.spec.markets[2].overlay;
-        assert_eq!(br.slas.len(), 1);
+        assert_eq!(br.slas.len(), 2);
         assert_eq!(br.slas[0].0, SlaId(0));
         assert_eq!(br.slas[0].1.within, Some(Duration::from_secs(30 * 60)));
         let boleto = m

@@ -10,6 +10,7 @@
 //! once by [`Model::new`], so that deciding an event is a handful of indexed
 //! reads.
 
+mod calendar_text;
 pub mod catalog;
 mod durations;
 mod graph;
@@ -17,6 +18,7 @@ mod load;
 mod rules;
 mod scale;
 
+pub use calendar_text::{WEEKDAYS, format_interval, open_hours_text, open_per_week};
 pub use durations::{Duration, Percent, format_duration, in_words, parse_duration, parse_percent};
 pub use graph::{GraphFormat, render_graph};
 pub use load::{ModelError, ModelErrors, load, load_file};
@@ -298,86 +300,6 @@ pub struct ModelSpec {
     pub markets: Vec<Market>,
     /// `[calendars.NAME]`, in file order.
     pub calendars: Vec<std::sync::Arc<super::calendar::Calendar>>,
-    /// What each `[calendars.NAME]` declares, index for index with
-    /// `calendars`: the model's own words, for the canonical form
-    /// (`catalog`), `handoff model check` and `handoff model graph`; the
-    /// engine counts time with the built calendars.
-    pub calendar_specs: Vec<CalendarSpec>,
-}
-
-/// A business calendar as the model file declares it (docs/model.md, "SLA
-/// clocks"), checked by the loader.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CalendarSpec {
-    pub name: String,
-    /// The IANA zone name as written.
-    pub time_zone: String,
-    /// Open intervals per weekday, Monday first: minutes since local
-    /// midnight, `[start, end)`, sorted, not overlapping.
-    pub open: [Vec<(u16, u16)>; 7],
-    /// Closed local dates, sorted, deduplicated.
-    pub closed: Vec<jiff::civil::Date>,
-}
-
-impl CalendarSpec {
-    /// The day keys of `open`, Monday first.
-    pub const DAYS: [&'static str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-
-    /// Open minutes in a week with no closed date (local time, ignoring
-    /// daylight-saving changes).
-    pub fn open_minutes_per_week(&self) -> u32 {
-        self.open
-            .iter()
-            .flatten()
-            .map(|(start, end)| u32::from(end - start))
-            .sum()
-    }
-
-    /// The open time of a week with no closed date as hours: `39h`,
-    /// `37h30m`.
-    pub fn open_per_week(&self) -> String {
-        let minutes = self.open_minutes_per_week();
-        match minutes % 60 {
-            0 => format!("{}h", minutes / 60),
-            m => format!("{}h{m:02}m", minutes / 60),
-        }
-    }
-
-    /// `mon 09:00-17:00, fri 09:00-13:00 14:00-17:00`: the open days, each
-    /// with its intervals; consecutive days with the same hours are joined
-    /// (`mon-thu 09:00-17:00`).
-    pub fn open_hours_text(&self) -> String {
-        let mut parts: Vec<String> = Vec::new();
-        let mut day = 0;
-        while day < 7 {
-            if self.open[day].is_empty() {
-                day += 1;
-                continue;
-            }
-            let mut last = day;
-            while last + 1 < 7 && self.open[last + 1] == self.open[day] {
-                last += 1;
-            }
-            let days = if last == day {
-                Self::DAYS[day].to_owned()
-            } else {
-                format!("{}-{}", Self::DAYS[day], Self::DAYS[last])
-            };
-            let hours: Vec<String> = self.open[day]
-                .iter()
-                .map(|&(start, end)| format_interval(start, end))
-                .collect();
-            parts.push(format!("{days} {}", hours.join(" ")));
-            day = last + 1;
-        }
-        parts.join(", ")
-    }
-}
-
-/// `"09:00-17:00"` from minutes since midnight.
-pub fn format_interval(start: u16, end: u16) -> String {
-    let hm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
-    format!("{}-{}", hm(start), hm(end))
 }
 
 /// A loaded model: the checked spec, name lookups and per-market rules.

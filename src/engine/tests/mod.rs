@@ -9,6 +9,7 @@
 
 mod authorization;
 mod events;
+mod pauses;
 mod replay;
 mod slas;
 mod unified_view;

@@ -262,3 +262,73 @@ fn escalation_ids_round_trip_even_with_colons_in_customer_ids() {
     );
     assert!(parse_escalation_id("nonsense").is_none());
 }
+
+/// A desk whose first reply (60 minutes, wall time) stops counting while
+/// the ticket waits on the customer.
+const PAUSING: &str = r#"
+teams = ["support"]
+[model]
+name = "pausing"
+version = 1
+[sources]
+desk = ["ticket_opened", "agent_replied", "waiting_on_customer", "customer_replied"]
+[regions.support]
+initial = "idle"
+default_owner = "support"
+states = { idle = {}, open = {}, waiting = {} }
+transitions = [
+  { from = "*", to = "open", on = "desk.ticket_opened" },
+  { from = "open", to = "waiting", on = "desk.waiting_on_customer" },
+  { from = "waiting", to = "open", on = "desk.customer_replied" },
+  { from = "*", to = "idle", on = "desk.agent_replied" },
+]
+[slas.first_reply]
+owner = "support"
+start = ["desk.ticket_opened"]
+stop = ["desk.agent_replied"]
+within = "60m"
+pause_in = ["support.waiting"]
+tiers = [{ at = "100%", severity = "high" }]
+[markets.US]
+"#;
+
+#[test]
+fn a_stop_delivered_late_while_paused_is_met_and_fires_nothing() {
+    let model = load("pausing.toml", PAUSING).expect("the model loads");
+    let mut h = Harness::new(model);
+    h.ev("c1", "t1", "desk.ticket_opened", 0, 0);
+    // Waiting from 10 (E = 10); the reply that happened at 20, during the
+    // pause, arrives at 200. Its move ends the pause at 20, so E now
+    // would be 190 and the breach (E = 60, at 70) strictly past, but the
+    // same event stops the instance at 20 with E = 10: met, and nothing
+    // escalates (FAQ 41, 45, 46).
+    h.ev("c1", "w1", "desk.waiting_on_customer", 10, 10);
+    let d = h.ev("c1", "a1", "desk.agent_replied", 20, 200);
+    assert!(escalations(&d).is_empty(), "no late breach: {:?}", d.facts);
+    let ended = d
+        .facts
+        .iter()
+        .find_map(|f| match f {
+            Fact::SlaEnded {
+                end, at, elapsed, ..
+            } => Some((*end, *at, *elapsed)),
+            _ => None,
+        })
+        .expect("the instance ends");
+    assert_eq!(
+        ended,
+        (SlaEnd::Met, t(20), crate::engine::model::Duration(10 * MIN))
+    );
+    // The same reply delivered on time after a late resumption still
+    // breaches late: the customer replied at 20 (learnt at 200), and the
+    // agent has not answered.
+    let model = load("pausing.toml", PAUSING).expect("the model loads");
+    let mut h = Harness::new(model);
+    h.ev("c2", "t1", "desk.ticket_opened", 0, 0);
+    h.ev("c2", "w1", "desk.waiting_on_customer", 10, 10);
+    let d = h.ev("c2", "r1", "desk.customer_replied", 20, 200);
+    let es = escalations(&d);
+    assert_eq!(kinds(&es), vec![(EscalationKind::Breached, 0, 0)]);
+    assert!(es[0].late_attach);
+    assert_eq!(es[0].deadline, t(70));
+}

@@ -1,5 +1,7 @@
 //! Journey generation: a walk through the model from the initial states,
-//! the events that close every SLA it started, and the planned failure.
+//! the events that close every SLA it started, the planned failure, and for
+//! a share of customers a while in one of an SLA's pause states (waiting on
+//! the customer, then the customer replies).
 
 use super::failure::{FailureKind, duplicate, swap};
 use super::journey::{Journey, Occurred, Step, When};
@@ -7,7 +9,7 @@ use super::options::JourneyOptions;
 use super::planner::{Planner, RunningInstance};
 use super::rng::Rng;
 use crate::engine::model::{Duration, EventTypeId, MarketId, Model, ProofId, SlaId};
-use crate::engine::{Fact, SlaEnd, Timestamp};
+use crate::engine::{Decision, Fact, SlaEnd, Timestamp, tier_threshold};
 
 /// A journey gives up on moves after this many fruitless tries.
 const MAX_STALLS: usize = 8;
@@ -56,6 +58,7 @@ impl<'m> Generator<'m> {
         let wanted = (!self.options.failure_kinds.is_empty()
             && rng.chance(self.options.failure_share))
         .then(|| self.options.failure_kinds[rng.below(self.options.failure_kinds.len())]);
+        let pause = rng.chance(self.options.pause_share);
 
         let walk = self.walk(&mut rng, market);
         let mut steps: Vec<Step> = walk
@@ -85,29 +88,29 @@ impl<'m> Generator<'m> {
             Some(FailureKind::NeverStopped | FailureKind::StoppedLate) | None => {}
         }
 
-        let mut plan = Planner::new(self.model, market, self.options.gap);
+        let mut plan = self.planner(market);
         for s in &steps {
             plan.push(*s);
         }
         match wanted {
             Some(kind @ (FailureKind::NeverStopped | FailureKind::StoppedLate)) => {
-                match self.fail_an_sla(&mut plan, kind) {
+                match self.fail_an_sla(&mut plan, kind, pause, &mut rng) {
                     Some(kind) => failure = Some(kind),
                     None => {
                         // No SLA runs that could fail: deliver one event twice.
                         let mut with_dup = plan.steps.clone();
                         duplicate(&mut with_dup, &mut rng);
-                        plan = Planner::new(self.model, market, self.options.gap);
+                        plan = self.planner(market);
                         for s in &with_dup {
                             plan.push(*s);
                         }
-                        self.close(&mut plan, None);
+                        self.finish(&mut plan, pause, &mut rng);
                         failure = Some(FailureKind::Duplicate);
                     }
                 }
             }
             Some(FailureKind::Duplicate | FailureKind::OutOfOrder) | None => {
-                self.close(&mut plan, None);
+                self.finish(&mut plan, pause, &mut rng);
             }
         }
         Journey {
@@ -118,6 +121,123 @@ impl<'m> Generator<'m> {
         }
     }
 
+    /// A planner for a customer of `market`, from the options' epoch.
+    fn planner(&self, market: MarketId) -> Planner<'m> {
+        Planner::new(self.model, market, self.options.gap, self.options.epoch)
+    }
+
+    /// Closes every running SLA; with `pause`, first keeps the customer a
+    /// while in a pause state of one that pauses (see
+    /// [`Self::wait_on_customer`]).
+    fn finish(&self, plan: &mut Planner, pause: bool, rng: &mut Rng) {
+        if pause && let Some(sla) = self.pausable(plan) {
+            self.close(plan, Some(sla));
+            self.wait_on_customer(plan, sla, rng);
+        }
+        self.close(plan, None);
+    }
+
+    /// The first running SLA, in file order, that pauses somewhere and is
+    /// not paused now.
+    fn pausable(&self, plan: &Planner) -> Option<SlaId> {
+        plan.running().into_iter().find(|s| {
+            !plan.rules(*s).pause_in.is_empty()
+                && plan.instance(*s).is_some_and(|i| !i.state.paused())
+        })
+    }
+
+    /// Waiting on the customer: sends the event that puts the customer in
+    /// one of `sla`'s pause states, and a while later the one that takes it
+    /// out (the customer replies), each chosen by asking the engine which
+    /// event pauses (resumes) `sla` without ending it, starting the fewest
+    /// SLAs. The while is half to one and a half times the SLA's target
+    /// (at most `max_sla`, at least a gap): long enough that a node whose
+    /// clock did not stop would breach during it.
+    ///
+    /// Only when `sla` is the one SLA running and not paused: then no tier
+    /// comes due during the pause, and the two events are as far from
+    /// `sla`'s tiers as the events before them (the elapsed SLA time is
+    /// flat in between). Returns whether it planned the pause; if no event
+    /// pauses and resumes `sla`, the plan is left as it was.
+    fn wait_on_customer(&self, plan: &mut Planner, sla: SlaId, rng: &mut Rng) -> bool {
+        if plan.running() != [sla] || plan.instance(sla).is_none_or(|i| i.state.paused()) {
+            return false;
+        }
+        let mut trial = plan.clone();
+        let Some(enter) = self.clock_mover(&trial, sla, trial.next_at(), true) else {
+            return false;
+        };
+        let enter_step = trial.steps.len();
+        trial.push(Step {
+            event: enter,
+            id: trial.next_id(),
+            when: When::Gap,
+            occurred: Occurred::AtSend,
+        });
+        let within = plan.rules(sla).within.0.max(1);
+        let drawn = within / 2 + rng.below(usize::try_from(within).unwrap_or(usize::MAX)) as i64;
+        let wait = Duration(
+            drawn
+                .min(self.options.max_sla.0)
+                .max(self.options.gap.0)
+                .max(1),
+        );
+        let back = trial.occurred[enter_step] + wait;
+        let Some(leave) = self.clock_mover(&trial, sla, back, false) else {
+            return false;
+        };
+        trial.push(Step {
+            event: leave,
+            id: trial.next_id(),
+            when: When::AfterOccurred {
+                step: enter_step as u16,
+                offset: wait,
+            },
+            occurred: Occurred::AtSend,
+        });
+        *plan = trial;
+        true
+    }
+
+    /// The event that, sent at `at`, pauses (`pause`) or resumes `sla`
+    /// without ending it, starting and ending as few other SLAs as
+    /// possible; the first such in event order.
+    fn clock_mover(
+        &self,
+        plan: &Planner,
+        sla: SlaId,
+        at: Timestamp,
+        pause: bool,
+    ) -> Option<EventTypeId> {
+        let moves = |d: &Decision| {
+            d.facts.iter().any(|f| match f {
+                Fact::SlaPaused { sla: s, .. } => pause && *s == sla,
+                Fact::SlaResumed { sla: s, .. } => !pause && *s == sla,
+                _ => false,
+            })
+        };
+        let mut best: Option<(usize, EventTypeId)> = None;
+        for e in (0..self.model.spec.events.len()).map(|e| EventTypeId(e as u16)) {
+            let d = plan.trial(e, at);
+            if !moves(&d) {
+                continue;
+            }
+            let mut cost = 0;
+            let mut ends = false;
+            for f in &d.facts {
+                match f {
+                    Fact::SlaEnded { sla: s, .. } if *s == sla => ends = true,
+                    Fact::SlaStarted { .. } | Fact::SlaEnded { .. } => cost += 1,
+                    _ => {}
+                }
+            }
+            if !ends && best.is_none_or(|(c, _)| cost < c) {
+                best = Some((cost, e));
+            }
+        }
+        best.map(|(_, e)| e)
+    }
+
     /// The events of a walk through the model from the initial states.
     fn walk(&self, rng: &mut Rng, market: MarketId) -> Vec<EventTypeId> {
         let span = self
@@ -125,7 +245,7 @@ impl<'m> Generator<'m> {
             .max_events
             .saturating_sub(self.options.min_events);
         let target = self.options.min_events + rng.below(span + 1);
-        let mut plan = Planner::new(self.model, market, self.options.gap);
+        let mut plan = self.planner(market);
         let mut events = Vec::with_capacity(target + 2);
         let mut stalls = 0;
         while events.len() < target && stalls < MAX_STALLS {
@@ -365,25 +485,41 @@ impl<'m> Generator<'m> {
     }
 
     /// Plans a never-stopped or late-stopped SLA: the victim is the running
-    /// SLA with the shortest target, if at most `max_sla` (so the run need
-    /// not wait long for its breach); the others are closed. Returns the
-    /// failure planned.
-    fn fail_an_sla(&self, plan: &mut Planner, kind: FailureKind) -> Option<FailureKind> {
+    /// SLA that breaches soonest after its start on the wall clock (its
+    /// target; on a calendar, the open time it needs from where it
+    /// started, nights and holidays included, as the engine reckons it),
+    /// if at most `max_sla` (so the run need not wait long for its breach);
+    /// a paused one is no victim. The others are closed; with `pause`, the
+    /// customer waits on itself a while in the victim's pause state first.
+    /// Returns the failure planned.
+    fn fail_an_sla(
+        &self,
+        plan: &mut Planner,
+        kind: FailureKind,
+        pause: bool,
+        rng: &mut Rng,
+    ) -> Option<FailureKind> {
         let mut candidates: Vec<(Duration, SlaId)> = plan
             .running()
             .into_iter()
-            .map(|s| (self.model.rules(plan.market).slas[s.idx()].within, s))
-            .filter(|(within, _)| *within <= self.options.max_sla)
+            .filter_map(|s| {
+                let inst = plan.instance(s)?;
+                let span = Duration(inst.state.deadline.0 - inst.state.started_at.0);
+                (!inst.state.paused() && span <= self.options.max_sla).then_some((span, s))
+            })
             .collect();
         candidates.sort();
         for (_, victim) in candidates {
             let mut trial = plan.clone();
             self.close(&mut trial, Some(victim));
+            if pause {
+                self.wait_on_customer(&mut trial, victim, rng);
+            }
             let Some(inst) = trial.instance(victim) else {
                 continue;
             };
             if kind == FailureKind::StoppedLate
-                && let Some(late) = self.late_stop(&trial, victim, inst)
+                && let Some(late) = self.late_stop(&trial, victim, &inst)
             {
                 trial.push(late);
                 *plan = trial;
@@ -395,28 +531,33 @@ impl<'m> Generator<'m> {
         None
     }
 
-    /// The step that stops `victim` after its deadline: half way from the
-    /// breach to the first re-escalation (or half a target past it), so no
-    /// tier is due near the moment it is sent.
-    fn late_stop(&self, plan: &Planner, victim: SlaId, inst: RunningInstance) -> Option<Step> {
-        let rules = &self.model.rules(plan.market).slas[victim.idx()];
-        // The first re-escalation due after the breach, if any.
-        let next_after_breach = rules
-            .tier_offsets
-            .iter()
-            .zip(&rules.tier_every)
-            .filter(|(off, _)| off.0 >= rules.within.0)
-            .flat_map(|(off, every)| {
-                let first = off.0 - rules.within.0;
-                [Some(first), every.map(|e| first + e.0)]
-            })
-            .flatten()
+    /// The step that stops `victim` after its deadline: where its elapsed
+    /// SLA time is half way from the breach to the first re-escalation (or
+    /// half a target past the breach), so no tier is due near the moment it
+    /// is sent: at least that half on the wall clock either side, since the
+    /// elapsed time never runs faster than the wall clock. The instant is
+    /// the engine's ([`crate::engine::Instance::instant_of`] on the
+    /// instance with its calendar and pauses); none if a calendar puts it
+    /// more than `max_sla` (and more than the half) past the breach, so a
+    /// run never waits out a night for a late stop. The step is timed from
+    /// the step that last started, paused or resumed the instance.
+    fn late_stop(&self, plan: &Planner, victim: SlaId, inst: &RunningInstance) -> Option<Step> {
+        let rules = plan.rules(victim);
+        // The first re-escalation after the breach, in elapsed SLA time.
+        let next_after_breach = (0..rules.tier_offsets.len())
+            .filter(|&i| rules.tier_offsets[i] >= rules.within)
+            .flat_map(|i| [0, 1].map(|k| tier_threshold(rules, i, k).0 - rules.within.0))
             .filter(|d| *d > 0)
             .min();
-        let margin = next_after_breach.unwrap_or(rules.within.0) / 2;
-        let at = Timestamp(inst.deadline.0 + margin.max(1));
+        let margin = (next_after_breach.unwrap_or(rules.within.0) / 2).max(1);
+        let at = inst
+            .state
+            .instant_of(rules, Duration(rules.within.0 + margin))?;
+        if at.0 - inst.state.deadline.0 > self.options.max_sla.0.max(margin) {
+            return None;
+        }
         let e = self.ender(plan, victim, None, at)?;
-        let anchor = inst.started_by;
+        let anchor = inst.anchor;
         let offset = Duration(at.0 - plan.occurred[anchor].0);
         Some(Step {
             event: e,

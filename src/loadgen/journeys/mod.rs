@@ -18,6 +18,25 @@
 //! - [`FailureKind::OutOfOrder`]: two events are delivered swapped, the
 //!   second with an `occurred_at` earlier than the event sent before it.
 //!
+//! A share of customers (`pause_share`, `handoff loadgen --pauses`) also
+//! keep the ball a while: with an SLA running that pauses (`pause_in`), and
+//! nothing else running, they enter one of its pause states (waiting on the
+//! customer) and, half to one and a half targets later, leave it (the
+//! customer replies), before the SLA is closed or fails. The events are
+//! the ones the engine says pause and resume that SLA.
+//!
+//! Tiers are where an instance's elapsed SLA time reaches them: on a
+//! business calendar and across pauses, not start + offset. Every instant
+//! the planner needs comes from the engine's own instance (its deadline,
+//! [`crate::engine::Instance::instant_of`]), so journeys are planned from
+//! the run's real start (`epoch`): the calendar sees the hours the run
+//! sends in. Elapsed SLA time never runs faster than the wall clock, so a
+//! healthy journey's events stay at least as far from every tier as on a
+//! 24x7 clock. A failure's victim is an SLA whose breach falls within
+//! `max_sla` of its start on the wall clock (a calendar SLA started after
+//! hours is none), and a late stop is placed half way, in elapsed SLA
+//! time, between the breach and the next re-escalation.
+//!
 //! Everything is deterministic for a seed: customer `i`'s journey depends
 //! only on the model, the options and `(seed, i)`, so it can be generated
 //! lazily, in any order, and again for a report.
@@ -39,7 +58,7 @@ mod rng;
 pub use failure::FailureKind;
 pub use generator::Generator;
 pub use journey::{Journey, Occurred, Step, When, market_code};
-pub use options::{JourneyOptions, default_gap, shortest_tier};
+pub use options::{JourneyOptions, PLAN_EPOCH, default_gap, shortest_tier};
 pub use rng::Rng;
 
 #[cfg(test)]

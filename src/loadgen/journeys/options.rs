@@ -1,8 +1,16 @@
 //! How journeys are generated (seed, failure share and kinds, gap, length,
-//! which SLAs may fail), and the defaults a model implies.
+//! which SLAs may fail, how many customers keep the ball a while, when they
+//! start), and the defaults a model implies.
 
 use super::failure::FailureKind;
+use crate::engine::Timestamp;
 use crate::engine::model::{Duration, MarketId, Model};
+
+/// The instant journeys are planned from when none is given: only
+/// differences matter on the wall clock, but not on a business calendar
+/// (2026-01-01T00:00:00Z, a holiday in every office: a calendar SLA then
+/// counts nothing until the next working morning).
+pub const PLAN_EPOCH: Timestamp = Timestamp(1_767_225_600_000_000);
 
 /// How journeys are generated.
 #[derive(Debug, Clone)]
@@ -18,14 +26,24 @@ pub struct JourneyOptions {
     pub min_events: usize,
     /// ...and at most this many.
     pub max_events: usize,
-    /// SLA failures (never stopped, stopped late) only on SLAs whose target
-    /// is at most this, so their breach falls inside the run.
+    /// SLA failures (never stopped, stopped late) only on SLA instances
+    /// whose breach comes at most this long after their start, on the wall
+    /// clock (a calendar SLA started after hours breaches the next working
+    /// day), so their breach falls inside the run.
     pub max_sla: Duration,
+    /// Share of customers (0..=1) that, with an SLA running that pauses
+    /// (`pause_in`), enter one of its pause states and leave it again
+    /// (waiting on the customer, then the customer replies) before it ends.
+    pub pause_share: f64,
+    /// When the first customer starts: journeys are planned as if sent from
+    /// here, so business calendars see the hours of the real run.
+    pub epoch: Timestamp,
 }
 
 impl JourneyOptions {
     /// The defaults for `model`: 5% failures of every kind, 3 to 5 events
-    /// before closing, and a gap well inside the shortest tier.
+    /// before closing, a gap well inside the shortest tier, 20% of
+    /// customers pausing an SLA, planned from [`PLAN_EPOCH`].
     pub fn for_model(model: &Model, seed: u64) -> JourneyOptions {
         JourneyOptions {
             seed,
@@ -35,6 +53,8 @@ impl JourneyOptions {
             min_events: 3,
             max_events: 5,
             max_sla: Duration::from_secs(60),
+            pause_share: 0.2,
+            epoch: PLAN_EPOCH,
         }
     }
 }

@@ -1,23 +1,28 @@
 //! The planner: the engine itself on one customer while a journey is
 //! planned, so generation asks the engine what each event would do instead
-//! of guessing from the model.
+//! of guessing from the model. That includes where an SLA's tiers fall:
+//! with a business calendar and pauses they are where the elapsed SLA time
+//! reaches them (the engine's [`Instance::instant_of`]), not start + offset,
+//! and the planner answers from the very instance the engine keeps.
 
 use super::journey::{Occurred, Step, When, market_code};
+use crate::engine::model::SlaRules;
 use crate::engine::model::{
     Duration, EventTypeId, MarketId, Model, ProofId, RegionId, SlaId, StateId,
 };
-use crate::engine::{CustomerState, Decision, Event, Fact, Input, Limits, Timestamp};
+use crate::engine::{CustomerState, Decision, Event, Fact, Input, Instance, Limits, Timestamp};
 use crate::virtual_time::VirtualTime;
 
-/// An arbitrary instant to plan from; only differences matter.
-const PLAN_EPOCH: Timestamp = Timestamp(1_767_225_600_000_000);
-
 /// A running SLA instance, as the planner sees it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct RunningInstance {
-    pub(super) deadline: Timestamp,
-    /// The step whose event started it.
-    pub(super) started_by: usize,
+    /// The engine's instance: its start, pauses and deadline, so its clock.
+    pub(super) state: Instance,
+    /// The last step whose event started, paused or resumed it: the clock
+    /// runs on from that step's `occurred_at` on the wall clock's pace (or
+    /// its calendar's), so a step timed from it lands where planned even
+    /// if earlier steps were sent late.
+    pub(super) anchor: usize,
 }
 
 /// The engine on one customer, as a journey is planned: what the node will
@@ -27,29 +32,45 @@ pub(super) struct Planner<'m> {
     model: &'m Model,
     pub(super) market: MarketId,
     gap: Duration,
+    /// When the first step is sent.
+    epoch: Timestamp,
     vt: VirtualTime<'m>,
     pub(super) steps: Vec<Step>,
     sent: Vec<Timestamp>,
     pub(super) occurred: Vec<Timestamp>,
-    /// (sla, instance) -> the step that started it.
-    started: Vec<(SlaId, u32, usize)>,
+    /// (sla, instance) -> a step that started, paused or resumed it, in
+    /// step order.
+    clock_steps: Vec<(SlaId, u32, usize)>,
 }
 
 /// The customer id the planner uses (any id: only the journey is kept).
 const PLAN_CUSTOMER: &str = "plan";
 
 impl<'m> Planner<'m> {
-    pub(super) fn new(model: &'m Model, market: MarketId, gap: Duration) -> Planner<'m> {
+    /// A planner for a customer of `market` whose first step is sent at
+    /// `epoch`, each next one `gap` after the previous.
+    pub(super) fn new(
+        model: &'m Model,
+        market: MarketId,
+        gap: Duration,
+        epoch: Timestamp,
+    ) -> Planner<'m> {
         Planner {
             model,
             market,
             gap,
+            epoch,
             vt: VirtualTime::new(model, Limits::default()),
             steps: Vec::new(),
             sent: Vec::new(),
             occurred: Vec::new(),
-            started: Vec::new(),
+            clock_steps: Vec::new(),
         }
+    }
+
+    /// The effective rules of `sla` in the customer's market.
+    pub(super) fn rules(&self, sla: SlaId) -> &'m SlaRules {
+        &self.model.rules(self.market).slas[sla.idx()]
     }
 
     fn state(&self) -> Option<&CustomerState> {
@@ -80,15 +101,15 @@ impl<'m> Planner<'m> {
 
     pub(super) fn instance(&self, sla: SlaId) -> Option<RunningInstance> {
         let inst = self.state()?.core.running(sla)?;
-        let started_by = self
-            .started
+        let anchor = self
+            .clock_steps
             .iter()
             .rev()
             .find(|(s, n, _)| *s == sla && *n == inst.number)
             .map(|(_, _, step)| *step)?;
         Some(RunningInstance {
-            deadline: inst.deadline,
-            started_by,
+            state: inst.clone(),
+            anchor,
         })
     }
 
@@ -100,7 +121,7 @@ impl<'m> Planner<'m> {
     pub(super) fn next_at(&self) -> Timestamp {
         match self.sent.last() {
             Some(t) => *t + self.gap,
-            None => PLAN_EPOCH,
+            None => self.epoch,
         }
     }
 
@@ -137,7 +158,7 @@ impl<'m> Planner<'m> {
                 step: anchor,
                 offset,
             } => {
-                let prev = self.sent.last().copied().unwrap_or(PLAN_EPOCH);
+                let prev = self.sent.last().copied().unwrap_or(self.epoch);
                 prev.max(self.occurred[anchor as usize] + offset)
             }
         };
@@ -151,8 +172,11 @@ impl<'m> Planner<'m> {
         let d = self.vt.run(PLAN_CUSTOMER, &Input::Event(ev), at);
         let index = self.steps.len();
         for f in &d.facts {
-            if let Fact::SlaStarted { sla, instance, .. } = f {
-                self.started.push((*sla, *instance, index));
+            if let Fact::SlaStarted { sla, instance, .. }
+            | Fact::SlaPaused { sla, instance, .. }
+            | Fact::SlaResumed { sla, instance, .. } = f
+            {
+                self.clock_steps.push((*sla, *instance, index));
             }
         }
         self.steps.push(step);

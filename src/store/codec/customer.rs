@@ -10,10 +10,10 @@ use super::{
     At, Bad, R, each, end_from, end_to, event_ref, event_ref_record, id, outcome_from, outcome_to,
     required, severity_from, severity_to, ts,
 };
-use crate::engine::model::{Duration, MarketId, SlaId, SourceId, StateId, TeamId};
+use crate::engine::model::{Duration, MarketId, RegionId, SlaId, SourceId, StateId, TeamId};
 use crate::engine::{
-    Core, CustomerState, FiredEscalation, Instance, ProofSlot, RegionSlot, ResolvedEscalation,
-    SeenKeys, SlaSlot, TierSlot, TimelineEntry, Timestamp,
+    Core, CustomerState, FiredEscalation, Instance, PauseSpan, ProofSlot, RegionSlot,
+    ResolvedEscalation, SeenKeys, SlaSlot, TierSlot, TimelineEntry, Timestamp,
 };
 use crate::store::{Result, StoreError, pb};
 
@@ -126,14 +126,7 @@ fn sla_slot_record(s: &SlaSlot) -> pb::SlaSlot {
                 .collect(),
             breach_mark: i.breach_mark.map(|t| t.0),
             original_deadline: Some(i.original_deadline.0),
-            pauses: i
-                .pauses
-                .iter()
-                .map(|(from, to)| pb::PauseSpan {
-                    from: from.0,
-                    to: to.map(|t| t.0),
-                })
-                .collect(),
+            pauses: pause_spans_record(&i.pauses),
             fired: i
                 .fired
                 .iter()
@@ -148,7 +141,34 @@ fn sla_slot_record(s: &SlaSlot) -> pb::SlaSlot {
             end: end_to(end),
             at: at.0,
         }),
+        pause_log: s
+            .pause_log
+            .iter()
+            .map(|(region, from, to)| pb::PauseSpan {
+                from: from.0,
+                to: to.map(|t| t.0),
+                region: region.0.into(),
+            })
+            .collect(),
     }
+}
+
+fn pause_spans_record(spans: &[PauseSpan]) -> Vec<pb::PauseSpan> {
+    spans
+        .iter()
+        .map(|(from, to)| pb::PauseSpan {
+            from: from.0,
+            to: to.map(|t| t.0),
+            region: 0,
+        })
+        .collect()
+}
+
+fn pause_spans(spans: Vec<pb::PauseSpan>) -> Vec<PauseSpan> {
+    spans
+        .into_iter()
+        .map(|p| (Timestamp(p.from), ts(p.to)))
+        .collect()
 }
 
 fn timeline_record(e: &TimelineEntry) -> pb::TimelineEntry {
@@ -275,11 +295,7 @@ fn sla_slot(s: pb::SlaSlot) -> R<SlaSlot> {
             started_at: Timestamp(i.started_at),
             deadline: Timestamp(i.deadline),
             original_deadline: Timestamp(i.original_deadline.unwrap_or(i.deadline)),
-            pauses: i
-                .pauses
-                .into_iter()
-                .map(|p| (Timestamp(p.from), ts(p.to)))
-                .collect(),
+            pauses: pause_spans(i.pauses),
             breached: i.breached,
             tiers: i
                 .tiers
@@ -310,6 +326,18 @@ fn sla_slot(s: pb::SlaSlot) -> R<SlaSlot> {
         started: s.started,
         running,
         last_end,
+        pause_log: s
+            .pause_log
+            .into_iter()
+            .map(|p| {
+                Ok((
+                    RegionId(id(p.region, "region")?),
+                    Timestamp(p.from),
+                    ts(p.to),
+                ))
+            })
+            .collect::<R<_>>()
+            .at("pause_log")?,
     })
 }
 

@@ -80,14 +80,12 @@ pub(super) fn fact_record(f: &Fact) -> pb::FactRecord {
             started_at,
             deadline,
             attached_at,
-            paused_since,
         } => F::SlaStarted(pb::SlaStarted {
             sla: sla.0.into(),
             instance: *instance,
             started_at: started_at.0,
             deadline: deadline.0,
             attached_at: attached_at.0,
-            paused_since: paused_since.map(|t| t.0),
         }),
         Fact::SlaPaused { sla, instance, at } => F::SlaPaused(pb::SlaPaused {
             sla: sla.0.into(),
@@ -213,7 +211,6 @@ fn fact(r: pb::FactRecord) -> R<Fact> {
             started_at: Timestamp(s.started_at),
             deadline: Timestamp(s.deadline),
             attached_at: Timestamp(s.attached_at),
-            paused_since: s.paused_since.map(Timestamp),
         },
         F::SlaPaused(p) => Fact::SlaPaused {
             sla: SlaId(id(p.sla, "sla").at("sla_paused")?),

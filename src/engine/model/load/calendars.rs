@@ -15,10 +15,10 @@ use toml::de::DeValue;
 use super::build::{Builder, declare};
 use super::document::{Located, Node, Span, check_name, closest, kind_of, string_items};
 use crate::engine::calendar::{Calendar, CalendarError};
-use crate::engine::model::{CalendarSpec, format_interval};
+use crate::engine::model::{WEEKDAYS, format_interval};
 
 const CALENDAR_KEYS: &[&str] = &["time_zone", "open", "closed"];
-const DAYS: [&str; 7] = CalendarSpec::DAYS;
+const DAYS: [&str; 7] = WEEKDAYS;
 const MONTHS: [&str; 12] = [
     "January",
     "February",
@@ -80,15 +80,14 @@ impl Builder {
             };
             // A broken calendar is left out: its problems are reported, so
             // the model does not load, and ids only matter once it does.
-            if let Some((calendar, spec)) = self.calendar(name.value, &node) {
+            if let Some(calendar) = self.calendar(name.value, &node) {
                 self.spec.calendars.push(Arc::new(calendar));
-                self.spec.calendar_specs.push(spec);
             }
         }
     }
 
     /// One calendar, built when nothing in it is wrong.
-    fn calendar(&mut self, name: &str, node: &Node<'_, '_>) -> Option<(Calendar, CalendarSpec)> {
+    fn calendar(&mut self, name: &str, node: &Node<'_, '_>) -> Option<Calendar> {
         node.check_keys(&mut self.p, CALENDAR_KEYS);
         let zone = node
             .required_string(
@@ -120,7 +119,7 @@ impl Builder {
         // with open time, a week against UTC.
         let zone_name = read.zone.as_ref().map_or("UTC", |z| z.value.as_str());
         let (week, closed_checked) = if read.open_ok {
-            (read.week.clone(), closed.clone())
+            (read.week.clone(), closed)
         } else {
             let mut always: [Vec<(u16, u16)>; 7] = Default::default();
             always[0].push((0, DAY_END));
@@ -129,15 +128,7 @@ impl Builder {
         match Calendar::new(name, zone_name, week, closed_checked) {
             Ok(calendar) => {
                 let ok = read.zone.is_some() && read.open_ok && read.closed_ok;
-                ok.then(|| {
-                    let spec = CalendarSpec {
-                        name: name.to_owned(),
-                        time_zone: zone_name.to_owned(),
-                        open: read.week.clone(),
-                        closed,
-                    };
-                    (calendar, spec)
-                })
+                ok.then_some(calendar)
             }
             Err(error) => {
                 self.calendar_error(node, &read, error);
@@ -522,7 +513,7 @@ fn parse_date(text: &str) -> Result<jiff::civil::Date, String> {
 /// for a hint; only the hint depends on this list.
 fn closest_zone(name: &str) -> Option<String> {
     let lower = name.to_ascii_lowercase();
-    let zones: Vec<String> = jiff::tz::db()
+    let zones: Vec<String> = jiff::tz::TimeZoneDatabase::bundled()
         .available()
         .map(|z| z.as_str().to_owned())
         .collect();

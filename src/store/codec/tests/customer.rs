@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use prost::Message;
 
 use super::*;
-use crate::engine::model::{Duration, MarketId, StateId};
+use crate::engine::model::{Duration, MarketId, RegionId, StateId};
 use crate::engine::{
     Core, CustomerState, FiredEscalation, Instance, ProofSlot, RegionSlot, ResolvedEscalation,
     SeenKeys, SlaSlot, TierSlot, TimelineEntry,
@@ -135,11 +135,17 @@ fn customer_state() -> impl Strategy<Value = CustomerState> {
                 any::<u32>(),
                 proptest::option::of(instance()),
                 proptest::option::of((any::<u32>(), end(), ts())),
+                vec(
+                    (any::<u16>(), ts(), proptest::option::of(ts()))
+                        .prop_map(|(r, from, to)| (RegionId(r), from, to)),
+                    0..3,
+                ),
             )
-                .prop_map(|(started, running, last_end)| SlaSlot {
+                .prop_map(|(started, running, last_end, pause_log)| SlaSlot {
                     started,
                     running,
                     last_end,
+                    pause_log,
                 }),
             0..3,
         ),
@@ -282,6 +288,10 @@ pub(super) fn full_state() -> CustomerState {
                         }],
                     }),
                     last_end: Some((1, SlaEnd::Missed, Timestamp(9))),
+                    pause_log: vec![
+                        (RegionId(0), Timestamp(3), Some(Timestamp(5))),
+                        (RegionId(1), Timestamp(16), None),
+                    ],
                 },
                 SlaSlot::default(),
             ],

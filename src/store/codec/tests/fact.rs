@@ -49,22 +49,15 @@ fn fact() -> impl Strategy<Value = Fact> {
             region: RegionId(r),
             since,
         }),
-        (
-            (any::<u16>(), any::<u32>(), ts(), ts(), ts()),
-            proptest::option::of(ts())
-        )
-            .prop_map(
-                |((sla, instance, started_at, deadline, attached_at), paused_since)| {
-                    Fact::SlaStarted {
-                        sla: SlaId(sla),
-                        instance,
-                        started_at,
-                        deadline,
-                        attached_at,
-                        paused_since,
-                    }
-                }
-            ),
+        (any::<u16>(), any::<u32>(), ts(), ts(), ts()).prop_map(
+            |(sla, instance, started_at, deadline, attached_at)| Fact::SlaStarted {
+                sla: SlaId(sla),
+                instance,
+                started_at,
+                deadline,
+                attached_at,
+            }
+        ),
         (any::<u16>(), any::<u32>(), ts()).prop_map(|(sla, instance, at)| Fact::SlaPaused {
             sla: SlaId(sla),
             instance,
@@ -198,7 +191,6 @@ fn every_fact_kind_round_trips() {
             started_at: Timestamp(8),
             deadline: Timestamp(9),
             attached_at: Timestamp(10),
-            paused_since: Some(Timestamp(9)),
         },
         Fact::SlaPaused {
             sla: SlaId(1),

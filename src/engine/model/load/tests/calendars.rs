@@ -2,6 +2,7 @@
 //! `calendar` and `pause_in` (FAQ 48), and a market's `calendar` (FAQ 35).
 
 use super::*;
+use crate::engine::model::open_hours_text;
 
 /// A calendar to append to `MINI`; tests break one thing in it at a time.
 const OFFICE: &str = r#"[calendars.office]
@@ -81,37 +82,33 @@ fn two_calendars_and_overlays_load_into_their_indexes() {
     assert_eq!(name(0).as_deref(), Some("office"));
     assert_eq!(name(1).as_deref(), Some("shop"));
     assert_eq!(m.rules(MarketId(0)).slas[0].pause_in, sla.pause_in);
-    // what the file declares, as written (string and TOML dates alike,
-    // duplicates dropped)
-    let office = &m.spec.calendar_specs[0];
-    assert_eq!(office.time_zone, "Europe/Berlin");
-    assert_eq!(office.open[4], [(540, 780), (840, 1020)]);
-    assert!(office.open[5].is_empty());
+    // what the file declares (string and TOML dates alike, duplicates
+    // dropped)
+    let office = &m.spec.calendars[0];
+    assert_eq!(office.zone_name, "Europe/Berlin");
+    assert_eq!(office.week()[4], [(540, 780), (840, 1020)]);
+    assert!(office.week()[5].is_empty());
     assert_eq!(
-        office.closed,
+        office.closed(),
         [
             jiff::civil::date(2026, 12, 24),
             jiff::civil::date(2026, 12, 25)
         ]
     );
-    assert_eq!(office.open_minutes_per_week(), 39 * 60);
     assert_eq!(
-        office.open_hours_text(),
+        open_hours_text(office),
         "mon-thu 09:00-17:00, fri 09:00-13:00 14:00-17:00"
     );
-    let shop = &m.spec.calendar_specs[1];
-    assert_eq!(
-        shop.open[5],
-        [(600, 720), (720, 1080)],
-        "touching is allowed"
-    );
-    assert_eq!(shop.open[6], [(0, 1440)]);
+    let shop = &m.spec.calendars[1];
+    // touching intervals are allowed, and count as one span
+    assert_eq!(shop.week()[5], [(600, 1080)]);
+    assert_eq!(shop.week()[6], [(0, 1440)]);
 }
 
 #[test]
 fn a_model_without_calendars_or_pauses_has_none() {
     let m = loads(MINI);
-    assert!(m.spec.calendars.is_empty() && m.spec.calendar_specs.is_empty());
+    assert!(m.spec.calendars.is_empty());
     assert_eq!(m.sla_spec(SlaId(0)).calendar, None);
     assert!(m.sla_spec(SlaId(0)).pause_in.is_empty());
     let empty = loads(&sla_with("pause_in = []"));
