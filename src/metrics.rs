@@ -62,11 +62,28 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
             ],
         )
         .context("metrics buckets for SLA time")?
+        // Counts, not seconds: entries per commit, reads per batch.
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Prefix("handoff_store_batch_".into()),
+            COUNT_BUCKETS,
+        )
+        .context("metrics buckets for batch sizes")?
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("handoff_store_read_batch".into()),
+            COUNT_BUCKETS,
+        )
+        .context("metrics buckets for read batches")?
         .install()
         .context("cannot start the metrics exporter")?;
     describe();
     Ok(bound)
 }
+
+/// Buckets of the histograms that count things (entries in a commit,
+/// reads in a batch).
+const COUNT_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1_000.0, 2_000.0, 5_000.0,
+];
 
 /// The kind of a metric, for its description.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +169,11 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
         "handoff_store_batch_entries",
         Kind::Histogram,
         "Journal entries made durable together in one store commit.",
+    ),
+    (
+        "handoff_store_read_batch",
+        Kind::Histogram,
+        "Customer records read together in one store call (a store whose reads are round trips to a server).",
     ),
     (
         "handoff_store_sync_seconds",

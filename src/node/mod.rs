@@ -24,6 +24,7 @@ use crate::engine::{Event, Refusal, Timestamp, check_malformed, parse_escalation
 use crate::journal::{Journal, LocalJournal};
 use crate::shard::context::ShardContext;
 use crate::shard::customer::CustomerMsg;
+use crate::shard::loader::Loader;
 use crate::shard::timers::{TimerLinks, TimerService};
 use crate::shard::{ActorLimits, ShardActor, ShardMsg, shard_of};
 use crate::store::Store;
@@ -49,6 +50,9 @@ pub struct Node {
     /// they end when `shutdown` is set, and [`Node::shutdown`] awaits them.
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     retention: retention::Retention,
+    /// Batches the actors' reads of a store whose reads are round trips
+    /// (`shard::loader`); `None` for the embedded store.
+    loader: Option<Arc<Loader>>,
     /// Calls in flight; beyond `max_in_flight` the node sheds load
     /// (RESOURCE_EXHAUSTED) instead of queueing without bound.
     in_flight: Arc<tokio::sync::Semaphore>,
@@ -120,8 +124,12 @@ impl Node {
             shutdown_rx.clone(),
         );
         let tasks = vec![tokio::spawn(retention.clone().run())];
+        let loader = store
+            .batches_reads()
+            .then(|| Arc::new(Loader::start(store.clone())));
         Ok(Node {
             model,
+            loader,
             store,
             journal,
             clock,
@@ -168,6 +176,7 @@ impl Node {
             clock: self.clock.clone(),
             timers: timers_tx,
             idempotency_retention: self.config.idempotency_retention,
+            loader: self.loader.clone(),
         });
         let limits = ActorLimits {
             max_active: (self.config.max_active_actors / self.config.shards as usize).max(1),

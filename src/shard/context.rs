@@ -1,11 +1,13 @@
 //! What every actor of a shard shares: the model, the store (to load
-//! customers), the journal (to propose what they decided), the clock, and
+//! customers, through the node's batching loader where reads are round
+//! trips), the journal (to propose what they decided), the clock, and
 //! the way to the shard's timer service.
 
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::loader::Loader;
 use crate::clock::Clock;
 use crate::engine::model::Model;
 use crate::engine::{CustomerState, Limits};
@@ -27,13 +29,20 @@ pub struct ShardContext {
     /// Idempotency keys older than this are forgotten when a customer is
     /// loaded (redeliveries within it are duplicates).
     pub idempotency_retention: crate::engine::model::Duration,
+    /// The node's batching reader, for a store whose reads are round trips
+    /// (`None`: actors read the store directly).
+    pub loader: Option<Arc<Loader>>,
 }
 
 impl ShardContext {
     /// A customer's durable state and the sequence number of its last
     /// journal entry (one entry per command that changed it).
-    pub fn load(&self, customer: &str) -> Result<(Option<CustomerState>, u64), StoreError> {
-        let Some(bytes) = self.store.customer(self.shard, customer)? else {
+    pub async fn load(&self, customer: &str) -> Result<(Option<CustomerState>, u64), StoreError> {
+        let record = match &self.loader {
+            Some(loader) => loader.customer(self.shard, customer).await?,
+            None => self.store.customer(self.shard, customer)?,
+        };
+        let Some(bytes) = record else {
             // No record, no history: a customer's facts are written only
             // with its record (facts exist only once `Created` is among
             // them), so a new customer costs one read, not a scan.

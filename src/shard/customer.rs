@@ -62,6 +62,9 @@ pub struct CustomerActor {
 /// What a customer actor holds.
 pub struct CustomerSlot {
     customer: String,
+    /// Whether `state` and `fact_seq` were read from the store: on the
+    /// first message, not at spawn (see `ShardContext::load`).
+    loaded: bool,
     /// `None` for a customer that does not exist (yet).
     state: Option<CustomerState>,
     /// The last fact sequence number written to the journal.
@@ -78,12 +81,12 @@ impl Actor for CustomerActor {
         _myself: ActorRef<Self::Msg>,
         customer: String,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let (state, fact_seq) = self.ctx.load(&customer)?;
         metrics::gauge!("handoff_active_actors").increment(1.0);
         Ok(CustomerSlot {
             customer,
-            state,
-            fact_seq,
+            loaded: false,
+            state: None,
+            fact_seq: 0,
         })
     }
 
@@ -106,6 +109,23 @@ impl Actor for CustomerActor {
         msg: Self::Msg,
         slot: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        if !slot.loaded && !matches!(msg, CustomerMsg::Passivate) {
+            match self.ctx.load(&slot.customer).await {
+                Ok((state, fact_seq)) => {
+                    (slot.state, slot.fact_seq, slot.loaded) = (state, fact_seq, true);
+                }
+                Err(e) => {
+                    // This message fails (a firing stays in the store and
+                    // fires again); the next one tries the read again.
+                    tracing::warn!(customer = %slot.customer, error = %e, "cannot load a customer");
+                    super::fail(
+                        Some(msg),
+                        "the customer's record could not be loaded from the store",
+                    );
+                    return Ok(());
+                }
+            }
+        }
         match msg {
             CustomerMsg::Ingest { event, reply } => {
                 let started = std::time::Instant::now();

@@ -101,6 +101,32 @@ fn commit_then_read(s: &dyn Store) {
     assert_eq!(s.last_fact_seq(2, "c1").expect("read"), None);
 }
 
+fn many_customers_read_at_once_answer_in_order(s: &dyn Store) {
+    assert_eq!(
+        s.customers(&[]).expect("reads"),
+        Vec::<Option<Vec<u8>>>::new()
+    );
+    s.commit(customer_batch(1, "a", "ra", &[1]))
+        .expect("commits");
+    s.commit(customer_batch(2, "b", "rb", &[1]))
+        .expect("commits");
+    let keys: Vec<(u32, String)> = [(2, "b"), (1, "a"), (1, "b"), (2, "b"), (3, "a\0")]
+        .iter()
+        .map(|(shard, c)| (*shard, (*c).to_owned()))
+        .collect();
+    assert_eq!(
+        s.customers(&keys).expect("reads"),
+        vec![
+            Some(b"rb".to_vec()),
+            Some(b"ra".to_vec()),
+            None,
+            Some(b"rb".to_vec()),
+            None
+        ],
+        "in the order asked, a key asked twice answered twice"
+    );
+}
+
 fn facts_are_per_customer(s: &dyn Store) {
     // Customers whose ids prefix one another, or hold NUL bytes.
     for c in ["a", "ab", "a\0", "a\0b", ""] {
@@ -571,6 +597,7 @@ macro_rules! contract {
 
 contract!(
     commit_then_read,
+    many_customers_read_at_once_answer_in_order,
     facts_are_per_customer,
     later_writes_win_and_set_beats_clear,
     timers_scan_in_firing_order,

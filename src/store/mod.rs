@@ -247,6 +247,19 @@ pub trait Store: Send + Sync + 'static {
     /// The `CustomerRecord` bytes of one customer.
     fn customer(&self, shard: u32, customer: &str) -> Result<Option<Vec<u8>>>;
 
+    /// Several customers' records, `(shard, customer)` each, answered in
+    /// the order asked, each as [`customer`](Store::customer) would.
+    fn customers(&self, keys: &[(u32, String)]) -> Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|(s, c)| self.customer(*s, c)).collect()
+    }
+
+    /// Whether each read is a round trip to a server, so that reads are
+    /// worth batching with [`customers`](Store::customers) (the node then
+    /// loads customers through `shard::loader`).
+    fn batches_reads(&self) -> bool {
+        false
+    }
+
     /// The highest fact seq of the customer, if it has any facts.
     fn last_fact_seq(&self, shard: u32, customer: &str) -> Result<Option<u64>>;
 
