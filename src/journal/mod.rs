@@ -389,6 +389,8 @@ impl Committer {
                 self.next = before;
                 if matches!(e, StoreError::Fenced { .. }) {
                     metrics::counter!("handoff_fenced_entries_total").increment(n as u64);
+                } else {
+                    metrics::counter!("handoff_store_commit_failures_total").increment(1);
                 }
                 tracing::error!(error = %e, entries = n, "journal commit failed");
                 for p in group {

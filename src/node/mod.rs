@@ -198,7 +198,8 @@ impl Node {
                 shutdown: stop_rx,
             },
             self.config.timer_window,
-        );
+        )
+        .reporting_breaches_due(&self.model);
         let timers = tokio::spawn(service.run());
         *self.slot(shard).write().unwrap_or_else(|p| p.into_inner()) = Some(Running {
             router,
