@@ -19,6 +19,8 @@ pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use crate::engine::EscalationEntry;
 use crate::engine::model::Model;
 use crate::engine::{
@@ -37,6 +39,8 @@ pub struct Entry {
     pub customer: String,
     /// The model version the facts were decided with.
     pub model_version: u32,
+    /// That version's model: it names the entry's escalations in the log.
+    pub model: Arc<Model>,
     /// The customer's history number of the first fact (facts are
     /// numbered 1, 2, ... per customer; the next entry starts after the
     /// last of these).
@@ -107,15 +111,9 @@ pub struct Committed<'a> {
 
 /// The rows of a group of committed entries, in commit order (a later
 /// entry's write of the same key wins), and each entry's timer update.
-pub fn apply_committed(
-    model: &Model,
-    committed: &[Committed<'_>],
-) -> (WriteBatch, Vec<TimerUpdate>) {
+pub fn apply_committed(committed: &[Committed<'_>]) -> (WriteBatch, Vec<TimerUpdate>) {
     let mut batch = WriteBatch::default();
-    let updates = committed
-        .iter()
-        .map(|c| rows(model, c, &mut batch))
-        .collect();
+    let updates = committed.iter().map(|c| rows(c, &mut batch)).collect();
     (batch, updates)
 }
 
@@ -157,11 +155,12 @@ pub fn escalation_entry(model: &Model, s: &CustomerState, e: &Escalation) -> Esc
 }
 
 /// One entry's rows, appended to `b`.
-fn rows(model: &Model, c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
+fn rows(c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
     let Committed {
         entry: e,
         escalation_seqs,
     } = *c;
+    let model = &*e.model;
     let (shard, state) = (e.shard, &e.state);
     let fence = Fence {
         shard,
