@@ -11,6 +11,7 @@
 //! | Subscribe            | no                         | its own escalations           | any filter        |
 //! | ListOpen             | no                         | its own                       | any team, or all  |
 //! | Acknowledge          | no                         | as itself, if notified or SLA owner | as any team, same condition |
+//! | Models (publish, list, rollouts) | no             | no                            | yes               |
 //!
 //! "As itself": the team comes from the caller; an empty `team` in the
 //! request means the caller's, another team's name is denied.
@@ -36,6 +37,8 @@ pub enum Rule {
     /// Only the notified team or the SLA's owner acknowledges an
     /// escalation (checked by the node against the escalation).
     NotifiedOrOwner,
+    /// Model versions and rollouts are operators' business.
+    OperatorsOnly,
 }
 
 impl Rule {
@@ -46,6 +49,7 @@ impl Rule {
             Rule::TeamsOnly => "teams_only",
             Rule::OwnTeamOnly => "own_team_only",
             Rule::NotifiedOrOwner => "notified_or_owner",
+            Rule::OperatorsOnly => "operators_only",
         }
     }
 }
@@ -158,6 +162,20 @@ impl Principal {
                 format!("{self} is a source: CheckMessage is for teams and operators"),
             )),
             Principal::Team(_) | Principal::Operator(_) | Principal::Anyone => Ok(()),
+        }
+    }
+
+    /// May this caller call `call` of the Models service (publish and list
+    /// versions, set and read rollouts)? Only operators.
+    pub fn may_manage_models(&self, call: &str) -> Result<(), Denial> {
+        match self {
+            Principal::Operator(_) | Principal::Anyone => Ok(()),
+            Principal::Source(_) | Principal::Team(_) => Err(Denial::new(
+                Rule::OperatorsOnly,
+                format!(
+                    "{self} may not call {call}: model versions and rollouts are for operators"
+                ),
+            )),
         }
     }
 
