@@ -290,4 +290,17 @@ mod tests {
         assert!(!team("support").may_read_timeline());
         assert!(!source("billing").may_read_timeline());
     }
+
+    #[test]
+    fn only_operators_manage_models() {
+        assert_eq!(operator().may_manage_models("PublishModel"), Ok(()));
+        assert_eq!(Principal::Anyone.may_manage_models("SetRollout"), Ok(()));
+        for p in [source("billing"), Principal::Team("support".into())] {
+            let d = p
+                .may_manage_models("SetRollout")
+                .expect_err("not an operator");
+            assert_eq!(d.rule, Rule::OperatorsOnly);
+            assert!(d.reason.contains("SetRollout"), "{d}");
+        }
+    }
 }
