@@ -264,6 +264,39 @@ async fn a_cohort_of_one_market_runs_on_a_new_version_and_keeps_it() {
     for id in &cohort {
         assert_eq!(view(&mut lc, id).await.model_version, 2, "{id}");
     }
+
+    // Cohort validation: access for the breached v2 customers (missed) and
+    // the new v1 ones (met, well within 12s); the counts are the store's,
+    // so a SIGKILL loses none of them.
+    for id in cohort.iter().chain(&back) {
+        let r = common::ingest(
+            &mut lc,
+            common::event(&format!("{id}-access"), "access", "access_granted", id, ""),
+        )
+        .await;
+        assert_eq!(r.outcome(), pb::Outcome::Applied, "{r:?}");
+    }
+    node.kill9();
+    node.restart();
+    let out = ok(&node, &["rollout", "show", "--market", "BR"]);
+    // v1: old 2, others 3, one after each restart, back 2; v2: the cohort
+    // 3, one after each restart. Every SLA counts: each ghost customer met
+    // `onboarding_to_payment` when it paid.
+    assert!(
+        out.contains("v1: 9 customers, SLA met 11, missed 0 (100% met)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("v2: 5 customers, SLA met 5, missed 3 (62% met)"),
+        "{out}"
+    );
+    let out = ok(&node, &["rollout", "show", "--json"]);
+    let de: serde_json::Value = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON lines"))
+        .find(|v| v["market"] == "default")
+        .expect("the default entry");
+    assert_eq!(de["versions"][0]["customers"], 2, "the DE customers: {de}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@
 //! In a cluster any node answers: the registry lives in the shared store,
 //! and the other nodes pick up what one wrote (on a miss, and by polling).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tonic::{Code, Request, Response, Status};
@@ -15,6 +16,7 @@ use super::auth::{caller, enforce};
 use super::invalid::invalid;
 use super::pb;
 use super::pb::models_server::Models;
+use crate::node::version_stats::Stats;
 use crate::node::{InvalidReason, Node, VersionError};
 use crate::versions::{DEFAULT_MARKET, Rollout, Rollouts};
 
@@ -51,17 +53,64 @@ fn market_rollout(market: &str, r: &Rollout) -> pb::MarketRollout {
         stable: r.stable,
         candidate: r.candidate.map(|c| c.version),
         percent: r.candidate.map_or(0.0, |c| c.percent()),
+        versions: Vec::new(),
     }
 }
 
-/// The table, or one market's entry (the default one when it has none).
-fn rollout(table: &Rollouts, market: &str) -> pb::Rollout {
-    let markets = if market.is_empty() {
-        table.entries().map(|(m, r)| market_rollout(m, r)).collect()
-    } else {
-        vec![market_rollout(market, table.entry(market))]
+/// The stats of the customers an entry covers, by version: a named
+/// market's own, or (for the default entry) those of every market code
+/// without an entry.
+fn covered(table: &Rollouts, market: &str, stats: &Stats) -> Vec<pb::VersionStats> {
+    let mut by_version: BTreeMap<u32, pb::VersionStats> = BTreeMap::new();
+    let covers = |code: &str| {
+        if market == DEFAULT_MARKET {
+            !table.markets.contains_key(code)
+        } else {
+            code == market
+        }
     };
-    pb::Rollout { markets }
+    for r in stats.rows.iter().filter(|r| covers(&r.market)) {
+        let v = by_version
+            .entry(r.version)
+            .or_insert_with(|| pb::VersionStats {
+                version: r.version,
+                ..pb::VersionStats::default()
+            });
+        v.customers += r.customers;
+        v.sla_met += r.sla_met;
+        v.sla_missed += r.sla_missed;
+        v.sla_cancelled += r.sla_cancelled;
+        v.open_escalations += r.open_escalations;
+    }
+    by_version.into_values().collect()
+}
+
+/// The table, or one market's entry (the default one when it has none),
+/// each with how its customers do by version.
+fn rollout(table: &Rollouts, market: &str, stats: &Stats) -> pb::Rollout {
+    let entries: Vec<(&str, &Rollout)> = if market.is_empty() {
+        table.entries().collect()
+    } else {
+        vec![(market, table.entry(market))]
+    };
+    let markets = entries
+        .into_iter()
+        .map(|(m, r)| {
+            let key = if table.markets.contains_key(m) {
+                m
+            } else {
+                DEFAULT_MARKET
+            };
+            pb::MarketRollout {
+                versions: covered(table, key, stats),
+                ..market_rollout(m, r)
+            }
+        })
+        .collect();
+    pb::Rollout {
+        markets,
+        counted: stats.counted,
+    }
 }
 
 /// Runs a registry write off the async threads (it writes the store).
@@ -155,6 +204,7 @@ impl Models for ModelsService {
             blocking(move || versions.set_rollout(&m, r.version, r.candidate, r.percent)).await?;
         Ok(Response::new(pb::Rollout {
             markets: vec![market_rollout(&market, &set)],
+            counted: false,
         }))
     }
 
@@ -165,12 +215,14 @@ impl Models for ModelsService {
         let caller = caller(&request)?;
         enforce(&caller, caller.may_manage_models("GetRollout"))?;
         let market = request.into_inner().market;
-        let versions = self.node.versions().clone();
-        blocking({
-            let versions = versions.clone();
-            move || versions.refresh()
+        let node = self.node.clone();
+        let stats = tokio::task::spawn_blocking(move || {
+            node.versions().refresh().map_err(Status::from)?;
+            node.version_stats().map_err(Status::from)
         })
-        .await?;
-        Ok(Response::new(rollout(&versions.rollouts(), &market)))
+        .await
+        .map_err(|e| Status::internal(format!("the registry task failed: {e}")))??;
+        let table = self.node.versions().rollouts();
+        Ok(Response::new(rollout(&table, &market, &stats)))
     }
 }

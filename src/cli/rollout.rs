@@ -70,6 +70,20 @@ pub async fn show(args: ShowArgs) -> anyhow::Result<()> {
         .into_inner();
     for m in &r.markets {
         if args.json {
+            let versions: Vec<serde_json::Value> = m
+                .versions
+                .iter()
+                .map(|v| {
+                    serde_json::json!({
+                        "version": v.version,
+                        "customers": v.customers,
+                        "sla_met": v.sla_met,
+                        "sla_missed": v.sla_missed,
+                        "sla_cancelled": v.sla_cancelled,
+                        "open_escalations": v.open_escalations,
+                    })
+                })
+                .collect();
             say!(
                 "{}",
                 serde_json::json!({
@@ -77,13 +91,47 @@ pub async fn show(args: ShowArgs) -> anyhow::Result<()> {
                     "stable": m.stable,
                     "candidate": m.candidate,
                     "percent": m.percent,
+                    "counted": r.counted,
+                    "versions": versions,
                 })
             );
         } else {
             say!("{}", line(m));
+            for v in &m.versions {
+                say!("  {}", stats_line(v, r.counted));
+            }
         }
     }
     Ok(())
+}
+
+/// `v2: 40 customers, SLA met 30, missed 2 (94% met), 1 open escalation`.
+fn stats_line(v: &pb::VersionStats, counted: bool) -> String {
+    let open = format!(
+        "{} open escalation{}",
+        v.open_escalations,
+        if v.open_escalations == 1 { "" } else { "s" }
+    );
+    if !counted {
+        return format!(
+            "v{}: {open} (this store keeps no counts of customers and SLA outcomes)",
+            v.version
+        );
+    }
+    let ended = v.sla_met + v.sla_missed;
+    let rate = if ended == 0 {
+        "no SLA ended yet".to_owned()
+    } else {
+        format!("{:.0}% met", v.sla_met as f64 * 100.0 / ended as f64)
+    };
+    format!(
+        "v{}: {} customer{}, SLA met {}, missed {} ({rate}), {open}",
+        v.version,
+        v.customers,
+        if v.customers == 1 { "" } else { "s" },
+        v.sla_met,
+        v.sla_missed,
+    )
 }
 
 /// `BR: v3, candidate v4 for 10% of new customers`.

@@ -10,6 +10,7 @@ mod escalations;
 mod retention;
 #[cfg(test)]
 mod tests;
+pub mod version_stats;
 
 use std::sync::Arc;
 
@@ -292,6 +293,12 @@ impl Node {
     /// ([`Node::versions`]).
     pub fn model(&self) -> Arc<Model> {
         self.versions.newest()
+    }
+
+    /// Customers, SLA outcomes and open escalations by market code and
+    /// model version (see [`version_stats`]); reads the store.
+    pub fn version_stats(&self) -> Result<version_stats::Stats, NodeError> {
+        Ok(version_stats::read(&*self.store, self.config.shards)?)
     }
 
     /// The published versions and the rollout table.

@@ -154,6 +154,67 @@ pub fn escalation_entry(model: &Model, s: &CustomerState, e: &Escalation) -> Esc
     }
 }
 
+/// What a counter counts, by market code and model version: kept in the
+/// store with the batches that change it ([`WriteBatch::counters`]), so
+/// `handoff rollout show` reads exact counts after any restart.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Counted {
+    /// Customers created.
+    Customers { market: String, version: u32 },
+    /// SLA instances ended, by outcome (`met`, `missed`, `cancelled`).
+    SlaEnded {
+        market: String,
+        version: u32,
+        outcome: String,
+    },
+}
+
+impl Counted {
+    /// The counter's name in the store: tab-separated words.
+    pub fn name(&self) -> String {
+        match self {
+            Counted::Customers { market, version } => format!("customers\t{market}\t{version}"),
+            Counted::SlaEnded {
+                market,
+                version,
+                outcome,
+            } => format!("sla\t{market}\t{version}\t{outcome}"),
+        }
+    }
+
+    /// A counter's name read back; `None` for a name of something else.
+    pub fn parse(name: &str) -> Option<Counted> {
+        let words: Vec<&str> = name.split('\t').collect();
+        match words.as_slice() {
+            ["customers", market, version] => Some(Counted::Customers {
+                market: (*market).to_owned(),
+                version: version.parse().ok()?,
+            }),
+            ["sla", market, version, outcome] => Some(Counted::SlaEnded {
+                market: (*market).to_owned(),
+                version: version.parse().ok()?,
+                outcome: (*outcome).to_owned(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The counter a fact adds one to, if any.
+fn counted(state: &CustomerState, f: &Fact) -> Option<(String, i64)> {
+    let (market, version) = (state.market_code.to_string(), state.model_version);
+    let c = match f {
+        Fact::Created { .. } => Counted::Customers { market, version },
+        Fact::SlaEnded { end, .. } => Counted::SlaEnded {
+            market,
+            version,
+            outcome: end.as_str().to_owned(),
+        },
+        _ => return None,
+    };
+    Some((c.name(), 1))
+}
+
 /// One entry's rows, appended to `b`.
 fn rows(c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
     let Committed {
@@ -177,6 +238,8 @@ fn rows(c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
             codec::encode_customer_at(state, last_fact_seq),
         ));
     }
+    b.counters
+        .extend(e.facts.iter().filter_map(|f| counted(state, f)));
     for (i, f) in e.facts.iter().enumerate() {
         b.facts.push((
             shard,

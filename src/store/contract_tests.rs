@@ -66,6 +66,7 @@ fn full_batch() -> WriteBatch {
             acknowledged: false,
         }],
         open_cleared: vec![],
+        counters: vec![],
         fences: vec![],
     }
 }
