@@ -168,3 +168,37 @@ fn a_group_becomes_one_batch_in_commit_order_the_same_on_every_store() {
         "the last record of `a` is the stored one"
     );
 }
+
+#[test]
+fn a_creation_and_an_ended_sla_are_counted_by_market_and_version() {
+    let model = saas();
+    let mut c = Customer::new("acme");
+    let won = c.event(&model, "crm", "deal_won", T0);
+    let (batch, _) = apply_one(&won, &[]);
+    let customers = Counted::Customers {
+        market: "US".into(),
+        version: model.spec.version,
+    };
+    assert_eq!(batch.counters, [(customers.name(), 1)]);
+    assert_eq!(Counted::parse(&customers.name()), Some(customers));
+    let paid = c.event(&model, "billing", "payment_succeeded", T0 + MIN);
+    let (batch, _) = apply_one(&paid, &[]);
+    let met = Counted::SlaEnded {
+        market: "US".into(),
+        version: model.spec.version,
+        outcome: "met".into(),
+    };
+    assert!(
+        batch.counters.contains(&(met.name(), 1)),
+        "{:?}",
+        batch.counters
+    );
+    assert_eq!(Counted::parse("something else"), None);
+
+    // The stores that keep counters add them up with their batches.
+    let store = MemoryStore::new();
+    store.commit(batch.clone()).expect("commits");
+    store.commit(batch).expect("commits");
+    let counters = store.counters().expect("reads").expect("kept");
+    assert_eq!(counters[&met.name()], 2);
+}
