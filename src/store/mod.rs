@@ -313,7 +313,9 @@ pub trait Store: Send + Sync + 'static {
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>>;
 
     /// A value the node keeps about the data itself (the model catalog:
-    /// which names stored ids stand for), by key; `None` if never written.
+    /// which names stored ids stand for; the published model versions and
+    /// the rollout table, see `crate::versions`), by key; `None` if never
+    /// written.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
 
     /// Writes a [`meta`](Store::meta) value; returns once it is durable.

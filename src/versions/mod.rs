@@ -137,6 +137,14 @@ struct Registry {
     started: Arc<Model>,
 }
 
+impl Registry {
+    /// Whether the catalog records `version` (so a miss for it needs no
+    /// re-read: its text is not stored).
+    fn recorded(&self, version: u32) -> bool {
+        self.catalog.versions.iter().any(|v| v.version == version)
+    }
+}
+
 impl Versions {
     /// Binds the model the node starts with to the store's catalog (a new
     /// data directory gets one from it), publishes it if its version is
@@ -222,8 +230,14 @@ impl Versions {
     /// (another node may have published it); a version with no stored
     /// text is served by the model the node started with.
     pub fn model(&self, version: u32) -> Arc<Model> {
-        if let Some(m) = self.read().models.get(&version) {
-            return m.clone();
+        {
+            let r = self.read();
+            if let Some(m) = r.models.get(&version) {
+                return m.clone();
+            }
+            if r.recorded(version) {
+                return r.started.clone();
+            }
         }
         if let Err(e) = self.refresh() {
             tracing::warn!(version, error = %e, "cannot read the published versions");

@@ -13,6 +13,13 @@
 //! names get the next ids): moving declarations around, or adding a state
 //! in a new version, never reinterprets a stored customer.
 //!
+//! A node serves several versions at once (`crate::versions`), all
+//! renumbered to the same catalog, so an id means one name in every
+//! version. A new version is bound with [`Catalog::bind`] (it keeps every
+//! name; new names are appended); a version the catalog already records
+//! is bound again with [`Catalog::rebind`], which lets it lack the names
+//! later versions appended after its own.
+//!
 //! A model's [`fingerprint`] is a hash of its canonical form: what the
 //! model means, by name, with declaration order, formatting and comments
 //! left out. Transitions and tiers keep their order, which is meaningful
