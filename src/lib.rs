@@ -10,8 +10,8 @@
 //! # Layout
 //!
 //! The write path goes down, never back up: `api` -> `node` -> `shard`
-//! (router, actor: decide) -> `journal` -> `state` -> `store`, with
-//! `engine` below them all and `reply` (what a call answers) below the
+//! (router, actor: decide, with the customer's version from `versions`)
+//! -> `journal` -> `state` -> `store`, with `engine` below them all and `reply` (what a call answers) below the
 //! shard.
 //!
 //! - [`engine`]: the lifecycle engine; pure, no clock, no I/O.
@@ -22,8 +22,10 @@
 //!   lines, with an in-memory timer queue.
 //! - [`node`]: a running node's handle: admission (load shedding, the
 //!   dispatch window), ingest, decisions, views, escalation streams with
-//!   cursors, the escalation log's retention, open escalations, the model
-//!   catalog of its store; its config.
+//!   cursors, the escalation log's retention, open escalations; its config.
+//! - [`versions`]: every published version of the model (kept in the
+//!   store, bound to its catalog) and the rollout table by market: which
+//!   version serves each customer, and which a new one starts on.
 //! - [`reply`]: what a call answers and the errors it can fail with, each
 //!   with a kind; produced by the shard, mapped to gRPC by `api`.
 //! - [`shard`]: shard routers (passivation, the active-actor cap, the
@@ -76,4 +78,5 @@ pub mod simulate;
 pub mod state;
 pub mod store;
 pub mod testkit;
+pub mod versions;
 pub mod virtual_time;

@@ -8,11 +8,15 @@
 //! (`handoff_timer_lateness_seconds`), escalations by sla/team/severity/kind
 //! (`handoff_escalations_total`), breaches by hand-off
 //! (`handoff_breaches_total`), SLA outcomes and elapsed SLA time
-//! (`handoff_sla_outcomes_total`, `handoff_sla_elapsed_seconds`), SLAs at
-//! risk (`handoff_sla_breaches_due`: running instances whose next tier is
-//! the breach, due within 15 minutes, per SLA and shard), journal group sizes and sync latency
-//! (`handoff_store_batch_entries`, `handoff_store_sync_seconds`) and failed
-//! group commits (`handoff_store_commit_failures_total`),
+//! (`handoff_sla_outcomes_total`, `handoff_sla_elapsed_seconds`), region
+//! state changes (`handoff_transitions_total`); escalations, breaches,
+//! outcomes and state changes also by `model_version`, so a rollout's
+//! cohort is held against the stable version; SLAs at risk
+//! (`handoff_sla_breaches_due`: running instances whose next tier is the
+//! breach, due within 15 minutes, per SLA and shard); journal group sizes
+//! and sync latency (`handoff_store_batch_entries`,
+//! `handoff_store_sync_seconds`) and failed group commits
+//! (`handoff_store_commit_failures_total`),
 //! passivations and subscribers; denied calls by principal and rule
 //! (`handoff_denied_total`) and refused credentials by reason
 //! (`handoff_unauthenticated_total`); and the process's resident memory
@@ -170,12 +174,12 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
     (
         "handoff_escalations_total",
         Kind::Counter,
-        "Escalations recorded, by SLA, notified team, severity and kind.",
+        "Escalations recorded, by SLA, notified team, severity, kind and model version.",
     ),
     (
         "handoff_sla_outcomes_total",
         Kind::Counter,
-        "Ended SLA instances by SLA, market and outcome (met, missed, cancelled).",
+        "Ended SLA instances by SLA, market, outcome (met, missed, cancelled) and model version.",
     ),
     (
         "handoff_sla_elapsed_seconds",
@@ -190,7 +194,12 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
     (
         "handoff_breaches_total",
         Kind::Counter,
-        "SLA breaches, by hand-off.",
+        "SLA breaches, by hand-off, market and model version.",
+    ),
+    (
+        "handoff_transitions_total",
+        Kind::Counter,
+        "Region state changes, by region, market and model version.",
     ),
     (
         "handoff_store_batch_entries",

@@ -3,7 +3,8 @@
 //! Also the standard health and reflection services, so grpcurl, load
 //! balancers and Kubernetes probes work unchanged.
 //!
-//! - `lifecycle.rs`, `escalations.rs`: the two services, a file each.
+//! - `lifecycle.rs`, `escalations.rs`, `models.rs`: the services, a file
+//!   each (`models.rs`: model versions and rollouts, operators only).
 //! - `forward.rs`: in a cluster, calls for customers whose shard another
 //!   node serves go on to it ([`Routing`], over a [`Locate`]).
 //! - `convert.rs`: node types <-> protobuf types, the only place that
@@ -22,6 +23,7 @@ mod escalations;
 mod forward;
 mod invalid;
 mod lifecycle;
+mod models;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -37,6 +39,7 @@ pub use convert::{from_timestamp, timestamp};
 pub use escalations::{EscalationsService, START_CURSOR_HEADER};
 pub use forward::{FORWARDED_BY_HEADER, Locate, MOVE_WAIT, Routing};
 pub use lifecycle::{LifecycleService, MAX_BATCH};
+pub use models::ModelsService;
 
 use crate::node::Node;
 
@@ -101,6 +104,9 @@ pub async fn serve_routed(
     health
         .set_serving::<pb::escalations_server::EscalationsServer<EscalationsService>>()
         .await;
+    health
+        .set_serving::<pb::models_server::ModelsServer<ModelsService>>()
+        .await;
     // In a cluster, health follows the node's membership (a node cut off
     // from the database answers NOT_SERVING on "" and on both services).
     let readiness = routing.clone().map(|routing| {
@@ -139,6 +145,9 @@ pub async fn serve_routed(
     })
     .max_decoding_message_size(MAX_MESSAGE)
     .max_encoding_message_size(MAX_MESSAGE);
+    let models = pb::models_server::ModelsServer::new(ModelsService { node: node.clone() })
+        .max_decoding_message_size(MAX_MESSAGE);
+    let models = InterceptedService::new(models, edge.authenticate.clone());
     let escalations =
         pb::escalations_server::EscalationsServer::new(EscalationsService { node, routing })
             .max_decoding_message_size(MAX_MESSAGE);
@@ -181,6 +190,7 @@ pub async fn serve_routed(
         .add_service(reflection)
         .add_service(lifecycle)
         .add_service(escalations)
+        .add_service(models)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     closer.abort();

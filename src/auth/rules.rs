@@ -11,6 +11,7 @@
 //! | Subscribe            | no                         | its own escalations           | any filter        |
 //! | ListOpen             | no                         | its own                       | any team, or all  |
 //! | Acknowledge          | no                         | as itself, if notified or SLA owner | as any team, same condition |
+//! | Models (publish, list, rollouts) | no             | no                            | yes               |
 //!
 //! "As itself": the team comes from the caller; an empty `team` in the
 //! request means the caller's, another team's name is denied.
@@ -36,6 +37,8 @@ pub enum Rule {
     /// Only the notified team or the SLA's owner acknowledges an
     /// escalation (checked by the node against the escalation).
     NotifiedOrOwner,
+    /// Model versions and rollouts are operators' business.
+    OperatorsOnly,
 }
 
 impl Rule {
@@ -46,6 +49,7 @@ impl Rule {
             Rule::TeamsOnly => "teams_only",
             Rule::OwnTeamOnly => "own_team_only",
             Rule::NotifiedOrOwner => "notified_or_owner",
+            Rule::OperatorsOnly => "operators_only",
         }
     }
 }
@@ -161,6 +165,20 @@ impl Principal {
         }
     }
 
+    /// May this caller call `call` of the Models service (publish and list
+    /// versions, set and read rollouts)? Only operators.
+    pub fn may_manage_models(&self, call: &str) -> Result<(), Denial> {
+        match self {
+            Principal::Operator(_) | Principal::Anyone => Ok(()),
+            Principal::Source(_) | Principal::Team(_) => Err(Denial::new(
+                Rule::OperatorsOnly,
+                format!(
+                    "{self} may not call {call}: model versions and rollouts are for operators"
+                ),
+            )),
+        }
+    }
+
     /// May this caller read a customer's timeline? Only operators: it is
     /// the customer's whole history across every team and source (what
     /// each source sent, every team's denied attempts). Others get the
@@ -271,5 +289,18 @@ mod tests {
         assert!(Principal::Anyone.may_read_timeline());
         assert!(!team("support").may_read_timeline());
         assert!(!source("billing").may_read_timeline());
+    }
+
+    #[test]
+    fn only_operators_manage_models() {
+        assert_eq!(operator().may_manage_models("PublishModel"), Ok(()));
+        assert_eq!(Principal::Anyone.may_manage_models("SetRollout"), Ok(()));
+        for p in [source("billing"), Principal::Team("support".into())] {
+            let d = p
+                .may_manage_models("SetRollout")
+                .expect_err("not an operator");
+            assert_eq!(d.rule, Rule::OperatorsOnly);
+            assert!(d.reason.contains("SetRollout"), "{d}");
+        }
     }
 }

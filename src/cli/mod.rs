@@ -7,6 +7,8 @@ pub mod ingest;
 pub mod loadgen;
 pub mod model;
 pub mod print;
+pub mod publish;
+pub mod rollout;
 pub mod serve;
 pub mod simulate;
 pub mod store;

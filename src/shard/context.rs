@@ -9,17 +9,19 @@ use tokio::sync::mpsc;
 
 use super::loader::Loader;
 use crate::clock::Clock;
-use crate::engine::model::Model;
 use crate::engine::{CustomerState, Limits};
 use crate::journal::{Journal, TimerUpdate};
 use crate::store::{Store, StoreError, codec};
+use crate::versions::Versions;
 
 pub struct ShardContext {
     pub shard: u32,
     /// The epoch of this node's lease on the shard (0 on a single node):
     /// what the actors decide is committed only under it.
     pub epoch: u64,
-    pub model: Arc<Model>,
+    /// Every published model version: each customer is decided with the
+    /// version it is pinned to, a new one with its market's rollout.
+    pub versions: Arc<Versions>,
     pub limits: Limits,
     pub store: Arc<dyn Store>,
     pub journal: Arc<dyn Journal>,

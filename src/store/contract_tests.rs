@@ -66,6 +66,7 @@ fn full_batch() -> WriteBatch {
             acknowledged: false,
         }],
         open_cleared: vec![],
+        counters: vec![],
         fences: vec![],
     }
 }
@@ -557,6 +558,20 @@ fn meta_values_are_kept_apart_from_records(s: &dyn Store) {
     assert_eq!(s.meta("customer_count").expect("reads"), None);
 }
 
+fn counters_add_up_with_their_batches(s: &dyn Store) {
+    let counted = |name: &str, delta: i64| WriteBatch {
+        counters: vec![(name.to_owned(), delta), ("b".to_owned(), 1)],
+        ..customer_batch(1, "c1", "state", &[1])
+    };
+    s.commit(counted("a", 2)).expect("commits");
+    s.commit(counted("a", 3)).expect("commits");
+    // A store that keeps no counters says so (and drops the deltas).
+    if let Some(counters) = s.counters().expect("reads") {
+        assert_eq!(counters.get("a"), Some(&5));
+        assert_eq!(counters.get("b"), Some(&2));
+    }
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -609,6 +624,7 @@ contract!(
     flush_and_metrics,
     open_escalations_are_indexed_by_team,
     meta_values_are_kept_apart_from_records,
+    counters_add_up_with_their_batches,
 );
 
 // ------------------------------------------------------------ postgres only
@@ -664,7 +680,12 @@ fn fjall_reopens_with_everything_committed() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     {
         let store = FjallStore::open(dir.path()).expect("opens");
-        store.commit(full_batch()).expect("commits");
+        store
+            .commit(WriteBatch {
+                counters: vec![("customers".into(), 7)],
+                ..full_batch()
+            })
+            .expect("commits");
         store.put_meta("catalog", b"kept".to_vec()).expect("writes");
         store
             .commit(customer_batch(1, "c2", "other", &[1]))
@@ -675,6 +696,8 @@ fn fjall_reopens_with_everything_committed() {
     let s: &dyn Store = &store;
     assert_eq!(s.customer(1, "c2").expect("read"), Some(b"other".to_vec()));
     assert_eq!(s.meta("catalog").expect("read"), Some(b"kept".to_vec()));
+    let counters = s.counters().expect("read").expect("fjall keeps counters");
+    assert_eq!(counters.get("customers"), Some(&7));
     assert_eq!(s.last_escalation_seq(1).expect("read"), Some(1));
     assert_eq!(s.timers(1, None, 10).expect("read").len(), 1);
     assert_eq!(s.last_fact_seq(1, "c1").expect("read"), Some(2));
