@@ -9,8 +9,8 @@
 //! are read from the store's open-escalation index at the time of asking,
 //! each with its customer's pinned version (one record read per open
 //! escalation: the index holds what is open now, which stays small next
-//! to the customers). A store that keeps no counters (PostgreSQL, for
-//! now) gives the open escalations only.
+//! to the customers). A store that keeps no counters (none of this
+//! crate's) would give the open escalations only.
 
 use std::collections::BTreeMap;
 

@@ -338,8 +338,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every counter committed batches added to
     /// ([`WriteBatch::counters`]), by name; `None` for a store that does
-    /// not keep counters (it drops their deltas: the PostgreSQL store, for
-    /// now).
+    /// not keep counters (it drops their deltas; every store of this crate
+    /// keeps them).
     fn counters(&self) -> Result<Option<std::collections::BTreeMap<String, i64>>> {
         Ok(None)
     }

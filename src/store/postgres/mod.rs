@@ -670,6 +670,20 @@ impl Store for PgStore {
         })
     }
 
+    fn counters(&self) -> Result<Option<BTreeMap<String, i64>>> {
+        let pool = self.pool.clone();
+        self.block(async move {
+            let c = Conn::get(&pool, "read").await?;
+            let rows = c.rows("read counters", sql::COUNTERS, &[]).await?;
+            c.done();
+            Ok(Some(
+                rows.iter()
+                    .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+                    .collect(),
+            ))
+        })
+    }
+
     fn disk_bytes(&self) -> Result<u64> {
         let pool = self.pool.clone();
         self.block(async move {
@@ -766,6 +780,8 @@ struct CommitRows {
     escalations: (Vec<i64>, Vec<i64>, Bytes),
     open_set: (Bytes, Bytes, Bytes, Vec<bool>),
     open_cleared: (Bytes, Bytes),
+    /// Counter names and their summed deltas.
+    counters: (Vec<String>, Vec<i64>),
 }
 
 impl CommitRows {
@@ -806,6 +822,10 @@ impl CommitRows {
             .filter(|k| !open.contains_key(k))
             .collect();
 
+        let mut counters: BTreeMap<String, i64> = BTreeMap::new();
+        for (name, delta) in b.counters {
+            *counters.entry(name).or_default() += delta;
+        }
         let mut rows = CommitRows {
             fences,
             last_seq,
@@ -816,6 +836,7 @@ impl CommitRows {
             escalations: Default::default(),
             open_set: Default::default(),
             open_cleared: Default::default(),
+            counters: counters.into_iter().unzip(),
         };
         for ((s, c), v) in customers {
             rows.customers.0.push(i64::from(s));
@@ -884,7 +905,7 @@ impl CommitRows {
                     .map_err(|e| db_error("prepare a commit", e))
             }
         };
-        let (lock, fence, customers, facts, clear_t, set_t, escs, clear_o, set_o) = tokio::try_join!(
+        let (lock, fence, customers, facts, clear_t, set_t, escs, clear_o, set_o, count) = tokio::try_join!(
             prep(sql::LOCK_SHARDS),
             prep(sql::FENCE),
             prep(sql::PUT_CUSTOMERS),
@@ -894,6 +915,7 @@ impl CommitRows {
             prep(sql::PUT_ESCALATIONS),
             prep(sql::CLEAR_OPEN),
             prep(sql::SET_OPEN),
+            prep(sql::ADD_COUNTERS),
         )?;
         let tx = client
             .transaction()
@@ -984,6 +1006,13 @@ impl CommitRows {
                     }
                     let o = &self.open_set;
                     tx.execute(&set_o, &[&o.0, &o.1, &o.2, &o.3]).await
+                },
+                async {
+                    if self.counters.0.is_empty() {
+                        return Ok(0);
+                    }
+                    let c = &self.counters;
+                    tx.execute(&count, &[&c.0, &c.1, &node]).await
                 },
             )
         };

@@ -14,7 +14,7 @@
 //! (the node numbers what it writes), and foreign keys across tables.
 
 /// The schema this binary writes.
-pub const VERSION: i32 = 3;
+pub const VERSION: i32 = 4;
 
 /// Migration `n` (1-based) takes the schema from version `n - 1` to `n`.
 pub const MIGRATIONS: &[&str] = &[
@@ -100,6 +100,18 @@ CREATE TABLE fact_runs (
     PRIMARY KEY (shard, customer, seq)
 );
 CREATE INDEX fact_runs_by_age ON fact_runs (shard, at_us);
+"#,
+    // 4: counters kept with the batches that change them (customers and
+    // SLA outcomes by market and version, for `rollout show`). One row
+    // per counter and writer (node), so the nodes of a cluster never
+    // wait for each other on a counter's row; a counter is the sum.
+    r#"
+CREATE TABLE counters (
+    name   text  COLLATE "C" NOT NULL,
+    writer text  NOT NULL,
+    value  int8  NOT NULL,
+    PRIMARY KEY (name, writer)
+);
 "#,
 ];
 

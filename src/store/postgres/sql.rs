@@ -38,6 +38,10 @@ pub const SET_TIMERS: &str = "INSERT INTO timers (shard, deadline_us, customer, 
 pub const PUT_ESCALATIONS: &str = "INSERT INTO escalations (shard, seq, record) \
      SELECT * FROM unnest($1::int8[], $2::int8[], $3::bytea[]) \
      ON CONFLICT (shard, seq) DO UPDATE SET record = EXCLUDED.record";
+/// Adds each delta to this writer's row of its counter.
+pub const ADD_COUNTERS: &str = "INSERT INTO counters (name, writer, value) \
+     SELECT v.name, $3, v.delta FROM unnest($1::text[], $2::int8[]) AS v(name, delta) \
+     ON CONFLICT (name, writer) DO UPDATE SET value = counters.value + EXCLUDED.value";
 pub const CLEAR_OPEN: &str = "DELETE FROM open_escalations AS o \
      USING unnest($1::bytea[], $2::bytea[]) AS v(team, escalation_id) \
      WHERE o.team = v.team AND o.escalation_id = v.escalation_id";
@@ -89,6 +93,7 @@ pub const OPEN_ALL: &str =
     "SELECT record, acknowledged FROM open_escalations ORDER BY team, escalation_id";
 pub const OPEN_OF_TEAM: &str = "SELECT record, acknowledged FROM open_escalations \
      WHERE team = $1 ORDER BY escalation_id";
+pub const COUNTERS: &str = "SELECT name, sum(value)::int8 FROM counters GROUP BY name";
 pub const META: &str = "SELECT value FROM meta WHERE key = $1";
 pub const PUT_META: &str = "INSERT INTO meta (key, value) VALUES ($1, $2) \
      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
@@ -96,7 +101,7 @@ pub const DISK_BYTES: &str = "SELECT coalesce(sum(pg_total_relation_size(c.oid))
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
      WHERE n.nspname = current_schema() AND c.relkind = 'r' \
        AND c.relname IN ('customers', 'facts', 'fact_runs', 'timers', 'escalations', 'open_escalations', \
-                         'meta', 'shards', 'nodes')";
+                         'meta', 'shards', 'nodes', 'counters')";
 
 // ---- leases and membership ----
 
