@@ -11,8 +11,8 @@
 //!
 //! The write path goes down, never back up: `api` -> `node` -> `shard`
 //! (router, actor: decide, with the customer's version from `versions`)
-//! -> `journal` -> `state` -> `store`, with `engine` below them all and `reply` (what a call answers) below the
-//! shard.
+//! -> `journal` -> `state` -> `store`, with `engine` below them all and
+//! `reply` (what a call answers) below the shard.
 //!
 //! - [`engine`]: the lifecycle engine; pure, no clock, no I/O.
 //!   - [`engine::model`]: the model file: parsing, load-time checks, interned
@@ -29,8 +29,8 @@
 //! - [`reply`]: what a call answers and the errors it can fail with, each
 //!   with a kind; produced by the shard, mapped to gRPC by `api`.
 //! - [`shard`]: shard routers (passivation, the active-actor cap, the
-//!   firing lane), customer actors (decide, propose, await), per-shard
-//!   timer services.
+//!   firing lane), customer actors (load, decide, propose, await), the
+//!   node's batching loader of customer records, per-shard timer services.
 //! - [`journal`]: where decisions become durable in one order: group
 //!   commit (firings first), per-shard escalation sequence numbers, commit
 //!   notifications.
