@@ -238,8 +238,12 @@ fn rows(c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
             codec::encode_customer_at(state, last_fact_seq),
         ));
     }
-    b.counters
-        .extend(e.facts.iter().filter_map(|f| counted(state, f)));
+    b.counters.extend(
+        e.facts
+            .iter()
+            .filter_map(|f| counted(state, f))
+            .map(|(name, delta)| (shard, name, delta)),
+    );
     for (i, f) in e.facts.iter().enumerate() {
         b.facts.push((
             shard,

@@ -560,7 +560,7 @@ fn meta_values_are_kept_apart_from_records(s: &dyn Store) {
 
 fn counters_add_up_with_their_batches(s: &dyn Store) {
     let counted = |name: &str, delta: i64| WriteBatch {
-        counters: vec![(name.to_owned(), delta), ("b".to_owned(), 1)],
+        counters: vec![(1, name.to_owned(), delta), (2, "b".to_owned(), 1)],
         ..customer_batch(1, "c1", "state", &[1])
     };
     s.commit(counted("a", 2)).expect("commits");
@@ -570,7 +570,7 @@ fn counters_add_up_with_their_batches(s: &dyn Store) {
     assert_eq!(counters.get("b"), Some(&2));
     // Deltas of one name in one batch add up; a negative delta subtracts.
     s.commit(WriteBatch {
-        counters: vec![("a".to_owned(), 1), ("a".to_owned(), -4)],
+        counters: vec![(1, "a".to_owned(), 1), (3, "a".to_owned(), -4)],
         ..WriteBatch::default()
     })
     .expect("commits");
@@ -690,7 +690,7 @@ fn fjall_reopens_with_everything_committed() {
         let store = FjallStore::open(dir.path()).expect("opens");
         store
             .commit(WriteBatch {
-                counters: vec![("customers".into(), 7)],
+                counters: vec![(1, "customers".into(), 7)],
                 ..full_batch()
             })
             .expect("commits");

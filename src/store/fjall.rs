@@ -309,7 +309,7 @@ impl Shared {
         let _counting = (!b.counters.is_empty())
             .then(|| self.counting.lock().unwrap_or_else(|p| p.into_inner()));
         let mut deltas: BTreeMap<String, i64> = BTreeMap::new();
-        for (name, delta) in b.counters {
+        for (_, name, delta) in b.counters {
             *deltas.entry(name).or_default() += delta;
         }
         for (name, delta) in deltas {

@@ -72,7 +72,7 @@ impl Store for MemoryStore {
             s.open
                 .insert((row.team, row.escalation_id), (row.entry, row.acknowledged));
         }
-        for (name, delta) in batch.counters {
+        for (_, name, delta) in batch.counters {
             *s.counters.entry(name).or_default() += delta;
         }
         Ok(())

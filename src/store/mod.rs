@@ -178,10 +178,12 @@ pub struct WriteBatch {
     pub open_set: Vec<OpenRow>,
     /// `(team, escalation id)`: removed when the escalation is resolved.
     pub open_cleared: Vec<(String, String)>,
-    /// `(name, delta)`: added to the named counter with the batch, so a
-    /// count kept this way is exactly what committed batches say, across
-    /// crashes (see [`Store::counters`]).
-    pub counters: Vec<(String, i64)>,
+    /// `(shard, name, delta)`: added to the named counter with the batch,
+    /// so a count kept this way is exactly what committed batches say,
+    /// across crashes (see [`Store::counters`]). The shard is whose entry
+    /// changed it: a store may keep a counter per shard (and sum them on
+    /// read), so that writers of different shards never wait on one row.
+    pub counters: Vec<(u32, String, i64)>,
     /// The leases the entries were decided under (see [`Fence`]).
     pub fences: Vec<Fence>,
 }

@@ -210,6 +210,7 @@ impl PgStore {
         shards.extend(batch.timers_set.iter().map(|t| t.shard));
         shards.extend(batch.timers_cleared.iter().map(|t| t.shard));
         shards.extend(batch.escalations.iter().map(|e| e.0));
+        shards.extend(batch.counters.iter().map(|c| c.0));
         let mut fences = batch.fences.clone();
         let fenced: HashSet<u32> = fences.iter().map(|f| f.shard).collect();
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
@@ -780,8 +781,8 @@ struct CommitRows {
     escalations: (Vec<i64>, Vec<i64>, Bytes),
     open_set: (Bytes, Bytes, Bytes, Vec<bool>),
     open_cleared: (Bytes, Bytes),
-    /// Counter names and their summed deltas.
-    counters: (Vec<String>, Vec<i64>),
+    /// Counter name, shard and the summed delta.
+    counters: (Vec<String>, Vec<i64>, Vec<i64>),
 }
 
 impl CommitRows {
@@ -822,9 +823,9 @@ impl CommitRows {
             .filter(|k| !open.contains_key(k))
             .collect();
 
-        let mut counters: BTreeMap<String, i64> = BTreeMap::new();
-        for (name, delta) in b.counters {
-            *counters.entry(name).or_default() += delta;
+        let mut counters: BTreeMap<(String, u32), i64> = BTreeMap::new();
+        for (shard, name, delta) in b.counters {
+            *counters.entry((name, shard)).or_default() += delta;
         }
         let mut rows = CommitRows {
             fences,
@@ -836,8 +837,13 @@ impl CommitRows {
             escalations: Default::default(),
             open_set: Default::default(),
             open_cleared: Default::default(),
-            counters: counters.into_iter().unzip(),
+            counters: Default::default(),
         };
+        for ((name, shard), delta) in counters {
+            rows.counters.0.push(name);
+            rows.counters.1.push(i64::from(shard));
+            rows.counters.2.push(delta);
+        }
         for ((s, c), v) in customers {
             rows.customers.0.push(i64::from(s));
             rows.customers.1.push(c.into_bytes());
@@ -1012,7 +1018,7 @@ impl CommitRows {
                         return Ok(0);
                     }
                     let c = &self.counters;
-                    tx.execute(&count, &[&c.0, &c.1, &node]).await
+                    tx.execute(&count, &[&c.0, &c.1, &c.2]).await
                 },
             )
         };

@@ -103,14 +103,15 @@ CREATE INDEX fact_runs_by_age ON fact_runs (shard, at_us);
 "#,
     // 4: counters kept with the batches that change them (customers and
     // SLA outcomes by market and version, for `rollout show`). One row
-    // per counter and writer (node), so the nodes of a cluster never
-    // wait for each other on a counter's row; a counter is the sum.
+    // per counter and shard, written under the shard's fence, so writers
+    // of different shards never wait for each other on a counter's row;
+    // a counter is the sum of its rows.
     r#"
 CREATE TABLE counters (
-    name   text  COLLATE "C" NOT NULL,
-    writer text  NOT NULL,
-    value  int8  NOT NULL,
-    PRIMARY KEY (name, writer)
+    name  text COLLATE "C" NOT NULL,
+    shard int8 NOT NULL,
+    value int8 NOT NULL,
+    PRIMARY KEY (name, shard)
 );
 "#,
 ];

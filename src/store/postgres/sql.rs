@@ -38,10 +38,10 @@ pub const SET_TIMERS: &str = "INSERT INTO timers (shard, deadline_us, customer, 
 pub const PUT_ESCALATIONS: &str = "INSERT INTO escalations (shard, seq, record) \
      SELECT * FROM unnest($1::int8[], $2::int8[], $3::bytea[]) \
      ON CONFLICT (shard, seq) DO UPDATE SET record = EXCLUDED.record";
-/// Adds each delta to this writer's row of its counter.
-pub const ADD_COUNTERS: &str = "INSERT INTO counters (name, writer, value) \
-     SELECT v.name, $3, v.delta FROM unnest($1::text[], $2::int8[]) AS v(name, delta) \
-     ON CONFLICT (name, writer) DO UPDATE SET value = counters.value + EXCLUDED.value";
+/// Adds each delta to its shard's row of its counter.
+pub const ADD_COUNTERS: &str = "INSERT INTO counters (name, shard, value) \
+     SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[]) \
+     ON CONFLICT (name, shard) DO UPDATE SET value = counters.value + EXCLUDED.value";
 pub const CLEAR_OPEN: &str = "DELETE FROM open_escalations AS o \
      USING unnest($1::bytea[], $2::bytea[]) AS v(team, escalation_id) \
      WHERE o.team = v.team AND o.escalation_id = v.escalation_id";
