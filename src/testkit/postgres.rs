@@ -1,6 +1,8 @@
 //! A throw-away PostgreSQL server for tests and benches: `initdb` in a
 //! fresh directory, `pg_ctl start` on 127.0.0.1 and a free port, stopped
-//! and deleted on drop.
+//! and deleted on drop, or at the latest a second after the process that
+//! started it exits (a detached reaper: servers kept in a `static` are
+//! never dropped).
 //!
 //! Uses Debian's packages (`apt-get install -y postgresql`; `.ci/run`
 //! installs them). `initdb` refuses to run as root, so as root every
@@ -74,8 +76,43 @@ impl LocalPostgres {
             ],
         )?;
         pg.start_again()?;
+        pg.reap_after_exit()?;
         pg.psql("postgres", "CREATE DATABASE handoff")?;
         Ok(pg)
+    }
+
+    /// Stops and deletes the server once this process is gone, even when
+    /// it never drops its `LocalPostgres` (a server in a `static`, shared
+    /// by a test binary's tests, is never dropped; a test killed by a
+    /// timeout drops nothing). A detached shell polls for this process
+    /// once a second; after a normal drop it finds nothing left to do.
+    fn reap_after_exit(&self) -> Result<()> {
+        use std::os::unix::process::CommandExt;
+        let pg_ctl = self.bin.join("pg_ctl");
+        let as_user = if self.as_postgres {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        };
+        let script = format!(
+            "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; \
+             {as_user}\"$2\" -D \"$3\" -m immediate stop >/dev/null 2>&1; rm -rf \"$4\""
+        );
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg("handoff-pg-reaper")
+            .arg(std::process::id().to_string())
+            .arg(&pg_ctl)
+            .arg(self.data_dir())
+            .arg(&self.dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .context("starting the reaper of the test PostgreSQL")?;
+        Ok(())
     }
 
     fn data_dir(&self) -> PathBuf {
