@@ -130,18 +130,32 @@ pub struct CommitStats {
     pub commits: u64,
 }
 
-/// The single-node journal: a committer thread that takes every entry
+/// The node's journal: a committer thread that takes every entry
 /// waiting, turns them into one store batch and makes it durable with one
 /// sync (group commit), then answers each proposer.
+///
+/// A store whose commit is a round trip to a server
+/// ([`Store::commit_lanes`] > 1, PostgreSQL) gets several committers, each
+/// with the shards `shard % lanes` of its own: each lane keeps its
+/// shards' entries and escalation sequences in commit order, and the
+/// lanes' transactions are in flight at once (they lock disjoint shard
+/// rows, so they never wait for each other).
 pub struct LocalJournal {
-    queue: Arc<Queue>,
+    /// One queue and committer per lane; a shard's entries go to lane
+    /// `shard % lanes.len()`.
+    lanes: Vec<Lane>,
     /// Per shard, the highest durable escalation sequence.
     durable: Arc<Vec<AtomicU64>>,
     commits: watch::Receiver<u64>,
     announce: Arc<watch::Sender<u64>>,
-    committer: Option<std::thread::JoinHandle<()>>,
-    /// `(entries, commits)` so far, kept by the committer.
+    /// `(entries, commits)` so far, kept by the committers.
     stats: Arc<[AtomicU64; 2]>,
+}
+
+/// One committer and the queue it takes its groups from.
+struct Lane {
+    queue: Arc<Queue>,
+    committer: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Most entries merged into one commit: bounds how long one commit (and
@@ -149,8 +163,9 @@ pub struct LocalJournal {
 pub const MAX_GROUP: usize = 2048;
 
 impl LocalJournal {
-    /// Starts the committer over `store` for `shards` shards; escalation
-    /// sequences continue from the store's.
+    /// Starts the committers over `store` for `shards` shards (as many
+    /// lanes as the store asks for); escalation sequences continue from
+    /// the store's.
     pub fn start(store: Arc<dyn Store>, shards: u32) -> Result<LocalJournal, StoreError> {
         let mut next = Vec::with_capacity(shards as usize);
         for s in 0..shards {
@@ -158,33 +173,49 @@ impl LocalJournal {
         }
         let durable: Arc<Vec<AtomicU64>> =
             Arc::new(next.iter().map(|n| AtomicU64::new(*n)).collect());
-        let queue = Arc::new(Queue::default());
         let (commit_tx, commits) = watch::channel(0u64);
         let commit_tx = Arc::new(commit_tx);
         let stats = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
-        let committer = Committer {
-            stats: stats.clone(),
-            store,
-            queue: queue.clone(),
-            next,
+        let n = store.commit_lanes().clamp(1, shards.max(1) as usize);
+        let mut journal = LocalJournal {
+            lanes: Vec::with_capacity(n),
             durable: durable.clone(),
-            commit_tx: commit_tx.clone(),
-        };
-        let committer = std::thread::Builder::new()
-            .name("journal-commit".into())
-            .spawn(move || committer.run())
-            .map_err(|e| StoreError::Open {
-                dir: Default::default(),
-                reason: format!("cannot start the journal's committer thread: {e}"),
-            })?;
-        Ok(LocalJournal {
-            queue,
-            durable,
             commits,
-            announce: commit_tx,
-            committer: Some(committer),
-            stats,
-        })
+            announce: commit_tx.clone(),
+            stats: stats.clone(),
+        };
+        for i in 0..n {
+            let queue = Arc::new(Queue::default());
+            // Every lane numbers from the store's last seqs; each only
+            // ever hands out its own shards' numbers.
+            let committer = Committer {
+                stats: stats.clone(),
+                store: store.clone(),
+                queue: queue.clone(),
+                next: next.clone(),
+                durable: durable.clone(),
+                commit_tx: commit_tx.clone(),
+            };
+            let committer = std::thread::Builder::new()
+                .name(format!("journal-commit-{i}"))
+                .spawn(move || committer.run())
+                .map_err(|e| StoreError::Open {
+                    dir: Default::default(),
+                    reason: format!("cannot start the journal's committer thread: {e}"),
+                })?;
+            // Pushed at once: a lane already started is closed and joined
+            // by `drop` if a later one fails to start.
+            journal.lanes.push(Lane {
+                queue,
+                committer: Some(committer),
+            });
+        }
+        Ok(journal)
+    }
+
+    /// The queue of the lane that commits `shard`'s entries.
+    fn queue(&self, shard: u32) -> &Queue {
+        &self.lanes[shard as usize % self.lanes.len()].queue
     }
 
     /// How much group commit merged so far.
@@ -197,13 +228,17 @@ impl LocalJournal {
 }
 
 impl Drop for LocalJournal {
-    /// Lets the committer finish every entry already proposed, then stop.
+    /// Lets the committers finish every entry already proposed, then stop.
     fn drop(&mut self) {
-        self.queue.lock().closed = true;
-        self.queue.ready.notify_all();
-        if let Some(committer) = self.committer.take() {
-            // A panicked committer already dropped its proposers' replies.
-            let _ = committer.join();
+        for lane in &self.lanes {
+            lane.queue.lock().closed = true;
+            lane.queue.ready.notify_all();
+        }
+        for lane in &mut self.lanes {
+            if let Some(committer) = lane.committer.take() {
+                // A panicked committer already dropped its proposers' replies.
+                let _ = committer.join();
+            }
         }
     }
 }
@@ -211,8 +246,9 @@ impl Drop for LocalJournal {
 impl Journal for LocalJournal {
     fn append(&self, entry: Entry) -> AppendFuture {
         let (reply, rx) = oneshot::channel();
+        let queue = self.queue(entry.shard);
         {
-            let mut lanes = self.queue.lock();
+            let mut lanes = queue.lock();
             if lanes.closed {
                 return Box::pin(async { Err(StoreError::Closed) });
             }
@@ -223,7 +259,7 @@ impl Journal for LocalJournal {
             };
             lane.push_back(Pending { entry, reply });
         }
-        self.queue.ready.notify_one();
+        queue.ready.notify_one();
         Box::pin(async move { rx.await.map_err(|_| StoreError::Closed)? })
     }
 
@@ -238,8 +274,9 @@ impl Journal for LocalJournal {
     }
 
     fn resume_shard(&self, shard: u32, last_seq: u64) {
-        self.queue.lock().resumed.push((shard, last_seq));
-        self.queue.ready.notify_one();
+        let queue = self.queue(shard);
+        queue.lock().resumed.push((shard, last_seq));
+        queue.ready.notify_one();
         self.observe(shard, last_seq);
     }
 

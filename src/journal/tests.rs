@@ -20,6 +20,11 @@ struct TestStore {
     batches: Mutex<Vec<WriteBatch>>,
     /// A shard whose writes are refused as fenced (its lease moved).
     fenced: Mutex<Option<u32>>,
+    /// Commit lanes the store asks for (0: the default, one).
+    lanes: usize,
+    /// A shard whose batches wait in `commit` until it is set to `None`.
+    hold_shard: Mutex<Option<u32>>,
+    shard_released: Condvar,
 }
 
 impl TestStore {
@@ -34,6 +39,11 @@ impl Store for TestStore {
         let mut held = self.hold.lock().expect("not poisoned");
         while *held {
             held = self.released.wait(held).expect("not poisoned");
+        }
+        drop(held);
+        let mut held = self.hold_shard.lock().expect("not poisoned");
+        while held.is_some_and(|s| batch.escalations.iter().any(|e| e.0 == s)) {
+            held = self.shard_released.wait(held).expect("not poisoned");
         }
         drop(held);
         if self.fail.load(Ordering::SeqCst) {
@@ -106,6 +116,9 @@ impl Store for TestStore {
     }
     fn flush(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+    fn commit_lanes(&self) -> usize {
+        self.lanes.max(1)
     }
 }
 
@@ -202,7 +215,7 @@ async fn a_waiting_firing_is_committed_before_waiting_ingest() {
     let first = journal.append(c.event(&model, "crm", "lead_created", T0));
     let first = tokio::spawn(first);
     // The committer has taken it and is held in its commit.
-    while !journal.queue.lock().others.is_empty() {
+    while !journal.queue(3).lock().others.is_empty() {
         tokio::task::yield_now().await;
     }
     let mut ingest = Vec::new();
@@ -218,7 +231,7 @@ async fn a_waiting_firing_is_committed_before_waiting_ingest() {
     let fire = tokio::spawn(journal.append(firing(&model, "late")));
     // Wait until all of it is queued (the first commit is under way).
     let queued = || {
-        let lanes = journal.queue.lock();
+        let lanes = journal.queue(3).lock();
         lanes.firings.len() == 1 && lanes.others.len() == 50
     };
     while !queued() {
@@ -297,4 +310,65 @@ async fn a_fenced_shard_fails_alone_and_a_resumed_shard_numbers_on() {
     journal.observe(3, 9);
     assert_eq!(journal.durable_seq(3), 10, "a watermark never goes back");
     assert!(!watch.has_changed().expect("open"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lanes_commit_their_shards_side_by_side_each_in_order() {
+    let model = saas();
+    let store = Arc::new(TestStore {
+        lanes: 2,
+        ..TestStore::default()
+    });
+    let journal = Arc::new(start(store.clone()));
+    let on = |shard: u32, name: &str| {
+        let mut e = firing(&model, name);
+        e.shard = shard;
+        e
+    };
+    // Shard 3's lane is stuck in a commit; shard 2's lane goes on.
+    *store.hold_shard.lock().expect("not poisoned") = Some(3);
+    let stuck = {
+        let (journal, e) = (journal.clone(), on(3, "a"));
+        tokio::spawn(async move { journal.append(e).await })
+    };
+    for (i, name) in ["b", "c"].into_iter().enumerate() {
+        // With one lane this would wait for shard 3's commit for good.
+        let appended = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            journal.append(on(2, name)),
+        )
+        .await;
+        let Ok(appended) = appended else {
+            // Let the held commit go, so the journal can be dropped.
+            *store.hold_shard.lock().expect("not poisoned") = None;
+            store.shard_released.notify_all();
+            panic!("held up by the other lane's commit");
+        };
+        let appended = appended.expect("durable");
+        assert_eq!(appended.escalation_seqs, vec![i as u64 + 1]);
+    }
+    assert_eq!(journal.durable_seq(2), 2);
+    assert_eq!(journal.durable_seq(3), 0, "still in flight");
+    assert!(!stuck.is_finished());
+    // Shard 3's next entry waits behind its first, in order.
+    let next = {
+        let (journal, e) = (journal.clone(), on(3, "d"));
+        tokio::spawn(async move { journal.append(e).await })
+    };
+    *store.hold_shard.lock().expect("not poisoned") = None;
+    store.shard_released.notify_all();
+    let first = stuck.await.expect("joins").expect("durable");
+    let second = next.await.expect("joins").expect("durable");
+    assert_eq!(
+        (first.escalation_seqs, second.escalation_seqs),
+        (vec![1], vec![2])
+    );
+    assert_eq!((journal.durable_seq(2), journal.durable_seq(3)), (2, 2));
+    // A restart numbers every shard on from the log, whatever its lane.
+    drop(journal);
+    let journal = start(store.clone());
+    let appended = journal.append(on(3, "e")).await.expect("durable");
+    assert_eq!(appended.escalation_seqs, vec![3]);
+    let appended = journal.append(on(2, "f")).await.expect("durable");
+    assert_eq!(appended.escalation_seqs, vec![3]);
 }

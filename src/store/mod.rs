@@ -261,6 +261,14 @@ pub trait Store: Send + Sync + 'static {
         keys.iter().map(|(s, c)| self.customer(*s, c)).collect()
     }
 
+    /// How many group commits the journal may have in flight at once
+    /// (each over its own shards). 1 for a store whose commit is a local
+    /// fsync; more where a commit is a round trip to a server that runs
+    /// transactions side by side.
+    fn commit_lanes(&self) -> usize {
+        1
+    }
+
     /// Whether each read is a round trip to a server, so that reads are
     /// worth batching with [`customers`](Store::customers) (the node then
     /// loads customers through `shard::loader`).

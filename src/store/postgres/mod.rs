@@ -47,6 +47,11 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 /// Longest a commit waits; after it, its outcome is unknown.
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Transactions a node keeps in flight (the journal's lanes, by shard):
+/// while one waits for its round trips and its WAL flush, the next is
+/// sent.
+const COMMIT_LANES: usize = 2;
+
 /// How a node reaches the database.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -473,6 +478,10 @@ impl Store for PgStore {
 
     fn batches_reads(&self) -> bool {
         true
+    }
+
+    fn commit_lanes(&self) -> usize {
+        COMMIT_LANES
     }
 
     fn last_fact_seq(&self, shard: u32, customer: &str) -> Result<Option<u64>> {
