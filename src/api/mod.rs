@@ -4,6 +4,7 @@
 //! balancers and Kubernetes probes work unchanged.
 //!
 //! - `lifecycle.rs`, `escalations.rs`: the two services, a file each.
+//! - `models.rs` (operators only), with `history.rs`: ExportHistory.
 //! - `forward.rs`: in a cluster, calls for customers whose shard another
 //!   node serves go on to it ([`Routing`], over a [`Locate`]).
 //! - `convert.rs`: node types <-> protobuf types, the only place that
@@ -20,8 +21,10 @@ mod convert;
 mod error;
 mod escalations;
 mod forward;
+mod history;
 mod invalid;
 mod lifecycle;
+mod models;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -37,6 +40,7 @@ pub use convert::{from_timestamp, timestamp};
 pub use escalations::{EscalationsService, START_CURSOR_HEADER};
 pub use forward::{FORWARDED_BY_HEADER, Locate, MOVE_WAIT, Routing};
 pub use lifecycle::{LifecycleService, MAX_BATCH};
+pub use models::ModelsService;
 
 use crate::node::Node;
 
@@ -139,6 +143,9 @@ pub async fn serve_routed(
     })
     .max_decoding_message_size(MAX_MESSAGE)
     .max_encoding_message_size(MAX_MESSAGE);
+    let models = pb::models_server::ModelsServer::new(ModelsService { node: node.clone() })
+        .max_encoding_message_size(MAX_MESSAGE);
+    let models = InterceptedService::new(models, edge.authenticate.clone());
     let escalations =
         pb::escalations_server::EscalationsServer::new(EscalationsService { node, routing })
             .max_decoding_message_size(MAX_MESSAGE);
@@ -181,6 +188,7 @@ pub async fn serve_routed(
         .add_service(reflection)
         .add_service(lifecycle)
         .add_service(escalations)
+        .add_service(models)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     closer.abort();

@@ -11,6 +11,7 @@
 //! | Subscribe            | no                         | its own escalations           | any filter        |
 //! | ListOpen             | no                         | its own                       | any team, or all  |
 //! | Acknowledge          | no                         | as itself, if notified or SLA owner | as any team, same condition |
+//! | Models (ExportHistory) | no                       | no                            | yes               |
 //!
 //! "As itself": the team comes from the caller; an empty `team` in the
 //! request means the caller's, another team's name is denied.
@@ -36,6 +37,9 @@ pub enum Rule {
     /// Only the notified team or the SLA's owner acknowledges an
     /// escalation (checked by the node against the escalation).
     NotifiedOrOwner,
+    /// The model versions a node serves, and the history they are judged
+    /// against, are for operators.
+    OperatorsOnly,
 }
 
 impl Rule {
@@ -46,6 +50,7 @@ impl Rule {
             Rule::TeamsOnly => "teams_only",
             Rule::OwnTeamOnly => "own_team_only",
             Rule::NotifiedOrOwner => "notified_or_owner",
+            Rule::OperatorsOnly => "operators_only",
         }
     }
 }
@@ -161,6 +166,21 @@ impl Principal {
         }
     }
 
+    /// May this caller make `call` of the `Models` service? Only
+    /// operators: it reads every customer's history (ExportHistory) or
+    /// changes what the node serves.
+    pub fn may_operate(&self, call: &str) -> Result<(), Denial> {
+        match self {
+            Principal::Operator(_) | Principal::Anyone => Ok(()),
+            Principal::Source(_) | Principal::Team(_) => Err(Denial::new(
+                Rule::OperatorsOnly,
+                format!(
+                    "{self} may not call {call}: it is for operators (operator:NAME credentials)"
+                ),
+            )),
+        }
+    }
+
     /// May this caller read a customer's timeline? Only operators: it is
     /// the customer's whole history across every team and source (what
     /// each source sent, every team's denied attempts). Others get the
@@ -257,6 +277,17 @@ mod tests {
             operator().watched_teams(vec!["cx_director".into()]),
             Ok(vec!["cx_director".into()])
         );
+    }
+
+    #[test]
+    fn only_operators_call_the_models_service() {
+        assert_eq!(operator().may_operate("ExportHistory"), Ok(()));
+        assert_eq!(Principal::Anyone.may_operate("ExportHistory"), Ok(()));
+        for who in [team("marketing"), source("crm")] {
+            let d = who.may_operate("ExportHistory").expect_err("denied");
+            assert_eq!(d.rule, Rule::OperatorsOnly);
+            assert!(d.reason.contains("ExportHistory"), "{}", d.reason);
+        }
     }
 
     #[test]

@@ -17,6 +17,17 @@ use super::NodeError;
 /// The `meta` key of the catalog (JSON, readable with any tool).
 const KEY: &str = "model_catalog";
 
+/// The data directory's catalog; `None` if no model was ever served on it.
+pub(crate) fn stored(store: &dyn Store) -> Result<Option<Catalog>, StoreError> {
+    store
+        .meta(KEY)?
+        .map(|bytes| {
+            serde_json::from_slice(&bytes)
+                .map_err(|e| StoreError::corrupt("model catalog", e.to_string()))
+        })
+        .transpose()
+}
+
 /// The model renumbered to the data directory's catalog; the catalog, with
 /// any new names and version, is durable before this returns.
 pub(super) fn bind(store: &dyn Store, model: &Model) -> Result<Model, NodeError> {

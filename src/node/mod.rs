@@ -6,6 +6,7 @@
 //! and actor, and answers once what it changed is durable.
 
 mod catalog;
+pub(crate) use catalog::stored as stored_catalog;
 pub mod config;
 mod escalations;
 mod retention;
@@ -273,6 +274,11 @@ impl Node {
 
     fn slot(&self, shard: u32) -> &std::sync::RwLock<Option<Running>> {
         &self.shards[shard as usize]
+    }
+
+    /// The store (for reading whole histories: `handoff history export`).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     pub fn model(&self) -> &Arc<Model> {
