@@ -15,7 +15,7 @@ use crate::store::{Store, StoreError};
 use super::NodeError;
 
 /// The `meta` key of the catalog (JSON, readable with any tool).
-const KEY: &str = "model_catalog";
+pub(crate) const KEY: &str = "model_catalog";
 
 /// The data directory's catalog; `None` if no model was ever served on it.
 pub(crate) fn stored(store: &dyn Store) -> Result<Option<Catalog>, StoreError> {

@@ -6,6 +6,8 @@
 //! and actor, and answers once what it changed is durable.
 
 mod catalog;
+#[cfg(test)]
+pub(crate) use catalog::KEY as CATALOG_KEY;
 pub(crate) use catalog::stored as stored_catalog;
 pub mod config;
 mod escalations;

@@ -26,7 +26,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::engine::model::{MarketId, Model, RegionId, TierAt, Transition, Trigger};
-use crate::engine::{Decision, EscalationKind, Event, Fact, Limits, parse_escalation_id};
+use crate::engine::{
+    Decision, EscalationKind, Event, Fact, Limits, Timestamp, parse_escalation_id,
+};
 use crate::simulate::{Observer, SimulateError, Simulator};
 
 /// How many first-differing steps a market's report shows.
@@ -88,7 +90,7 @@ pub struct Difference {
     /// runs to that line's `at`).
     pub line: usize,
     /// The virtual instant of the earlier of the two lines.
-    pub at: String,
+    pub at: Timestamp,
     /// OLD's output line (`null` where OLD had none).
     pub old: Value,
     /// NEW's output line (`null` where NEW had none).
@@ -219,11 +221,7 @@ pub fn diff(
             let examples = diverging
                 .iter()
                 .take(EXAMPLES)
-                .filter_map(|ds| {
-                    ds.iter()
-                        .min_by(|a, b| (&a.at, a.line).cmp(&(&b.at, b.line)))
-                        .cloned()
-                })
+                .filter_map(|ds| ds.iter().min_by_key(|d| (d.at, d.line)).cloned())
                 .collect();
             let (unexercised_transitions, unexercised_tiers) =
                 new_run.coverage.unexercised(new, &m);
@@ -313,14 +311,18 @@ impl Observer for Recorder<'_> {
     }
 
     fn decision(&mut self, customer: &str, d: &Decision) {
-        let mut event = None;
+        // The event the decision is about (its record may follow the moves).
+        let event = d.facts.iter().find_map(|f| match f {
+            Fact::EventRecorded { event, .. } => Some(event.event_type),
+            _ => None,
+        });
         for f in &d.facts {
             match f {
                 Fact::Created { market_code, .. } => {
                     self.traces.entry(customer.to_owned()).or_default().market =
                         Some(market_code.to_string());
                 }
-                Fact::EventRecorded { event: e, .. } => event = Some(e.event_type),
+                Fact::EventRecorded { .. } => {}
                 Fact::RegionMoved {
                     region,
                     from,
@@ -475,14 +477,9 @@ fn transition_label(model: &Model, region: RegionId, t: &Transition) -> String {
 fn compare(customer: &str, old: &Trace, new: &Trace) -> Vec<Difference> {
     let mut out = Vec::new();
     let diff = |kind, line, o: Option<&Value>, n: Option<&Value>| {
-        let at = |v: Option<&Value>| {
-            v.and_then(|v| v.get("at"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
-        let at = match (at(o), at(n)) {
+        let at = match (o.and_then(instant), n.and_then(instant)) {
             (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b).unwrap_or_default(),
+            (a, b) => a.or(b).unwrap_or(Timestamp(0)),
         };
         Difference {
             customer: customer.to_owned(),
@@ -546,7 +543,17 @@ fn compare(customer: &str, old: &Trace, new: &Trace) -> Vec<Difference> {
         if let Some(d) = compare_instance(o, n) {
             let (kind, i, j) = d;
             let (ol, nl) = (o.get(i), n.get(j));
-            let line = ol.or(nl).map_or(0, |(l, _)| *l);
+            // The line of the earlier of the two.
+            let line = match (ol, nl) {
+                (Some(a), Some(b)) => {
+                    if instant(&b.1) < instant(&a.1) {
+                        b.0
+                    } else {
+                        a.0
+                    }
+                }
+                (a, b) => a.or(b).map_or(0, |(l, _)| *l),
+            };
             out.push(diff(kind, line, ol.map(|x| &x.1), nl.map(|x| &x.1)));
         }
     }
@@ -605,4 +612,11 @@ fn compare_instance(
     (0..n)
         .find(|i| old.get(*i).map(when) != new.get(*i).map(when))
         .map(|i| (DiffKind::EscalationTiming, i, i))
+}
+
+/// An output line's `at`.
+fn instant(v: &Value) -> Option<Timestamp> {
+    v.get("at")
+        .and_then(Value::as_str)
+        .and_then(|s| Timestamp::parse_rfc3339(s).ok())
 }

@@ -125,27 +125,26 @@ fn flush(
     }
     let order = history.customers;
     history.customers += 1;
-    let mut last = Timestamp(i64::MIN);
-    for (i, line) in customer_steps(catalog, customer, market_code, facts)
+    for (i, (at, text)) in customer_steps(catalog, customer, market_code, facts)
         .into_iter()
         .enumerate()
     {
-        let (at, text) = line;
-        last = last.max(at);
-        steps.push((last, order, i, text));
+        steps.push((at, order, i, text));
     }
 }
 
-/// The steps of one customer, in fact order, each with its `at`.
+/// The steps of one customer, in fact order, each with its `at` (never
+/// before the previous step's: a node's clock stepping back must not make
+/// the history one `simulate` refuses).
 pub(crate) fn customer_steps(
     catalog: &Catalog,
     customer: &str,
     market: &str,
     facts: &[Fact],
 ) -> Vec<(Timestamp, String)> {
-    let mut out = Vec::new();
+    let mut out: Vec<(Timestamp, String)> = Vec::new();
     for f in facts {
-        let step = match f {
+        let mut step = match f {
             Fact::EventRecorded {
                 event, received_at, ..
             } => {
@@ -211,6 +210,9 @@ pub(crate) fn customer_steps(
             | Fact::Breached { .. }
             | Fact::SlaEnded { .. } => continue,
         };
+        if let Some((last, _)) = out.last() {
+            step.at = step.at.max(*last);
+        }
         let text = serde_json::to_string(&step).expect("invariant: a step is strings and numbers");
         out.push((step.at, text));
     }
