@@ -523,8 +523,7 @@ fn compare(customer: &str, old: &Trace, new: &Trace) -> Vec<Difference> {
         }
     }
     // Escalations by SLA instance.
-    let mut instances: BTreeMap<(String, u32), (Vec<&(usize, Value)>, Vec<&(usize, Value)>)> =
-        BTreeMap::new();
+    let mut instances: BTreeMap<(String, u32), (Lines, Lines)> = BTreeMap::new();
     for (side, trace) in [(0, old), (1, new)] {
         for item in &trace.escalations {
             let id = item.1["escalation"]["escalation_id"].as_str().unwrap_or("");
@@ -559,6 +558,10 @@ fn compare(customer: &str, old: &Trace, new: &Trace) -> Vec<Difference> {
     }
     out
 }
+
+/// One SLA instance's escalation lines in one run, each with its history
+/// line.
+type Lines<'a> = Vec<&'a (usize, Value)>;
 
 /// Compares one SLA instance's escalation lines of the two runs; returns
 /// the kind of difference and the positions of the first differing line
