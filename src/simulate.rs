@@ -42,8 +42,8 @@ pub trait Observer {
     fn step(&mut self, line: usize, event: Option<&Event>);
     /// A decision for `customer` was committed (a step's or a timer's).
     fn decision(&mut self, customer: &str, decision: &Decision);
-    /// An output line, as it is written.
-    fn output(&mut self, line: Value);
+    /// An output line (JSON, no newline), as it is written.
+    fn output(&mut self, line: &str);
 }
 
 /// The engine, every customer and one timer queue, in virtual time.
@@ -279,9 +279,12 @@ impl<'m, W: Write> Simulator<'m, W> {
 
     fn print(&mut self, line: &impl Serialize) -> Result<(), SimulateError> {
         if let Some(o) = self.observer.as_mut() {
-            o.output(serde_json::to_value(line).map_err(std::io::Error::from)?);
+            let text = serde_json::to_string(line).map_err(std::io::Error::from)?;
+            o.output(&text);
+            self.out.write_all(text.as_bytes())?;
+        } else {
+            serde_json::to_writer(&mut self.out, line).map_err(std::io::Error::from)?;
         }
-        serde_json::to_writer(&mut self.out, line).map_err(std::io::Error::from)?;
         self.out.write_all(b"\n")?;
         Ok(())
     }

@@ -283,10 +283,11 @@ fn replay(model: &Model, history: &str) -> Result<Run, DiffError> {
 #[derive(Debug, Default)]
 struct Trace {
     market: Option<String>,
-    /// Step results (`op` lines), each with its history line.
-    results: Vec<(usize, Value)>,
-    /// Escalation lines, each with the history line that was running.
-    escalations: Vec<(usize, Value)>,
+    /// Step results (`op` lines, as printed), each with its history line.
+    results: Vec<(usize, Box<str>)>,
+    /// Escalation lines (as printed), each with the history line that was
+    /// running.
+    escalations: Vec<(usize, Box<str>)>,
 }
 
 /// Watches one run: every customer's lines, and NEW's coverage.
@@ -368,19 +369,32 @@ impl Observer for Recorder<'_> {
         }
     }
 
-    fn output(&mut self, line: Value) {
-        let (customer, escalation) = match line.get("escalation") {
-            Some(e) => (e.get("customer"), true),
-            None => (line.get("customer"), false),
+    fn output(&mut self, line: &str) {
+        // Whose line it is; the rest is parsed only where the runs differ.
+        let head: Head = serde_json::from_str(line).unwrap_or_default();
+        let (customer, escalation) = match head.escalation {
+            Some(e) => (e.customer, true),
+            None => (head.customer, false),
         };
-        let customer = customer.and_then(Value::as_str).unwrap_or("").to_owned();
-        let t = self.traces.entry(customer).or_default();
+        let t = self.traces.entry(customer.unwrap_or_default()).or_default();
         if escalation {
-            t.escalations.push((self.line, line));
+            t.escalations.push((self.line, line.into()));
         } else {
-            t.results.push((self.line, line));
+            t.results.push((self.line, line.into()));
         }
     }
+}
+
+/// The part of an output line that says whose it is.
+#[derive(Default, serde::Deserialize)]
+struct Head {
+    customer: Option<String>,
+    escalation: Option<EscalationHead>,
+}
+
+#[derive(serde::Deserialize)]
+struct EscalationHead {
+    customer: Option<String>,
 }
 
 impl Recorder<'_> {
@@ -490,11 +504,16 @@ fn compare(customer: &str, old: &Trace, new: &Trace) -> Vec<Difference> {
             new: n.cloned().unwrap_or(Value::Null),
         }
     };
+    let parse = |t: &str| serde_json::from_str::<Value>(t).unwrap_or(Value::Null);
     let steps = old.results.len().max(new.results.len());
     for i in 0..steps {
         let (o, n) = (old.results.get(i), new.results.get(i));
+        if o.map(|x| &x.1) == n.map(|x| &x.1) {
+            continue;
+        }
         let line = o.or(n).map_or(0, |(l, _)| *l);
-        let (ov, nv) = (o.map(|(_, v)| v), n.map(|(_, v)| v));
+        let (ov, nv) = (o.map(|(_, t)| parse(t)), n.map(|(_, t)| parse(t)));
+        let (ov, nv) = (ov.as_ref(), nv.as_ref());
         let field = |k: &str| (ov.and_then(|v| v.get(k)), nv.and_then(|v| v.get(k)));
         let op = ov.or(nv).and_then(|v| v.get("op")).and_then(Value::as_str);
         let differs = |k: &str| {
@@ -522,10 +541,23 @@ fn compare(customer: &str, old: &Trace, new: &Trace) -> Vec<Difference> {
             }
         }
     }
-    // Escalations by SLA instance.
+    // Escalations by SLA instance (parsed only when they differ at all).
+    let same = old.escalations.len() == new.escalations.len()
+        && old
+            .escalations
+            .iter()
+            .zip(&new.escalations)
+            .all(|(a, b)| a.1 == b.1);
+    if same {
+        return out;
+    }
+    let parsed = |t: &Trace| -> Vec<(usize, Value)> {
+        t.escalations.iter().map(|(l, x)| (*l, parse(x))).collect()
+    };
+    let (old_e, new_e) = (parsed(old), parsed(new));
     let mut instances: BTreeMap<(String, u32), (Lines, Lines)> = BTreeMap::new();
-    for (side, trace) in [(0, old), (1, new)] {
-        for item in &trace.escalations {
+    for (side, lines) in [(0, &old_e), (1, &new_e)] {
+        for item in lines {
             let id = item.1["escalation"]["escalation_id"].as_str().unwrap_or("");
             let key = parse_escalation_id(id)
                 .map(|r| (r.sla.to_owned(), r.instance))
