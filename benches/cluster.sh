@@ -41,6 +41,10 @@ BIN=$PWD/target/release/handoff
 "$BIN" model scale examples/saas.toml --by "$SCALE" > "$WORK/model.toml"
 
 export HANDOFF_BIN=$BIN HANDOFF_CLUSTER_DIR=$WORK/cluster
+# Where the database's time goes, per statement (printed after the batch
+# phase): pg_stat_statements, Debian's postgresql package ships it.
+export HANDOFF_PG_CONF="shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = 'all'"
 cleanup() { cluster/local.sh down > /dev/null 2>&1 || true; }
 trap cleanup EXIT
 cluster/local.sh up --model "$WORK/model.toml" >&2
@@ -65,7 +69,15 @@ loadgen() {
   fi
 }
 
+"${PSQL[@]}" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()" \
+  > /dev/null 2>&1 || echo "(pg_stat_statements unavailable: no per-statement table)" >&2
 loadgen batch --customers "$CUSTOMERS" --batch "$BATCH" --concurrency "$BATCH_CONCURRENCY" --seed 1
+# The batch phase's statements by the database time they took.
+"${PSQL[@]}" -F ' | ' -c "SELECT round(total_exec_time)::int8 AS ms, calls, rows, \
+    round((100 * total_exec_time / sum(total_exec_time) OVER ())::numeric, 1) AS pct, \
+    left(regexp_replace(query, '\s+', ' ', 'g'), 90) \
+  FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12" \
+  > "$WORK/statements.txt" 2>/dev/null || true
 
 loadgen failover --customers "$TIMER_CUSTOMERS" --batch 100 --concurrency 4 \
   --failures 100 --failure-kinds never-stopped --seed 3 &
@@ -105,4 +117,9 @@ print(f"|{'-' * (w0 + 2)}|{'-' * (w1 + 2)}|{'-' * 40}")
 for m, t, g in rows:
     print(f"| {m:<{w0}} | {t:<{w1}} | {g}")
 PY
+if [[ -s $WORK/statements.txt ]]; then
+  echo
+  echo "the database's time in the batch phase, by statement (ms | calls | rows | % | statement):"
+  cat "$WORK/statements.txt"
+fi
 exit "$LOADGEN_FAILED"

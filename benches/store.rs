@@ -26,6 +26,7 @@ const T0: i64 = 1_767_225_600_000_000;
 
 /// `n` entries: per customer, a deal won and then a payment.
 fn entries(model: &Model, n: usize) -> Vec<Entry> {
+    let shared = Arc::new(model.clone());
     let mut out = Vec::with_capacity(n);
     let mut i = 0;
     while out.len() < n {
@@ -65,6 +66,7 @@ fn entries(model: &Model, n: usize) -> Vec<Entry> {
                 epoch: 0,
                 customer: customer.clone(),
                 model_version: 1,
+                model: shared.clone(),
                 seq,
                 facts: d.facts,
                 at,
@@ -128,8 +130,8 @@ fn write_path(c: &mut Criterion) {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("a bench directory");
     let fjall: Arc<dyn Store> = Arc::new(FjallStore::open(dir.path()).expect("opens"));
     let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let on_fjall = Arc::new(LocalJournal::start(fjall, model.clone(), 16).expect("starts"));
-    let on_memory = Arc::new(LocalJournal::start(memory, model.clone(), 16).expect("starts"));
+    let on_fjall = Arc::new(LocalJournal::start(fjall, 16).expect("starts"));
+    let on_memory = Arc::new(LocalJournal::start(memory, 16).expect("starts"));
 
     let mut g = c.benchmark_group("write_path");
     g.sample_size(10)

@@ -24,6 +24,8 @@
 #   HANDOFF_PG_BIN        PostgreSQL's bin directory (default: the newest
 #                         /usr/lib/postgresql/*/bin)
 #   HANDOFF_PG_PORT       PostgreSQL's port (default: a free one from 55432)
+#   HANDOFF_PG_CONF       more postgresql.conf lines (e.g. the bench's
+#                         pg_stat_statements), applied on every start
 #   HANDOFF_START_TIMEOUT seconds a node has to answer on /metrics (default 60)
 #   HANDOFF_STOP_TIMEOUT  seconds a node has to stop on SIGTERM (default 30)
 set -euo pipefail
@@ -374,6 +376,7 @@ shared_buffers = '512MB'
 max_wal_size = '4GB'
 checkpoint_timeout = '15min'
 wal_buffers = '16MB'
+${HANDOFF_PG_CONF:-}
 EOF
     printf '%s\n' "$port" >"$(PG_DIR)/port"
 }

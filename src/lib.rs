@@ -10,9 +10,9 @@
 //! # Layout
 //!
 //! The write path goes down, never back up: `api` -> `node` -> `shard`
-//! (router, actor: decide) -> `journal` -> `state` -> `store`, with
-//! `engine` below them all and `reply` (what a call answers) below the
-//! shard.
+//! (router, actor: decide, with the customer's version from `versions`)
+//! -> `journal` -> `state` -> `store`, with `engine` below them all and
+//! `reply` (what a call answers) below the shard.
 //!
 //! - [`engine`]: the lifecycle engine; pure, no clock, no I/O.
 //!   - [`engine::model`]: the model file: parsing, load-time checks, interned
@@ -25,13 +25,15 @@
 //!   replayed over them, compared per market).
 //! - [`node`]: a running node's handle: admission (load shedding, the
 //!   dispatch window), ingest, decisions, views, escalation streams with
-//!   cursors, the escalation log's retention, open escalations, the model
-//!   catalog of its store; its config.
+//!   cursors, the escalation log's retention, open escalations; its config.
+//! - [`versions`]: every published version of the model (kept in the
+//!   store, bound to its catalog) and the rollout table by market: which
+//!   version serves each customer, and which a new one starts on.
 //! - [`reply`]: what a call answers and the errors it can fail with, each
 //!   with a kind; produced by the shard, mapped to gRPC by `api`.
 //! - [`shard`]: shard routers (passivation, the active-actor cap, the
-//!   firing lane), customer actors (decide, propose, await), per-shard
-//!   timer services.
+//!   firing lane), customer actors (load, decide, propose, await), the
+//!   node's batching loader of customer records, per-shard timer services.
 //! - [`journal`]: where decisions become durable in one order: group
 //!   commit (firings first), per-shard escalation sequence numbers, commit
 //!   notifications.
@@ -80,4 +82,5 @@ pub mod simulate;
 pub mod state;
 pub mod store;
 pub mod testkit;
+pub mod versions;
 pub mod virtual_time;

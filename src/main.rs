@@ -28,7 +28,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check or draw a lifecycle model file.
+    /// Check or draw a lifecycle model file; publish versions to a node.
     Model {
         #[command(subcommand)]
         command: ModelCommand,
@@ -59,6 +59,11 @@ enum Command {
     Escalations {
         #[command(subcommand)]
         command: EscalationsCommand,
+    },
+    /// Which model version new customers of each market start on.
+    Rollout {
+        #[command(subcommand)]
+        command: RolloutCommand,
     },
     /// Make credentials for the node's callers.
     Token {
@@ -142,6 +147,21 @@ enum ModelCommand {
         #[arg(long, value_name = "F")]
         by: f64,
     },
+    /// Check a model file and publish it as a new version on a running
+    /// node (operators only); the same version with the same content is
+    /// a no-op.
+    Publish(cli::publish::PublishArgs),
+    /// The model versions a node serves.
+    List(cli::publish::ListArgs),
+}
+
+#[derive(Subcommand)]
+enum RolloutCommand {
+    /// Set which version new customers of a market start on, and an
+    /// optional candidate for a percent of them (operators only).
+    Set(cli::rollout::SetArgs),
+    /// The rollout of every market (or one).
+    Show(cli::rollout::ShowArgs),
 }
 
 /// Runs an async command on a fresh runtime; errors go to stderr, exit 1.
@@ -193,6 +213,8 @@ fn main() -> ExitCode {
             ModelCommand::Graph { file, format } => handoff::cli::model::graph(&file, format),
             ModelCommand::Scale { file, by } => handoff::cli::model::scale(&file, by),
             ModelCommand::Diff(args) => cli::model_diff::run(args),
+            ModelCommand::Publish(args) => block_on(cli::publish::publish(args)),
+            ModelCommand::List(args) => block_on(cli::publish::list(args)),
         },
         Command::Simulate {
             model,
@@ -206,6 +228,10 @@ fn main() -> ExitCode {
         Command::Ingest(args) => block_on_status(cli::ingest::ingest(args)),
         Command::Customer { command } => match command {
             CustomerCommand::Get(args) => block_on(cli::customer::customer_get(args)),
+        },
+        Command::Rollout { command } => match command {
+            RolloutCommand::Set(args) => block_on(cli::rollout::set(args)),
+            RolloutCommand::Show(args) => block_on(cli::rollout::show(args)),
         },
         Command::Escalations { command } => match command {
             EscalationsCommand::Tail(args) => block_on(cli::escalations::tail::tail(args)),

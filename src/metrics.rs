@@ -8,8 +8,15 @@
 //! (`handoff_timer_lateness_seconds`), escalations by sla/team/severity/kind
 //! (`handoff_escalations_total`), breaches by hand-off
 //! (`handoff_breaches_total`), SLA outcomes and elapsed SLA time
-//! (`handoff_sla_outcomes_total`, `handoff_sla_elapsed_seconds`), journal group sizes and sync latency
-//! (`handoff_store_batch_entries`, `handoff_store_sync_seconds`),
+//! (`handoff_sla_outcomes_total`, `handoff_sla_elapsed_seconds`), region
+//! state changes (`handoff_transitions_total`); escalations, breaches,
+//! outcomes and state changes also by `model_version`, so a rollout's
+//! cohort is held against the stable version; SLAs at risk
+//! (`handoff_sla_breaches_due`: running instances whose next tier is the
+//! breach, due within 15 minutes, per SLA and shard); journal group sizes
+//! and sync latency (`handoff_store_batch_entries`,
+//! `handoff_store_sync_seconds`) and failed group commits
+//! (`handoff_store_commit_failures_total`),
 //! passivations and subscribers; denied calls by principal and rule
 //! (`handoff_denied_total`) and refused credentials by reason
 //! (`handoff_unauthenticated_total`); and the process's resident memory
@@ -27,7 +34,11 @@
 //! (`handoff_moving_unavailable_total`).
 //!
 //! Every metric the node records is listed in [`DESCRIPTIONS`], which
-//! gives it its `# HELP` line; a test keeps the list complete.
+//! gives it its `# HELP` line; a test keeps the list complete. The
+//! counters an alert watches ([`ZEROED`]) are published at 0 from the
+//! start: a series that first appears at 1 has no rate, so `increase()`
+//! would miss the first shed call or failed commit. The dashboard and
+//! alerts in `deploy/` use these names (`tests/deploy.rs` holds them to it).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -62,11 +73,43 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
             ],
         )
         .context("metrics buckets for SLA time")?
+        // Counts, not seconds: entries per commit, reads per batch.
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Prefix("handoff_store_batch_".into()),
+            COUNT_BUCKETS,
+        )
+        .context("metrics buckets for batch sizes")?
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("handoff_store_read_batch".into()),
+            COUNT_BUCKETS,
+        )
+        .context("metrics buckets for read batches")?
         .install()
         .context("cannot start the metrics exporter")?;
     describe();
+    for &name in ZEROED {
+        metrics::counter!(name).increment(0);
+    }
+    for result in ["answered", "unreachable"] {
+        metrics::counter!("handoff_forwarded_total", "result" => result).increment(0);
+    }
     Ok(bound)
 }
+
+/// Buckets of the histograms that count things (entries in a commit,
+/// reads in a batch).
+const COUNT_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1_000.0, 2_000.0, 5_000.0,
+];
+
+/// Label-less counters published at 0 from start-up (see the module docs);
+/// `handoff_forwarded_total` gets both of its results the same way.
+pub const ZEROED: &[&str] = &[
+    "handoff_shed_total",
+    "handoff_store_commit_failures_total",
+    "handoff_fenced_entries_total",
+    "handoff_moving_unavailable_total",
+];
 
 /// The kind of a metric, for its description.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,12 +174,12 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
     (
         "handoff_escalations_total",
         Kind::Counter,
-        "Escalations recorded, by SLA, notified team, severity and kind.",
+        "Escalations recorded, by SLA, notified team, severity, kind and model version.",
     ),
     (
         "handoff_sla_outcomes_total",
         Kind::Counter,
-        "Ended SLA instances by SLA, market and outcome (met, missed, cancelled).",
+        "Ended SLA instances by SLA, market, outcome (met, missed, cancelled) and model version.",
     ),
     (
         "handoff_sla_elapsed_seconds",
@@ -144,9 +187,19 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
         "Elapsed SLA time (open calendar time minus pauses) when an instance ends, by SLA and outcome.",
     ),
     (
+        "handoff_sla_breaches_due",
+        Kind::Gauge,
+        "Running SLA instances whose next tier is the breach, due within the next 15 minutes unless their hand-off is done, by SLA and shard (counted every 5 s from the shard's timer window: a lower bound if more than timer_window timers of a shard are due in that time).",
+    ),
+    (
         "handoff_breaches_total",
         Kind::Counter,
-        "SLA breaches, by hand-off.",
+        "SLA breaches, by hand-off, market and model version.",
+    ),
+    (
+        "handoff_transitions_total",
+        Kind::Counter,
+        "Region state changes, by region, market and model version.",
     ),
     (
         "handoff_store_batch_entries",
@@ -154,9 +207,19 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
         "Journal entries made durable together in one store commit.",
     ),
     (
+        "handoff_store_read_batch",
+        Kind::Histogram,
+        "Customer records read together in one store call (a store whose reads are round trips to a server).",
+    ),
+    (
         "handoff_store_sync_seconds",
         Kind::Histogram,
         "Time one journal group commit to the store takes, in seconds.",
+    ),
+    (
+        "handoff_store_commit_failures_total",
+        Kind::Counter,
+        "Journal group commits the store refused or failed (nothing of the group was written; its callers were told to retry), lost leases excepted (handoff_fenced_entries_total).",
     ),
     (
         "handoff_subscribers",

@@ -7,8 +7,11 @@
 //! - A changed model (a `trial` state declared before `paid`) under the
 //!   version already served is refused, naming the version and the fix.
 //! - The same change as version 2 serves: customers keep their states by
-//!   name, and the new state works.
-//! - Going back to version 1, which lacks `trial`, is refused.
+//!   name and their version (1); a new customer starts on version 2, where
+//!   the new state works.
+//! - Going back to the file of version 1, which lacks `trial`, serves both
+//!   versions' customers as they were (versions are kept, see
+//!   docs/versions.md).
 //! - A start that fails (port in use) leaves no data directory behind.
 
 mod common;
@@ -18,6 +21,8 @@ use std::path::Path;
 
 use common::{NodeProcess, event, fresh_dir, handoff, ingest, root};
 use handoff::api::pb;
+use handoff::api::pb::lifecycle_client::LifecycleClient;
+use tonic::transport::Channel;
 
 /// Every customer's states and proofs, by name.
 type Seen = BTreeMap<String, (BTreeMap<String, String>, Vec<String>)>;
@@ -165,7 +170,9 @@ async fn an_edited_model_never_reinterprets_stored_customers() {
     );
     assert!(err.contains("`version = 2`"), "{err}");
 
-    // The same change as version 2: customers keep their states by name.
+    // The same change as version 2: customers keep their states by name
+    // and stay on version 1 (pinned); new customers start on version 2,
+    // published by this start, where the new state works.
     let trial_v2 = data.with_extension("trial-v2.toml");
     let text = std::fs::read_to_string(&trial_v1).expect("reads the model");
     std::fs::write(&trial_v2, text.replace("version = 1", "version = 2")).expect("writes");
@@ -177,21 +184,41 @@ async fn an_edited_model_never_reinterprets_stored_customers() {
         event("sepa", "crm", "sepa_mandate_signed", "c-onboarding", "DE"),
     )
     .await;
-    assert_eq!(r.outcome(), pb::Outcome::Applied, "{r:?}");
+    assert_eq!(
+        r.outcome(),
+        pb::Outcome::Ignored,
+        "version 1 has no trial: {r:?}"
+    );
+    for (id, ty) in [("new-won", "deal_won"), ("new-sepa", "sepa_mandate_signed")] {
+        let r = ingest(&mut client, event(id, "crm", ty, "c-new", "DE")).await;
+        assert_eq!(r.outcome(), pb::Outcome::Applied, "{r:?}");
+    }
+    let trial = |client: &mut LifecycleClient<Channel>| {
+        let mut client = client.clone();
+        async move {
+            let v = client
+                .get_customer(pb::GetCustomerRequest {
+                    customer_id: "c-new".into(),
+                    timeline_limit: 0,
+                })
+                .await
+                .expect("c-new exists")
+                .into_inner();
+            let lifecycle = v.regions.iter().find(|r| r.region == "lifecycle");
+            (v.model_version, lifecycle.map(|r| r.state.clone()))
+        }
+    };
+    assert_eq!(trial(&mut client).await, (2, Some("trial".into())));
     let with_trial = seen(&node).await;
-    assert_eq!(state(&with_trial, "c-onboarding", "lifecycle"), "trial");
     assert_eq!(state(&with_trial, "c-active", "lifecycle"), "active");
     assert!(node.terminate().success());
 
-    // Back to version 1, which has no `trial`: refused, naming the state.
-    let err = refused(&data, &saas, &[]);
-    assert!(
-        err.contains("no longer declares state `lifecycle.trial`"),
-        "{err}"
-    );
-    // Version 2 still serves everything as it was.
-    let node = NodeProcess::start(&data, &trial_v2);
+    // Back to the file of version 1, which has no `trial`: both versions
+    // are published, so each customer is still served by its own.
+    let node = NodeProcess::start(&data, &saas);
     assert_eq!(seen(&node).await, with_trial);
+    let mut client = node.lifecycle().await;
+    assert_eq!(trial(&mut client).await, (2, Some("trial".into())));
 }
 
 #[test]

@@ -25,7 +25,7 @@ pub async fn export_history(
     request: Request<pb::ExportHistoryRequest>,
 ) -> Result<Response<HistoryStream>, Status> {
     let caller = caller(&request)?;
-    enforce(&caller, caller.may_operate("ExportHistory"))?;
+    enforce(&caller, caller.may_manage_models("ExportHistory"))?;
     let market = request.into_inner().market;
     let store = node.store().clone();
     let history = tokio::task::spawn_blocking(move || {

@@ -3,8 +3,10 @@
 //! Also the standard health and reflection services, so grpcurl, load
 //! balancers and Kubernetes probes work unchanged.
 //!
-//! - `lifecycle.rs`, `escalations.rs`: the two services, a file each.
-//! - `models.rs` (operators only), with `history.rs`: ExportHistory.
+//! - `lifecycle.rs`, `escalations.rs`, `models.rs`: the services, a file
+//!   each (`models.rs`: model versions and rollouts, operators only).
+//! - `history.rs`: ExportHistory (Models), whole histories as `simulate`
+//!   lines.
 //! - `forward.rs`: in a cluster, calls for customers whose shard another
 //!   node serves go on to it ([`Routing`], over a [`Locate`]).
 //! - `convert.rs`: node types <-> protobuf types, the only place that
@@ -105,6 +107,9 @@ pub async fn serve_routed(
     health
         .set_serving::<pb::escalations_server::EscalationsServer<EscalationsService>>()
         .await;
+    health
+        .set_serving::<pb::models_server::ModelsServer<ModelsService>>()
+        .await;
     // In a cluster, health follows the node's membership (a node cut off
     // from the database answers NOT_SERVING on "" and on both services).
     let readiness = routing.clone().map(|routing| {
@@ -144,6 +149,7 @@ pub async fn serve_routed(
     .max_decoding_message_size(MAX_MESSAGE)
     .max_encoding_message_size(MAX_MESSAGE);
     let models = pb::models_server::ModelsServer::new(ModelsService { node: node.clone() })
+        .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
     let models = InterceptedService::new(models, edge.authenticate.clone());
     let escalations =

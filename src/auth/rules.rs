@@ -11,7 +11,7 @@
 //! | Subscribe            | no                         | its own escalations           | any filter        |
 //! | ListOpen             | no                         | its own                       | any team, or all  |
 //! | Acknowledge          | no                         | as itself, if notified or SLA owner | as any team, same condition |
-//! | Models (ExportHistory) | no                       | no                            | yes               |
+//! | Models (publish, list, rollouts, ExportHistory) | no | no                       | yes               |
 //!
 //! "As itself": the team comes from the caller; an empty `team` in the
 //! request means the caller's, another team's name is denied.
@@ -37,8 +37,8 @@ pub enum Rule {
     /// Only the notified team or the SLA's owner acknowledges an
     /// escalation (checked by the node against the escalation).
     NotifiedOrOwner,
-    /// The model versions a node serves, and the history they are judged
-    /// against, are for operators.
+    /// Model versions, rollouts and the history they are judged
+    /// against are operators' business.
     OperatorsOnly,
 }
 
@@ -166,16 +166,15 @@ impl Principal {
         }
     }
 
-    /// May this caller make `call` of the `Models` service? Only
-    /// operators: it reads every customer's history (ExportHistory) or
-    /// changes what the node serves.
-    pub fn may_operate(&self, call: &str) -> Result<(), Denial> {
+    /// May this caller call `call` of the Models service (publish and list
+    /// versions, set and read rollouts, export the history)? Only operators.
+    pub fn may_manage_models(&self, call: &str) -> Result<(), Denial> {
         match self {
             Principal::Operator(_) | Principal::Anyone => Ok(()),
             Principal::Source(_) | Principal::Team(_) => Err(Denial::new(
                 Rule::OperatorsOnly,
                 format!(
-                    "{self} may not call {call}: it is for operators (operator:NAME credentials)"
+                    "{self} may not call {call}: model versions, rollouts and customers' history are for operators"
                 ),
             )),
         }
@@ -281,10 +280,10 @@ mod tests {
 
     #[test]
     fn only_operators_call_the_models_service() {
-        assert_eq!(operator().may_operate("ExportHistory"), Ok(()));
-        assert_eq!(Principal::Anyone.may_operate("ExportHistory"), Ok(()));
+        assert_eq!(operator().may_manage_models("ExportHistory"), Ok(()));
+        assert_eq!(Principal::Anyone.may_manage_models("ExportHistory"), Ok(()));
         for who in [team("marketing"), source("crm")] {
-            let d = who.may_operate("ExportHistory").expect_err("denied");
+            let d = who.may_manage_models("ExportHistory").expect_err("denied");
             assert_eq!(d.rule, Rule::OperatorsOnly);
             assert!(d.reason.contains("ExportHistory"), "{}", d.reason);
         }
@@ -302,5 +301,18 @@ mod tests {
         assert!(Principal::Anyone.may_read_timeline());
         assert!(!team("support").may_read_timeline());
         assert!(!source("billing").may_read_timeline());
+    }
+
+    #[test]
+    fn only_operators_manage_models() {
+        assert_eq!(operator().may_manage_models("PublishModel"), Ok(()));
+        assert_eq!(Principal::Anyone.may_manage_models("SetRollout"), Ok(()));
+        for p in [source("billing"), Principal::Team("support".into())] {
+            let d = p
+                .may_manage_models("SetRollout")
+                .expect_err("not an operator");
+            assert_eq!(d.rule, Rule::OperatorsOnly);
+            assert!(d.reason.contains("SetRollout"), "{d}");
+        }
     }
 }

@@ -9,6 +9,8 @@ pub mod loadgen;
 pub mod model;
 pub mod model_diff;
 pub mod print;
+pub mod publish;
+pub mod rollout;
 pub mod serve;
 pub mod simulate;
 pub mod store;

@@ -190,7 +190,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => format!("data {}", config.data.display()),
     };
     let usage = crate::metrics::spawn_usage_gauges(store);
-    let model = node.model().clone();
+    let model = node.versions().started();
     tracing::info!(
         model = %model.spec.name,
         version = model.spec.version,

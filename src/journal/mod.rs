@@ -34,7 +34,6 @@ use std::time::Instant;
 use tokio::sync::{oneshot, watch};
 
 use crate::engine::CustomerState;
-use crate::engine::model::Model;
 use crate::state::{self, Committed};
 use crate::store::{Store, StoreError};
 
@@ -152,11 +151,7 @@ pub const MAX_GROUP: usize = 2048;
 impl LocalJournal {
     /// Starts the committer over `store` for `shards` shards; escalation
     /// sequences continue from the store's.
-    pub fn start(
-        store: Arc<dyn Store>,
-        model: Arc<Model>,
-        shards: u32,
-    ) -> Result<LocalJournal, StoreError> {
+    pub fn start(store: Arc<dyn Store>, shards: u32) -> Result<LocalJournal, StoreError> {
         let mut next = Vec::with_capacity(shards as usize);
         for s in 0..shards {
             next.push(store.last_escalation_seq(s)?.unwrap_or(0));
@@ -170,7 +165,6 @@ impl LocalJournal {
         let committer = Committer {
             stats: stats.clone(),
             store,
-            model,
             queue: queue.clone(),
             next,
             durable: durable.clone(),
@@ -260,7 +254,6 @@ impl Journal for LocalJournal {
 
 struct Committer {
     store: Arc<dyn Store>,
-    model: Arc<Model>,
     queue: Arc<Queue>,
     /// Per shard, the last sequence handed out (== durable between commits).
     next: Vec<u64>,
@@ -336,7 +329,7 @@ impl Committer {
                 escalation_seqs: seqs,
             })
             .collect();
-        let (batch, updates) = state::apply_committed(&self.model, &committed);
+        let (batch, updates) = state::apply_committed(&committed);
         let wrote_escalations = !batch.escalations.is_empty();
         let n = group.len();
         match self.store.commit(batch) {
@@ -389,6 +382,8 @@ impl Committer {
                 self.next = before;
                 if matches!(e, StoreError::Fenced { .. }) {
                     metrics::counter!("handoff_fenced_entries_total").increment(n as u64);
+                } else {
+                    metrics::counter!("handoff_store_commit_failures_total").increment(1);
                 }
                 tracing::error!(error = %e, entries = n, "journal commit failed");
                 for p in group {

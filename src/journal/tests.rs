@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use super::*;
+use crate::engine::model::Model;
 use crate::state::testing::{Customer, MIN, T0, saas};
 use crate::store::{MemoryStore, TimerKey, WriteBatch};
 
@@ -119,7 +120,7 @@ fn firing(model: &Model, name: &str) -> Entry {
 }
 
 fn start(store: Arc<TestStore>) -> LocalJournal {
-    LocalJournal::start(store, Arc::new(saas()), 8).expect("starts")
+    LocalJournal::start(store, 8).expect("starts")
 }
 
 #[tokio::test]

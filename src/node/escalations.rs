@@ -189,12 +189,13 @@ impl Node {
     /// Open escalations (fired, not resolved), of one team or of all when
     /// `team` is empty.
     pub fn list_open(&self, team: &str) -> Result<Vec<OpenEscalation>, NodeError> {
-        if !team.is_empty() && self.model.team(team).is_none() {
+        let model = self.model();
+        if !team.is_empty() && model.team(team).is_none() {
             return Err(NodeError::Invalid(
                 InvalidReason::Undeclared,
                 format!(
                     "team `{team}` is not declared in the model; declared teams: {}",
-                    self.model.spec.teams.join(", ")
+                    model.spec.teams.join(", ")
                 ),
             ));
         }

@@ -5,15 +5,12 @@
 //! one timer service per shard; every call routes to the customer's shard
 //! and actor, and answers once what it changed is durable.
 
-mod catalog;
-#[cfg(test)]
-pub(crate) use catalog::KEY as CATALOG_KEY;
-pub(crate) use catalog::stored as stored_catalog;
 pub mod config;
 mod escalations;
 mod retention;
 #[cfg(test)]
 mod tests;
+pub mod version_stats;
 
 use std::sync::Arc;
 
@@ -27,6 +24,7 @@ use crate::engine::{Event, Refusal, Timestamp, check_malformed, parse_escalation
 use crate::journal::{Journal, LocalJournal};
 use crate::shard::context::ShardContext;
 use crate::shard::customer::CustomerMsg;
+use crate::shard::loader::Loader;
 use crate::shard::timers::{TimerLinks, TimerService};
 use crate::shard::{ActorLimits, ShardActor, ShardMsg, shard_of};
 use crate::store::Store;
@@ -34,13 +32,16 @@ use crate::store::Store;
 pub use crate::reply::{
     DecisionReply, IngestReply, InvalidReason, NodeError, RegionMove, SlaChange, SlaChangeKind,
 };
+pub use crate::versions::{Published, PublishedVersion, VersionError, Versions};
 pub use config::NodeConfig;
 pub use escalations::{Cursor, EscalationFilter, OpenEscalation, StreamedEscalation};
 pub use retention::PruneReport;
 
 /// A running node.
 pub struct Node {
-    model: Arc<Model>,
+    /// Every published version of the model and the rollout table: which
+    /// version serves each customer.
+    versions: Arc<Versions>,
     config: NodeConfig,
     store: Arc<dyn Store>,
     journal: Arc<dyn Journal>,
@@ -52,6 +53,9 @@ pub struct Node {
     /// they end when `shutdown` is set, and [`Node::shutdown`] awaits them.
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     retention: retention::Retention,
+    /// Batches the actors' reads of a store whose reads are round trips
+    /// (`shard::loader`); `None` for the embedded store.
+    loader: Option<Arc<Loader>>,
     /// Calls in flight; beyond `max_in_flight` the node sheds load
     /// (RESOURCE_EXHAUSTED) instead of queueing without bound.
     in_flight: Arc<tokio::sync::Semaphore>,
@@ -81,12 +85,16 @@ struct Running {
 /// ready firing waits behind few tasks.
 pub const DISPATCH_WINDOW: usize = 512;
 
+/// How often a node re-reads the published versions and the rollout
+/// table from the store (in a cluster, what other nodes published or set).
+pub const VERSIONS_POLL: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl Node {
     /// Opens the node on `store`: binds the model to the store's catalog
-    /// (refusing one that cannot serve the stored customers), starts the
-    /// journal, the shards and their timer services (overdue timers fire at
-    /// once). [`Node::model`] is the model as bound: its ids are the
-    /// store's.
+    /// (refusing one that cannot serve the stored customers) and publishes
+    /// it if its version is new, loads every published version
+    /// ([`Versions::open`]), starts the journal, the shards and their timer
+    /// services (overdue timers fire at once).
     pub async fn open(
         config: NodeConfig,
         model: Arc<Model>,
@@ -109,10 +117,12 @@ impl Node {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Node, NodeError> {
-        let model = Arc::new(catalog::bind(&*store, &model)?);
+        let versions = Arc::new(Versions::open(store.clone(), &model).map_err(|e| match e {
+            VersionError::Store(e) => NodeError::from(e),
+            other => NodeError::ModelMismatch(other.to_string()),
+        })?);
         let shards = config.shards;
-        let journal: Arc<dyn Journal> =
-            Arc::new(LocalJournal::start(store.clone(), model.clone(), shards)?);
+        let journal: Arc<dyn Journal> = Arc::new(LocalJournal::start(store.clone(), shards)?);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let retention = retention::Retention::new(
             store.clone(),
@@ -122,9 +132,16 @@ impl Node {
             shards,
             shutdown_rx.clone(),
         );
-        let tasks = vec![tokio::spawn(retention.clone().run())];
+        let tasks = vec![
+            tokio::spawn(retention.clone().run()),
+            tokio::spawn(versions.clone().poll(VERSIONS_POLL, shutdown_rx.clone())),
+        ];
+        let loader = store
+            .batches_reads()
+            .then(|| Arc::new(Loader::start(store.clone())));
         Ok(Node {
-            model,
+            versions,
+            loader,
             store,
             journal,
             clock,
@@ -164,13 +181,14 @@ impl Node {
         let ctx = Arc::new(ShardContext {
             shard,
             epoch,
-            model: self.model.clone(),
+            versions: self.versions.clone(),
             limits: self.config.limits(),
             store: self.store.clone(),
             journal: self.journal.clone(),
             clock: self.clock.clone(),
             timers: timers_tx,
             idempotency_retention: self.config.idempotency_retention,
+            loader: self.loader.clone(),
         });
         let limits = ActorLimits {
             max_active: (self.config.max_active_actors / self.config.shards as usize).max(1),
@@ -192,7 +210,8 @@ impl Node {
                 shutdown: stop_rx,
             },
             self.config.timer_window,
-        );
+        )
+        .reporting_breaches_due(&self.versions.started());
         let timers = tokio::spawn(service.run());
         *self.slot(shard).write().unwrap_or_else(|p| p.into_inner()) = Some(Running {
             router,
@@ -283,8 +302,23 @@ impl Node {
         &self.store
     }
 
-    pub fn model(&self) -> &Arc<Model> {
-        &self.model
+    /// The model version whose names are every name the node knows (the
+    /// one published last): what requests naming a team or a market are
+    /// checked against. Each customer is served by its own version
+    /// ([`Node::versions`]).
+    pub fn model(&self) -> Arc<Model> {
+        self.versions.newest()
+    }
+
+    /// Customers, SLA outcomes and open escalations by market code and
+    /// model version (see [`version_stats`]); reads the store.
+    pub fn version_stats(&self) -> Result<version_stats::Stats, NodeError> {
+        Ok(version_stats::read(&*self.store, self.config.shards)?)
+    }
+
+    /// The published versions and the rollout table.
+    pub fn versions(&self) -> &Arc<Versions> {
+        &self.versions
     }
 
     pub fn config(&self) -> &NodeConfig {

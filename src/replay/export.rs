@@ -63,7 +63,7 @@ pub struct History {
 /// Reads every customer's history from `store` (of `market` only, if
 /// given) and returns it as `simulate` input lines.
 pub fn export(store: &dyn Store, market: Option<&str>) -> Result<History, ExportError> {
-    let catalog = crate::node::stored_catalog(store)?.ok_or(ExportError::NoCatalog)?;
+    let catalog = crate::versions::read_catalog(store)?.ok_or(ExportError::NoCatalog)?;
     if let Some(m) = market
         && !catalog.markets.is_empty()
         && !catalog.markets.iter().any(|k| k == m)

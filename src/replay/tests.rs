@@ -216,7 +216,7 @@ fn stored(m: &Model, history: &str) -> MemoryStore {
     let store = MemoryStore::new();
     let catalog = serde_json::to_vec(&Catalog::new(&m.spec)).expect("a catalog is JSON");
     store
-        .put_meta(crate::node::CATALOG_KEY, catalog)
+        .put_meta(crate::versions::CATALOG_KEY, catalog)
         .expect("meta");
     let mut vt = VirtualTime::new(m, Limits::default());
     let mut seqs = std::collections::HashMap::<String, u64>::new();
@@ -323,9 +323,9 @@ fn a_customer_whose_history_start_was_pruned_is_left_out_and_counted() {
     let pruned = MemoryStore::new();
     pruned
         .put_meta(
-            crate::node::CATALOG_KEY,
+            crate::versions::CATALOG_KEY,
             store
-                .meta(crate::node::CATALOG_KEY)
+                .meta(crate::versions::CATALOG_KEY)
                 .expect("meta")
                 .expect("catalog"),
         )

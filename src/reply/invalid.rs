@@ -34,11 +34,16 @@ pub enum InvalidReason {
     Cursor,
     /// A string that is not an escalation id.
     EscalationId,
+    /// A published model's text that does not load.
+    ModelText,
+    /// A rollout that is not one (a percent outside 0-100, a candidate
+    /// without a percent or the other way round).
+    Rollout,
 }
 
 impl InvalidReason {
     /// Every reason, for turning a label back into one.
-    pub const ALL: [InvalidReason; 13] = [
+    pub const ALL: [InvalidReason; 15] = [
         InvalidReason::Missing,
         InvalidReason::Empty,
         InvalidReason::TooLong,
@@ -52,6 +57,8 @@ impl InvalidReason {
         InvalidReason::BatchTooLarge,
         InvalidReason::Cursor,
         InvalidReason::EscalationId,
+        InvalidReason::ModelText,
+        InvalidReason::Rollout,
     ];
 
     /// The label value.
@@ -70,6 +77,8 @@ impl InvalidReason {
             InvalidReason::BatchTooLarge => "batch_too_large",
             InvalidReason::Cursor => "cursor",
             InvalidReason::EscalationId => "escalation_id",
+            InvalidReason::ModelText => "model_text",
+            InvalidReason::Rollout => "rollout",
         }
     }
 }

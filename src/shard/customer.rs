@@ -13,7 +13,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::ShardMsg;
 use super::context::ShardContext;
-use crate::engine::model::{Duration, SlaId};
+use crate::engine::model::{Duration, Model, RegionId, SlaId};
 use crate::engine::view::{self, CustomerView};
 use crate::engine::{
     CustomerState, Decision, Escalation, Event, Fact, Input, Refusal, SlaEnd, Timer, Timestamp,
@@ -62,8 +62,15 @@ pub struct CustomerActor {
 /// What a customer actor holds.
 pub struct CustomerSlot {
     customer: String,
+    /// Whether `state` and `fact_seq` were read from the store: on the
+    /// first message, not at spawn (see `ShardContext::load`).
+    loaded: bool,
     /// `None` for a customer that does not exist (yet).
     state: Option<CustomerState>,
+    /// The model version the customer is pinned to; for a customer that
+    /// does not exist yet, the node's start model until its first event
+    /// picks its market's rollout.
+    model: Arc<Model>,
     /// The last fact sequence number written to the journal.
     fact_seq: u64,
 }
@@ -78,12 +85,13 @@ impl Actor for CustomerActor {
         _myself: ActorRef<Self::Msg>,
         customer: String,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let (state, fact_seq) = self.ctx.load(&customer)?;
         metrics::gauge!("handoff_active_actors").increment(1.0);
         Ok(CustomerSlot {
             customer,
-            state,
-            fact_seq,
+            loaded: false,
+            state: None,
+            model: self.ctx.versions.started(),
+            fact_seq: 0,
         })
     }
 
@@ -106,6 +114,26 @@ impl Actor for CustomerActor {
         msg: Self::Msg,
         slot: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        if !slot.loaded && !matches!(msg, CustomerMsg::Passivate) {
+            match self.ctx.load(&slot.customer).await {
+                Ok((state, fact_seq)) => {
+                    if let Some(s) = &state {
+                        slot.model = self.ctx.versions.model(s.model_version);
+                    }
+                    (slot.state, slot.fact_seq, slot.loaded) = (state, fact_seq, true);
+                }
+                Err(e) => {
+                    // This message fails (a firing stays in the store and
+                    // fires again); the next one tries the read again.
+                    tracing::warn!(customer = %slot.customer, error = %e, "cannot load a customer");
+                    super::fail(
+                        Some(msg),
+                        "the customer's record could not be loaded from the store",
+                    );
+                    return Ok(());
+                }
+            }
+        }
         match msg {
             CustomerMsg::Ingest { event, reply } => {
                 let started = std::time::Instant::now();
@@ -128,8 +156,8 @@ impl Actor for CustomerActor {
             CustomerMsg::CheckMessage { class, reply } => {
                 let result = match &slot.state {
                     Some(s) => {
-                        let (allowed, reason) = view::check_message(&self.ctx.model, s, &class);
-                        Ok(self.decision_reply(s, allowed, reason, None))
+                        let (allowed, reason) = view::check_message(&slot.model, s, &class);
+                        Ok(decision_reply(&slot.model, s, allowed, reason, None))
                     }
                     None => Err(NodeError::unknown_customer(&slot.customer)),
                 };
@@ -141,7 +169,7 @@ impl Actor for CustomerActor {
             } => {
                 let result = match &slot.state {
                     Some(s) => Ok(view::customer_view(
-                        &self.ctx.model,
+                        &slot.model,
                         s,
                         timeline_limit,
                         self.ctx.clock.now(),
@@ -179,8 +207,14 @@ impl CustomerActor {
     ) -> Result<IngestReply, NodeError> {
         let now = self.ctx.clock.now();
         let ctx = &self.ctx;
+        // A new customer starts on its market's rollout, read now: a
+        // rollout change applies to the next new customer at once.
+        let model = match &slot.state {
+            Some(_) => slot.model.clone(),
+            None => ctx.versions.for_new(&event.market, &slot.customer),
+        };
         let d = decide(
-            &ctx.model,
+            &model,
             &ctx.limits,
             slot.state.as_ref(),
             &Input::Event(event.clone()),
@@ -188,14 +222,17 @@ impl CustomerActor {
         );
         let outcome = d.outcome.expect("an event's decision has an outcome");
         metrics::counter!("handoff_events_total", "outcome" => outcome.as_str()).increment(1);
-        let transitions = moves(&ctx.model, &d);
-        let sla_changes = sla_changes(&ctx.model, &d);
+        let transitions = moves(&model, &d);
+        let sla_changes = sla_changes(&model, &d);
         let d_reason = d.reason.clone();
+        if slot.state.is_none() {
+            slot.model = model.clone();
+        }
         self.commit(myself, slot, d, now, None).await?;
         let states = slot
             .state
             .as_ref()
-            .map(|s| view::states(&ctx.model, s))
+            .map(|s| view::states(&model, s))
             .unwrap_or_default();
         Ok(IngestReply {
             outcome,
@@ -209,7 +246,7 @@ impl CustomerActor {
     async fn timer(&self, myself: &ActorRef<CustomerMsg>, slot: &mut CustomerSlot, timer: Timer) {
         let now = self.ctx.clock.now();
         let d = decide(
-            &self.ctx.model,
+            &slot.model,
             &self.ctx.limits,
             slot.state.as_ref(),
             &Input::Timer(timer),
@@ -235,7 +272,7 @@ impl CustomerActor {
         }
         let now = self.ctx.clock.now();
         let d = decide(
-            &self.ctx.model,
+            &slot.model,
             &self.ctx.limits,
             slot.state.as_ref(),
             &input,
@@ -248,23 +285,7 @@ impl CustomerActor {
             .state
             .as_ref()
             .expect("checked above: the customer exists");
-        Ok(self.decision_reply(s, allowed, reason, refusal))
-    }
-
-    fn decision_reply(
-        &self,
-        s: &CustomerState,
-        allowed: bool,
-        reason: Option<String>,
-        refusal: Option<Refusal>,
-    ) -> DecisionReply {
-        DecisionReply {
-            allowed,
-            reason,
-            states: view::states(&self.ctx.model, s),
-            owner: view::owner(&self.ctx.model, s).map(|t| self.ctx.model.team_name(t).to_owned()),
-            refusal,
-        }
+        Ok(decision_reply(&slot.model, s, allowed, reason, refusal))
     }
 
     /// Applies a decision, made at `now`, to the customer's state and
@@ -281,18 +302,20 @@ impl CustomerActor {
         fired: Option<Timer>,
     ) -> Result<(), NodeError> {
         let ctx = &self.ctx;
+        let model = slot.model.clone();
         let mut state = slot
             .state
             .take()
-            .unwrap_or_else(|| CustomerState::empty(&ctx.model, &slot.customer));
+            .unwrap_or_else(|| CustomerState::empty(&model, &slot.customer));
         for f in &d.facts {
-            state.apply(&ctx.model, f);
+            state.apply(&model, f);
         }
         let entry = Entry {
             shard: ctx.shard,
             epoch: ctx.epoch,
             customer: slot.customer.clone(),
             model_version: state.model_version,
+            model: model.clone(),
             seq: slot.fact_seq + 1,
             facts: d.facts,
             at: now,
@@ -324,15 +347,26 @@ impl CustomerActor {
             })
             .collect();
         let market = entry.state.market_code.clone();
+        let moved: Vec<RegionId> = entry
+            .facts
+            .iter()
+            .filter_map(|f| match f {
+                Fact::RegionMoved { region, .. } => Some(*region),
+                _ => None,
+            })
+            .collect();
         match ctx.journal.append(entry).await {
             Ok(appended) => {
                 slot.fact_seq += facts;
                 ctx.timers_changed(appended.timers);
                 for e in &escalated {
-                    count_escalation(&ctx.model, e);
+                    count_escalation(&model, &market, e);
                 }
                 for (sla, end, elapsed) in ended {
-                    count_outcome(&ctx.model, &market, sla, end, elapsed);
+                    count_outcome(&model, &market, sla, end, elapsed);
+                }
+                for region in moved {
+                    count_transition(&model, &market, region);
                 }
                 // A decision that created nothing (an unknown customer)
                 // leaves no state.
@@ -349,43 +383,77 @@ impl CustomerActor {
     }
 }
 
-fn count_escalation(model: &crate::engine::model::Model, e: &Escalation) {
+/// What a decision answers with: allowed or not, and the customer's
+/// states and owner by name in its own version.
+fn decision_reply(
+    model: &Model,
+    s: &CustomerState,
+    allowed: bool,
+    reason: Option<String>,
+    refusal: Option<Refusal>,
+) -> DecisionReply {
+    DecisionReply {
+        allowed,
+        reason,
+        states: view::states(model, s),
+        owner: view::owner(model, s).map(|t| model.team_name(t).to_owned()),
+        refusal,
+    }
+}
+
+/// An escalation by SLA, team, severity, kind and model version; a
+/// breach also by hand-off, market and model version.
+fn count_escalation(model: &Model, market: &str, e: &Escalation) {
     let sla = model.sla_spec(e.sla);
+    let version = model.spec.version.to_string();
     metrics::counter!(
         "handoff_escalations_total",
         "sla" => sla.name.clone(),
         "team" => model.team_name(e.team).to_owned(),
         "severity" => e.severity.as_str(),
         "kind" => e.kind.as_str(),
+        "model_version" => version.clone(),
     )
     .increment(1);
     if e.kind == crate::engine::EscalationKind::Breached {
-        metrics::counter!("handoff_breaches_total", "handoff" => sla.handoff.clone()).increment(1);
+        metrics::counter!(
+            "handoff_breaches_total",
+            "handoff" => sla.handoff.clone(),
+            "market" => market.to_owned(),
+            "model_version" => version,
+        )
+        .increment(1);
     }
 }
 
-/// An SLA instance's outcome, by SLA and market (no customer label), and
-/// its elapsed SLA time at the end.
-fn count_outcome(
-    model: &crate::engine::model::Model,
-    market: &str,
-    sla: SlaId,
-    end: SlaEnd,
-    elapsed: Duration,
-) {
+/// A region's state change, by region, market and model version.
+fn count_transition(model: &Model, market: &str, region: RegionId) {
+    metrics::counter!(
+        "handoff_transitions_total",
+        "region" => model.region(region).name.clone(),
+        "market" => market.to_owned(),
+        "model_version" => model.spec.version.to_string(),
+    )
+    .increment(1);
+}
+
+/// An SLA instance's outcome, by SLA, market and model version (no
+/// customer label), and its elapsed SLA time at the end.
+fn count_outcome(model: &Model, market: &str, sla: SlaId, end: SlaEnd, elapsed: Duration) {
     let name = model.sla_spec(sla).name.clone();
     metrics::counter!(
         "handoff_sla_outcomes_total",
         "sla" => name.clone(),
         "market" => market.to_owned(),
         "outcome" => end.as_str(),
+        "model_version" => model.spec.version.to_string(),
     )
     .increment(1);
     metrics::histogram!("handoff_sla_elapsed_seconds", "sla" => name, "outcome" => end.as_str())
         .record(crate::engine::view::seconds(elapsed));
 }
 
-fn moves(model: &crate::engine::model::Model, d: &Decision) -> Vec<RegionMove> {
+fn moves(model: &Model, d: &Decision) -> Vec<RegionMove> {
     d.facts
         .iter()
         .filter_map(|f| match f {
@@ -404,7 +472,7 @@ fn moves(model: &crate::engine::model::Model, d: &Decision) -> Vec<RegionMove> {
         .collect()
 }
 
-fn sla_changes(model: &crate::engine::model::Model, d: &Decision) -> Vec<SlaChange> {
+fn sla_changes(model: &Model, d: &Decision) -> Vec<SlaChange> {
     d.facts
         .iter()
         .filter_map(|f| match f {

@@ -2,8 +2,9 @@
 //! actors of its *active* customers and a timer service.
 //!
 //! The shard's router actor ([`ShardActor`]) owns the registry of active
-//! customer actors: it starts an actor on a customer's first message
-//! (loading its state from the store), forwards later messages to it, and
+//! customer actors: it starts an actor on a customer's first message (the
+//! actor loads its state from the store as it handles that message, so the
+//! router never waits for a read), forwards later messages to it, and
 //! passivates actors that are idle or beyond the cap on active actors, so
 //! memory does not grow with the number of customers. While a passivated
 //! actor finishes its queue, new messages for that customer wait in the
@@ -17,6 +18,7 @@
 
 pub mod context;
 pub mod customer;
+pub mod loader;
 pub mod timers;
 
 use std::collections::HashMap;
@@ -261,10 +263,7 @@ impl ShardActor {
             Err(e) => {
                 tracing::error!(%customer, error = %e, "cannot start a customer actor");
                 for m in msgs {
-                    fail(
-                        Some(m),
-                        "the customer's record could not be loaded from the store",
-                    );
+                    fail(Some(m), "the customer's actor could not be started");
                 }
             }
         }
@@ -312,7 +311,7 @@ fn unsent(e: MessagingErr<CustomerMsg>) -> Option<CustomerMsg> {
 }
 
 /// Answers a message that cannot be delivered.
-fn fail(msg: Option<CustomerMsg>, why: &str) {
+pub(crate) fn fail(msg: Option<CustomerMsg>, why: &str) {
     let err = || NodeError::Unavailable(format!("{why}; retry"));
     match msg {
         Some(CustomerMsg::Ingest { reply, .. }) => {

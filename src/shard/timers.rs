@@ -14,6 +14,7 @@
 //! refill resumes) is the pure [`TimerWindow`] of `window`; this service
 //! does the I/O around it: scans, the clock, messages to the shard.
 
+pub mod at_risk;
 pub mod window;
 
 use std::sync::Arc;
@@ -24,9 +25,10 @@ use tokio::sync::{mpsc, watch};
 
 use super::{Firing, ShardMsg};
 use crate::clock::Clock;
-use crate::engine::model::SlaId;
+use crate::engine::model::{Model, SlaId};
 use crate::engine::{Timer, Timestamp};
 use crate::store::{Store, StoreError, TimerKey};
+pub use at_risk::BreachesDue;
 pub use window::{RefillFrom, TimerWindow};
 
 pub use crate::state::TimerUpdate;
@@ -47,6 +49,9 @@ pub struct TimerService {
     /// Timers of this shard in the store (counted at start, then kept by
     /// the commits' armed and cleared lists).
     pending: i64,
+    /// `handoff_sla_breaches_due` of this shard, counted off the window;
+    /// `None` until [`TimerService::reporting_breaches_due`].
+    breaches_due: Option<BreachesDue>,
 }
 
 /// How a timer service reaches its shard: the router (for wake-ups), the
@@ -83,7 +88,15 @@ impl TimerService {
             shutdown,
             window: TimerWindow::new(shard, capacity),
             pending: 0,
+            breaches_due: None,
         }
+    }
+
+    /// Reports this shard's SLA instances whose breach comes due within
+    /// [`at_risk::HORIZON`] (`handoff_sla_breaches_due`).
+    pub fn reporting_breaches_due(mut self, model: &Model) -> TimerService {
+        self.breaches_due = Some(BreachesDue::new(self.shard, model));
+        self
     }
 
     /// Counts the shard's stored timers, a page at a time.
@@ -113,8 +126,17 @@ impl TimerService {
             .set(self.window.len() as f64);
     }
 
-    /// Runs until shutdown. Store errors are logged and retried.
+    /// Runs until shutdown. Store errors are logged and retried. The
+    /// shard's at-risk gauge goes to 0 when it stops: its timers are
+    /// another node's to count now.
     pub async fn run(mut self) {
+        self.serve().await;
+        if let Some(b) = &self.breaches_due {
+            b.clear();
+        }
+    }
+
+    async fn serve(&mut self) {
         let mut counted = false;
         self.report_window();
         loop {
@@ -135,6 +157,9 @@ impl TimerService {
             }
             self.fire_due();
             self.report_window();
+            if let Some(b) = &mut self.breaches_due {
+                b.report(&self.window, self.clock.now().0);
+            }
             if !counted {
                 // After the first refill has fired what came due while the
                 // node was down: the count is a scan of every timer of the
@@ -153,6 +178,12 @@ impl TimerService {
                     StdDuration::from_micros((deadline_us - self.clock.now().0).max(0) as u64)
                 }
                 None => StdDuration::from_secs(3600),
+            };
+            // Woken at least this often while counting breaches due: a
+            // breach comes within the horizon by time passing alone.
+            let wait = match self.breaches_due {
+                Some(_) => wait.min(at_risk::EVERY),
+                None => wait,
             };
             tokio::select! {
                 update = self.updates.recv() => match update {

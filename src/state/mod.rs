@@ -19,6 +19,8 @@ pub(crate) mod testing;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use crate::engine::EscalationEntry;
 use crate::engine::model::Model;
 use crate::engine::{
@@ -37,6 +39,8 @@ pub struct Entry {
     pub customer: String,
     /// The model version the facts were decided with.
     pub model_version: u32,
+    /// That version's model: it names the entry's escalations in the log.
+    pub model: Arc<Model>,
     /// The customer's history number of the first fact (facts are
     /// numbered 1, 2, ... per customer; the next entry starts after the
     /// last of these).
@@ -107,15 +111,9 @@ pub struct Committed<'a> {
 
 /// The rows of a group of committed entries, in commit order (a later
 /// entry's write of the same key wins), and each entry's timer update.
-pub fn apply_committed(
-    model: &Model,
-    committed: &[Committed<'_>],
-) -> (WriteBatch, Vec<TimerUpdate>) {
+pub fn apply_committed(committed: &[Committed<'_>]) -> (WriteBatch, Vec<TimerUpdate>) {
     let mut batch = WriteBatch::default();
-    let updates = committed
-        .iter()
-        .map(|c| rows(model, c, &mut batch))
-        .collect();
+    let updates = committed.iter().map(|c| rows(c, &mut batch)).collect();
     (batch, updates)
 }
 
@@ -156,12 +154,74 @@ pub fn escalation_entry(model: &Model, s: &CustomerState, e: &Escalation) -> Esc
     }
 }
 
+/// What a counter counts, by market code and model version: kept in the
+/// store with the batches that change it ([`WriteBatch::counters`]), so
+/// `handoff rollout show` reads exact counts after any restart.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Counted {
+    /// Customers created.
+    Customers { market: String, version: u32 },
+    /// SLA instances ended, by outcome (`met`, `missed`, `cancelled`).
+    SlaEnded {
+        market: String,
+        version: u32,
+        outcome: String,
+    },
+}
+
+impl Counted {
+    /// The counter's name in the store: tab-separated words.
+    pub fn name(&self) -> String {
+        match self {
+            Counted::Customers { market, version } => format!("customers\t{market}\t{version}"),
+            Counted::SlaEnded {
+                market,
+                version,
+                outcome,
+            } => format!("sla\t{market}\t{version}\t{outcome}"),
+        }
+    }
+
+    /// A counter's name read back; `None` for a name of something else.
+    pub fn parse(name: &str) -> Option<Counted> {
+        let words: Vec<&str> = name.split('\t').collect();
+        match words.as_slice() {
+            ["customers", market, version] => Some(Counted::Customers {
+                market: (*market).to_owned(),
+                version: version.parse().ok()?,
+            }),
+            ["sla", market, version, outcome] => Some(Counted::SlaEnded {
+                market: (*market).to_owned(),
+                version: version.parse().ok()?,
+                outcome: (*outcome).to_owned(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The counter a fact adds one to, if any.
+fn counted(state: &CustomerState, f: &Fact) -> Option<(String, i64)> {
+    let (market, version) = (state.market_code.to_string(), state.model_version);
+    let c = match f {
+        Fact::Created { .. } => Counted::Customers { market, version },
+        Fact::SlaEnded { end, .. } => Counted::SlaEnded {
+            market,
+            version,
+            outcome: end.as_str().to_owned(),
+        },
+        _ => return None,
+    };
+    Some((c.name(), 1))
+}
+
 /// One entry's rows, appended to `b`.
-fn rows(model: &Model, c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
+fn rows(c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
     let Committed {
         entry: e,
         escalation_seqs,
     } = *c;
+    let model = &*e.model;
     let (shard, state) = (e.shard, &e.state);
     let fence = Fence {
         shard,
@@ -178,6 +238,12 @@ fn rows(model: &Model, c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
             codec::encode_customer_at(state, last_fact_seq),
         ));
     }
+    b.counters.extend(
+        e.facts
+            .iter()
+            .filter_map(|f| counted(state, f))
+            .map(|(name, delta)| (shard, name, delta)),
+    );
     for (i, f) in e.facts.iter().enumerate() {
         b.facts.push((
             shard,

@@ -4,17 +4,13 @@
 use super::testing::{Customer, MIN, T0, saas};
 use super::*;
 use crate::engine::Input;
-use crate::engine::model::Model;
 use crate::store::{MemoryStore, Store, codec};
 
-fn apply_one(model: &Model, entry: &Entry, seqs: &[u64]) -> (WriteBatch, TimerUpdate) {
-    let (batch, mut updates) = apply_committed(
-        model,
-        &[Committed {
-            entry,
-            escalation_seqs: seqs,
-        }],
-    );
+fn apply_one(entry: &Entry, seqs: &[u64]) -> (WriteBatch, TimerUpdate) {
+    let (batch, mut updates) = apply_committed(&[Committed {
+        entry,
+        escalation_seqs: seqs,
+    }]);
     assert_eq!(updates.len(), 1);
     (batch, updates.remove(0))
 }
@@ -25,7 +21,7 @@ fn a_payment_writes_the_record_its_facts_and_arms_the_sla_timer() {
     let mut c = Customer::new("acme");
     let won = c.event(&model, "crm", "deal_won", T0);
     let paid = c.event(&model, "billing", "payment_succeeded", T0 + MIN);
-    let (batch, timers) = apply_one(&model, &paid, &[]);
+    let (batch, timers) = apply_one(&paid, &[]);
 
     let (shard, customer, record) = &batch.customers[0];
     assert_eq!((*shard, customer.as_str()), (3, "acme"));
@@ -64,7 +60,7 @@ fn a_firing_writes_the_log_row_with_its_sequence_and_the_open_index() {
     c.event(&model, "billing", "payment_succeeded", T0 + MIN);
     let firing = c.fire(&model);
     assert_eq!(firing.escalations(), 1);
-    let (batch, timers) = apply_one(&model, &firing, &[41]);
+    let (batch, timers) = apply_one(&firing, &[41]);
 
     assert_eq!(batch.escalations.len(), 1);
     let (shard, seq, bytes) = &batch.escalations[0];
@@ -83,7 +79,7 @@ fn a_firing_writes_the_log_row_with_its_sequence_and_the_open_index() {
     // Access: the SLA stops, the escalation is resolved and leaves the index.
     let access = c.event(&model, "access", "access_granted", T0 + 40 * MIN);
     assert_eq!(access.escalations(), 1, "a resolved event");
-    let (batch, timers) = apply_one(&model, &access, &[42]);
+    let (batch, timers) = apply_one(&access, &[42]);
     assert_eq!(
         batch.open_cleared,
         vec![("provisioning".to_owned(), logged.escalation_id.clone())]
@@ -99,7 +95,7 @@ fn an_acknowledgement_marks_the_open_row() {
     c.event(&model, "crm", "deal_won", T0);
     c.event(&model, "billing", "payment_succeeded", T0 + MIN);
     let firing = c.fire(&model);
-    let (batch, _) = apply_one(&model, &firing, &[1]);
+    let (batch, _) = apply_one(&firing, &[1]);
     let id = batch.open_set[0].escalation_id.clone();
     let ack = c.decide(
         &model,
@@ -111,7 +107,7 @@ fn an_acknowledgement_marks_the_open_row() {
         None,
         T0 + 35 * MIN,
     );
-    let (batch, timers) = apply_one(&model, &ack, &[]);
+    let (batch, timers) = apply_one(&ack, &[]);
     assert_eq!(batch.open_set.len(), 1);
     assert_eq!(batch.open_set[0].escalation_id, id);
     assert!(batch.open_set[0].acknowledged);
@@ -134,7 +130,7 @@ fn a_stale_firing_clears_its_key_though_nothing_changed() {
     let stale = c.decide(&model, Input::Timer(t), Some(t), t.due.0);
     assert!(stale.facts.is_empty());
     assert!(!stale.is_empty(), "its key must still leave the index");
-    let (batch, timers) = apply_one(&model, &stale, &[]);
+    let (batch, timers) = apply_one(&stale, &[]);
     assert!(batch.customers.is_empty() && batch.facts.is_empty());
     assert_eq!(timers.cleared, vec![timer_key(3, "acme", &t)]);
     assert_eq!(batch.timers_cleared, timers.cleared);
@@ -157,12 +153,12 @@ fn a_group_becomes_one_batch_in_commit_order_the_same_on_every_store() {
             escalation_seqs: &[],
         })
         .collect();
-    let (batch, updates) = apply_committed(&model, &committed);
+    let (batch, updates) = apply_committed(&committed);
     assert_eq!(updates.len(), 3);
     let writers: Vec<&str> = batch.customers.iter().map(|c| c.1.as_str()).collect();
     assert_eq!(writers, ["a", "b", "a"], "a later write of a key wins");
     // The same rows again give the same bytes: deterministic.
-    assert_eq!(apply_committed(&model, &committed).0, batch);
+    assert_eq!(apply_committed(&committed).0, batch);
     let store = MemoryStore::new();
     store.commit(batch).expect("commits");
     let stored = store.customer(3, "a").expect("reads").expect("written");
@@ -171,4 +167,41 @@ fn a_group_becomes_one_batch_in_commit_order_the_same_on_every_store() {
         a.state.clone().expect("exists"),
         "the last record of `a` is the stored one"
     );
+}
+
+#[test]
+fn a_creation_and_an_ended_sla_are_counted_by_market_and_version() {
+    let model = saas();
+    let mut c = Customer::new("acme");
+    let won = c.event(&model, "crm", "deal_won", T0);
+    let (batch, _) = apply_one(&won, &[]);
+    let customers = Counted::Customers {
+        market: "US".into(),
+        version: model.spec.version,
+    };
+    let names = |b: &crate::store::WriteBatch| -> Vec<(String, i64)> {
+        b.counters.iter().map(|(_, n, d)| (n.clone(), *d)).collect()
+    };
+    assert_eq!(names(&batch), [(customers.name(), 1)]);
+    assert_eq!(Counted::parse(&customers.name()), Some(customers));
+    let paid = c.event(&model, "billing", "payment_succeeded", T0 + MIN);
+    let (batch, _) = apply_one(&paid, &[]);
+    let met = Counted::SlaEnded {
+        market: "US".into(),
+        version: model.spec.version,
+        outcome: "met".into(),
+    };
+    assert!(
+        names(&batch).contains(&(met.name(), 1)),
+        "{:?}",
+        batch.counters
+    );
+    assert_eq!(Counted::parse("something else"), None);
+
+    // The stores that keep counters add them up with their batches.
+    let store = MemoryStore::new();
+    store.commit(batch.clone()).expect("commits");
+    store.commit(batch).expect("commits");
+    let counters = store.counters().expect("reads").expect("kept");
+    assert_eq!(counters[&met.name()], 2);
 }

@@ -66,6 +66,7 @@ fn full_batch() -> WriteBatch {
             acknowledged: false,
         }],
         open_cleared: vec![],
+        counters: vec![],
         fences: vec![],
     }
 }
@@ -99,6 +100,32 @@ fn commit_then_read(s: &dyn Store) {
     // Same id, other shard: another customer.
     assert_eq!(s.customer(2, "c1").expect("read"), None);
     assert_eq!(s.last_fact_seq(2, "c1").expect("read"), None);
+}
+
+fn many_customers_read_at_once_answer_in_order(s: &dyn Store) {
+    assert_eq!(
+        s.customers(&[]).expect("reads"),
+        Vec::<Option<Vec<u8>>>::new()
+    );
+    s.commit(customer_batch(1, "a", "ra", &[1]))
+        .expect("commits");
+    s.commit(customer_batch(2, "b", "rb", &[1]))
+        .expect("commits");
+    let keys: Vec<(u32, String)> = [(2, "b"), (1, "a"), (1, "b"), (2, "b"), (3, "a\0")]
+        .iter()
+        .map(|(shard, c)| (*shard, (*c).to_owned()))
+        .collect();
+    assert_eq!(
+        s.customers(&keys).expect("reads"),
+        vec![
+            Some(b"rb".to_vec()),
+            Some(b"ra".to_vec()),
+            None,
+            Some(b"rb".to_vec()),
+            None
+        ],
+        "in the order asked, a key asked twice answered twice"
+    );
 }
 
 fn facts_are_per_customer(s: &dyn Store) {
@@ -531,6 +558,28 @@ fn meta_values_are_kept_apart_from_records(s: &dyn Store) {
     assert_eq!(s.meta("customer_count").expect("reads"), None);
 }
 
+fn counters_add_up_with_their_batches(s: &dyn Store) {
+    let counted = |name: &str, delta: i64| WriteBatch {
+        counters: vec![(1, name.to_owned(), delta), (2, "b".to_owned(), 1)],
+        ..customer_batch(1, "c1", "state", &[1])
+    };
+    s.commit(counted("a", 2)).expect("commits");
+    s.commit(counted("a", 3)).expect("commits");
+    let counters = s.counters().expect("reads").expect("kept");
+    assert_eq!(counters.get("a"), Some(&5));
+    assert_eq!(counters.get("b"), Some(&2));
+    // Deltas of one name in one batch add up; a negative delta subtracts.
+    s.commit(WriteBatch {
+        counters: vec![(1, "a".to_owned(), 1), (3, "a".to_owned(), -4)],
+        ..WriteBatch::default()
+    })
+    .expect("commits");
+    assert_eq!(
+        s.counters().expect("reads").expect("kept").get("a"),
+        Some(&2)
+    );
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -571,6 +620,7 @@ macro_rules! contract {
 
 contract!(
     commit_then_read,
+    many_customers_read_at_once_answer_in_order,
     facts_are_per_customer,
     later_writes_win_and_set_beats_clear,
     timers_scan_in_firing_order,
@@ -582,6 +632,7 @@ contract!(
     flush_and_metrics,
     open_escalations_are_indexed_by_team,
     meta_values_are_kept_apart_from_records,
+    counters_add_up_with_their_batches,
 );
 
 // ------------------------------------------------------------ postgres only
@@ -637,7 +688,12 @@ fn fjall_reopens_with_everything_committed() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     {
         let store = FjallStore::open(dir.path()).expect("opens");
-        store.commit(full_batch()).expect("commits");
+        store
+            .commit(WriteBatch {
+                counters: vec![(1, "customers".into(), 7)],
+                ..full_batch()
+            })
+            .expect("commits");
         store.put_meta("catalog", b"kept".to_vec()).expect("writes");
         store
             .commit(customer_batch(1, "c2", "other", &[1]))
@@ -648,6 +704,8 @@ fn fjall_reopens_with_everything_committed() {
     let s: &dyn Store = &store;
     assert_eq!(s.customer(1, "c2").expect("read"), Some(b"other".to_vec()));
     assert_eq!(s.meta("catalog").expect("read"), Some(b"kept".to_vec()));
+    let counters = s.counters().expect("read").expect("fjall keeps counters");
+    assert_eq!(counters.get("customers"), Some(&7));
     assert_eq!(s.last_escalation_seq(1).expect("read"), Some(1));
     assert_eq!(s.timers(1, None, 10).expect("read").len(), 1);
     assert_eq!(s.last_fact_seq(1, "c1").expect("read"), Some(2));

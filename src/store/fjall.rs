@@ -73,7 +73,14 @@ struct Shared {
     /// Open escalations by team: `team \0 escalation id` -> ack byte + entry.
     open: Keyspace,
     meta: Keyspace,
+    /// Held while a batch with counters reads their values and commits, so
+    /// two batches never add to the same old value.
+    counting: std::sync::Mutex<()>,
 }
+
+/// Where counters live in the `meta` keyspace (their value: an i64,
+/// big-endian).
+const META_COUNTER: &str = "counter/";
 
 /// Which keyspace a netted write goes to (ordered like the batch fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -84,6 +91,7 @@ enum Part {
     Timers,
     Escalations,
     Open,
+    Meta,
 }
 
 impl FjallStore {
@@ -106,6 +114,7 @@ impl FjallStore {
             escalations: keyspace("escalations")?,
             open: keyspace("open")?,
             meta: keyspace("meta")?,
+            counting: std::sync::Mutex::new(()),
             db,
         };
         shared.check_format(&dir)?;
@@ -187,6 +196,7 @@ impl Shared {
             Part::Timers => &self.timers,
             Part::Escalations => &self.escalations,
             Part::Open => &self.open,
+            Part::Meta => &self.meta,
         }
     }
 
@@ -296,6 +306,24 @@ impl Shared {
             }
         }
 
+        let _counting = (!b.counters.is_empty())
+            .then(|| self.counting.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut deltas: BTreeMap<String, i64> = BTreeMap::new();
+        for (_, name, delta) in b.counters {
+            *deltas.entry(name).or_default() += delta;
+        }
+        for (name, delta) in deltas {
+            let key = format!("{META_COUNTER}{name}").into_bytes();
+            let now = self
+                .meta
+                .get(&key)
+                .map_err(|e| StoreError::backend("reading a counter", e))?
+                .map_or(Ok(0), |v| counter_value(&v))?;
+            ops.insert(
+                (Part::Meta, key),
+                Some((now + delta).to_be_bytes().to_vec()),
+            );
+        }
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
         for ((part, key), op) in ops {
             let keyspace = self.keyspace(part);
@@ -308,6 +336,13 @@ impl Shared {
             .commit()
             .map_err(|e| StoreError::backend("committing a batch", e))
     }
+}
+
+fn counter_value(bytes: &[u8]) -> Result<i64> {
+    let array: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StoreError::corrupt("a counter", format!("{} bytes, not 8", bytes.len())))?;
+    Ok(i64::from_be_bytes(array))
 }
 
 /// Consecutive facts of one customer decided at one instant (one journal
@@ -593,6 +628,18 @@ impl Store for FjallStore {
             }
         }
         Ok(out)
+    }
+
+    fn counters(&self) -> Result<Option<BTreeMap<String, i64>>> {
+        let mut out = BTreeMap::new();
+        for guard in self.shared.meta.prefix(META_COUNTER.as_bytes()) {
+            let (key, value) = guard
+                .into_inner()
+                .map_err(|e| StoreError::backend("reading counters", e))?;
+            let name = String::from_utf8_lossy(&key[META_COUNTER.len()..]).into_owned();
+            out.insert(name, counter_value(&value)?);
+        }
+        Ok(Some(out))
     }
 
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>> {

@@ -28,6 +28,7 @@ struct Inner {
     /// `(team, escalation id)` -> (entry, acknowledged).
     open: BTreeMap<(String, String), (Vec<u8>, bool)>,
     meta: BTreeMap<String, Vec<u8>>,
+    counters: BTreeMap<String, i64>,
 }
 
 impl MemoryStore {
@@ -70,6 +71,9 @@ impl Store for MemoryStore {
         for row in batch.open_set {
             s.open
                 .insert((row.team, row.escalation_id), (row.entry, row.acknowledged));
+        }
+        for (_, name, delta) in batch.counters {
+            *s.counters.entry(name).or_default() += delta;
         }
         Ok(())
     }
@@ -201,6 +205,10 @@ impl Store for MemoryStore {
             .filter(|((t, _), _)| team.is_none_or(|want| t == want))
             .map(|(_, (entry, ack))| (entry.clone(), *ack))
             .collect())
+    }
+
+    fn counters(&self) -> Result<Option<BTreeMap<String, i64>>> {
+        Ok(Some(self.lock().counters.clone()))
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {

@@ -181,6 +181,12 @@ pub struct WriteBatch {
     pub open_set: Vec<OpenRow>,
     /// `(team, escalation id)`: removed when the escalation is resolved.
     pub open_cleared: Vec<(String, String)>,
+    /// `(shard, name, delta)`: added to the named counter with the batch,
+    /// so a count kept this way is exactly what committed batches say,
+    /// across crashes (see [`Store::counters`]). The shard is whose entry
+    /// changed it: a store may keep a counter per shard (and sum them on
+    /// read), so that writers of different shards never wait on one row.
+    pub counters: Vec<(u32, String, i64)>,
     /// The leases the entries were decided under (see [`Fence`]).
     pub fences: Vec<Fence>,
 }
@@ -204,6 +210,7 @@ impl WriteBatch {
             && self.escalations.is_empty()
             && self.open_set.is_empty()
             && self.open_cleared.is_empty()
+            && self.counters.is_empty()
     }
 
     /// Appends `other`'s writes after this batch's (later writes win).
@@ -215,6 +222,7 @@ impl WriteBatch {
         self.escalations.extend(other.escalations);
         self.open_set.extend(other.open_set);
         self.open_cleared.extend(other.open_cleared);
+        self.counters.extend(other.counters);
         self.fences.extend(other.fences);
     }
 }
@@ -249,6 +257,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// The `CustomerRecord` bytes of one customer.
     fn customer(&self, shard: u32, customer: &str) -> Result<Option<Vec<u8>>>;
+
+    /// Several customers' records, `(shard, customer)` each, answered in
+    /// the order asked, each as [`customer`](Store::customer) would.
+    fn customers(&self, keys: &[(u32, String)]) -> Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|(s, c)| self.customer(*s, c)).collect()
+    }
+
+    /// Whether each read is a round trip to a server, so that reads are
+    /// worth batching with [`customers`](Store::customers) (the node then
+    /// loads customers through `shard::loader`).
+    fn batches_reads(&self) -> bool {
+        false
+    }
 
     /// The highest fact seq of the customer, if it has any facts.
     fn last_fact_seq(&self, shard: u32, customer: &str) -> Result<Option<u64>>;
@@ -333,13 +354,23 @@ pub trait Store: Send + Sync + 'static {
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>>;
 
     /// A value the node keeps about the data itself (the model catalog:
-    /// which names stored ids stand for), by key; `None` if never written.
+    /// which names stored ids stand for; the published model versions and
+    /// the rollout table, see `crate::versions`), by key; `None` if never
+    /// written.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
 
     /// Writes a [`meta`](Store::meta) value; returns once it is durable.
     /// Not ordered with [`commit`](Store::commit)ted batches: write it
     /// before anything that depends on it.
     fn put_meta(&self, key: &str, value: Vec<u8>) -> Result<()>;
+
+    /// Every counter committed batches added to
+    /// ([`WriteBatch::counters`]), by name; `None` for a store that does
+    /// not keep counters (it drops their deltas; every store of this crate
+    /// keeps them).
+    fn counters(&self) -> Result<Option<std::collections::BTreeMap<String, i64>>> {
+        Ok(None)
+    }
 
     /// Bytes on disk (0 for a store that keeps nothing on disk).
     fn disk_bytes(&self) -> Result<u64>;

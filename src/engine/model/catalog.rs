@@ -13,6 +13,13 @@
 //! names get the next ids): moving declarations around, or adding a state
 //! in a new version, never reinterprets a stored customer.
 //!
+//! A node serves several versions at once (`crate::versions`), all
+//! renumbered to the same catalog, so an id means one name in every
+//! version. A new version is bound with [`Catalog::bind`] (it keeps every
+//! name; new names are appended); a version the catalog already records
+//! is bound again with [`Catalog::rebind`], which lets it lack the names
+//! later versions appended after its own.
+//!
 //! A model's [`fingerprint`] is a hash of its canonical form: what the
 //! model means, by name, with declaration order, formatting and comments
 //! left out. Transitions and tiers keep their order, which is meaningful
@@ -476,9 +483,10 @@ impl fmt::Display for BindError {
                 write!(f, "{}", problems.join("; "))?;
                 write!(
                     f,
-                    ". A node serves one model version, and stored customers are read with it: \
-                     keep these in the model (states, proofs, SLAs and their tiers may be added, \
-                     not removed), or give it a data directory of its own"
+                    ". Every version of a model numbers names the same way (an id is a \
+                     position shared by all of them), so a new version keeps every name stored \
+                     records use: keep these in the model (states, proofs, SLAs and their tiers \
+                     may be added, not removed), or give it a data directory of its own"
                 )
             }
         }
@@ -562,6 +570,96 @@ impl Catalog {
             });
         }
         Ok((spec, extended))
+    }
+
+    /// Renumbers a version this catalog already records (same version
+    /// number, same fingerprint): a published version loaded again, at
+    /// start or from another node's publish. Names that later versions
+    /// added may be absent from it: they were appended after its own, so
+    /// its ids are the ones it was published with. A version the catalog
+    /// does not record is bound as new ([`Catalog::bind`]'s checks).
+    pub fn rebind(&self, spec: ModelSpec) -> Result<ModelSpec, BindError> {
+        if spec.name != self.model {
+            return Err(BindError::OtherModel {
+                stored: self.model.clone(),
+                model: spec.name,
+            });
+        }
+        if !self.versions.iter().any(|v| v.version == spec.version) {
+            return self.bind(spec).map(|(spec, _)| spec);
+        }
+        let version = spec.version;
+        let (spec, _) = self.bind_lenient(spec)?;
+        let own = Catalog::new(&spec);
+        let problems = self.not_prefix(&own);
+        if !problems.is_empty() {
+            return Err(BindError::Incompatible {
+                version,
+                served: self.versions.iter().map(|v| v.version).collect(),
+                problems,
+            });
+        }
+        Ok(spec)
+    }
+
+    /// The fingerprint check of [`Catalog::bind`] and its renumbering,
+    /// without requiring every stored name.
+    fn bind_lenient(&self, spec: ModelSpec) -> Result<(ModelSpec, String), BindError> {
+        let fp = fingerprint(&spec);
+        if let Some(v) = self.versions.iter().find(|v| v.version == spec.version)
+            && v.fingerprint != fp
+        {
+            let highest = self.versions.iter().map(|v| v.version).max().unwrap_or(0);
+            return Err(BindError::Changed {
+                version: spec.version,
+                stored: v.fingerprint.clone(),
+                now: fp,
+                next_version: highest.max(spec.version) + 1,
+            });
+        }
+        let order = Order::new(self, &spec);
+        Ok((order.renumber(spec), fp))
+    }
+
+    /// Where `own` (a renumbered version's names) is not, kind by kind, a
+    /// prefix of this catalog: its ids would not be the catalog's.
+    fn not_prefix(&self, own: &Catalog) -> Vec<String> {
+        fn prefix(kind: &str, all: &[String], own: &[String]) -> Option<String> {
+            (all.get(..own.len()) != Some(own)).then(|| {
+                format!(
+                    "its {kind} names ({}) are not the first ones the data directory numbered \
+                     ({})",
+                    own.join(", "),
+                    all.join(", ")
+                )
+            })
+        }
+        let mut problems = Vec::new();
+        problems.extend(prefix("team", &self.teams, &own.teams));
+        problems.extend(prefix("source", &self.sources, &own.sources));
+        problems.extend(prefix("event", &self.events, &own.events));
+        problems.extend(prefix("proof", &self.proofs, &own.proofs));
+        let regions = |c: &Catalog| c.regions.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+        problems.extend(prefix("region", &regions(self), &regions(own)));
+        for (all, mine) in self.regions.iter().zip(&own.regions) {
+            problems.extend(prefix(
+                &format!("{} state", all.name),
+                &all.states,
+                &mine.states,
+            ));
+        }
+        let slas = |c: &Catalog| c.slas.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        problems.extend(prefix("SLA", &slas(self), &slas(own)));
+        for (all, mine) in self.slas.iter().zip(&own.slas) {
+            if all.name == mine.name && all.tiers != mine.tiers {
+                problems.push(format!(
+                    "SLA `{}` has {} tiers where stored instances have {}",
+                    all.name, mine.tiers, all.tiers
+                ));
+            }
+        }
+        problems.extend(prefix("market", &self.markets, &own.markets));
+        problems
     }
 
     /// What stored records may refer to that `spec` lacks, in words.

@@ -82,8 +82,9 @@ pub fn load(file: &str, text: &str) -> Result<Model, ModelErrors> {
     };
     let root =
         DeTable::parse(text).map_err(|e| ModelErrors(vec![located(syntax_error(text, &e))]))?;
-    let spec = build::build(text, &root)
+    let mut spec = build::build(text, &root)
         .map_err(|problems| ModelErrors(problems.into_iter().map(located).collect()))?;
+    spec.source = Some(text.into());
     Ok(Model::new(spec))
 }
 

@@ -300,6 +300,11 @@ pub struct ModelSpec {
     pub markets: Vec<Market>,
     /// `[calendars.NAME]`, in file order.
     pub calendars: Vec<std::sync::Arc<super::calendar::Calendar>>,
+    /// The text the model was loaded from (`None` for a spec built in
+    /// code): what a node stores when it publishes the version, so every
+    /// node and every restart loads the same model. Not part of the
+    /// fingerprint (comments and formatting are not the model).
+    pub source: Option<std::sync::Arc<str>>,
 }
 
 /// A loaded model: the checked spec, name lookups and per-market rules.

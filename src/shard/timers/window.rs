@@ -145,6 +145,11 @@ impl TimerWindow {
         self.keys.first().map(|k| k.deadline_us)
     }
 
+    /// The keys the window holds, earliest first.
+    pub fn keys(&self) -> impl Iterator<Item = &TimerKey> {
+        self.keys.iter()
+    }
+
     /// How many keys the window holds.
     pub fn len(&self) -> usize {
         self.keys.len()

@@ -27,7 +27,7 @@ pub mod leases;
 mod schema;
 mod sql;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -210,6 +210,7 @@ impl PgStore {
         shards.extend(batch.timers_set.iter().map(|t| t.shard));
         shards.extend(batch.timers_cleared.iter().map(|t| t.shard));
         shards.extend(batch.escalations.iter().map(|e| e.0));
+        shards.extend(batch.counters.iter().map(|c| c.0));
         let mut fences = batch.fences.clone();
         let fenced: HashSet<u32> = fences.iter().map(|f| f.shard).collect();
         let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
@@ -365,6 +366,29 @@ fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
+/// Appends one fact's record to a run's: its length (a varint, as
+/// protobuf frames a length-delimited field), then its bytes.
+fn frame(run: &mut Vec<u8>, record: &[u8]) {
+    prost::encoding::encode_varint(record.len() as u64, run);
+    run.extend_from_slice(record);
+}
+
+/// A run's facts' records, in seq order (see [`frame`]).
+fn unframe(mut run: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let mut records = Vec::new();
+    while !run.is_empty() {
+        let len = prost::encoding::decode_varint(&mut run)
+            .map_err(|e| StoreError::corrupt("fact run", e.to_string()))?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| *l <= run.len())
+            .ok_or_else(|| StoreError::corrupt("fact run", "a length past its end"))?;
+        records.push(run[..len].to_vec());
+        run = &run[len..];
+    }
+    Ok(records)
+}
+
 fn i64s(v: impl Iterator<Item = u32>) -> Vec<i64> {
     v.map(i64::from).collect()
 }
@@ -420,6 +444,35 @@ impl Store for PgStore {
             c.done();
             Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
         })
+    }
+
+    fn customers(&self, keys: &[(u32, String)]) -> Result<Vec<Option<Vec<u8>>>> {
+        let pool = self.pool.clone();
+        let shards = i64s(keys.iter().map(|k| k.0));
+        let ids: Vec<Vec<u8>> = keys.iter().map(|k| k.1.as_bytes().to_vec()).collect();
+        let n = keys.len();
+        self.block(async move {
+            let c = Conn::get(&pool, "read").await?;
+            let rows = c
+                .rows("read customers", sql::CUSTOMERS, &[&shards, &ids])
+                .await?;
+            c.done();
+            let mut found = vec![None; n];
+            for r in rows {
+                let i = usize::try_from(r.get::<_, i64>(0) - 1)
+                    .ok()
+                    .filter(|i| *i < n)
+                    .ok_or_else(|| {
+                        StoreError::corrupt("customer reads", "an answer for no read")
+                    })?;
+                found[i] = Some(r.get::<_, Vec<u8>>(1));
+            }
+            Ok(found)
+        })
+    }
+
+    fn batches_reads(&self) -> bool {
+        true
     }
 
     fn last_fact_seq(&self, shard: u32, customer: &str) -> Result<Option<u64>> {
@@ -568,11 +621,16 @@ impl Store for PgStore {
         let pool = self.pool.clone();
         self.block(async move {
             let c = Conn::get(&pool, "prune").await?;
-            let args: [&(dyn ToSql + Sync); 3] =
-                [&i64::from(shard), &before_us, &(limit.min(1 << 30) as i64)];
+            let limit = limit.min(1 << 30) as i64;
+            // Facts written before runs (schema 2) are older than any run.
+            let args: [&(dyn ToSql + Sync); 3] = [&i64::from(shard), &before_us, &limit];
             let n = c.exec("prune facts", sql::PRUNE_FACTS, &args).await?;
             c.done();
-            Ok(n)
+            let left = (limit as u64).saturating_sub(n);
+            if left == 0 {
+                return Ok(n);
+            }
+            Ok(n + prune_fact_runs(&pool, shard, before_us, left).await?)
         })
     }
 
@@ -613,6 +671,20 @@ impl Store for PgStore {
         })
     }
 
+    fn counters(&self) -> Result<Option<BTreeMap<String, i64>>> {
+        let pool = self.pool.clone();
+        self.block(async move {
+            let c = Conn::get(&pool, "read").await?;
+            let rows = c.rows("read counters", sql::COUNTERS, &[]).await?;
+            c.done();
+            Ok(Some(
+                rows.iter()
+                    .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+                    .collect(),
+            ))
+        })
+    }
+
     fn disk_bytes(&self) -> Result<u64> {
         let pool = self.pool.clone();
         self.block(async move {
@@ -629,6 +701,68 @@ impl Store for PgStore {
     }
 }
 
+/// Removes up to `limit` facts of the shard's oldest runs decided before
+/// `before_us`, in one transaction: whole runs while the limit allows,
+/// then the head of the next one (its rest stays under its key, with its
+/// first seq and its record trimmed).
+async fn prune_fact_runs(pool: &Pool, shard: u32, before_us: i64, limit: u64) -> Result<u64> {
+    let mut client = Conn::get(pool, "prune").await?;
+    let op = "prune facts";
+    let prep = |q: &'static str| {
+        let c = &client;
+        async move { c.prepare_cached(q).await.map_err(|e| db_error(op, e)) }
+    };
+    let (oldest_st, delete_st, trim_st) = tokio::try_join!(
+        prep(sql::OLDEST_FACT_RUNS),
+        prep(sql::DELETE_FACT_RUNS),
+        prep(sql::TRIM_FACT_RUN),
+    )?;
+    let tx = client.transaction().await.map_err(|e| db_error(op, e))?;
+    let shard_arg = i64::from(shard);
+    let take = limit.min(1 << 30) as i64;
+    let oldest = tx
+        .query(&oldest_st, &[&shard_arg, &before_us, &take])
+        .await
+        .map_err(|e| db_error(op, e))?;
+    let (mut gone, mut customers, mut seqs) = (0u64, Vec::new(), Vec::new());
+    let mut trimmed = None;
+    for r in &oldest {
+        let budget = limit - gone;
+        if budget == 0 {
+            break;
+        }
+        let (customer, last, first): (Vec<u8>, i64, i64) = (r.get(0), r.get(1), r.get(2));
+        let size = (last - first + 1).max(1) as u64;
+        if size <= budget {
+            customers.push(customer);
+            seqs.push(last);
+            gone += size;
+        } else {
+            let records = unframe(&r.get::<_, Vec<u8>>(3))?;
+            let cut = budget as usize;
+            let mut rest = Vec::new();
+            for record in records.iter().skip(cut) {
+                frame(&mut rest, record);
+            }
+            trimmed = Some((customer, last, first + budget as i64, rest));
+            gone += budget;
+        }
+    }
+    if !customers.is_empty() {
+        tx.execute(&delete_st, &[&shard_arg, &customers, &seqs])
+            .await
+            .map_err(|e| db_error(op, e))?;
+    }
+    if let Some((customer, last, first, rest)) = trimmed {
+        tx.execute(&trim_st, &[&shard_arg, &customer, &last, &first, &rest])
+            .await
+            .map_err(|e| db_error(op, e))?;
+    }
+    tx.commit().await.map_err(|e| db_error(op, e))?;
+    client.done();
+    Ok(gone)
+}
+
 /// Column arrays: `bytea` values, `int8` numbers.
 type Bytes = Vec<Vec<u8>>;
 
@@ -639,13 +773,16 @@ struct CommitRows {
     /// Per fenced shard, the highest escalation seq written (0: none).
     last_seq: HashMap<u32, u64>,
     customers: (Vec<i64>, Bytes, Bytes),
-    /// Shard, customer, seq, decided at (microseconds), record.
-    facts: (Vec<i64>, Bytes, Vec<i64>, Vec<i64>, Bytes),
+    /// One row per run of facts: shard, customer, last seq, first seq,
+    /// decided at (microseconds), the facts' records framed.
+    fact_runs: (Vec<i64>, Bytes, Vec<i64>, Vec<i64>, Vec<i64>, Bytes),
     timers_set: Vec<TimerKey>,
     timers_cleared: Vec<TimerKey>,
     escalations: (Vec<i64>, Vec<i64>, Bytes),
     open_set: (Bytes, Bytes, Bytes, Vec<bool>),
     open_cleared: (Bytes, Bytes),
+    /// Counter name, shard and the summed delta.
+    counters: (Vec<String>, Vec<i64>, Vec<i64>),
 }
 
 impl CommitRows {
@@ -661,7 +798,8 @@ impl CommitRows {
         for (s, c, v) in b.customers {
             customers.insert((s, c), v);
         }
-        let mut facts: HashMap<(u32, String, u64), (i64, Vec<u8>)> = HashMap::new();
+        // Netted by key (the last write wins), in key order for the runs.
+        let mut facts: BTreeMap<(u32, String, u64), (i64, Vec<u8>)> = BTreeMap::new();
         for (s, c, q, at, v) in b.facts {
             facts.insert((s, c, q), (at, v));
         }
@@ -685,28 +823,63 @@ impl CommitRows {
             .filter(|k| !open.contains_key(k))
             .collect();
 
+        let mut counters: BTreeMap<(String, u32), i64> = BTreeMap::new();
+        for (shard, name, delta) in b.counters {
+            *counters.entry((name, shard)).or_default() += delta;
+        }
         let mut rows = CommitRows {
             fences,
             last_seq,
             customers: Default::default(),
-            facts: Default::default(),
+            fact_runs: Default::default(),
             timers_set: set.into_iter().collect(),
             timers_cleared: cleared.into_iter().collect(),
             escalations: Default::default(),
             open_set: Default::default(),
             open_cleared: Default::default(),
+            counters: Default::default(),
         };
+        for ((name, shard), delta) in counters {
+            rows.counters.0.push(name);
+            rows.counters.1.push(i64::from(shard));
+            rows.counters.2.push(delta);
+        }
         for ((s, c), v) in customers {
             rows.customers.0.push(i64::from(s));
             rows.customers.1.push(c.into_bytes());
             rows.customers.2.push(v);
         }
+        // Consecutive seqs of one customer decided at one instant (one
+        // journal entry's facts) make one row.
+        let mut run: Option<(u32, String, u64, u64, i64, Vec<u8>)> = None;
+        let push =
+            |rows: &mut CommitRows,
+             (s, c, first, last, at, framed): (u32, String, u64, u64, i64, Vec<u8>)| {
+                rows.fact_runs.0.push(i64::from(s));
+                rows.fact_runs.1.push(c.into_bytes());
+                rows.fact_runs.2.push(last as i64);
+                rows.fact_runs.3.push(first as i64);
+                rows.fact_runs.4.push(at);
+                rows.fact_runs.5.push(framed);
+            };
         for ((s, c, q), (at, v)) in facts {
-            rows.facts.0.push(i64::from(s));
-            rows.facts.1.push(c.into_bytes());
-            rows.facts.2.push(q as i64);
-            rows.facts.3.push(at);
-            rows.facts.4.push(v);
+            match &mut run {
+                Some(r) if (r.0, r.1.as_str(), r.4) == (s, c.as_str(), at) && r.3 + 1 == q => {
+                    r.3 = q;
+                    frame(&mut r.5, &v);
+                }
+                _ => {
+                    if let Some(done) = run.take() {
+                        push(&mut rows, done);
+                    }
+                    let mut framed = Vec::with_capacity(v.len() + 2);
+                    frame(&mut framed, &v);
+                    run = Some((s, c, q, q, at, framed));
+                }
+            }
+        }
+        if let Some(done) = run {
+            push(&mut rows, done);
         }
         for ((s, q), v) in escalations {
             rows.escalations.0.push(i64::from(s));
@@ -738,16 +911,17 @@ impl CommitRows {
                     .map_err(|e| db_error("prepare a commit", e))
             }
         };
-        let (lock, fence, customers, facts, clear_t, set_t, escs, clear_o, set_o) = tokio::try_join!(
+        let (lock, fence, customers, facts, clear_t, set_t, escs, clear_o, set_o, count) = tokio::try_join!(
             prep(sql::LOCK_SHARDS),
             prep(sql::FENCE),
             prep(sql::PUT_CUSTOMERS),
-            prep(sql::PUT_FACTS),
+            prep(sql::PUT_FACT_RUNS),
             prep(sql::CLEAR_TIMERS),
             prep(sql::SET_TIMERS),
             prep(sql::PUT_ESCALATIONS),
             prep(sql::CLEAR_OPEN),
             prep(sql::SET_OPEN),
+            prep(sql::ADD_COUNTERS),
         )?;
         let tx = client
             .transaction()
@@ -797,11 +971,12 @@ impl CommitRows {
                     tx.execute(&customers, &[&c.0, &c.1, &c.2]).await
                 },
                 async {
-                    if self.facts.0.is_empty() {
+                    if self.fact_runs.0.is_empty() {
                         return Ok(0);
                     }
-                    let f = &self.facts;
-                    tx.execute(&facts, &[&f.0, &f.1, &f.2, &f.3, &f.4]).await
+                    let f = &self.fact_runs;
+                    tx.execute(&facts, &[&f.0, &f.1, &f.2, &f.3, &f.4, &f.5])
+                        .await
                 },
                 async {
                     if tc.0.is_empty() {
@@ -837,6 +1012,13 @@ impl CommitRows {
                     }
                     let o = &self.open_set;
                     tx.execute(&set_o, &[&o.0, &o.1, &o.2, &o.3]).await
+                },
+                async {
+                    if self.counters.0.is_empty() {
+                        return Ok(0);
+                    }
+                    let c = &self.counters;
+                    tx.execute(&count, &[&c.0, &c.1, &c.2]).await
                 },
             )
         };

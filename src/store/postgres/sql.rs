@@ -22,9 +22,11 @@ pub const FENCE: &str = "UPDATE shards AS s SET last_seq = GREATEST(s.last_seq, 
 pub const PUT_CUSTOMERS: &str = "INSERT INTO customers (shard, customer, record) \
      SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[]) \
      ON CONFLICT (shard, customer) DO UPDATE SET record = EXCLUDED.record";
-pub const PUT_FACTS: &str = "INSERT INTO facts (shard, customer, seq, at_us, record) \
-     SELECT * FROM unnest($1::int8[], $2::bytea[], $3::int8[], $4::int8[], $5::bytea[]) \
-     ON CONFLICT (shard, customer, seq) DO UPDATE SET at_us = EXCLUDED.at_us, record = EXCLUDED.record";
+/// One row per run of facts (see the schema's migration 3).
+pub const PUT_FACT_RUNS: &str = "INSERT INTO fact_runs (shard, customer, seq, first_seq, at_us, record) \
+     SELECT * FROM unnest($1::int8[], $2::bytea[], $3::int8[], $4::int8[], $5::int8[], $6::bytea[]) \
+     ON CONFLICT (shard, customer, seq) DO UPDATE \
+       SET first_seq = EXCLUDED.first_seq, at_us = EXCLUDED.at_us, record = EXCLUDED.record";
 pub const CLEAR_TIMERS: &str = "DELETE FROM timers AS t \
      USING unnest($1::int8[], $2::int8[], $3::bytea[], $4::int4[], $5::int4[], $6::int8[], $7::int8[]) \
        AS v(shard, deadline_us, customer, sla, tier, repeat, instance) \
@@ -36,6 +38,10 @@ pub const SET_TIMERS: &str = "INSERT INTO timers (shard, deadline_us, customer, 
 pub const PUT_ESCALATIONS: &str = "INSERT INTO escalations (shard, seq, record) \
      SELECT * FROM unnest($1::int8[], $2::int8[], $3::bytea[]) \
      ON CONFLICT (shard, seq) DO UPDATE SET record = EXCLUDED.record";
+/// Adds each delta to its shard's row of its counter.
+pub const ADD_COUNTERS: &str = "INSERT INTO counters (name, shard, value) \
+     SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[]) \
+     ON CONFLICT (name, shard) DO UPDATE SET value = counters.value + EXCLUDED.value";
 pub const CLEAR_OPEN: &str = "DELETE FROM open_escalations AS o \
      USING unnest($1::bytea[], $2::bytea[]) AS v(team, escalation_id) \
      WHERE o.team = v.team AND o.escalation_id = v.escalation_id";
@@ -47,7 +53,14 @@ pub const SET_OPEN: &str = "INSERT INTO open_escalations (team, escalation_id, r
 // ---- reads ----
 
 pub const CUSTOMER: &str = "SELECT record FROM customers WHERE shard = $1 AND customer = $2";
-pub const LAST_FACT_SEQ: &str = "SELECT max(seq) FROM facts WHERE shard = $1 AND customer = $2";
+/// Several customers by `(shard, customer)`, each answer with its position
+/// in the arrays (1-based); a customer with no record is not returned.
+pub const CUSTOMERS: &str = "SELECT k.i, c.record \
+     FROM unnest($1::int8[], $2::bytea[]) WITH ORDINALITY AS k(shard, customer, i) \
+     JOIN customers c ON c.shard = k.shard AND c.customer = k.customer";
+pub const LAST_FACT_SEQ: &str = "SELECT GREATEST( \
+       (SELECT max(seq) FROM fact_runs WHERE shard = $1 AND customer = $2), \
+       (SELECT max(seq) FROM facts WHERE shard = $1 AND customer = $2))";
 pub const TIMERS_FROM_START: &str = "SELECT deadline_us, customer, sla, tier, repeat, instance FROM timers WHERE shard = $1 \
      ORDER BY deadline_us, customer, sla, tier, repeat, instance LIMIT $2";
 pub const TIMERS_AFTER: &str = "SELECT deadline_us, customer, sla, tier, repeat, instance FROM timers WHERE shard = $1 \
@@ -66,18 +79,29 @@ pub const PRUNE_FACTS: &str = "DELETE FROM facts AS f USING ( \
        SELECT shard, customer, seq FROM facts WHERE shard = $1 AND at_us < $2 \
        ORDER BY at_us LIMIT $3) AS old \
      WHERE f.shard = old.shard AND f.customer = old.customer AND f.seq = old.seq";
+/// The shard's oldest runs decided before `$2` (at most `$3`), locked
+/// for the prune that deletes or trims them.
+pub const OLDEST_FACT_RUNS: &str = "SELECT customer, seq, first_seq, record FROM fact_runs \
+     WHERE shard = $1 AND at_us < $2 ORDER BY at_us, customer, seq LIMIT $3 FOR UPDATE";
+pub const DELETE_FACT_RUNS: &str = "DELETE FROM fact_runs AS f \
+     USING unnest($2::bytea[], $3::int8[]) AS v(customer, seq) \
+     WHERE f.shard = $1 AND f.customer = v.customer AND f.seq = v.seq";
+/// What is left of a run whose head was pruned.
+pub const TRIM_FACT_RUN: &str = "UPDATE fact_runs SET first_seq = $4, record = $5 \
+     WHERE shard = $1 AND customer = $2 AND seq = $3";
 pub const OPEN_ALL: &str =
     "SELECT record, acknowledged FROM open_escalations ORDER BY team, escalation_id";
 pub const OPEN_OF_TEAM: &str = "SELECT record, acknowledged FROM open_escalations \
      WHERE team = $1 ORDER BY escalation_id";
+pub const COUNTERS: &str = "SELECT name, sum(value)::int8 FROM counters GROUP BY name";
 pub const META: &str = "SELECT value FROM meta WHERE key = $1";
 pub const PUT_META: &str = "INSERT INTO meta (key, value) VALUES ($1, $2) \
      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
 pub const DISK_BYTES: &str = "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::int8 \
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
      WHERE n.nspname = current_schema() AND c.relkind = 'r' \
-       AND c.relname IN ('customers', 'facts', 'timers', 'escalations', 'open_escalations', \
-                         'meta', 'shards', 'nodes')";
+       AND c.relname IN ('customers', 'facts', 'fact_runs', 'timers', 'escalations', 'open_escalations', \
+                         'meta', 'shards', 'nodes', 'counters')";
 
 // ---- leases and membership ----
 

@@ -242,7 +242,7 @@ fn a_version_1_database_is_migrated_and_its_facts_age_from_the_upgrade() {
         .expect("creates a version 1 schema");
     let a = open(&url, "a");
     let sql = |q: &str| server().psql("from_v1", q).expect("runs");
-    assert_eq!(sql("SELECT version FROM handoff_schema"), "2");
+    assert_eq!(sql("SELECT version FROM handoff_schema"), "4");
     // Dated at the migration: not pruned at once, whatever their age.
     let migrated_at: i64 = sql("SELECT at_us FROM facts").parse().expect("a number");
     let now_us = std::time::SystemTime::now()
@@ -261,26 +261,29 @@ fn a_version_1_database_is_migrated_and_its_facts_age_from_the_upgrade() {
     // New facts carry their decision time; the old one goes first.
     rt().block_on(a.acquire(4, LONG)).expect("acquires");
     a.commit(WriteBatch {
-        facts: vec![(0, "c1".into(), 2, 1_000, b"f2".to_vec())],
+        facts: vec![(0, "c1".into(), 2, migrated_at + 5, b"f2".to_vec())],
         ..WriteBatch::default()
     })
     .expect("commits");
+    // New facts go to runs (migration 3); the old table is still read.
     assert_eq!(
         sql("SELECT seq, at_us FROM facts ORDER BY seq"),
-        format!("1|{migrated_at}\n2|1000")
+        format!("1|{migrated_at}")
     );
     assert_eq!(
-        a.prune_facts(0, 1_001, 10).expect("prunes"),
-        1,
-        "the new fact, older"
+        sql("SELECT first_seq, seq, at_us FROM fact_runs"),
+        format!("2|2|{}", migrated_at + 5)
     );
-    assert_eq!(sql("SELECT seq FROM facts"), "1");
-    assert_eq!(a.prune_facts(0, migrated_at + 1, 10).expect("prunes"), 1);
+    assert_eq!(a.last_fact_seq(0, "c1").expect("reads"), Some(2));
+    // Oldest first, across both tables.
+    assert_eq!(a.prune_facts(0, migrated_at + 10, 1).expect("prunes"), 1);
     assert_eq!(sql("SELECT count(*) FROM facts"), "0");
+    assert_eq!(a.last_fact_seq(0, "c1").expect("reads"), Some(2));
+    assert_eq!(a.prune_facts(0, migrated_at + 10, 10).expect("prunes"), 1);
     assert_eq!(a.last_fact_seq(0, "c1").expect("reads"), None);
     drop(a);
     drop(open(&url, "a")); // migrated once
-    assert_eq!(sql("SELECT version FROM handoff_schema"), "2");
+    assert_eq!(sql("SELECT version FROM handoff_schema"), "4");
 }
 
 #[test]
@@ -320,4 +323,63 @@ fn a_database_that_does_not_answer_is_a_clear_error() {
     .err()
     .expect("no such database");
     assert!(err.to_string().contains("does not exist"), "{err}");
+}
+
+#[test]
+fn a_journal_entrys_facts_are_one_row_and_prune_whole() {
+    let url = db("fact_runs");
+    let a = open(&url, "a");
+    rt().block_on(a.acquire(4, LONG)).expect("acquires");
+    let fact =
+        |c: &str, seq: u64, at: i64| (0, c.to_owned(), seq, at, format!("{c}{seq}").into_bytes());
+    // c1: an entry of three facts at 10, one at 20; c2: one at 10. A
+    // fact written twice in the batch counts once (the last write wins).
+    a.commit(WriteBatch {
+        facts: vec![
+            fact("c1", 1, 10),
+            fact("c1", 2, 10),
+            (0, "c1".into(), 3, 10, b"first".to_vec()),
+            fact("c1", 3, 10),
+            fact("c1", 4, 20),
+            fact("c2", 1, 10),
+        ],
+        ..WriteBatch::default()
+    })
+    .expect("commits");
+    let sql = |q: &str| server().psql("fact_runs", q).expect("runs");
+    assert_eq!(
+        sql("SELECT customer, first_seq, seq, at_us FROM fact_runs ORDER BY customer, seq"),
+        "\\x6331|1|3|10\n\\x6331|4|4|20\n\\x6332|1|1|10"
+    );
+    let record: Vec<u8> = {
+        let hex =
+            sql("SELECT encode(record, 'hex') FROM fact_runs WHERE customer = 'c1' AND seq = 3");
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect()
+    };
+    assert_eq!(
+        unframe(&record).expect("frames"),
+        vec![b"c11".to_vec(), b"c12".to_vec(), b"c13".to_vec()]
+    );
+    assert!(unframe(&[5, 1]).is_err(), "a length past the end");
+    assert_eq!(a.last_fact_seq(0, "c1").expect("reads"), Some(4));
+    // Fact by fact, oldest first: a limit that ends inside a run leaves
+    // the rest of it, re-framed, under the same key.
+    assert_eq!(a.prune_facts(0, 100, 2).expect("prunes"), 2, "c1's 1 and 2");
+    assert_eq!(
+        sql("SELECT first_seq, seq, at_us FROM fact_runs WHERE customer = 'c1' ORDER BY seq"),
+        "3|3|10\n4|4|20"
+    );
+    assert_eq!(a.prune_facts(0, 15, 1).expect("prunes"), 1, "c1's 3");
+    assert_eq!(a.last_fact_seq(0, "c1").expect("reads"), Some(4));
+    assert_eq!(a.prune_facts(0, 15, 10).expect("prunes"), 1, "c2's, at 10");
+    assert_eq!(
+        a.prune_facts(0, 15, 10).expect("prunes"),
+        0,
+        "c1's at 20 is newer"
+    );
+    assert_eq!(a.prune_facts(0, 21, 10).expect("prunes"), 1);
+    assert_eq!(a.last_fact_seq(0, "c1").expect("reads"), None);
 }
