@@ -20,6 +20,9 @@
 //!     keeps stored ids' names across model edits.
 //! - [`simulate`]: `handoff simulate`: the engine in virtual time over JSON
 //!   lines, with an in-memory timer queue.
+//! - [`replay`]: the replay gate: `handoff history export` (recorded
+//!   inputs as `simulate` lines) and `handoff model diff` (two versions
+//!   replayed over them, compared per market).
 //! - [`node`]: a running node's handle: admission (load shedding, the
 //!   dispatch window), ingest, decisions, views, escalation streams with
 //!   cursors, the escalation log's retention, open escalations; its config.
@@ -72,6 +75,7 @@ pub mod journal;
 pub mod loadgen;
 pub mod metrics;
 pub mod node;
+pub mod replay;
 pub mod reply;
 pub mod shard;
 pub mod simulate;

@@ -72,6 +72,11 @@ enum Command {
     },
     /// Drive a running node with simulated customers; check its escalations.
     Loadgen(LoadgenArgs),
+    /// Customers' recorded inputs, for replaying them (`handoff model diff`).
+    History {
+        #[command(subcommand)]
+        command: HistoryCommand,
+    },
     /// Maintain a stopped node's data directory.
     Store {
         #[command(subcommand)]
@@ -88,6 +93,13 @@ enum StoreCommand {
         #[arg(long, default_value = "./data")]
         data: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum HistoryCommand {
+    /// Every customer's recorded inputs as `simulate` input lines, from a
+    /// running node (operators) or a stopped node's --data directory.
+    Export(cli::history::ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -124,6 +136,9 @@ enum ModelCommand {
         #[arg(long, value_enum, default_value = "mermaid")]
         format: GraphFormat,
     },
+    /// Replay recorded inputs through two versions and compare them per
+    /// market; exit 1 when a market diverges over the bound.
+    Diff(cli::model_diff::DiffArgs),
     /// Print the model with every SLA duration divided by F (rounded up to
     /// whole seconds, at least 1s): to serve and load-test in compressed time.
     Scale {
@@ -197,6 +212,7 @@ fn main() -> ExitCode {
             ModelCommand::Check { file } => handoff::cli::model::check(&file),
             ModelCommand::Graph { file, format } => handoff::cli::model::graph(&file, format),
             ModelCommand::Scale { file, by } => handoff::cli::model::scale(&file, by),
+            ModelCommand::Diff(args) => cli::model_diff::run(args),
             ModelCommand::Publish(args) => block_on(cli::publish::publish(args)),
             ModelCommand::List(args) => block_on(cli::publish::list(args)),
         },
@@ -232,6 +248,9 @@ fn main() -> ExitCode {
             },
         },
         Command::Loadgen(args) => run_loadgen(args),
+        Command::History { command } => match command {
+            HistoryCommand::Export(args) => block_on(cli::history::export_history(args)),
+        },
         Command::Store { command } => match command {
             StoreCommand::Compact { data } => handoff::cli::store::compact(&data),
         },

@@ -33,6 +33,19 @@ pub enum SimulateError {
     Io(#[from] std::io::Error),
 }
 
+/// What a caller watches of a run besides its output (`handoff model
+/// diff` compares two runs through it): the steps, every committed
+/// decision with its facts, and every output line as JSON.
+pub trait Observer {
+    /// Input line `line` is about to run (the timers due by its `at` fire
+    /// first); `event` is its event, for an ingest step.
+    fn step(&mut self, line: usize, event: Option<&Event>);
+    /// A decision for `customer` was committed (a step's or a timer's).
+    fn decision(&mut self, customer: &str, decision: &Decision);
+    /// An output line (JSON, no newline), as it is written.
+    fn output(&mut self, line: &str);
+}
+
 /// The engine, every customer and one timer queue, in virtual time.
 pub struct Simulator<'m, W: Write> {
     model: &'m Model,
@@ -41,6 +54,8 @@ pub struct Simulator<'m, W: Write> {
     /// The latest step's instant.
     clock: Option<Timestamp>,
     out: W,
+    /// Told of every step, decision and output line, when set.
+    observer: Option<&'m mut dyn Observer>,
 }
 
 impl<'m, W: Write> Simulator<'m, W> {
@@ -50,6 +65,20 @@ impl<'m, W: Write> Simulator<'m, W> {
             vt: VirtualTime::new(model, limits),
             clock: None,
             out,
+            observer: None,
+        }
+    }
+
+    /// A simulator that also tells `observer` what happens.
+    pub fn observed(
+        model: &'m Model,
+        limits: Limits,
+        out: W,
+        observer: &'m mut dyn Observer,
+    ) -> Self {
+        Simulator {
+            observer: Some(observer),
+            ..Simulator::new(model, limits, out)
         }
     }
 
@@ -64,7 +93,7 @@ impl<'m, W: Write> Simulator<'m, W> {
             if line.trim().is_empty() {
                 continue;
             }
-            self.step(&line)
+            self.step(i + 1, &line)
                 .map_err(|reason| SimulateError::Malformed {
                     line: i + 1,
                     reason,
@@ -82,7 +111,7 @@ impl<'m, W: Write> Simulator<'m, W> {
     }
 
     /// Runs one input line. The outer error is a malformed line.
-    fn step(&mut self, line: &str) -> Result<Result<(), SimulateError>, String> {
+    fn step(&mut self, number: usize, line: &str) -> Result<Result<(), SimulateError>, String> {
         let step = parse_step(line)?;
         if let Some(c) = self.clock
             && step.at < c
@@ -93,11 +122,24 @@ impl<'m, W: Write> Simulator<'m, W> {
             ));
         }
         self.clock = Some(step.at);
+        if let Some(o) = self.observer.as_mut() {
+            let event = match &step.op {
+                Op::Ingest(e) => Some(e),
+                Op::Authorize { .. }
+                | Op::CheckMessage { .. }
+                | Op::Get { .. }
+                | Op::Ack { .. } => None,
+            };
+            o.step(number, event);
+        }
         Ok(self.fire_until(step.at).and_then(|()| self.run_op(step)))
     }
 
     fn fire_until(&mut self, until: Timestamp) -> Result<(), SimulateError> {
         while let Some(fired) = self.vt.fire_next(until) {
+            if let Some(o) = self.observer.as_mut() {
+                o.decision(&fired.customer, &fired.decision);
+            }
             self.print_escalations(&fired.customer, &fired.decision, fired.at)?;
         }
         Ok(())
@@ -109,6 +151,9 @@ impl<'m, W: Write> Simulator<'m, W> {
             Op::Ingest(event) => {
                 let customer = event.customer.clone();
                 let d = self.vt.run(&customer, &Input::Event(event), at);
+                if let Some(o) = self.observer.as_mut() {
+                    o.decision(&customer, &d);
+                }
                 let outcome = d.outcome.expect("an event's decision has an outcome");
                 let reason = d.reason.clone();
                 let states = self
@@ -142,6 +187,9 @@ impl<'m, W: Write> Simulator<'m, W> {
                     Some(format!("unknown customer `{customer}`"))
                 };
                 self.vt.commit(&customer, &d);
+                if let Some(o) = self.observer.as_mut() {
+                    o.decision(&customer, &d);
+                }
                 self.print(&DecisionLine {
                     at,
                     op: "authorize",
@@ -209,6 +257,9 @@ impl<'m, W: Write> Simulator<'m, W> {
                 };
                 if let Some(c) = &customer {
                     self.vt.commit(c, &d);
+                    if let Some(o) = self.observer.as_mut() {
+                        o.decision(c, &d);
+                    }
                 }
                 self.print(&AckLine {
                     at,
@@ -227,7 +278,13 @@ impl<'m, W: Write> Simulator<'m, W> {
     }
 
     fn print(&mut self, line: &impl Serialize) -> Result<(), SimulateError> {
-        serde_json::to_writer(&mut self.out, line).map_err(std::io::Error::from)?;
+        if let Some(o) = self.observer.as_mut() {
+            let text = serde_json::to_string(line).map_err(std::io::Error::from)?;
+            o.output(&text);
+            self.out.write_all(text.as_bytes())?;
+        } else {
+            serde_json::to_writer(&mut self.out, line).map_err(std::io::Error::from)?;
+        }
         self.out.write_all(b"\n")?;
         Ok(())
     }

@@ -5,6 +5,8 @@
 //!
 //! - `lifecycle.rs`, `escalations.rs`, `models.rs`: the services, a file
 //!   each (`models.rs`: model versions and rollouts, operators only).
+//! - `history.rs`: ExportHistory (Models), whole histories as `simulate`
+//!   lines.
 //! - `forward.rs`: in a cluster, calls for customers whose shard another
 //!   node serves go on to it ([`Routing`], over a [`Locate`]).
 //! - `convert.rs`: node types <-> protobuf types, the only place that
@@ -21,6 +23,7 @@ mod convert;
 mod error;
 mod escalations;
 mod forward;
+mod history;
 mod invalid;
 mod lifecycle;
 mod models;
@@ -146,7 +149,8 @@ pub async fn serve_routed(
     .max_decoding_message_size(MAX_MESSAGE)
     .max_encoding_message_size(MAX_MESSAGE);
     let models = pb::models_server::ModelsServer::new(ModelsService { node: node.clone() })
-        .max_decoding_message_size(MAX_MESSAGE);
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
     let models = InterceptedService::new(models, edge.authenticate.clone());
     let escalations =
         pb::escalations_server::EscalationsServer::new(EscalationsService { node, routing })

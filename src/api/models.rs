@@ -1,5 +1,5 @@
 //! `handoff.v1.Models`: publishing model versions and setting rollouts by
-//! market (operators only). The registry is the node's
+//! market (operators only); ExportHistory's work is in `history.rs`. The registry is the node's
 //! ([`crate::versions`]); this file checks the caller, converts, and maps
 //! [`VersionError`] to a status: malformed requests are INVALID_ARGUMENT
 //! (counted), requests the registry's state refuses FAILED_PRECONDITION.
@@ -13,6 +13,7 @@ use std::sync::Arc;
 use tonic::{Code, Request, Response, Status};
 
 use super::auth::{caller, enforce};
+use super::history::{self, HistoryStream};
 use super::invalid::invalid;
 use super::pb;
 use super::pb::models_server::Models;
@@ -125,6 +126,15 @@ async fn blocking<T: Send + 'static>(
 
 #[tonic::async_trait]
 impl Models for ModelsService {
+    type ExportHistoryStream = HistoryStream;
+
+    async fn export_history(
+        &self,
+        request: Request<pb::ExportHistoryRequest>,
+    ) -> Result<Response<HistoryStream>, Status> {
+        history::export_history(&self.node, request).await
+    }
+
     async fn publish_model(
         &self,
         request: Request<pb::PublishModelRequest>,

@@ -11,7 +11,7 @@
 //! | Subscribe            | no                         | its own escalations           | any filter        |
 //! | ListOpen             | no                         | its own                       | any team, or all  |
 //! | Acknowledge          | no                         | as itself, if notified or SLA owner | as any team, same condition |
-//! | Models (publish, list, rollouts) | no             | no                            | yes               |
+//! | Models (publish, list, rollouts, ExportHistory) | no | no                       | yes               |
 //!
 //! "As itself": the team comes from the caller; an empty `team` in the
 //! request means the caller's, another team's name is denied.
@@ -37,7 +37,8 @@ pub enum Rule {
     /// Only the notified team or the SLA's owner acknowledges an
     /// escalation (checked by the node against the escalation).
     NotifiedOrOwner,
-    /// Model versions and rollouts are operators' business.
+    /// Model versions, rollouts and the history they are judged
+    /// against are operators' business.
     OperatorsOnly,
 }
 
@@ -166,14 +167,14 @@ impl Principal {
     }
 
     /// May this caller call `call` of the Models service (publish and list
-    /// versions, set and read rollouts)? Only operators.
+    /// versions, set and read rollouts, export the history)? Only operators.
     pub fn may_manage_models(&self, call: &str) -> Result<(), Denial> {
         match self {
             Principal::Operator(_) | Principal::Anyone => Ok(()),
             Principal::Source(_) | Principal::Team(_) => Err(Denial::new(
                 Rule::OperatorsOnly,
                 format!(
-                    "{self} may not call {call}: model versions and rollouts are for operators"
+                    "{self} may not call {call}: model versions, rollouts and customers' history are for operators"
                 ),
             )),
         }
@@ -275,6 +276,17 @@ mod tests {
             operator().watched_teams(vec!["cx_director".into()]),
             Ok(vec!["cx_director".into()])
         );
+    }
+
+    #[test]
+    fn only_operators_call_the_models_service() {
+        assert_eq!(operator().may_manage_models("ExportHistory"), Ok(()));
+        assert_eq!(Principal::Anyone.may_manage_models("ExportHistory"), Ok(()));
+        for who in [team("marketing"), source("crm")] {
+            let d = who.may_manage_models("ExportHistory").expect_err("denied");
+            assert_eq!(d.rule, Rule::OperatorsOnly);
+            assert!(d.reason.contains("ExportHistory"), "{}", d.reason);
+        }
     }
 
     #[test]

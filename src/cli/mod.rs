@@ -3,9 +3,11 @@
 
 pub mod customer;
 pub mod escalations;
+pub mod history;
 pub mod ingest;
 pub mod loadgen;
 pub mod model;
+pub mod model_diff;
 pub mod print;
 pub mod publish;
 pub mod rollout;

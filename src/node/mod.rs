@@ -297,6 +297,11 @@ impl Node {
         &self.shards[shard as usize]
     }
 
+    /// The store (for reading whole histories: `handoff history export`).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     /// The model version whose names are every name the node knows (the
     /// one published last): what requests naming a team or a market are
     /// checked against. Each customer is served by its own version

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Slice};
 
 use super::keys;
-use super::{Result, Store, StoreError, TimerKey, WriteBatch};
+use super::{Result, ScannedFact, Store, StoreError, TimerKey, WriteBatch};
 
 /// The on-disk layout this build reads and writes (`meta` key `format`).
 const FORMAT_VERSION: u32 = 1;
@@ -596,6 +596,38 @@ impl Store for FjallStore {
                 .map_err(|e| StoreError::backend("pruning facts", e))?;
         }
         Ok(n)
+    }
+
+    fn scan_facts(
+        &self,
+        after: Option<(u32, &str, u64)>,
+        limit: usize,
+    ) -> Result<Vec<ScannedFact>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let err = |e| StoreError::backend("scanning facts", e);
+        let start = match after {
+            None => Bound::Unbounded,
+            Some((shard, customer, seq)) => Bound::Excluded(keys::fact(shard, customer, seq)),
+        };
+        let mut out = Vec::new();
+        for guard in self
+            .shared
+            .db
+            .snapshot()
+            .range(&self.shared.facts, (start, Bound::Unbounded))
+        {
+            let (key, value) = guard.into_inner().map_err(err)?;
+            let mut r = keys::Reader::new(&key, "fact");
+            let (shard, customer, seq) = (r.u32()?, r.str()?, r.u64()?);
+            r.end()?;
+            out.push((shard, customer, seq, value.to_vec()));
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     fn counters(&self) -> Result<Option<BTreeMap<String, i64>>> {

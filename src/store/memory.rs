@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
-use super::{Result, Store, TimerKey, WriteBatch};
+use super::{Result, ScannedFact, Store, TimerKey, WriteBatch};
 
 /// Everything in memory, in the same order the on-disk keys sort.
 #[derive(Debug, Default)]
@@ -175,6 +175,26 @@ impl Store for MemoryStore {
             s.facts.remove(&(shard, customer, seq));
         }
         Ok(n)
+    }
+
+    fn scan_facts(
+        &self,
+        after: Option<(u32, &str, u64)>,
+        limit: usize,
+    ) -> Result<Vec<ScannedFact>> {
+        let start = match after {
+            None => Bound::Unbounded,
+            Some((shard, customer, seq)) => Bound::Excluded((shard, customer.to_owned(), seq)),
+        };
+        Ok(self
+            .lock()
+            .facts
+            .range((start, Bound::Unbounded))
+            .take(limit)
+            .map(|((shard, customer, seq), (_, record))| {
+                (*shard, customer.clone(), *seq, record.clone())
+            })
+            .collect())
     }
 
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>> {

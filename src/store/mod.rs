@@ -109,6 +109,9 @@ impl StoreError {
     }
 }
 
+/// One stored fact: `(shard, customer, seq, FactRecord bytes)`.
+pub type ScannedFact = (u32, String, u64, Vec<u8>);
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A durable timer: the next tier of one SLA instance of one customer.
@@ -330,6 +333,29 @@ pub trait Store: Send + Sync + 'static {
     /// to document: [`FjallStore`] never prunes them, [`PgStore`] reads
     /// them as decided at the Unix epoch (so they go first).
     fn prune_facts(&self, shard: u32, before_us: i64, limit: usize) -> Result<u64>;
+
+    /// Up to `limit` facts of every shard, as `(shard, customer, seq,
+    /// FactRecord bytes)`, in `(shard, customer, seq)` order (a customer's
+    /// history is contiguous, oldest first), strictly after `after` when
+    /// given (resume a scan from the last fact seen).
+    ///
+    /// The node never reads facts back; this is for reading whole
+    /// histories offline or on an operator's request (`handoff history
+    /// export`). Facts pruned by the fact retention are gone. A store
+    /// that cannot scan them answers [`StoreError::Schema`] saying so (the
+    /// default).
+    fn scan_facts(
+        &self,
+        after: Option<(u32, &str, u64)>,
+        limit: usize,
+    ) -> Result<Vec<ScannedFact>> {
+        let _ = (after, limit);
+        Err(StoreError::Schema(
+            "this store cannot list customers' histories (the cluster's PostgreSQL store does \
+             not yet): export the history of a single node (`handoff history export --data DIR`)"
+                .into(),
+        ))
+    }
 
     /// The open escalations of `team` (of every team when `None`), as
     /// `(EscalationRecord bytes, acknowledged)`, ordered by team then id.

@@ -39,7 +39,7 @@ pub mod rollout;
 
 pub use rollout::{Candidate, DEFAULT_MARKET, Rollout, Rollouts};
 
-const CATALOG_KEY: &str = "model_catalog";
+pub(crate) const CATALOG_KEY: &str = "model_catalog";
 const ROLLOUTS_KEY: &str = "model_rollouts";
 
 fn source_key(version: u32) -> String {
@@ -476,7 +476,7 @@ impl Versions {
     }
 }
 
-fn read_catalog(store: &dyn Store) -> Result<Option<Catalog>, StoreError> {
+pub(crate) fn read_catalog(store: &dyn Store) -> Result<Option<Catalog>, StoreError> {
     store
         .meta(CATALOG_KEY)?
         .map(|bytes| {
