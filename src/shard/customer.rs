@@ -21,6 +21,7 @@ use crate::engine::{
 };
 use crate::journal::Entry;
 use crate::reply::{DecisionReply, IngestReply, NodeError, RegionMove, SlaChange, SlaChangeKind};
+use crate::state;
 
 /// What a customer actor is asked.
 pub enum CustomerMsg {
@@ -281,6 +282,12 @@ impl CustomerActor {
         fired: Option<Timer>,
     ) -> Result<(), NodeError> {
         let ctx = &self.ctx;
+        let index_before = slot
+            .state
+            .as_ref()
+            .filter(|_| !d.facts.is_empty())
+            .map(|s| state::index::keys(&ctx.model, ctx.shard, s))
+            .unwrap_or_default();
         let mut state = slot
             .state
             .take()
@@ -299,6 +306,7 @@ impl CustomerActor {
             timers: d.timers,
             fired,
             state,
+            index_before,
         };
         if entry.is_empty() {
             slot.state = entry.state.exists.then_some(entry.state);

@@ -14,7 +14,7 @@
 //! (the node numbers what it writes), and foreign keys across tables.
 
 /// The schema this binary writes.
-pub const VERSION: i32 = 2;
+pub const VERSION: i32 = 3;
 
 /// Migration `n` (1-based) takes the schema from version `n - 1` to `n`.
 pub const MIGRATIONS: &[&str] = &[
@@ -83,6 +83,16 @@ CREATE TABLE nodes (
 ALTER TABLE facts ADD COLUMN at_us int8 NOT NULL
     DEFAULT (extract(epoch FROM clock_timestamp()) * 1000000)::int8;
 CREATE INDEX facts_by_age ON facts (shard, at_us);
+"#,
+    // 3: the secondary indexes of customer queries: one row per key laid
+    // out by `state::index` (opaque, ordered bytes, global across shards),
+    // written in the commit that changes them. Customers written before
+    // have no rows here: the node backfills them once (`node::queries`).
+    // (Renumber on merge if another migration lands first.)
+    r#"
+CREATE TABLE customer_index (
+    key bytea PRIMARY KEY
+);
 "#,
 ];
 
