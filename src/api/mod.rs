@@ -6,6 +6,7 @@
 //! - `lifecycle.rs`, `escalations.rs`: the two services, a file each.
 //! - `forward.rs`: in a cluster, calls for customers whose shard another
 //!   node serves go on to it ([`Routing`], over a [`Locate`]).
+//! - `queries.rs`: ListCustomers' request and page conversions.
 //! - `convert.rs`: node types <-> protobuf types, the only place that
 //!   knows both.
 //! - `error.rs`: `NodeError` -> `Status`, and request id checks.
@@ -22,6 +23,7 @@ mod escalations;
 mod forward;
 mod invalid;
 mod lifecycle;
+mod queries;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -8,6 +8,7 @@
 mod catalog;
 pub mod config;
 mod escalations;
+pub mod queries;
 mod retention;
 #[cfg(test)]
 mod tests;
@@ -107,6 +108,11 @@ impl Node {
         clock: Arc<dyn Clock>,
     ) -> Result<Node, NodeError> {
         let model = Arc::new(catalog::bind(&*store, &model)?);
+        // Customers written before the query indexes get their keys, once.
+        let indexed = queries::backfill(&model, &*store)?;
+        if indexed > 0 {
+            tracing::info!(customers = indexed, "customer query indexes backfilled");
+        }
         let shards = config.shards;
         let journal: Arc<dyn Journal> =
             Arc::new(LocalJournal::start(store.clone(), model.clone(), shards)?);
