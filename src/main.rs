@@ -55,6 +55,12 @@ enum Command {
         #[command(subcommand)]
         command: CustomerCommand,
     },
+    /// Find customers on a running node by market, version, state, SLA
+    /// status, owner and age.
+    Customers {
+        #[command(subcommand)]
+        command: CustomersCommand,
+    },
     /// Follow, list or acknowledge escalations on a running node.
     Escalations {
         #[command(subcommand)]
@@ -96,6 +102,13 @@ enum TokenCommand {
 enum CustomerCommand {
     /// The unified view: states, owners, proofs, SLAs, escalations, timeline.
     Get(cli::customer::CustomerGetArgs),
+}
+
+#[derive(Subcommand)]
+enum CustomersCommand {
+    /// Customers matching every filter given, a page at a time, newest
+    /// first (by when they entered the state or status filtered on).
+    List(cli::customers::ListArgs),
 }
 
 #[derive(Subcommand)]
@@ -190,6 +203,9 @@ fn main() -> ExitCode {
         Command::Ingest(args) => block_on_status(cli::ingest::ingest(args)),
         Command::Customer { command } => match command {
             CustomerCommand::Get(args) => block_on(cli::customer::customer_get(args)),
+        },
+        Command::Customers { command } => match command {
+            CustomersCommand::List(args) => block_on(cli::customers::list(args)),
         },
         Command::Escalations { command } => match command {
             EscalationsCommand::Tail(args) => block_on(cli::escalations::tail::tail(args)),
