@@ -403,6 +403,203 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::testing::{Customer, MIN, T0, saas};
+    use crate::state::{Committed, apply_committed};
+    use crate::store::{FjallStore, MemoryStore};
+
+    /// `n` customers (every third one's access SLA breached), committed
+    /// with their index keys, or without them as an older build did.
+    fn fill(model: &Model, store: &dyn Store, n: usize, with_index: bool) {
+        for i in 0..n {
+            let mut c = Customer::new(&format!("c{i:03}"));
+            let mut entries = vec![
+                c.event(model, "crm", "deal_won", T0 + i as i64 * MIN),
+                c.event(
+                    model,
+                    "billing",
+                    "payment_succeeded",
+                    T0 + i as i64 * MIN + 1,
+                ),
+            ];
+            if i % 3 == 0 {
+                entries.push(c.fire(model));
+                entries.push(c.fire(model));
+            }
+            for e in &entries {
+                let seqs: Vec<u64> = (0..e.escalations() as u64).map(|k| k + 1).collect();
+                let (mut batch, _) = apply_committed(
+                    model,
+                    &[Committed {
+                        entry: e,
+                        escalation_seqs: &seqs,
+                    }],
+                );
+                batch.escalations.clear();
+                if !with_index {
+                    batch.index_set.clear();
+                    batch.index_cleared.clear();
+                }
+                store.commit(batch).expect("commits");
+            }
+        }
+    }
+
+    fn all_pages(model: &Model, store: &dyn Store, q: &Query, limit: usize) -> Vec<String> {
+        let (mut out, mut token) = (Vec::new(), String::new());
+        loop {
+            let page = list(model, store, q, limit, &token).expect("lists");
+            out.extend(page.customers.into_iter().map(|c| c.customer));
+            match page.next_page_token {
+                Some(t) => token = t,
+                None => return out,
+            }
+        }
+    }
+
+    fn breached(model: &Model) -> Query {
+        resolve(
+            model,
+            &ListRequest {
+                sla: "access_after_payment".into(),
+                sla_status: "breached".into(),
+                ..ListRequest::default()
+            },
+            Timestamp(T0),
+        )
+        .expect("valid")
+    }
+
+    #[test]
+    fn pages_return_every_match_once_in_either_order() {
+        let model = saas();
+        let store = MemoryStore::new();
+        fill(&model, &store, 40, true);
+        let want: Vec<String> = (0..40)
+            .filter(|i| i % 3 == 0)
+            .map(|i| format!("c{i:03}"))
+            .collect();
+        let mut q = breached(&model);
+        q.oldest_first = true;
+        assert_eq!(all_pages(&model, &store, &q, 3), want);
+        q.oldest_first = false;
+        let mut newest = want.clone();
+        newest.reverse();
+        assert_eq!(all_pages(&model, &store, &q, 4), newest);
+        // Every customer, by creation; and a filter checked on the record.
+        let every = resolve(&model, &ListRequest::default(), Timestamp(T0)).expect("valid");
+        assert_eq!(all_pages(&model, &store, &every, 7).len(), 40);
+        let mut us = breached(&model);
+        us.market = Some("DE".into());
+        assert!(all_pages(&model, &store, &us, 5).is_empty());
+    }
+
+    #[test]
+    fn bad_input_says_what_is_allowed() {
+        let model = saas();
+        let now = Timestamp(T0);
+        let cases = [
+            (
+                ListRequest {
+                    market: "XX".into(),
+                    ..ListRequest::default()
+                },
+                "declared markets: US, DE, BR",
+            ),
+            (
+                ListRequest {
+                    region: "nowhere".into(),
+                    state: "paid".into(),
+                    ..ListRequest::default()
+                },
+                "declared regions: lifecycle",
+            ),
+            (
+                ListRequest {
+                    region: "lifecycle".into(),
+                    state: "gone".into(),
+                    ..ListRequest::default()
+                },
+                "its states: lead",
+            ),
+            (
+                ListRequest {
+                    sla: "nope".into(),
+                    sla_status: "breached".into(),
+                    ..ListRequest::default()
+                },
+                "declared SLAs: access_after_payment",
+            ),
+            (
+                ListRequest {
+                    sla: "access_after_payment".into(),
+                    sla_status: "late".into(),
+                    ..ListRequest::default()
+                },
+                "running, paused, breached",
+            ),
+            (
+                ListRequest {
+                    owner: "nobody".into(),
+                    ..ListRequest::default()
+                },
+                "declared teams: marketing",
+            ),
+            (
+                ListRequest {
+                    limit: MAX_LIMIT + 1,
+                    ..ListRequest::default()
+                },
+                "1 to 1000",
+            ),
+        ];
+        for (r, want) in cases {
+            match resolve(&model, &r, now) {
+                Err(NodeError::Invalid(_, m)) => assert!(m.contains(want), "{m}"),
+                other => panic!("{r:?}: {other:?}"),
+            }
+        }
+        let store = MemoryStore::new();
+        let q = breached(&model);
+        for token in ["zz", "01", &encode_token(b"\x01elsewhere")] {
+            match list(&model, &store, &q, 10, token) {
+                Err(NodeError::Invalid(InvalidReason::Cursor, m)) => {
+                    assert!(m.contains("next_page_token"), "{m}")
+                }
+                other => panic!("{token}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn backfill_indexes_customers_written_without_keys_once() {
+        let model = saas();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = FjallStore::open(dir.path()).expect("opens");
+        fill(&model, &store, 12, false);
+        assert!(
+            store
+                .index_keys(&[0], &[0xFF], false, 10)
+                .expect("scans")
+                .is_empty()
+        );
+        let q = breached(&model);
+        assert!(
+            all_pages(&model, &store, &q, 5).is_empty(),
+            "nothing indexed yet"
+        );
+        assert_eq!(backfill(&model, &store).expect("backfills"), 12);
+        assert_eq!(
+            all_pages(&model, &store, &q, 5),
+            vec!["c009", "c006", "c003", "c000"]
+        );
+        // Done once: recorded, and not repeated.
+        assert!(store.meta(INDEX_VERSION_KEY).expect("reads").is_some());
+        assert_eq!(backfill(&model, &store).expect("skips"), 0);
+        // A fresh store is marked done at once.
+        let fresh = MemoryStore::new();
+        assert_eq!(backfill(&model, &fresh).expect("nothing to do"), 0);
+        assert!(fresh.meta(INDEX_VERSION_KEY).expect("reads").is_some());
+    }
 
     #[test]
     fn tokens_round_trip_and_refuse_garbage() {
