@@ -57,6 +57,15 @@ fn filters() -> Vec<Filter> {
             holds: |v| v.slas.iter().any(|s| s.sla == "first_reply" && s.paused),
         },
         Filter {
+            name: "--sla first_reply=running",
+            req: pb::ListCustomersRequest {
+                sla: "first_reply".into(),
+                sla_status: "running".into(),
+                ..base()
+            },
+            holds: |v| v.slas.iter().any(|s| s.sla == "first_reply" && !s.paused),
+        },
+        Filter {
             name: "--state lifecycle=paid",
             req: pb::ListCustomersRequest {
                 region: "lifecycle".into(),
@@ -79,8 +88,7 @@ fn filters() -> Vec<Filter> {
             },
             holds: |v| {
                 v.market == "BR"
-                    && v
-                        .regions
+                    && v.regions
                         .iter()
                         .any(|r| r.region == "lifecycle" && r.state == "active")
             },
@@ -261,7 +269,10 @@ async fn list_customers_equals_a_recount_from_every_view() {
     assert_eq!(reversed, newest, "the same order, reversed");
 
     let sets = agreed_sets(&lc, &everyone).await;
-    assert!(!sets[0].is_empty(), "the failures breach access_after_payment");
+    assert!(
+        !sets[0].is_empty(),
+        "the failures breach access_after_payment"
+    );
     for (f, set) in filters().iter().zip(&sets) {
         eprintln!("{}: {} customers", f.name, set.len());
     }
@@ -293,9 +304,13 @@ async fn list_customers_equals_a_recount_from_every_view() {
         &all_pages(&mut lc, filters()[0].req.clone(), 100).await,
         "breached",
     );
-    assert!(cli == sets[0] || cli == now, "the CLI lists what the call does");
+    assert!(
+        cli == sets[0] || cli == now,
+        "the CLI lists what the call does"
+    );
 
     // A restart keeps the indexes.
+    assert!(node.terminate().success(), "a graceful stop");
     node.restart();
     let mut lc = node.lifecycle().await;
     let again = all_pages(&mut lc, pb::ListCustomersRequest::default(), 250).await;
@@ -305,7 +320,10 @@ async fn list_customers_equals_a_recount_from_every_view() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_filters_are_invalid_argument_naming_what_is_allowed() {
-    let node = NodeProcess::start(&fresh_dir("queries-bad"), &root().join("examples/saas.toml"));
+    let node = NodeProcess::start(
+        &fresh_dir("queries-bad"),
+        &root().join("examples/saas.toml"),
+    );
     let mut lc = node.lifecycle().await;
     let base = pb::ListCustomersRequest::default;
     let cases = [
@@ -371,10 +389,7 @@ async fn bad_filters_are_invalid_argument_naming_what_is_allowed() {
         ),
     ];
     for (req, want) in cases {
-        let err = lc
-            .list_customers(req.clone())
-            .await
-            .expect_err("refused");
+        let err = lc.list_customers(req.clone()).await.expect_err("refused");
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{req:?}: {err:?}");
         assert!(err.message().contains(want), "{req:?}: {}", err.message());
     }
@@ -391,7 +406,12 @@ async fn bad_filters_are_invalid_argument_naming_what_is_allowed() {
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     // The CLI says so and exits non-zero.
     let (code, _, err) = handoff(&[
-        "customers", "list", "--sla", "first_reply=late", "--target", &node.addr,
+        "customers",
+        "list",
+        "--sla",
+        "first_reply=late",
+        "--target",
+        &node.addr,
     ]);
     assert_ne!(code, Some(0));
     assert!(err.contains("running, paused, breached"), "{err}");
