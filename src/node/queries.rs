@@ -235,7 +235,7 @@ fn encode_token(last: &[u8]) -> String {
 }
 
 fn decode_token(token: &str) -> Option<Vec<u8>> {
-    if token.len() % 2 != 0 || token.len() < 4 {
+    if !token.len().is_multiple_of(2) || token.len() < 4 {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..token.len())
