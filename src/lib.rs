@@ -22,8 +22,9 @@
 //!   lines, with an in-memory timer queue.
 //! - [`node`]: a running node's handle: admission (load shedding, the
 //!   dispatch window), ingest, decisions, views, escalation streams with
-//!   cursors, the escalation log's retention, open escalations, the model
-//!   catalog of its store; its config.
+//!   cursors, the escalation log's retention, open escalations, customer
+//!   queries over the secondary indexes, the model catalog of its store;
+//!   its config.
 //! - [`reply`]: what a call answers and the errors it can fail with, each
 //!   with a kind; produced by the shard, mapped to gRPC by `api`.
 //! - [`shard`]: shard routers (passivation, the active-actor cap, the
@@ -33,7 +34,7 @@
 //!   commit (firings first), per-shard escalation sequence numbers, commit
 //!   notifications.
 //! - [`state`]: committed entries to store rows: the one place that knows
-//!   the row layout.
+//!   the row layout, including the customer query indexes' keys.
 //! - [`store`]: the storage trait, the fjall and memory stores, the prost
 //!   codec of durable records, and the cluster's PostgreSQL store (fenced
 //!   commits, shard leases, node membership).
