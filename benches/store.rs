@@ -54,6 +54,10 @@ fn entries(model: &Model, n: usize) -> Vec<Entry> {
                 &Input::Event(event),
                 at,
             );
+            let index_before = state
+                .as_ref()
+                .map(|s| handoff::state::index::keys(model, (i % 16) as u32, s))
+                .unwrap_or_default();
             let mut s = state
                 .take()
                 .unwrap_or_else(|| CustomerState::empty(model, &customer));
@@ -73,6 +77,7 @@ fn entries(model: &Model, n: usize) -> Vec<Entry> {
                 timers: d.timers,
                 fired: None,
                 state: s.clone(),
+                index_before,
             });
             seq += facts;
             state = Some(s);

@@ -25,7 +25,8 @@
 //!   replayed over them, compared per market).
 //! - [`node`]: a running node's handle: admission (load shedding, the
 //!   dispatch window), ingest, decisions, views, escalation streams with
-//!   cursors, the escalation log's retention, open escalations; its config.
+//!   cursors, the escalation log's retention, open escalations, customer
+//!   queries over the secondary indexes; its config.
 //! - [`versions`]: every published version of the model (kept in the
 //!   store, bound to its catalog) and the rollout table by market: which
 //!   version serves each customer, and which a new one starts on.
@@ -38,7 +39,7 @@
 //!   commit (firings first), per-shard escalation sequence numbers, commit
 //!   notifications.
 //! - [`state`]: committed entries to store rows: the one place that knows
-//!   the row layout.
+//!   the row layout, including the customer query indexes' keys.
 //! - [`store`]: the storage trait, the fjall and memory stores, the prost
 //!   codec of durable records, and the cluster's PostgreSQL store (fenced
 //!   commits, shard leases, node membership).

@@ -55,6 +55,12 @@ enum Command {
         #[command(subcommand)]
         command: CustomerCommand,
     },
+    /// Find customers on a running node by market, version, state, SLA
+    /// status, owner and age.
+    Customers {
+        #[command(subcommand)]
+        command: CustomersCommand,
+    },
     /// Follow, list or acknowledge escalations on a running node.
     Escalations {
         #[command(subcommand)]
@@ -113,6 +119,13 @@ enum TokenCommand {
 enum CustomerCommand {
     /// The unified view: states, owners, proofs, SLAs, escalations, timeline.
     Get(cli::customer::CustomerGetArgs),
+}
+
+#[derive(Subcommand)]
+enum CustomersCommand {
+    /// Customers matching every filter given, a page at a time, newest
+    /// first (by when they entered the state or status filtered on).
+    List(cli::customers::ListArgs),
 }
 
 #[derive(Subcommand)]
@@ -232,6 +245,9 @@ fn main() -> ExitCode {
         Command::Rollout { command } => match command {
             RolloutCommand::Set(args) => block_on(cli::rollout::set(args)),
             RolloutCommand::Show(args) => block_on(cli::rollout::show(args)),
+        },
+        Command::Customers { command } => match command {
+            CustomersCommand::List(args) => block_on(cli::customers::list(args)),
         },
         Command::Escalations { command } => match command {
             EscalationsCommand::Tail(args) => block_on(cli::escalations::tail::tail(args)),

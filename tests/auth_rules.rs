@@ -219,6 +219,29 @@ async fn every_rule_allows_its_own_callers_and_denies_the_rest_over_tls() {
         .into_inner();
     assert!(!v.timeline.is_empty() && !v.timeline_withheld, "{v:?}");
 
+    // ListCustomers: as GetCustomer, every principal lists (summaries
+    // carry no timeline); a caller without credentials does not.
+    for token in [prov, billing, alice] {
+        let req = pb::ListCustomersRequest {
+            market: "BR".into(),
+            ..Default::default()
+        };
+        let page = lc
+            .list_customers(with(token, req))
+            .await
+            .expect("lists")
+            .into_inner();
+        assert!(
+            page.customers.iter().any(|s| s.customer_id == c),
+            "{page:?}"
+        );
+    }
+    let err = lc
+        .list_customers(with(None, pb::ListCustomersRequest::default()))
+        .await
+        .expect_err("no credentials");
+    assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+
     // Wait for the re-escalation to cx_director.
     let list = |token, team: &str| with(token, pb::ListOpenRequest { team: team.into() });
     let open = eventually(Duration::from_secs(30), "a cx_director escalation", || {

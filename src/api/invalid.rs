@@ -37,12 +37,13 @@ const PASSED_ON_KEY: &str = "x-handoff-passed-on";
 
 /// The methods of `handoff.v1`: the `call` label's values (anything else,
 /// such as health or reflection, is `other`).
-const CALLS: [&str; 8] = [
+const CALLS: [&str; 9] = [
     "Ingest",
     "IngestBatch",
     "Authorize",
     "CheckMessage",
     "GetCustomer",
+    "ListCustomers",
     "Subscribe",
     "ListOpen",
     "Acknowledge",

@@ -230,4 +230,14 @@ impl Lifecycle for LifecycleService {
         .await?;
         Ok(Response::new(view))
     }
+
+    async fn list_customers(
+        &self,
+        request: Request<pb::ListCustomersRequest>,
+    ) -> Result<Response<pb::ListCustomersResult>, Status> {
+        // Every principal may read views (GetCustomer); the store is
+        // shared in a cluster, so this node answers for every shard.
+        let _caller = caller(&request)?;
+        super::queries::list_customers(self.node.clone(), request.into_inner()).await
+    }
 }

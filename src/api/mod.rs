@@ -9,6 +9,7 @@
 //!   lines.
 //! - `forward.rs`: in a cluster, calls for customers whose shard another
 //!   node serves go on to it ([`Routing`], over a [`Locate`]).
+//! - `queries.rs`: ListCustomers' request and page conversions.
 //! - `convert.rs`: node types <-> protobuf types, the only place that
 //!   knows both.
 //! - `error.rs`: `NodeError` -> `Status`, and request id checks.
@@ -27,6 +28,7 @@ mod history;
 mod invalid;
 mod lifecycle;
 mod models;
+mod queries;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 //! reads files and arguments, calls the library and writes the result.
 
 pub mod customer;
+pub mod customers;
 pub mod escalations;
 pub mod history;
 pub mod ingest;

@@ -111,6 +111,22 @@ impl Store for TestStore {
     fn put_meta(&self, key: &str, value: Vec<u8>) -> Result<(), StoreError> {
         self.inner.put_meta(key, value)
     }
+    fn index_keys(
+        &self,
+        low: &[u8],
+        high: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.inner.index_keys(low, high, reverse, limit)
+    }
+    fn customers_after(
+        &self,
+        after: Option<(u32, &str)>,
+        limit: usize,
+    ) -> Result<Vec<(u32, String, Vec<u8>)>, StoreError> {
+        self.inner.customers_after(after, limit)
+    }
     fn disk_bytes(&self) -> Result<u64, StoreError> {
         Ok(0)
     }

@@ -7,6 +7,7 @@
 
 pub mod config;
 mod escalations;
+pub mod queries;
 mod retention;
 #[cfg(test)]
 mod tests;
@@ -121,6 +122,11 @@ impl Node {
             VersionError::Store(e) => NodeError::from(e),
             other => NodeError::ModelMismatch(other.to_string()),
         })?);
+        // Customers written before the query indexes get their keys, once.
+        let indexed = queries::backfill(&versions, &*store)?;
+        if indexed > 0 {
+            tracing::info!(customers = indexed, "customer query indexes backfilled");
+        }
         let shards = config.shards;
         let journal: Arc<dyn Journal> = Arc::new(LocalJournal::start(store.clone(), shards)?);
         let (shutdown, shutdown_rx) = watch::channel(false);

@@ -21,6 +21,7 @@ use crate::engine::{
 };
 use crate::journal::Entry;
 use crate::reply::{DecisionReply, IngestReply, NodeError, RegionMove, SlaChange, SlaChangeKind};
+use crate::state;
 
 /// What a customer actor is asked.
 pub enum CustomerMsg {
@@ -303,6 +304,12 @@ impl CustomerActor {
     ) -> Result<(), NodeError> {
         let ctx = &self.ctx;
         let model = slot.model.clone();
+        let index_before = slot
+            .state
+            .as_ref()
+            .filter(|_| !d.facts.is_empty())
+            .map(|s| state::index::keys(&model, ctx.shard, s))
+            .unwrap_or_default();
         let mut state = slot
             .state
             .take()
@@ -322,6 +329,7 @@ impl CustomerActor {
             timers: d.timers,
             fired,
             state,
+            index_before,
         };
         if entry.is_empty() {
             slot.state = entry.state.exists.then_some(entry.state);

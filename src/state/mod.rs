@@ -14,6 +14,7 @@
 //! Pure: it reads nothing and writes nothing; the journal hands the batch
 //! to the store.
 
+pub mod index;
 #[cfg(test)]
 pub(crate) mod testing;
 #[cfg(test)]
@@ -58,6 +59,10 @@ pub struct Entry {
     /// The customer after `facts`: the actor's own copy, lent so that the
     /// record is written without a read, and given back with the answer.
     pub state: CustomerState,
+    /// The customer's query index keys before `facts` ([`index::keys`] of
+    /// the state the actor decided on; empty for a new customer): what
+    /// the commit clears where the state after no longer has them.
+    pub index_before: Vec<Vec<u8>>,
 }
 
 impl Entry {
@@ -114,7 +119,39 @@ pub struct Committed<'a> {
 pub fn apply_committed(committed: &[Committed<'_>]) -> (WriteBatch, Vec<TimerUpdate>) {
     let mut batch = WriteBatch::default();
     let updates = committed.iter().map(|c| rows(c, &mut batch)).collect();
+    index_rows(committed, &mut batch);
     (batch, updates)
+}
+
+/// The query index keys the entries change, netted over the group (an
+/// entry's keys before are its predecessor's keys after), so no key is
+/// both cleared and set.
+fn index_rows(committed: &[Committed<'_>], b: &mut WriteBatch) {
+    let mut net: std::collections::BTreeMap<Vec<u8>, bool> = Default::default();
+    for c in committed {
+        let e = c.entry;
+        if e.facts.is_empty() {
+            continue;
+        }
+        let after = index::keys(&e.model, e.shard, &e.state);
+        for k in &e.index_before {
+            if !after.contains(k) {
+                net.insert(k.clone(), false);
+            }
+        }
+        for k in after {
+            if !e.index_before.contains(&k) {
+                net.insert(k, true);
+            }
+        }
+    }
+    for (k, set) in net {
+        if set {
+            b.index_set.push(k);
+        } else {
+            b.index_cleared.push(k);
+        }
+    }
 }
 
 /// The store key of a customer's timer.

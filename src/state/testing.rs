@@ -38,6 +38,11 @@ impl Customer {
             &input,
             Timestamp(at),
         );
+        let index_before = self
+            .state
+            .as_ref()
+            .map(|s| super::index::keys(model, 3, s))
+            .unwrap_or_default();
         let mut state = self
             .state
             .take()
@@ -57,6 +62,7 @@ impl Customer {
             timers: d.timers,
             fired,
             state: state.clone(),
+            index_before,
         };
         self.seq += entry.facts.len() as u64;
         self.state = Some(state);

@@ -1,10 +1,14 @@
 //! [`FjallStore`]: the node's [`Store`], on fjall.
 //!
-//! One fjall database holds seven keyspaces: `customers`, `facts` (each
+//! One fjall database holds eight keyspaces: `customers`, `facts` (each
 //! customer's history), `fact_ages` (the same facts by decision time, for
 //! their retention), `timers`, `escalations` (the log, by shard and
-//! sequence), `open` (open escalations by team) and `meta` (format version,
-//! the node's metadata such as the model catalog). Each commit is one fjall
+//! sequence), `open` (open escalations by team), `customer_index` (the
+//! secondary indexes of customer queries, keys laid out by
+//! `state::index`, empty values) and `meta` (format version, the node's
+//! metadata such as the model catalog). A directory of an older build gets
+//! `customer_index` created empty at open; the node backfills it once
+//! (`node::queries`), and the format version stays 1. Each commit is one fjall
 //! write batch, atomic across keyspaces, journaled and fsync'd
 //! (`PersistMode::SyncAll`) before it returns. Group commit is the
 //! journal's (one caller, one batch per group); the store writes what it is
@@ -72,6 +76,8 @@ struct Shared {
     escalations: Keyspace,
     /// Open escalations by team: `team \0 escalation id` -> ack byte + entry.
     open: Keyspace,
+    /// Customer query indexes: `state::index` key -> empty.
+    index: Keyspace,
     meta: Keyspace,
     /// Held while a batch with counters reads their values and commits, so
     /// two batches never add to the same old value.
@@ -92,6 +98,7 @@ enum Part {
     Escalations,
     Open,
     Meta,
+    Index,
 }
 
 impl FjallStore {
@@ -113,6 +120,7 @@ impl FjallStore {
             timers: keyspace("timers")?,
             escalations: keyspace("escalations")?,
             open: keyspace("open")?,
+            index: keyspace("customer_index")?,
             meta: keyspace("meta")?,
             counting: std::sync::Mutex::new(()),
             db,
@@ -176,8 +184,9 @@ fn open_error(dir: &Path, e: fjall::Error) -> StoreError {
 
 impl Shared {
     /// Every keyspace.
-    fn all(&self) -> [&Keyspace; 7] {
+    fn all(&self) -> [&Keyspace; 8] {
         [
+            &self.index,
             &self.customers,
             &self.facts,
             &self.fact_ages,
@@ -197,6 +206,7 @@ impl Shared {
             Part::Escalations => &self.escalations,
             Part::Open => &self.open,
             Part::Meta => &self.meta,
+            Part::Index => &self.index,
         }
     }
 
@@ -303,6 +313,12 @@ impl Shared {
                     (Part::Open, open_key(&row.team, &row.escalation_id)),
                     Some(value),
                 );
+            }
+            for key in b.index_cleared {
+                ops.insert((Part::Index, key), None);
+            }
+            for key in b.index_set {
+                ops.insert((Part::Index, key), Some(Vec::new()));
             }
         }
 
@@ -672,6 +688,73 @@ impl Store for FjallStore {
             .insert(key.as_bytes(), value)
             .and_then(|()| self.shared.db.persist(PersistMode::SyncAll))
             .map_err(|e| StoreError::backend("writing the store's metadata", e))
+    }
+
+    fn index_keys(
+        &self,
+        low: &[u8],
+        high: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>> {
+        if low >= high || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let err = |e| StoreError::backend("scanning a customer index", e);
+        let snapshot = self.shared.db.snapshot();
+        let range = snapshot.range(&self.shared.index, low.to_vec()..high.to_vec());
+        let mut out = Vec::new();
+        let mut push = |guard: fjall::Guard| -> Result<bool> {
+            out.push(guard.key().map_err(err)?.to_vec());
+            Ok(out.len() < limit)
+        };
+        if reverse {
+            for guard in range.rev() {
+                if !push(guard)? {
+                    break;
+                }
+            }
+        } else {
+            for guard in range {
+                if !push(guard)? {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn customers_after(
+        &self,
+        after: Option<(u32, &str)>,
+        limit: usize,
+    ) -> Result<Vec<(u32, String, Vec<u8>)>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let err = |e| StoreError::backend("reading customers", e);
+        let start = match after {
+            Some((shard, c)) => Bound::Excluded(keys::customer(shard, c)),
+            None => Bound::Unbounded,
+        };
+        let mut out = Vec::new();
+        for guard in self
+            .shared
+            .db
+            .snapshot()
+            .range(&self.shared.customers, (start, Bound::Unbounded))
+        {
+            let (key, value) = guard.into_inner().map_err(err)?;
+            let mut r = keys::Reader::new(&key, "customer");
+            let shard = r.u32()?;
+            let customer = r.str()?;
+            r.end()?;
+            out.push((shard, customer, value.to_vec()));
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     fn disk_bytes(&self) -> Result<u64> {

@@ -29,6 +29,8 @@ struct Inner {
     open: BTreeMap<(String, String), (Vec<u8>, bool)>,
     meta: BTreeMap<String, Vec<u8>>,
     counters: BTreeMap<String, i64>,
+    /// Secondary index keys (`state::index`).
+    index: BTreeSet<Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -75,6 +77,10 @@ impl Store for MemoryStore {
         for (_, name, delta) in batch.counters {
             *s.counters.entry(name).or_default() += delta;
         }
+        for key in &batch.index_cleared {
+            s.index.remove(key);
+        }
+        s.index.extend(batch.index_set);
         Ok(())
     }
 
@@ -218,6 +224,45 @@ impl Store for MemoryStore {
     fn put_meta(&self, key: &str, value: Vec<u8>) -> Result<()> {
         self.lock().meta.insert(key.to_owned(), value);
         Ok(())
+    }
+
+    fn index_keys(
+        &self,
+        low: &[u8],
+        high: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>> {
+        if low >= high {
+            return Ok(Vec::new());
+        }
+        let s = self.lock();
+        let range = s
+            .index
+            .range::<[u8], _>((Bound::Included(low), Bound::Excluded(high)));
+        Ok(if reverse {
+            range.rev().take(limit).cloned().collect()
+        } else {
+            range.take(limit).cloned().collect()
+        })
+    }
+
+    fn customers_after(
+        &self,
+        after: Option<(u32, &str)>,
+        limit: usize,
+    ) -> Result<Vec<(u32, String, Vec<u8>)>> {
+        let s = self.lock();
+        let start = match after {
+            // String order is byte order, as the other stores sort ids.
+            Some((shard, c)) => Bound::Excluded((shard, c.to_owned())),
+            None => Bound::Unbounded,
+        };
+        Ok(s.customers
+            .range((start, Bound::Unbounded))
+            .take(limit)
+            .map(|((shard, c), v)| (*shard, c.clone(), v.clone()))
+            .collect())
     }
 
     fn disk_bytes(&self) -> Result<u64> {

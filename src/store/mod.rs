@@ -161,9 +161,11 @@ pub struct Fence {
 ///
 /// Applied in this order, so that within one batch a later write of the
 /// same key wins: customers, facts, `timers_cleared`, `timers_set`,
-/// escalations, `open_cleared`, `open_set`. A timer both cleared and set in
-/// one batch therefore stays set: a stray timer is harmless (firing it
-/// decides nothing) where a lost one would lose an escalation.
+/// escalations, `open_cleared`, `open_set`, `index_cleared`, `index_set`.
+/// A timer both cleared and set in one batch therefore stays set: a stray
+/// timer is harmless (firing it decides nothing) where a lost one would
+/// lose an escalation. The state layer nets index keys so that no key is
+/// both cleared and set by one batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteBatch {
     /// `(shard, customer, CustomerRecord bytes)`: replaces the record.
@@ -189,6 +191,12 @@ pub struct WriteBatch {
     pub counters: Vec<(u32, String, i64)>,
     /// The leases the entries were decided under (see [`Fence`]).
     pub fences: Vec<Fence>,
+    /// Secondary index keys of customers (`state::index`: opaque ordered
+    /// bytes, global across shards, empty values) written with the facts
+    /// that change them, so a query is exact at the moment it reads.
+    pub index_set: Vec<Vec<u8>>,
+    /// Index keys removed (the customer left that state or status).
+    pub index_cleared: Vec<Vec<u8>>,
 }
 
 /// One open escalation in the by-team index.
@@ -211,6 +219,8 @@ impl WriteBatch {
             && self.open_set.is_empty()
             && self.open_cleared.is_empty()
             && self.counters.is_empty()
+            && self.index_set.is_empty()
+            && self.index_cleared.is_empty()
     }
 
     /// Appends `other`'s writes after this batch's (later writes win).
@@ -224,6 +234,8 @@ impl WriteBatch {
         self.open_cleared.extend(other.open_cleared);
         self.counters.extend(other.counters);
         self.fences.extend(other.fences);
+        self.index_set.extend(other.index_set);
+        self.index_cleared.extend(other.index_cleared);
     }
 }
 
@@ -379,6 +391,29 @@ pub trait Store: Send + Sync + 'static {
     fn counters(&self) -> Result<Option<std::collections::BTreeMap<String, i64>>> {
         Ok(None)
     }
+    /// Up to `limit` secondary index keys `k` with `low <= k < high` (byte
+    /// order), ascending, or descending when `reverse`: a page of one index
+    /// family, resumed by narrowing the range past the last key seen.
+    /// Index keys are global (no shard of their own) and opaque to the
+    /// store; only `state::index` lays them out.
+    fn index_keys(
+        &self,
+        low: &[u8],
+        high: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>>;
+
+    /// Up to `limit` customer records, `(shard, customer, CustomerRecord
+    /// bytes)`, ordered by shard then customer id (bytes), strictly after
+    /// `after` when given: a full pass over every customer, resumed from
+    /// the last one seen (for one-time maintenance such as the index
+    /// backfill; never on a request path).
+    fn customers_after(
+        &self,
+        after: Option<(u32, &str)>,
+        limit: usize,
+    ) -> Result<Vec<(u32, String, Vec<u8>)>>;
 
     /// Bytes on disk (0 for a store that keeps nothing on disk).
     fn disk_bytes(&self) -> Result<u64>;

@@ -694,6 +694,62 @@ impl Store for PgStore {
         })
     }
 
+    fn index_keys(
+        &self,
+        low: &[u8],
+        high: &[u8],
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>> {
+        if low >= high || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (pool, low, high) = (self.pool.clone(), low.to_vec(), high.to_vec());
+        let limit = limit.min(i64::MAX as usize) as i64;
+        self.block(async move {
+            let c = Conn::get(&pool, "read").await?;
+            let q = if reverse {
+                sql::INDEX_DESC
+            } else {
+                sql::INDEX_ASC
+            };
+            let rows = c
+                .rows("scan a customer index", q, &[&low, &high, &limit])
+                .await?;
+            c.done();
+            Ok(rows.iter().map(|r| r.get::<_, Vec<u8>>(0)).collect())
+        })
+    }
+
+    fn customers_after(
+        &self,
+        after: Option<(u32, &str)>,
+        limit: usize,
+    ) -> Result<Vec<(u32, String, Vec<u8>)>> {
+        let (pool, after) = (
+            self.pool.clone(),
+            after.map(|(s, c)| (i64::from(s), c.as_bytes().to_vec())),
+        );
+        let limit = limit.min(i64::MAX as usize) as i64;
+        self.block(async move {
+            let c = Conn::get(&pool, "read").await?;
+            let op = "read customers";
+            let rows = match &after {
+                None => c.rows(op, sql::CUSTOMERS_FROM_START, &[&limit]).await?,
+                Some((s, id)) => c.rows(op, sql::CUSTOMERS_AFTER, &[s, id, &limit]).await?,
+            };
+            c.done();
+            rows.iter()
+                .map(|r| {
+                    let id: Vec<u8> = r.get(1);
+                    let id = String::from_utf8(id)
+                        .map_err(|e| StoreError::corrupt("customer id", e.to_string()))?;
+                    Ok((r.get::<_, i64>(0) as u32, id, r.get::<_, Vec<u8>>(2)))
+                })
+                .collect()
+        })
+    }
+
     fn disk_bytes(&self) -> Result<u64> {
         let pool = self.pool.clone();
         self.block(async move {
@@ -792,6 +848,8 @@ struct CommitRows {
     open_cleared: (Bytes, Bytes),
     /// Counter name, shard and the summed delta.
     counters: (Vec<String>, Vec<i64>, Vec<i64>),
+    index_set: Bytes,
+    index_cleared: Bytes,
 }
 
 impl CommitRows {
@@ -831,6 +889,14 @@ impl CommitRows {
             .into_iter()
             .filter(|k| !open.contains_key(k))
             .collect();
+        let index_set: HashSet<Vec<u8>> = b.index_set.into_iter().collect();
+        let index_cleared: Vec<Vec<u8>> = b
+            .index_cleared
+            .into_iter()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .filter(|k| !index_set.contains(k))
+            .collect();
 
         let mut counters: BTreeMap<(String, u32), i64> = BTreeMap::new();
         for (shard, name, delta) in b.counters {
@@ -847,6 +913,8 @@ impl CommitRows {
             open_set: Default::default(),
             open_cleared: Default::default(),
             counters: Default::default(),
+            index_set: index_set.into_iter().collect(),
+            index_cleared,
         };
         for ((name, shard), delta) in counters {
             rows.counters.0.push(name);
@@ -920,6 +988,7 @@ impl CommitRows {
                     .map_err(|e| db_error("prepare a commit", e))
             }
         };
+        let (clear_i, set_i) = tokio::try_join!(prep(sql::CLEAR_INDEX), prep(sql::SET_INDEX))?;
         let (lock, fence, customers, facts, clear_t, set_t, escs, clear_o, set_o, count) = tokio::try_join!(
             prep(sql::LOCK_SHARDS),
             prep(sql::FENCE),
@@ -1028,6 +1097,18 @@ impl CommitRows {
                     }
                     let c = &self.counters;
                     tx.execute(&count, &[&c.0, &c.1, &c.2]).await
+                },
+                async {
+                    if self.index_cleared.is_empty() {
+                        return Ok(0);
+                    }
+                    tx.execute(&clear_i, &[&self.index_cleared]).await
+                },
+                async {
+                    if self.index_set.is_empty() {
+                        return Ok(0);
+                    }
+                    tx.execute(&set_i, &[&self.index_set]).await
                 },
             )
         };

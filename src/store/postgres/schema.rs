@@ -14,7 +14,7 @@
 //! (the node numbers what it writes), and foreign keys across tables.
 
 /// The schema this binary writes.
-pub const VERSION: i32 = 4;
+pub const VERSION: i32 = 5;
 
 /// Migration `n` (1-based) takes the schema from version `n - 1` to `n`.
 pub const MIGRATIONS: &[&str] = &[
@@ -112,6 +112,15 @@ CREATE TABLE counters (
     shard int8 NOT NULL,
     value int8 NOT NULL,
     PRIMARY KEY (name, shard)
+);
+"#,
+    // 5: the secondary indexes of customer queries: one row per key laid
+    // out by `state::index` (opaque, ordered bytes, global across shards),
+    // written in the commit that changes them. Customers written before
+    // have no rows here: the node backfills them once (`node::queries`).
+    r#"
+CREATE TABLE customer_index (
+    key bytea PRIMARY KEY
 );
 "#,
 ];

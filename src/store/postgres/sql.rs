@@ -49,6 +49,9 @@ pub const SET_OPEN: &str = "INSERT INTO open_escalations (team, escalation_id, r
      SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bool[]) \
      ON CONFLICT (team, escalation_id) DO UPDATE \
        SET record = EXCLUDED.record, acknowledged = EXCLUDED.acknowledged";
+pub const CLEAR_INDEX: &str = "DELETE FROM customer_index WHERE key = ANY($1::bytea[])";
+pub const SET_INDEX: &str = "INSERT INTO customer_index (key) \
+     SELECT * FROM unnest($1::bytea[]) ON CONFLICT DO NOTHING";
 
 // ---- reads ----
 
@@ -94,6 +97,16 @@ pub const OPEN_ALL: &str =
 pub const OPEN_OF_TEAM: &str = "SELECT record, acknowledged FROM open_escalations \
      WHERE team = $1 ORDER BY escalation_id";
 pub const COUNTERS: &str = "SELECT name, sum(value)::int8 FROM counters GROUP BY name";
+/// A page of a customer index, by the primary key's order (`bytea`
+/// compares byte-wise, as the embedded store does).
+pub const INDEX_ASC: &str = "SELECT key FROM customer_index \
+     WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3";
+pub const INDEX_DESC: &str = "SELECT key FROM customer_index \
+     WHERE key >= $1 AND key < $2 ORDER BY key DESC LIMIT $3";
+pub const CUSTOMERS_FROM_START: &str =
+    "SELECT shard, customer, record FROM customers ORDER BY shard, customer LIMIT $1";
+pub const CUSTOMERS_AFTER: &str = "SELECT shard, customer, record FROM customers \
+     WHERE (shard, customer) > ($1, $2) ORDER BY shard, customer LIMIT $3";
 pub const META: &str = "SELECT value FROM meta WHERE key = $1";
 pub const PUT_META: &str = "INSERT INTO meta (key, value) VALUES ($1, $2) \
      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
@@ -101,7 +114,7 @@ pub const DISK_BYTES: &str = "SELECT coalesce(sum(pg_total_relation_size(c.oid))
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
      WHERE n.nspname = current_schema() AND c.relkind = 'r' \
        AND c.relname IN ('customers', 'facts', 'fact_runs', 'timers', 'escalations', 'open_escalations', \
-                         'meta', 'shards', 'nodes', 'counters')";
+                         'customer_index', 'meta', 'shards', 'nodes', 'counters')";
 
 // ---- leases and membership ----
 

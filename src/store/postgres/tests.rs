@@ -242,7 +242,10 @@ fn a_version_1_database_is_migrated_and_its_facts_age_from_the_upgrade() {
         .expect("creates a version 1 schema");
     let a = open(&url, "a");
     let sql = |q: &str| server().psql("from_v1", q).expect("runs");
-    assert_eq!(sql("SELECT version FROM handoff_schema"), "4");
+    assert_eq!(
+        sql("SELECT version FROM handoff_schema"),
+        schema::VERSION.to_string()
+    );
     // Dated at the migration: not pruned at once, whatever their age.
     let migrated_at: i64 = sql("SELECT at_us FROM facts").parse().expect("a number");
     let now_us = std::time::SystemTime::now()
@@ -283,7 +286,10 @@ fn a_version_1_database_is_migrated_and_its_facts_age_from_the_upgrade() {
     assert_eq!(a.last_fact_seq(0, "c1").expect("reads"), None);
     drop(a);
     drop(open(&url, "a")); // migrated once
-    assert_eq!(sql("SELECT version FROM handoff_schema"), "4");
+    assert_eq!(
+        sql("SELECT version FROM handoff_schema"),
+        schema::VERSION.to_string()
+    );
 }
 
 #[test]

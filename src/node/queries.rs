@@ -1,0 +1,617 @@
+//! Customer queries (`ListCustomers`): filters by name resolved against
+//! the model, one index scanned, the rest checked on each customer's
+//! record, a page of summaries and an opaque token for the next.
+//!
+//! The indexes are `state::index`'s: written with the facts, so a page is
+//! exact at the moment it is read. A query scans the family of its most
+//! selective filter ([`Query::primary`]) in the order of when customers
+//! entered it, reads each customer found there, and keeps it if the key is
+//! still the customer's (a record is the truth; an index key never
+//! outlives its customer's state for longer than a commit) and every other
+//! filter holds. The work per page is bounded (at most [`SCAN_BUDGET`]
+//! index entries), never a scan of every customer: a page may come back
+//! short with a token to continue.
+//!
+//! The store is shared in a cluster (PostgreSQL), so any node answers for
+//! every shard without forwarding.
+//!
+//! Directories written before the indexes existed are backfilled once, at
+//! start ([`backfill`]), recorded by the `index_version` meta key.
+
+use std::fmt::Write as _;
+
+use crate::engine::model::{Model, RegionId, StateId};
+use crate::engine::{CustomerState, Timestamp};
+use crate::state::index::{self, Query, SlaStatus};
+use crate::store::{Store, WriteBatch, codec};
+use crate::versions::Versions;
+
+use super::{InvalidReason, Node, NodeError};
+
+/// Most rows in one page.
+pub const MAX_LIMIT: u32 = 1000;
+/// Rows in a page when the request leaves the limit at 0.
+pub const DEFAULT_LIMIT: u32 = 100;
+/// Most index entries one page examines (entries whose customer fails a
+/// filter checked on its record are skipped, up to this many).
+pub const SCAN_BUDGET: usize = 10_000;
+
+/// The version of the page token's encoding.
+const TOKEN_VERSION: u8 = 1;
+
+/// The meta key that says which index layout every customer has keys of.
+pub const INDEX_VERSION_KEY: &str = "index_version";
+/// The index layout this build writes.
+pub const INDEX_VERSION: u32 = 1;
+
+/// A `ListCustomers` request, with names as the caller gave them; empty
+/// (zero) fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListRequest {
+    pub market: String,
+    pub model_version: u32,
+    pub region: String,
+    pub state: String,
+    pub sla: String,
+    pub sla_status: String,
+    /// In microseconds; `None` does not filter.
+    pub older_than_us: Option<i64>,
+    pub owner: String,
+    pub limit: u32,
+    pub oldest_first: bool,
+    pub page_token: String,
+}
+
+/// One row of a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerSummary {
+    pub customer: String,
+    pub market: String,
+    pub model_version: u32,
+    /// Region -> state, in region order.
+    pub states: Vec<(String, String)>,
+    /// Owner teams of its states, in region order, each once.
+    pub owners: Vec<String>,
+    pub open_slas: Vec<OpenSlaSummary>,
+    pub open_escalations: u32,
+    /// When it entered what the query is ordered by.
+    pub since: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSlaSummary {
+    pub sla: String,
+    /// `None` while paused.
+    pub deadline: Option<Timestamp>,
+    pub paused: bool,
+    pub breached: bool,
+}
+
+/// A page, and the token of the next (`None` on the last page).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CustomerPage {
+    pub customers: Vec<CustomerSummary>,
+    pub next_page_token: Option<String>,
+}
+
+fn invalid(reason: InvalidReason, message: String) -> NodeError {
+    NodeError::Invalid(reason, message)
+}
+
+/// The request's filters as ids, or INVALID_ARGUMENT naming what is
+/// allowed.
+pub fn resolve(model: &Model, r: &ListRequest, now: Timestamp) -> Result<Query, NodeError> {
+    let mut q = Query {
+        oldest_first: r.oldest_first,
+        ..Query::default()
+    };
+    if !r.market.is_empty() {
+        if model.market(&r.market).is_none() {
+            let names: Vec<&str> = model.spec.markets.iter().map(|m| m.name.as_str()).collect();
+            return Err(invalid(
+                InvalidReason::Undeclared,
+                format!(
+                    "market `{}` is not declared in the model; declared markets: {}",
+                    r.market,
+                    names.join(", ")
+                ),
+            ));
+        }
+        q.market = Some(r.market.clone());
+    }
+    if r.model_version != 0 {
+        q.version = Some(r.model_version);
+    }
+    match (r.region.is_empty(), r.state.is_empty()) {
+        (true, true) => {}
+        (false, false) => q.state = Some(state_ids(model, &r.region, &r.state)?),
+        _ => {
+            return Err(invalid(
+                InvalidReason::Missing,
+                "a state filter needs both a region and a state (REGION=STATE)".into(),
+            ));
+        }
+    }
+    match (r.sla.is_empty(), r.sla_status.is_empty()) {
+        (true, true) => {}
+        (false, false) => {
+            let Some(sla) = model.sla(&r.sla) else {
+                let names: Vec<&str> = model.spec.slas.iter().map(|s| s.name.as_str()).collect();
+                return Err(invalid(
+                    InvalidReason::Undeclared,
+                    format!(
+                        "SLA `{}` is not declared in the model; declared SLAs: {}",
+                        r.sla,
+                        names.join(", ")
+                    ),
+                ));
+            };
+            let Some(status) = SlaStatus::parse(&r.sla_status) else {
+                return Err(invalid(
+                    InvalidReason::UnknownEnumValue,
+                    format!(
+                        "SLA status `{}` is not one; the statuses are: running, paused, breached",
+                        r.sla_status
+                    ),
+                ));
+            };
+            q.sla = Some((sla, status));
+        }
+        _ => {
+            return Err(invalid(
+                InvalidReason::Missing,
+                "an SLA filter needs both an SLA and a status (SLA=STATUS)".into(),
+            ));
+        }
+    }
+    if !r.owner.is_empty() {
+        let Some(t) = model.team(&r.owner) else {
+            return Err(invalid(
+                InvalidReason::Undeclared,
+                format!(
+                    "team `{}` is not declared in the model; declared teams: {}",
+                    r.owner,
+                    model.spec.teams.join(", ")
+                ),
+            ));
+        };
+        q.owner = Some(t);
+    }
+    if let Some(d) = r.older_than_us {
+        if d < 0 {
+            return Err(invalid(
+                InvalidReason::OccurredAtOutOfRange,
+                "older_than must not be negative".into(),
+            ));
+        }
+        q.since_at_most = Some(Timestamp(now.0.saturating_sub(d)));
+    }
+    if r.limit > MAX_LIMIT {
+        return Err(invalid(
+            InvalidReason::TooLong,
+            format!(
+                "limit {} is over the maximum: ask for 1 to {MAX_LIMIT} rows a page (0 means \
+                 {DEFAULT_LIMIT}), and follow next_page_token for more",
+                r.limit
+            ),
+        ));
+    }
+    Ok(q)
+}
+
+fn state_ids(model: &Model, region: &str, state: &str) -> Result<(RegionId, StateId), NodeError> {
+    let Some(r) = model.region_ids().find(|r| model.region(*r).name == region) else {
+        let names: Vec<&str> = model.spec.regions.iter().map(|r| r.name.as_str()).collect();
+        return Err(invalid(
+            InvalidReason::Undeclared,
+            format!(
+                "region `{region}` is not declared in the model; declared regions: {}",
+                names.join(", ")
+            ),
+        ));
+    };
+    let states = &model.region(r).states;
+    match states.iter().position(|s| s.name == state) {
+        Some(i) => Ok((r, StateId(i as u16))),
+        None => {
+            let names: Vec<&str> = states.iter().map(|s| s.name.as_str()).collect();
+            Err(invalid(
+                InvalidReason::Undeclared,
+                format!(
+                    "state `{state}` is not a state of region `{region}`; its states: {}",
+                    names.join(", ")
+                ),
+            ))
+        }
+    }
+}
+
+/// The token that resumes after index key `last`: opaque to the caller.
+fn encode_token(last: &[u8]) -> String {
+    let mut s = String::with_capacity(2 + 2 * last.len());
+    for b in std::iter::once(TOKEN_VERSION).chain(last.iter().copied()) {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn decode_token(token: &str) -> Option<Vec<u8>> {
+    if !token.len().is_multiple_of(2) || token.len() < 4 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(token.get(i..i + 2)?, 16).ok())
+        .collect();
+    let bytes = bytes?;
+    let (version, last) = bytes.split_first()?;
+    (*version == TOKEN_VERSION).then(|| last.to_vec())
+}
+
+fn bad_token() -> NodeError {
+    invalid(
+        InvalidReason::Cursor,
+        "page_token is not a token of this query: pass the next_page_token of the previous \
+         page unchanged, with the same filters and order (or none for the first page)"
+            .into(),
+    )
+}
+
+/// The summary of one customer.
+pub fn summary(model: &Model, s: &CustomerState, since: Timestamp) -> CustomerSummary {
+    let mut owners: Vec<String> = Vec::new();
+    for r in model.region_ids() {
+        let st = s.core.region(r).state;
+        if let Some(state) = model.region(r).states.get(st.idx()) {
+            let team = model.team_name(state.owner);
+            if !owners.iter().any(|o| o == team) {
+                owners.push(team.to_owned());
+            }
+        }
+    }
+    let mut open_slas = Vec::new();
+    let mut open_escalations = 0u32;
+    for sla in model.sla_ids() {
+        if let Some(i) = s.core.running(sla) {
+            let paused = i.paused();
+            open_slas.push(OpenSlaSummary {
+                sla: model.sla_spec(sla).name.clone(),
+                deadline: (!paused).then_some(i.deadline),
+                paused,
+                breached: i.breached,
+            });
+            open_escalations += i.fired.len() as u32;
+        }
+    }
+    CustomerSummary {
+        customer: s.customer.to_string(),
+        market: s.market_code.to_string(),
+        model_version: s.model_version,
+        states: crate::engine::view::states(model, s),
+        owners,
+        open_slas,
+        open_escalations,
+        since,
+    }
+}
+
+/// One page of `q` from the store, resuming after the token's key.
+pub fn list(
+    model: &Model,
+    store: &dyn Store,
+    q: &Query,
+    limit: usize,
+    page_token: &str,
+) -> Result<CustomerPage, NodeError> {
+    let (mut low, mut high) = if page_token.is_empty() {
+        q.range()
+    } else {
+        let last = decode_token(page_token).ok_or_else(bad_token)?;
+        q.resume(&last).ok_or_else(bad_token)?
+    };
+    let prefix_len = q.primary().prefix().len();
+    let mut page = CustomerPage::default();
+    let mut examined = 0usize;
+    loop {
+        let want = (limit - page.customers.len()).min(SCAN_BUDGET - examined);
+        let keys = store.index_keys(&low, &high, !q.oldest_first, want)?;
+        let exhausted = keys.len() < want;
+        for key in &keys {
+            examined += 1;
+            let Some(parts) = index::parse(key, prefix_len) else {
+                return Err(crate::store::StoreError::corrupt(
+                    "customer index key",
+                    "it does not parse",
+                )
+                .into());
+            };
+            let Some(bytes) = store.customer(parts.shard, &parts.customer)? else {
+                continue;
+            };
+            let s = codec::decode_customer(&bytes)?;
+            if q.matches(&index::memberships(model, &s), parts.since) {
+                page.customers.push(summary(model, &s, parts.since));
+            }
+        }
+        if let Some(last) = keys.last() {
+            if q.oldest_first {
+                low = last.clone();
+                low.push(0);
+            } else {
+                high = last.clone();
+            }
+        }
+        if exhausted {
+            return Ok(page);
+        }
+        if page.customers.len() == limit || examined >= SCAN_BUDGET {
+            // A token only if there is more to read.
+            if !store
+                .index_keys(&low, &high, !q.oldest_first, 1)?
+                .is_empty()
+            {
+                let last = keys.last().expect("not exhausted: at least one key read");
+                page.next_page_token = Some(encode_token(last));
+            }
+            return Ok(page);
+        }
+    }
+}
+
+/// Gives every customer of a store written before the indexes its keys,
+/// once: skipped when the `index_version` meta key says it is done.
+/// Returns how many customers it indexed. Run at start, before the node
+/// takes writes: the keys are computed from each record as it is.
+pub fn backfill(versions: &Versions, store: &dyn Store) -> Result<u64, crate::store::StoreError> {
+    if store.meta(INDEX_VERSION_KEY)?.is_some() {
+        return Ok(0);
+    }
+    let mut n = 0u64;
+    let mut after: Option<(u32, String)> = None;
+    loop {
+        let rows = store.customers_after(after.as_ref().map(|(s, c)| (*s, c.as_str())), 1000)?;
+        let Some((shard, customer, _)) = rows.last() else {
+            break;
+        };
+        after = Some((*shard, customer.clone()));
+        let mut batch = WriteBatch::default();
+        for (shard, _, bytes) in &rows {
+            let s = codec::decode_customer(bytes)?;
+            let model = versions.model(s.model_version);
+            batch.index_set.extend(index::keys(&model, *shard, &s));
+            n += 1;
+        }
+        store.commit(batch)?;
+    }
+    store.put_meta(INDEX_VERSION_KEY, INDEX_VERSION.to_be_bytes().to_vec())?;
+    Ok(n)
+}
+
+impl Node {
+    /// One page of customers matching `r` (see the module docs).
+    pub fn list_customers(&self, r: &ListRequest) -> Result<CustomerPage, NodeError> {
+        // Names are checked against the newest version (the catalog's
+        // names: every version's ids mean the same).
+        let model = self.versions.newest();
+        let q = resolve(&model, r, self.now())?;
+        let limit = if r.limit == 0 { DEFAULT_LIMIT } else { r.limit };
+        list(
+            &model,
+            self.store.as_ref(),
+            &q,
+            limit as usize,
+            &r.page_token,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::testing::{Customer, MIN, T0, saas};
+    use crate::state::{Committed, apply_committed};
+    use crate::store::{FjallStore, MemoryStore};
+
+    /// `n` customers (every third one's access SLA breached), committed
+    /// with their index keys, or without them as an older build did.
+    fn fill(model: &Model, store: &dyn Store, n: usize, with_index: bool) {
+        for i in 0..n {
+            let mut c = Customer::new(&format!("c{i:03}"));
+            let mut entries = vec![
+                c.event(model, "crm", "deal_won", T0 + i as i64 * MIN),
+                c.event(
+                    model,
+                    "billing",
+                    "payment_succeeded",
+                    T0 + i as i64 * MIN + 1,
+                ),
+            ];
+            if i % 3 == 0 {
+                entries.push(c.fire(model));
+                entries.push(c.fire(model));
+            }
+            for e in &entries {
+                let seqs: Vec<u64> = (0..e.escalations() as u64).map(|k| k + 1).collect();
+                let (mut batch, _) = apply_committed(&[Committed {
+                    entry: e,
+                    escalation_seqs: &seqs,
+                }]);
+                batch.escalations.clear();
+                if !with_index {
+                    batch.index_set.clear();
+                    batch.index_cleared.clear();
+                }
+                store.commit(batch).expect("commits");
+            }
+        }
+    }
+
+    fn all_pages(model: &Model, store: &dyn Store, q: &Query, limit: usize) -> Vec<String> {
+        let (mut out, mut token) = (Vec::new(), String::new());
+        loop {
+            let page = list(model, store, q, limit, &token).expect("lists");
+            out.extend(page.customers.into_iter().map(|c| c.customer));
+            match page.next_page_token {
+                Some(t) => token = t,
+                None => return out,
+            }
+        }
+    }
+
+    fn breached(model: &Model) -> Query {
+        resolve(
+            model,
+            &ListRequest {
+                sla: "access_after_payment".into(),
+                sla_status: "breached".into(),
+                ..ListRequest::default()
+            },
+            Timestamp(T0),
+        )
+        .expect("valid")
+    }
+
+    #[test]
+    fn pages_return_every_match_once_in_either_order() {
+        let model = saas();
+        let store = MemoryStore::new();
+        fill(&model, &store, 40, true);
+        let want: Vec<String> = (0..40)
+            .filter(|i| i % 3 == 0)
+            .map(|i| format!("c{i:03}"))
+            .collect();
+        let mut q = breached(&model);
+        q.oldest_first = true;
+        assert_eq!(all_pages(&model, &store, &q, 3), want);
+        q.oldest_first = false;
+        let mut newest = want.clone();
+        newest.reverse();
+        assert_eq!(all_pages(&model, &store, &q, 4), newest);
+        // Every customer, by creation; and a filter checked on the record.
+        let every = resolve(&model, &ListRequest::default(), Timestamp(T0)).expect("valid");
+        assert_eq!(all_pages(&model, &store, &every, 7).len(), 40);
+        let mut us = breached(&model);
+        us.market = Some("DE".into());
+        assert!(all_pages(&model, &store, &us, 5).is_empty());
+    }
+
+    #[test]
+    fn bad_input_says_what_is_allowed() {
+        let model = saas();
+        let now = Timestamp(T0);
+        let cases = [
+            (
+                ListRequest {
+                    market: "XX".into(),
+                    ..ListRequest::default()
+                },
+                "declared markets: US, DE, BR",
+            ),
+            (
+                ListRequest {
+                    region: "nowhere".into(),
+                    state: "paid".into(),
+                    ..ListRequest::default()
+                },
+                "declared regions: lifecycle",
+            ),
+            (
+                ListRequest {
+                    region: "lifecycle".into(),
+                    state: "gone".into(),
+                    ..ListRequest::default()
+                },
+                "its states: lead",
+            ),
+            (
+                ListRequest {
+                    sla: "nope".into(),
+                    sla_status: "breached".into(),
+                    ..ListRequest::default()
+                },
+                "declared SLAs: access_after_payment",
+            ),
+            (
+                ListRequest {
+                    sla: "access_after_payment".into(),
+                    sla_status: "late".into(),
+                    ..ListRequest::default()
+                },
+                "running, paused, breached",
+            ),
+            (
+                ListRequest {
+                    owner: "nobody".into(),
+                    ..ListRequest::default()
+                },
+                "declared teams: marketing",
+            ),
+            (
+                ListRequest {
+                    limit: MAX_LIMIT + 1,
+                    ..ListRequest::default()
+                },
+                "1 to 1000",
+            ),
+        ];
+        for (r, want) in cases {
+            match resolve(&model, &r, now) {
+                Err(NodeError::Invalid(_, m)) => assert!(m.contains(want), "{m}"),
+                other => panic!("{r:?}: {other:?}"),
+            }
+        }
+        let store = MemoryStore::new();
+        let q = breached(&model);
+        for token in ["zz", "01", &encode_token(b"\x01elsewhere")] {
+            match list(&model, &store, &q, 10, token) {
+                Err(NodeError::Invalid(InvalidReason::Cursor, m)) => {
+                    assert!(m.contains("next_page_token"), "{m}")
+                }
+                other => panic!("{token}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn backfill_indexes_customers_written_without_keys_once() {
+        let model = saas();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = std::sync::Arc::new(FjallStore::open(dir.path()).expect("opens"));
+        let versions = Versions::open(store.clone(), &model).expect("opens the versions");
+        let store = &*store;
+        fill(&model, store, 12, false);
+        assert!(
+            store
+                .index_keys(&[0], &[0xFF], false, 10)
+                .expect("scans")
+                .is_empty()
+        );
+        let q = breached(&model);
+        assert!(
+            all_pages(&model, store, &q, 5).is_empty(),
+            "nothing indexed yet"
+        );
+        assert_eq!(backfill(&versions, store).expect("backfills"), 12);
+        assert_eq!(
+            all_pages(&model, store, &q, 5),
+            vec!["c009", "c006", "c003", "c000"]
+        );
+        // Done once: recorded, and not repeated.
+        assert!(store.meta(INDEX_VERSION_KEY).expect("reads").is_some());
+        assert_eq!(backfill(&versions, store).expect("skips"), 0);
+        // A fresh store is marked done at once.
+        let fresh = std::sync::Arc::new(MemoryStore::new());
+        let versions = Versions::open(fresh.clone(), &model).expect("opens the versions");
+        assert_eq!(backfill(&versions, &*fresh).expect("nothing to do"), 0);
+        assert!(fresh.meta(INDEX_VERSION_KEY).expect("reads").is_some());
+    }
+
+    #[test]
+    fn tokens_round_trip_and_refuse_garbage() {
+        let key = vec![6, 0, 1, 3, 0xFF, 0];
+        assert_eq!(decode_token(&encode_token(&key)), Some(key));
+        for bad in ["", "0", "zz", "02ab", "01g0", "é1"] {
+            assert_eq!(decode_token(bad), None, "{bad:?}");
+        }
+    }
+}

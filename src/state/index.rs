@@ -1,0 +1,521 @@
+//! The secondary indexes of customer queries (`ListCustomers`): which keys
+//! a customer has, how they are laid out, and how a query turns into a
+//! range of them.
+//!
+//! Every key is one customer's membership of one *family* (a filter a
+//! query can scan), with the instant it joined it:
+//!
+//! ```text
+//! family (1 byte) | fields | since (i64, big-endian, sign bit flipped) | shard (u32 BE) | customer id
+//! ```
+//!
+//! | family  | fields                       | since                                   |
+//! | ------- | ---------------------------- | --------------------------------------- |
+//! | created | -                            | created at                              |
+//! | market  | market code (escaped)        | created at                              |
+//! | version | model version (u32)          | created at                              |
+//! | state   | region id, state id (u16s)   | entered the state (created at if never moved) |
+//! | owner   | team id (u16)                | earliest `since` of the regions it owns |
+//! | sla     | SLA id (u16), status (u8)    | entered the status (see [`SlaStatus`])  |
+//!
+//! Ids are the model's interned ids, never names; the market is its code
+//! (a model without markets accepts any code). Byte order is therefore
+//! `since` order within one family and its fields, so a range scan yields
+//! the oldest first (or, reversed, the newest first), and "in that state
+//! for longer than D" is the range below `now - D`. The keys are global
+//! (the shard is only there to find the record), so one scan answers for
+//! every shard.
+//!
+//! The state layer is the only place that knows this layout: the actor
+//! hands [`keys`] of the customer before an entry to the journal
+//! ([`super::Entry::index_before`]); [`super::apply_committed`] clears what
+//! the entry removed and sets what it added, in the same batch as the
+//! facts. Values are empty.
+
+use crate::engine::model::{Model, RegionId, SlaId, StateId, TeamId};
+use crate::engine::{CustomerState, EscalationKind, Instance, Timestamp};
+
+const CREATED: u8 = 1;
+const MARKET: u8 = 2;
+const VERSION: u8 = 3;
+const STATE: u8 = 4;
+const OWNER: u8 = 5;
+const SLA: u8 = 6;
+
+/// Where an open SLA instance stands, as a query filters it. `Running`
+/// and `Paused` exclude each other; `Breached` holds besides one of them
+/// (a breached instance runs on, or is paused, until it ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SlaStatus {
+    /// The clock runs; since the start or the end of the last pause.
+    Running,
+    /// The clock is stopped; since the pause began.
+    Paused,
+    /// Past its deadline and still open; since the breach was due.
+    Breached,
+}
+
+impl SlaStatus {
+    pub const ALL: [SlaStatus; 3] = [SlaStatus::Running, SlaStatus::Paused, SlaStatus::Breached];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlaStatus::Running => "running",
+            SlaStatus::Paused => "paused",
+            SlaStatus::Breached => "breached",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SlaStatus> {
+        SlaStatus::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    fn byte(self) -> u8 {
+        match self {
+            SlaStatus::Running => 1,
+            SlaStatus::Paused => 2,
+            SlaStatus::Breached => 3,
+        }
+    }
+}
+
+/// One index a query can scan: a filter with its fields.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// Every customer, by creation.
+    Created,
+    Market(String),
+    Version(u32),
+    State(RegionId, StateId),
+    Owner(TeamId),
+    Sla(SlaId, SlaStatus),
+}
+
+impl Family {
+    /// Every key of the family starts with this (and nothing else does:
+    /// the fields have a fixed width, or are escaped and terminated).
+    pub fn prefix(&self) -> Vec<u8> {
+        let mut k = Vec::with_capacity(16);
+        match self {
+            Family::Created => k.push(CREATED),
+            Family::Market(code) => {
+                k.push(MARKET);
+                push_str(&mut k, code);
+            }
+            Family::Version(v) => {
+                k.push(VERSION);
+                k.extend_from_slice(&v.to_be_bytes());
+            }
+            Family::State(r, s) => {
+                k.push(STATE);
+                k.extend_from_slice(&r.0.to_be_bytes());
+                k.extend_from_slice(&s.0.to_be_bytes());
+            }
+            Family::Owner(t) => {
+                k.push(OWNER);
+                k.extend_from_slice(&t.0.to_be_bytes());
+            }
+            Family::Sla(sla, status) => {
+                k.push(SLA);
+                k.extend_from_slice(&sla.0.to_be_bytes());
+                k.push(status.byte());
+            }
+        }
+        k
+    }
+}
+
+/// A string, escaped and terminated (`0x00` as `0x00 0xFF`, the end as
+/// `0x00 0x00`): no code is a prefix of another's encoding.
+fn push_str(k: &mut Vec<u8>, s: &str) {
+    for &b in s.as_bytes() {
+        k.push(b);
+        if b == 0 {
+            k.push(0xFF);
+        }
+    }
+    k.extend_from_slice(&[0, 0]);
+}
+
+/// An instant that sorts as a signed number under byte order.
+fn since_bytes(t: Timestamp) -> [u8; 8] {
+    ((t.0 as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The key of one membership.
+pub fn key(family: &Family, since: Timestamp, shard: u32, customer: &str) -> Vec<u8> {
+    let mut k = family.prefix();
+    k.extend_from_slice(&since_bytes(since));
+    k.extend_from_slice(&shard.to_be_bytes());
+    k.extend_from_slice(customer.as_bytes());
+    k
+}
+
+/// What a key of a family with prefix length `prefix_len` points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyParts {
+    pub since: Timestamp,
+    pub shard: u32,
+    pub customer: String,
+}
+
+/// Reads a key back; `None` if it is not a key of that shape.
+pub fn parse(key: &[u8], prefix_len: usize) -> Option<KeyParts> {
+    let rest = key.get(prefix_len..)?;
+    let (since, rest) = rest.split_first_chunk::<8>()?;
+    let (shard, customer) = rest.split_first_chunk::<4>()?;
+    Some(KeyParts {
+        since: Timestamp((u64::from_be_bytes(*since) ^ (1 << 63)) as i64),
+        shard: u32::from_be_bytes(*shard),
+        customer: String::from_utf8(customer.to_vec()).ok()?,
+    })
+}
+
+/// Every family the customer belongs to, with its `since`.
+pub fn memberships(model: &Model, s: &CustomerState) -> Vec<(Family, Timestamp)> {
+    if !s.exists {
+        return Vec::new();
+    }
+    let created = s.created_at;
+    let mut out = vec![
+        (Family::Created, created),
+        (Family::Market(s.market_code.to_string()), created),
+        (Family::Version(s.model_version), created),
+    ];
+    let mut owners: Vec<(TeamId, Timestamp)> = Vec::new();
+    for r in model.region_ids() {
+        let slot = s.core.region(r);
+        let since = slot.since.unwrap_or(created);
+        out.push((Family::State(r, slot.state), since));
+        let Some(state) = model.spec.regions[r.idx()].states.get(slot.state.idx()) else {
+            continue;
+        };
+        match owners.iter_mut().find(|(t, _)| *t == state.owner) {
+            Some((_, t)) => *t = (*t).min(since),
+            None => owners.push((state.owner, since)),
+        }
+    }
+    out.extend(
+        owners
+            .into_iter()
+            .map(|(t, since)| (Family::Owner(t), since)),
+    );
+    for sla in model.sla_ids() {
+        if let Some(i) = s.core.running(sla) {
+            out.extend(
+                sla_statuses(i)
+                    .into_iter()
+                    .map(|(st, since)| (Family::Sla(sla, st), since)),
+            );
+        }
+    }
+    out
+}
+
+/// The statuses of an open instance, each with since when.
+pub fn sla_statuses(i: &Instance) -> Vec<(SlaStatus, Timestamp)> {
+    let mut out = Vec::with_capacity(2);
+    match i.pauses.last() {
+        Some((from, None)) => out.push((SlaStatus::Paused, *from)),
+        Some((_, Some(to))) => out.push((SlaStatus::Running, (*to).max(i.started_at))),
+        None => out.push((SlaStatus::Running, i.started_at)),
+    }
+    if i.breached {
+        let due = i
+            .fired
+            .iter()
+            .find(|f| f.escalation.kind == EscalationKind::Breached)
+            .map(|f| f.escalation.due)
+            .unwrap_or(i.deadline);
+        out.push((SlaStatus::Breached, due));
+    }
+    out
+}
+
+/// Every index key of the customer `s` of `shard` (none before it exists).
+pub fn keys(model: &Model, shard: u32, s: &CustomerState) -> Vec<Vec<u8>> {
+    memberships(model, s)
+        .iter()
+        .map(|(f, since)| key(f, *since, shard, &s.customer))
+        .collect()
+}
+
+/// The filters of one query, as ids (the API resolves names).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    pub market: Option<String>,
+    pub version: Option<u32>,
+    pub state: Option<(RegionId, StateId)>,
+    pub sla: Option<(SlaId, SlaStatus)>,
+    pub owner: Option<TeamId>,
+    /// Only members of the primary family that joined it at or before
+    /// this instant (`now - older_than`).
+    pub since_at_most: Option<Timestamp>,
+    pub oldest_first: bool,
+}
+
+impl Query {
+    /// The family the query scans, which also orders its rows and which
+    /// `--older-than` measures: the first of SLA status, state, owner,
+    /// market, model version that is filtered on (about the most selective
+    /// first), else every customer by creation.
+    pub fn primary(&self) -> Family {
+        if let Some((sla, st)) = self.sla {
+            Family::Sla(sla, st)
+        } else if let Some((r, s)) = self.state {
+            Family::State(r, s)
+        } else if let Some(t) = self.owner {
+            Family::Owner(t)
+        } else if let Some(m) = &self.market {
+            Family::Market(m.clone())
+        } else if let Some(v) = self.version {
+            Family::Version(v)
+        } else {
+            Family::Created
+        }
+    }
+
+    /// The whole range `[low, high)` of keys the query scans.
+    pub fn range(&self) -> (Vec<u8>, Vec<u8>) {
+        let low = self.primary().prefix();
+        let high = match self.since_at_most {
+            Some(t) => {
+                let mut h = low.clone();
+                match t.0.checked_add(1) {
+                    Some(next) => h.extend_from_slice(&since_bytes(Timestamp(next))),
+                    None => return (low.clone(), successor(&low)),
+                }
+                h
+            }
+            None => successor(&low),
+        };
+        (low, high)
+    }
+
+    /// The range still to scan after the key `last` (the last one a page
+    /// read); `None` if `last` is not a key of this query's range.
+    pub fn resume(&self, last: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+        let (low, high) = self.range();
+        if last < low.as_slice() || last >= high.as_slice() {
+            return None;
+        }
+        parse(last, low.len())?;
+        Some(if self.oldest_first {
+            let mut next = last.to_vec();
+            next.push(0);
+            (next, high)
+        } else {
+            (low, last.to_vec())
+        })
+    }
+
+    /// Whether the customer `s` answers the query through the key it was
+    /// found by (`since` in the primary family): the key is still its
+    /// membership (not a key left over from an earlier state) and every
+    /// other filter holds.
+    pub fn matches(&self, memberships: &[(Family, Timestamp)], since: Timestamp) -> bool {
+        let primary = self.primary();
+        let has = |f: &Family| memberships.iter().any(|(g, _)| g == f);
+        memberships
+            .iter()
+            .any(|(f, t)| *f == primary && *t == since)
+            && self.sla.is_none_or(|(s, st)| has(&Family::Sla(s, st)))
+            && self.state.is_none_or(|(r, s)| has(&Family::State(r, s)))
+            && self.owner.is_none_or(|t| has(&Family::Owner(t)))
+            && self
+                .market
+                .as_ref()
+                .is_none_or(|m| has(&Family::Market(m.clone())))
+            && self.version.is_none_or(|v| has(&Family::Version(v)))
+    }
+}
+
+/// The smallest byte string greater than every string starting with `p`
+/// (`p` starts with a family byte below 0xFF, so there is one).
+fn successor(p: &[u8]) -> Vec<u8> {
+    let mut s = p.to_vec();
+    while let Some(last) = s.pop() {
+        if last < 0xFF {
+            s.push(last + 1);
+            return s;
+        }
+    }
+    vec![0xFF; 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_by_since_with_negative_instants_first() {
+        let f = Family::State(RegionId(1), StateId(2));
+        let times = [i64::MIN, -5_000_000, -1, 0, 1, 7_000_000, i64::MAX];
+        let keys: Vec<Vec<u8>> = times
+            .iter()
+            .map(|t| key(&f, Timestamp(*t), 3, "c"))
+            .collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        for (k, t) in keys.iter().zip(times) {
+            let p = parse(k, f.prefix().len()).expect("parses");
+            assert_eq!(
+                p,
+                KeyParts {
+                    since: Timestamp(t),
+                    shard: 3,
+                    customer: "c".into()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn ties_go_by_shard_then_customer_and_families_do_not_mix() {
+        let f = Family::Sla(SlaId(0), SlaStatus::Breached);
+        let a = key(&f, Timestamp(10), 0, "zz");
+        let b = key(&f, Timestamp(10), 1, "aa");
+        let c = key(&f, Timestamp(10), 1, "ab");
+        assert!(a < b && b < c);
+        let other = Family::Sla(SlaId(0), SlaStatus::Running);
+        let (low, high) = Query {
+            sla: Some((SlaId(0), SlaStatus::Breached)),
+            ..Query::default()
+        }
+        .range();
+        for k in [&a, &b, &c] {
+            assert!(k.as_slice() >= low.as_slice() && k.as_slice() < high.as_slice());
+        }
+        let o = key(&other, Timestamp(10), 0, "a");
+        assert!(!(o.as_slice() >= low.as_slice() && o.as_slice() < high.as_slice()));
+    }
+
+    #[test]
+    fn market_codes_do_not_prefix_each_other() {
+        let us = key(&Family::Market("US".into()), Timestamp(i64::MAX), 9, "x");
+        let (low, high) = Query {
+            market: Some("U".into()),
+            ..Query::default()
+        }
+        .range();
+        assert!(!(us >= low && us < high));
+    }
+
+    #[test]
+    fn older_than_bounds_the_range_inclusively() {
+        let q = Query {
+            owner: Some(TeamId(4)),
+            since_at_most: Some(Timestamp(-100)),
+            ..Query::default()
+        };
+        let (low, high) = q.range();
+        let f = Family::Owner(TeamId(4));
+        let inside = key(&f, Timestamp(-100), u32::MAX, "zzz");
+        let outside = key(&f, Timestamp(-99), 0, "");
+        assert!(inside >= low && inside < high);
+        assert!(outside >= high);
+    }
+
+    #[test]
+    fn resume_moves_past_the_last_key_in_either_direction() {
+        let mut q = Query {
+            version: Some(2),
+            ..Query::default()
+        };
+        let f = Family::Version(2);
+        let k = key(&f, Timestamp(5), 0, "c");
+        let (low, high) = q.resume(&k).expect("in range");
+        assert_eq!(high, k, "newest first continues below the last key");
+        assert_eq!(low, f.prefix());
+        q.oldest_first = true;
+        let (low, _) = q.resume(&k).expect("in range");
+        assert!(low > k && key(&f, Timestamp(5), 0, "c\0") >= low);
+        assert!(
+            q.resume(&key(&Family::Version(3), Timestamp(5), 0, "c"))
+                .is_none()
+        );
+        assert!(q.resume(b"garbage").is_none());
+    }
+}
+
+#[cfg(test)]
+mod committed_tests {
+    //! The keys a customer's committed entries leave in a store are the
+    //! keys of its last state, whether committed one entry per batch or
+    //! all in one group.
+
+    use super::*;
+    use crate::state::testing::{Customer, MIN, T0, saas};
+    use crate::state::{Committed, Entry, apply_committed};
+    use crate::store::{MemoryStore, Store};
+
+    fn journey(model: &Model) -> (Vec<Entry>, CustomerState) {
+        let mut c = Customer::new("ghost");
+        let mut entries = vec![
+            c.event(model, "crm", "deal_won", T0),
+            c.event(model, "billing", "payment_succeeded", T0 + MIN),
+        ];
+        // Warning, then the breach of access_after_payment.
+        entries.push(c.fire(model));
+        entries.push(c.fire(model));
+        (entries, c.state.expect("created"))
+    }
+
+    fn all_keys(s: &dyn Store) -> Vec<Vec<u8>> {
+        s.index_keys(&[0], &[0xFF], false, 10_000).expect("scans")
+    }
+
+    #[test]
+    fn committed_entries_leave_the_keys_of_the_last_state() {
+        let model = saas();
+        let (entries, last) = journey(&model);
+        let mut want = keys(&model, 3, &last);
+        want.sort();
+        let breached = Family::Sla(
+            model.sla("access_after_payment").expect("declared"),
+            SlaStatus::Breached,
+        );
+        assert!(
+            memberships(&model, &last)
+                .iter()
+                .any(|(f, _)| *f == breached),
+            "the journey breaches"
+        );
+
+        let one_by_one = MemoryStore::new();
+        for e in &entries {
+            let seqs: Vec<u64> = (0..e.escalations() as u64).collect();
+            let (batch, _) = apply_committed(&[Committed {
+                entry: e,
+                escalation_seqs: &seqs,
+            }]);
+            one_by_one.commit(batch).expect("commits");
+        }
+        assert_eq!(all_keys(&one_by_one), want);
+
+        let grouped = MemoryStore::new();
+        let seqs: Vec<Vec<u64>> = entries
+            .iter()
+            .map(|e| (0..e.escalations() as u64).collect())
+            .collect();
+        let committed: Vec<Committed<'_>> = entries
+            .iter()
+            .zip(&seqs)
+            .map(|(entry, s)| Committed {
+                entry,
+                escalation_seqs: s,
+            })
+            .collect();
+        let (batch, _) = apply_committed(&committed);
+        assert!(
+            batch
+                .index_set
+                .iter()
+                .all(|k| !batch.index_cleared.contains(k)),
+            "netted"
+        );
+        grouped.commit(batch).expect("commits");
+        assert_eq!(all_keys(&grouped), want);
+    }
+}
