@@ -23,6 +23,7 @@ mod escalations;
 mod forward;
 mod invalid;
 mod lifecycle;
+mod migrate;
 mod models;
 
 use std::future::Future;

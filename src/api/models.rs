@@ -125,6 +125,15 @@ async fn blocking<T: Send + 'static>(
 
 #[tonic::async_trait]
 impl Models for ModelsService {
+    type MigrateCustomersStream = super::migrate::MigrateStream;
+
+    async fn migrate_customers(
+        &self,
+        request: Request<pb::MigrateCustomersRequest>,
+    ) -> Result<Response<Self::MigrateCustomersStream>, Status> {
+        super::migrate::migrate_customers(&self.node, request).await
+    }
+
     async fn publish_model(
         &self,
         request: Request<pb::PublishModelRequest>,

@@ -5,6 +5,7 @@ pub mod customer;
 pub mod escalations;
 pub mod ingest;
 pub mod loadgen;
+pub mod migrate;
 pub mod model;
 pub mod print;
 pub mod publish;

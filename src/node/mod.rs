@@ -7,6 +7,7 @@
 
 pub mod config;
 mod escalations;
+pub mod migrate;
 mod retention;
 #[cfg(test)]
 mod tests;
