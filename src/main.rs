@@ -50,7 +50,9 @@ enum Command {
     /// Send one event to a running node; the exit status says what became of it.
     #[command(after_help = cli::ingest::INGEST_EXIT_STATUS)]
     Ingest(cli::ingest::IngestArgs),
-    /// Look at a customer on a running node.
+    /// Look at a customer on a running node; migrate a market's customers
+    /// to another model version (`handoff customers migrate`).
+    #[command(visible_alias = "customers")]
     Customer {
         #[command(subcommand)]
         command: CustomerCommand,
@@ -119,6 +121,9 @@ enum TokenCommand {
 enum CustomerCommand {
     /// The unified view: states, owners, proofs, SLAs, escalations, timeline.
     Get(cli::customer::CustomerGetArgs),
+    /// Re-pin a market's customers (or a cohort) from one model version to
+    /// another; lists those that cannot move, with why (operators only).
+    Migrate(cli::migrate::MigrateArgs),
 }
 
 #[derive(Subcommand)]
@@ -241,6 +246,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => block_on_status(cli::ingest::ingest(args)),
         Command::Customer { command } => match command {
             CustomerCommand::Get(args) => block_on(cli::customer::customer_get(args)),
+            CustomerCommand::Migrate(args) => block_on(cli::migrate::migrate(args)),
         },
         Command::Rollout { command } => match command {
             RolloutCommand::Set(args) => block_on(cli::rollout::set(args)),

@@ -206,6 +206,7 @@ fn timeline(t: TimelineView) -> pb::TimelineEntry {
             TimelineKind::Escalation => pb::TimelineKind::Escalation,
             TimelineKind::SlaEnded => pb::TimelineKind::SlaEnded,
             TimelineKind::Acknowledged => pb::TimelineKind::Acknowledged,
+            TimelineKind::Migrated => pb::TimelineKind::Migrated,
         } as i32,
         summary: t.summary,
         outcome: t.outcome.map_or(pb::Outcome::Unspecified, outcome) as i32,

@@ -27,6 +27,7 @@ mod forward;
 mod history;
 mod invalid;
 mod lifecycle;
+mod migrate;
 mod models;
 mod queries;
 

@@ -135,6 +135,15 @@ impl Models for ModelsService {
         history::export_history(&self.node, request).await
     }
 
+    type MigrateCustomersStream = super::migrate::MigrateStream;
+
+    async fn migrate_customers(
+        &self,
+        request: Request<pb::MigrateCustomersRequest>,
+    ) -> Result<Response<Self::MigrateCustomersStream>, Status> {
+        super::migrate::migrate_customers(&self.node, request).await
+    }
+
     async fn publish_model(
         &self,
         request: Request<pb::PublishModelRequest>,

@@ -7,6 +7,7 @@ pub mod escalations;
 pub mod history;
 pub mod ingest;
 pub mod loadgen;
+pub mod migrate;
 pub mod model;
 pub mod model_diff;
 pub mod print;

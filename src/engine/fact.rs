@@ -257,6 +257,17 @@ pub enum Fact {
         note: Box<str>,
         at: Timestamp,
     },
+    /// An operator re-pinned the customer from model version `from` to
+    /// `to` (`handoff customers migrate`). Applied with the *target*
+    /// version's model: running instances keep their start, fired tiers
+    /// and pauses; pending tiers and the deadline are worked out again by
+    /// `to`'s rules, as of `at` (a tier then strictly past is skipped, the
+    /// breach fires at once: the late-attach rule).
+    Migrated {
+        from: u32,
+        to: u32,
+        at: Timestamp,
+    },
 }
 
 /// The kinds serialize as their lower-case words (`handoff simulate`'s

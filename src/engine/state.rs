@@ -370,6 +370,27 @@ impl Core {
         inst.rearm(rules, &model.sla_spec(sla).tiers, attached_at, None);
     }
 
+    /// Sizes every table to `model`'s (a migration's target): names it
+    /// adds start as a new customer's would (a new region in its initial
+    /// state); names it lacks are dropped, which the migration's
+    /// eligibility allows only where nothing is held there (no region
+    /// state, held proof or running instance; an ended SLA's count and
+    /// last outcome go).
+    fn fit(&mut self, model: &Model) {
+        let regions = &model.spec.regions;
+        self.regions.truncate(regions.len());
+        for r in &regions[self.regions.len()..] {
+            self.regions.push(RegionSlot {
+                state: r.initial,
+                since: None,
+            });
+        }
+        self.proofs
+            .resize(model.spec.proofs.len(), ProofSlot::default());
+        self.slas.resize(model.spec.slas.len(), SlaSlot::default());
+        self.last_seen.resize(model.spec.events.len(), None);
+    }
+
     #[inline]
     pub fn holds(&self, p: ProofId) -> bool {
         self.proofs[p.idx()].holds()
@@ -584,6 +605,26 @@ impl Core {
                 slot.last_end = Some((*instance, *end, *at));
             }
             Fact::AuthorizationDenied { .. } => {}
+            // `model` is the target version's: every running instance is
+            // re-armed by its rules as of the migration (fired tiers are
+            // not pending, so they stay fired; the start and the pauses
+            // are kept).
+            Fact::Migrated { at, .. } => {
+                self.fit(model);
+                for (i, slot) in self.slas.iter_mut().enumerate() {
+                    let Some(inst) = slot.running.as_mut() else {
+                        continue;
+                    };
+                    let sla = SlaId(i as u16);
+                    let rules = &model.rules(market).slas[i];
+                    let mut calendar_only = inst.clone();
+                    calendar_only.pauses.clear();
+                    if let Some(d) = calendar_only.instant_of(rules, rules.within) {
+                        inst.original_deadline = d;
+                    }
+                    inst.rearm(rules, &model.sla_spec(sla).tiers, Some(*at), None);
+                }
+            }
             Fact::Acknowledged {
                 sla,
                 instance,
@@ -716,6 +757,12 @@ pub enum TimelineEntry {
         repeat: u32,
         team: TeamId,
     },
+    /// The customer was re-pinned to another model version.
+    Migrated {
+        at: Timestamp,
+        from: u32,
+        to: u32,
+    },
 }
 
 impl TimelineEntry {
@@ -727,6 +774,7 @@ impl TimelineEntry {
             TimelineEntry::Escalation(e) => e.at,
             TimelineEntry::SlaEnded { at, .. } => *at,
             TimelineEntry::Acknowledged { at, .. } => *at,
+            TimelineEntry::Migrated { at, .. } => *at,
         }
     }
 }
@@ -800,6 +848,9 @@ impl CustomerState {
             self.model_version = *model_version;
             self.created_at = *at;
         }
+        if let Fact::Migrated { to, .. } = fact {
+            self.model_version = *to;
+        }
         if let Fact::Escalated(e) = fact
             && e.kind == EscalationKind::Resolved
         {
@@ -861,6 +912,11 @@ impl CustomerState {
                 tier: *tier,
                 repeat: *repeat,
                 team: *team,
+            }),
+            Fact::Migrated { from, to, at } => self.push_timeline(TimelineEntry::Migrated {
+                at: *at,
+                from: *from,
+                to: *to,
             }),
             Fact::Created { .. }
             | Fact::ProofEstablished { .. }

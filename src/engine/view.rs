@@ -273,6 +273,7 @@ pub enum TimelineKind {
     Escalation,
     SlaEnded,
     Acknowledged,
+    Migrated,
 }
 
 impl TimelineKind {
@@ -284,6 +285,7 @@ impl TimelineKind {
             TimelineKind::Escalation => "escalation",
             TimelineKind::SlaEnded => "sla_ended",
             TimelineKind::Acknowledged => "acknowledged",
+            TimelineKind::Migrated => "migrated",
         }
     }
 }
@@ -542,6 +544,10 @@ fn timeline_view(model: &Model, s: &CustomerState, entry: &TimelineEntry) -> Tim
                     *repeat
                 )
             ),
+        ),
+        TimelineEntry::Migrated { from, to, .. } => base(
+            TimelineKind::Migrated,
+            format!("migrated from model version {from} to version {to}"),
         ),
     }
 }

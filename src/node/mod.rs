@@ -7,6 +7,7 @@
 
 pub mod config;
 mod escalations;
+pub mod migrate;
 pub mod queries;
 mod retention;
 #[cfg(test)]

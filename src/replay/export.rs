@@ -209,6 +209,9 @@ pub(crate) fn customer_steps(
             | Fact::Escalated(_)
             | Fact::Breached { .. }
             | Fact::SlaEnded { .. } => continue,
+            // An operator's re-pinning, not an input: the replay runs every
+            // customer through both versions whole (docs/replay.md).
+            Fact::Migrated { .. } => continue,
         };
         if let Some((last, _)) = out.last() {
             step.at = step.at.max(*last);

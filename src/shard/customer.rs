@@ -16,12 +16,13 @@ use super::context::ShardContext;
 use crate::engine::model::{Duration, Model, RegionId, SlaId};
 use crate::engine::view::{self, CustomerView};
 use crate::engine::{
-    CustomerState, Decision, Escalation, Event, Fact, Input, Refusal, SlaEnd, Timer, Timestamp,
-    decide,
+    CustomerState, Decision, Escalation, Event, Fact, Input, Refusal, SlaEnd, Timer, TimerChanges,
+    Timestamp, decide,
 };
 use crate::journal::Entry;
 use crate::reply::{DecisionReply, IngestReply, NodeError, RegionMove, SlaChange, SlaChangeKind};
 use crate::state;
+use crate::versions::migrate::{self, MigrateOutcome};
 
 /// What a customer actor is asked.
 pub enum CustomerMsg {
@@ -49,6 +50,14 @@ pub enum CustomerMsg {
         team: String,
         note: String,
         reply: RpcReplyPort<Result<DecisionReply, NodeError>>,
+    },
+    /// Re-pin the customer from version `from` to `to` if it may move
+    /// (`crate::versions::migrate`); `dry_run` only says what would happen.
+    Migrate {
+        from: u32,
+        to: u32,
+        dry_run: bool,
+        reply: RpcReplyPort<Result<MigrateOutcome, NodeError>>,
     },
     /// Stop after the messages already queued (sent by the shard only).
     Passivate,
@@ -193,6 +202,15 @@ impl Actor for CustomerActor {
                 let result = self.answer(&myself, slot, input).await;
                 let _ = reply.send(result);
             }
+            CustomerMsg::Migrate {
+                from,
+                to,
+                dry_run,
+                reply,
+            } => {
+                let result = self.migrate(&myself, slot, from, to, dry_run).await;
+                let _ = reply.send(result);
+            }
             CustomerMsg::Passivate => myself.stop(None),
         }
         Ok(())
@@ -287,6 +305,72 @@ impl CustomerActor {
             .as_ref()
             .expect("checked above: the customer exists");
         Ok(decision_reply(&slot.model, s, allowed, reason, refusal))
+    }
+
+    /// Re-pins the customer from `from` to `to`: one `Migrated` fact,
+    /// applied with the target's model, and its timers moved to where the
+    /// target's rules put them (a timer key holds its due instant, so a
+    /// re-armed tier is its old key cleared and a new one armed; a firing
+    /// of the old key still queued finds the tier no longer due then and
+    /// does nothing). Serialized with the customer's events; a customer
+    /// on `to` already is done, so a re-run moves nobody twice.
+    async fn migrate(
+        &self,
+        myself: &ActorRef<CustomerMsg>,
+        slot: &mut CustomerSlot,
+        from: u32,
+        to: u32,
+        dry_run: bool,
+    ) -> Result<MigrateOutcome, NodeError> {
+        let Some(state) = &slot.state else {
+            return Err(NodeError::unknown_customer(&slot.customer));
+        };
+        if state.model_version == to {
+            return Ok(MigrateOutcome::AlreadyDone);
+        }
+        if state.model_version != from {
+            return Ok(MigrateOutcome::OtherVersion(state.model_version));
+        }
+        let target = self.ctx.versions.model(to);
+        if target.spec.version != to {
+            return Err(NodeError::Unavailable(format!(
+                "model version {to} is not stored on this node; publish it again"
+            )));
+        }
+        let why = migrate::ineligible(state, &slot.model, &target);
+        if !why.is_empty() {
+            return Ok(MigrateOutcome::Ineligible(why));
+        }
+        if dry_run {
+            return Ok(MigrateOutcome::WouldMigrate);
+        }
+        let now = self.ctx.clock.now();
+        let fact = Fact::Migrated { from, to, at: now };
+        let before: Vec<Timer> = state.timers().collect();
+        let mut after = state.clone();
+        after.apply(&target, &fact);
+        let after: Vec<Timer> = after.timers().collect();
+        let d = Decision {
+            facts: vec![fact],
+            timers: TimerChanges {
+                armed: after
+                    .iter()
+                    .filter(|t| !before.contains(t))
+                    .copied()
+                    .collect(),
+                disarmed: before
+                    .iter()
+                    .filter(|t| !after.contains(t))
+                    .copied()
+                    .collect(),
+            },
+            ..Decision::default()
+        };
+        // The fact is applied with the target's model; a failed commit
+        // stops the actor, so the next message reloads the durable pin.
+        slot.model = target;
+        self.commit(myself, slot, d, now, None).await?;
+        Ok(MigrateOutcome::Migrated)
     }
 
     /// Applies a decision, made at `now`, to the customer's state and

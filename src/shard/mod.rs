@@ -325,6 +325,9 @@ pub(crate) fn fail(msg: Option<CustomerMsg>, why: &str) {
         Some(CustomerMsg::Get { reply, .. }) => {
             let _ = reply.send(Err(err()));
         }
+        Some(CustomerMsg::Migrate { reply, .. }) => {
+            let _ = reply.send(Err(err()));
+        }
         Some(CustomerMsg::Timer(_)) | Some(CustomerMsg::Passivate) | None => {}
     }
 }

@@ -237,19 +237,50 @@ impl Counted {
     }
 }
 
-/// The counter a fact adds one to, if any.
-fn counted(state: &CustomerState, f: &Fact) -> Option<(String, i64)> {
-    let (market, version) = (state.market_code.to_string(), state.model_version);
-    let c = match f {
-        Fact::Created { .. } => Counted::Customers { market, version },
-        Fact::SlaEnded { end, .. } => Counted::SlaEnded {
-            market,
-            version,
-            outcome: end.as_str().to_owned(),
-        },
-        _ => return None,
-    };
-    Some((c.name(), 1))
+/// The counters a fact changes, with their deltas (`state` is the
+/// customer after the entry's facts: its market code does not change).
+fn counted(state: &CustomerState, f: &Fact) -> Vec<(String, i64)> {
+    let market = state.market_code.to_string();
+    let version = state.model_version;
+    match f {
+        Fact::Created { model_version, .. } => vec![(
+            Counted::Customers {
+                market,
+                version: *model_version,
+            }
+            .name(),
+            1,
+        )],
+        Fact::SlaEnded { end, .. } => vec![(
+            Counted::SlaEnded {
+                market,
+                version,
+                outcome: end.as_str().to_owned(),
+            }
+            .name(),
+            1,
+        )],
+        // A migrated customer moves from (market, from) to (market, to).
+        Fact::Migrated { from, to, .. } => vec![
+            (
+                Counted::Customers {
+                    market: market.clone(),
+                    version: *from,
+                }
+                .name(),
+                -1,
+            ),
+            (
+                Counted::Customers {
+                    market,
+                    version: *to,
+                }
+                .name(),
+                1,
+            ),
+        ],
+        _ => Vec::new(),
+    }
 }
 
 /// One entry's rows, appended to `b`.
@@ -278,7 +309,7 @@ fn rows(c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
     b.counters.extend(
         e.facts
             .iter()
-            .filter_map(|f| counted(state, f))
+            .flat_map(|f| counted(state, f))
             .map(|(name, delta)| (shard, name, delta)),
     );
     for (i, f) in e.facts.iter().enumerate() {

@@ -205,3 +205,61 @@ fn a_creation_and_an_ended_sla_are_counted_by_market_and_version() {
     let counters = store.counters().expect("reads").expect("kept");
     assert_eq!(counters[&met.name()], 2);
 }
+
+#[test]
+fn a_migration_moves_the_customer_between_version_counters() {
+    let model = saas();
+    let mut c = Customer::new("acme");
+    let won = c.event(&model, "crm", "deal_won", T0);
+    let (created, _) = apply_one(&won, &[]);
+    let v = model.spec.version;
+    let fact = Fact::Migrated {
+        from: v,
+        to: v + 1,
+        at: Timestamp(T0 + MIN),
+    };
+    let mut state = c.state.clone().expect("created");
+    state.apply(&model, &fact);
+    assert_eq!(state.model_version, v + 1);
+    let entry = Entry {
+        seq: c.seq + 1,
+        facts: vec![fact.clone()],
+        at: Timestamp(T0 + MIN),
+        timers: TimerChanges::default(),
+        fired: None,
+        state,
+        ..won
+    };
+    let (batch, _) = apply_one(&entry, &[]);
+    let on = |version| {
+        Counted::Customers {
+            market: "US".into(),
+            version,
+        }
+        .name()
+    };
+    let counted: Vec<(String, i64)> = batch
+        .counters
+        .iter()
+        .map(|(_, n, d)| (n.clone(), *d))
+        .collect();
+    assert_eq!(counted, [(on(v), -1), (on(v + 1), 1)]);
+    assert_eq!(batch.facts.len(), 1);
+    assert_eq!(
+        codec::decode_fact(&batch.facts[0].4).expect("decodes"),
+        fact
+    );
+    let (_, _, record) = &batch.customers[0];
+    assert_eq!(
+        codec::decode_customer(record)
+            .expect("decodes")
+            .model_version,
+        v + 1
+    );
+
+    let store = MemoryStore::new();
+    store.commit(created).expect("commits");
+    store.commit(batch).expect("commits");
+    let counters = store.counters().expect("reads").expect("kept");
+    assert_eq!((counters[&on(v)], counters[&on(v + 1)]), (0, 1));
+}

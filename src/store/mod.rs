@@ -284,6 +284,25 @@ pub trait Store: Send + Sync + 'static {
         1
     }
 
+    /// Up to `limit` customer records of `shard`, `(customer, record)` in
+    /// customer id order, strictly after `after` when given (resume a scan
+    /// from the last id seen). A scan for commands that visit every
+    /// customer (`customers migrate`), a page at a time; a store that
+    /// cannot scan says so.
+    fn customer_page(
+        &self,
+        shard: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let _ = (shard, after, limit);
+        Err(StoreError::Schema(
+            "this store cannot scan its customer records (customers migrate needs the embedded \
+             store)"
+                .to_owned(),
+        ))
+    }
+
     /// Whether each read is a round trip to a server, so that reads are
     /// worth batching with [`customers`](Store::customers) (the node then
     /// loads customers through `shard::loader`).

@@ -35,6 +35,7 @@ use crate::engine::model::catalog::{self, BindError, Catalog};
 use crate::engine::model::{Model, load};
 use crate::store::{Store, StoreError};
 
+pub mod migrate;
 pub mod rollout;
 
 pub use rollout::{Candidate, DEFAULT_MARKET, Rollout, Rollouts};

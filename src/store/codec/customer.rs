@@ -225,6 +225,11 @@ fn timeline_record(e: &TimelineEntry) -> pb::TimelineEntry {
             repeat: *repeat,
             team: team.0.into(),
         }),
+        TimelineEntry::Migrated { at, from, to } => Entry::Migrated(pb::Migrated {
+            from: *from,
+            to: *to,
+            at: at.0,
+        }),
     };
     pb::TimelineEntry { entry: Some(entry) }
 }
@@ -371,6 +376,11 @@ fn timeline_entry(e: pb::TimelineEntry) -> R<TimelineEntry> {
             tier: id(a.tier, "tier")?,
             repeat: a.repeat,
             team: TeamId(id(a.team, "team")?),
+        },
+        Entry::Migrated(m) => TimelineEntry::Migrated {
+            at: Timestamp(m.at),
+            from: m.from,
+            to: m.to,
         },
     })
 }

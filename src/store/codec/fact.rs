@@ -150,6 +150,11 @@ pub(super) fn fact_record(f: &Fact) -> pb::FactRecord {
             note: note.to_string(),
             at: at.0,
         }),
+        Fact::Migrated { from, to, at } => F::Migrated(pb::Migrated {
+            from: *from,
+            to: *to,
+            at: at.0,
+        }),
     };
     pb::FactRecord { fact: Some(fact) }
 }
@@ -261,5 +266,10 @@ fn fact(r: pb::FactRecord) -> R<Fact> {
                 at: Timestamp(a.at),
             }
         }
+        F::Migrated(m) => Fact::Migrated {
+            from: m.from,
+            to: m.to,
+            at: Timestamp(m.at),
+        },
     })
 }

@@ -102,6 +102,11 @@ fn timeline_entry() -> impl Strategy<Value = TimelineEntry> {
                     team: TeamId(team),
                 }
             }),
+        (ts(), any::<u32>(), any::<u32>()).prop_map(|(at, from, to)| TimelineEntry::Migrated {
+            at,
+            from,
+            to
+        }),
     ]
 }
 
@@ -326,6 +331,11 @@ pub(super) fn full_state() -> CustomerState {
                 tier: 1,
                 repeat: 0,
                 team: TeamId(4),
+            },
+            TimelineEntry::Migrated {
+                at: Timestamp(12),
+                from: 1,
+                to: 2,
             },
         ]),
         resolved: VecDeque::from(vec![ResolvedEscalation {

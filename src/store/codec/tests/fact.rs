@@ -109,6 +109,11 @@ fn fact() -> impl Strategy<Value = Fact> {
                     at,
                 }
             }),
+        (any::<u32>(), any::<u32>(), ts()).prop_map(|(from, to, at)| Fact::Migrated {
+            from,
+            to,
+            at
+        }),
     ]
 }
 
@@ -141,6 +146,7 @@ fn fact_kind(f: &Fact) -> &'static str {
         Fact::SlaEnded { .. } => "sla_ended",
         Fact::AuthorizationDenied { .. } => "authorization_denied",
         Fact::Acknowledged { .. } => "acknowledged",
+        Fact::Migrated { .. } => "migrated",
     }
 }
 
@@ -233,10 +239,15 @@ fn every_fact_kind_round_trips() {
             note: "on it".into(),
             at: Timestamp(14),
         },
+        Fact::Migrated {
+            from: 3,
+            to: 4,
+            at: Timestamp(15),
+        },
     ];
     let mut kinds: Vec<&str> = facts.iter().map(fact_kind).collect();
     kinds.dedup();
-    assert_eq!(kinds.len(), 14, "every Fact variant is covered: {kinds:?}");
+    assert_eq!(kinds.len(), 15, "every Fact variant is covered: {kinds:?}");
     for f in facts {
         assert_eq!(decode_fact(&encode_fact(&f)).expect("decodes"), f);
     }
