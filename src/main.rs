@@ -50,15 +50,14 @@ enum Command {
     /// Send one event to a running node; the exit status says what became of it.
     #[command(after_help = cli::ingest::INGEST_EXIT_STATUS)]
     Ingest(cli::ingest::IngestArgs),
-    /// Look at a customer on a running node; migrate a market's customers
-    /// to another model version (`handoff customers migrate`).
-    #[command(visible_alias = "customers")]
+    /// Look at a customer on a running node.
     Customer {
         #[command(subcommand)]
         command: CustomerCommand,
     },
     /// Find customers on a running node by market, version, state, SLA
-    /// status, owner and age.
+    /// status, owner and age; migrate a market's customers to another
+    /// model version.
     Customers {
         #[command(subcommand)]
         command: CustomersCommand,
@@ -121,9 +120,6 @@ enum TokenCommand {
 enum CustomerCommand {
     /// The unified view: states, owners, proofs, SLAs, escalations, timeline.
     Get(cli::customer::CustomerGetArgs),
-    /// Re-pin a market's customers (or a cohort) from one model version to
-    /// another; lists those that cannot move, with why (operators only).
-    Migrate(cli::migrate::MigrateArgs),
 }
 
 #[derive(Subcommand)]
@@ -131,6 +127,9 @@ enum CustomersCommand {
     /// Customers matching every filter given, a page at a time, newest
     /// first (by when they entered the state or status filtered on).
     List(cli::customers::ListArgs),
+    /// Re-pin a market's customers (or a cohort) from one model version to
+    /// another; lists those that cannot move, with why (operators only).
+    Migrate(cli::migrate::MigrateArgs),
 }
 
 #[derive(Subcommand)]
@@ -246,7 +245,6 @@ fn main() -> ExitCode {
         Command::Ingest(args) => block_on_status(cli::ingest::ingest(args)),
         Command::Customer { command } => match command {
             CustomerCommand::Get(args) => block_on(cli::customer::customer_get(args)),
-            CustomerCommand::Migrate(args) => block_on(cli::migrate::migrate(args)),
         },
         Command::Rollout { command } => match command {
             RolloutCommand::Set(args) => block_on(cli::rollout::set(args)),
@@ -254,6 +252,7 @@ fn main() -> ExitCode {
         },
         Command::Customers { command } => match command {
             CustomersCommand::List(args) => block_on(cli::customers::list(args)),
+            CustomersCommand::Migrate(args) => block_on(cli::migrate::migrate(args)),
         },
         Command::Escalations { command } => match command {
             EscalationsCommand::Tail(args) => block_on(cli::escalations::tail::tail(args)),
@@ -276,5 +275,17 @@ fn main() -> ExitCode {
         Command::Store { command } => match command {
             StoreCommand::Compact { data } => handoff::cli::store::compact(&data),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Clap's own checks of the command tree (a name or alias used twice,
+    /// a flag that clashes), which otherwise panic only when run.
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }
