@@ -87,4 +87,34 @@ async fn a_version_published_through_one_node_serves_on_the_other() {
             .any(|l| l.contains("v2:") && l.contains("customers,")),
         "counts on PostgreSQL: {out}"
     );
+
+    // A history exports from a cluster node: every shard's, from the
+    // shared database (the facts of each journal entry are one row there).
+    let out = cli(b, &["history", "export"]);
+    for prefix in ["via-a-", "via-b-"] {
+        assert!(
+            out.lines()
+                .any(|l| l.contains(prefix) && l.contains("deal_won")),
+            "{prefix} customers in the export: {out}"
+        );
+    }
+    // A migration scans the database's records of the shards each node
+    // serves: a dry run through either node answers.
+    for node in [a, b] {
+        let out = cli(
+            node,
+            &[
+                "customers",
+                "migrate",
+                "--market",
+                "DE",
+                "--from",
+                "2",
+                "--to",
+                "1",
+                "--dry-run",
+            ],
+        );
+        assert!(!out.is_empty(), "a dry run reports: {out}");
+    }
 }

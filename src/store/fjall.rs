@@ -434,41 +434,6 @@ impl Store for FjallStore {
             .map_err(|e| StoreError::backend("reading a customer", e))
     }
 
-    fn customer_page(
-        &self,
-        shard: u32,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, Vec<u8>)>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let err = |e| StoreError::backend("scanning customers", e);
-        let prefix = keys::shard_prefix(shard);
-        let start = match after {
-            Some(c) => Bound::Excluded(keys::customer(shard, c)),
-            None => Bound::Included(prefix.clone()),
-        };
-        let mut out = Vec::new();
-        for guard in self
-            .shared
-            .db
-            .snapshot()
-            .range(&self.shared.customers, (start, Bound::Unbounded))
-        {
-            let (key, value) = guard.into_inner().map_err(err)?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            let mut r = keys::Reader::new(&key[prefix.len()..], "customer");
-            out.push((r.str()?, value.to_vec()));
-            if out.len() == limit {
-                break;
-            }
-        }
-        Ok(out)
-    }
-
     fn last_fact_seq(&self, shard: u32, customer: &str) -> Result<Option<u64>> {
         let prefix = keys::facts_prefix(shard, customer);
         let last = self

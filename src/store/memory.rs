@@ -92,27 +92,6 @@ impl Store for MemoryStore {
             .cloned())
     }
 
-    fn customer_page(
-        &self,
-        shard: u32,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<(String, Vec<u8>)>> {
-        use std::ops::Bound;
-        let start = match after {
-            Some(c) => Bound::Excluded((shard, c.to_owned())),
-            None => Bound::Included((shard, String::new())),
-        };
-        Ok(self
-            .lock()
-            .customers
-            .range((start, Bound::Unbounded))
-            .take_while(|((s, _), _)| *s == shard)
-            .take(limit)
-            .map(|((_, c), v)| (c.clone(), v.clone()))
-            .collect())
-    }
-
     fn last_fact_seq(&self, shard: u32, customer: &str) -> Result<Option<u64>> {
         let c = customer.to_owned();
         Ok(self

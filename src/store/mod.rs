@@ -287,20 +287,21 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` customer records of `shard`, `(customer, record)` in
     /// customer id order, strictly after `after` when given (resume a scan
     /// from the last id seen). A scan for commands that visit every
-    /// customer (`customers migrate`), a page at a time; a store that
-    /// cannot scan says so.
+    /// customer of a shard (`customers migrate`), a page at a time; it is
+    /// [`customers_after`](Store::customers_after) kept to one shard
+    /// (customer ids are never empty, so `(shard, "")` is before them all).
     fn customer_page(
         &self,
         shard: u32,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>> {
-        let _ = (shard, after, limit);
-        Err(StoreError::Schema(
-            "this store cannot scan its customer records (customers migrate needs the embedded \
-             store)"
-                .to_owned(),
-        ))
+        let rows = self.customers_after(Some((shard, after.unwrap_or(""))), limit)?;
+        Ok(rows
+            .into_iter()
+            .take_while(|(s, _, _)| *s == shard)
+            .map(|(_, customer, record)| (customer, record))
+            .collect())
     }
 
     /// Whether each read is a round trip to a server, so that reads are
@@ -374,7 +375,7 @@ pub trait Store: Send + Sync + 'static {
     /// histories offline or on an operator's request (`handoff history
     /// export`). Facts pruned by the fact retention are gone. A store
     /// that cannot scan them answers [`StoreError::Schema`] saying so (the
-    /// default).
+    /// default; every store of this crate scans).
     fn scan_facts(
         &self,
         after: Option<(u32, &str, u64)>,
@@ -382,8 +383,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<ScannedFact>> {
         let _ = (after, limit);
         Err(StoreError::Schema(
-            "this store cannot list customers' histories (the cluster's PostgreSQL store does \
-             not yet): export the history of a single node (`handoff history export --data DIR`)"
+            "this store cannot list customers' histories: export them from a node whose store \
+             can, or from a stopped node's data directory (`handoff history export --data DIR`)"
                 .into(),
         ))
     }

@@ -476,6 +476,67 @@ impl Store for PgStore {
         })
     }
 
+    fn scan_facts(
+        &self,
+        after: Option<(u32, &str, u64)>,
+        limit: usize,
+    ) -> Result<Vec<super::ScannedFact>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let pool = self.pool.clone();
+        let after = after.map(|(s, c, q)| (i64::from(s), c.as_bytes().to_vec(), q));
+        let rows_wanted = limit.min(1 << 30) as i64;
+        self.block(async move {
+            let c = Conn::get(&pool, "read").await?;
+            let op = "read histories";
+            let rows = match &after {
+                None => {
+                    c.rows(op, sql::SCAN_FACTS_FROM_START, &[&rows_wanted])
+                        .await?
+                }
+                Some((s, id, q)) => {
+                    let q = (*q).min(i64::MAX as u64) as i64;
+                    c.rows(op, sql::SCAN_FACTS_AFTER, &[s, id, &q, &rows_wanted])
+                        .await?
+                }
+            };
+            c.done();
+            let mut out = Vec::new();
+            'rows: for r in &rows {
+                let shard = r.get::<_, i64>(0) as u32;
+                let customer = String::from_utf8(r.get::<_, Vec<u8>>(1))
+                    .map_err(|e| StoreError::corrupt("customer id", e.to_string()))?;
+                let (last, first) = (r.get::<_, i64>(2) as u64, r.get::<_, i64>(3) as u64);
+                let record: Vec<u8> = r.get(5);
+                let records = if r.get::<_, bool>(4) {
+                    unframe(&record)?
+                } else {
+                    vec![record]
+                };
+                if records.len() as u64 != last - first + 1 {
+                    return Err(StoreError::corrupt(
+                        "fact run",
+                        format!("{} facts for seqs {first}..={last}", records.len()),
+                    ));
+                }
+                for (seq, record) in (first..=last).zip(records) {
+                    let past = after.as_ref().is_some_and(|(s, id, q)| {
+                        (i64::from(shard), customer.as_bytes(), seq) <= (*s, id.as_slice(), *q)
+                    });
+                    if past {
+                        continue;
+                    }
+                    out.push((shard, customer.clone(), seq, record));
+                    if out.len() == limit {
+                        break 'rows;
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
     fn batches_reads(&self) -> bool {
         true
     }

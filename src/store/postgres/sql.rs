@@ -96,6 +96,18 @@ pub const OPEN_ALL: &str =
     "SELECT record, acknowledged FROM open_escalations ORDER BY team, escalation_id";
 pub const OPEN_OF_TEAM: &str = "SELECT record, acknowledged FROM open_escalations \
      WHERE team = $1 ORDER BY escalation_id";
+/// A page of every history, in `(shard, customer, seq)` order, after a
+/// position: the facts of schema 2 (one each, `framed` false) and the runs
+/// (framed) together; a run is listed by its last seq, so the one that
+/// holds the position comes first and its facts up to it are skipped.
+pub const SCAN_FACTS_FROM_START: &str = "SELECT shard, customer, seq, seq, false, record FROM facts \
+     UNION ALL SELECT shard, customer, seq, first_seq, true, record FROM fact_runs \
+     ORDER BY 1, 2, 3 LIMIT $1";
+pub const SCAN_FACTS_AFTER: &str = "SELECT shard, customer, seq, seq, false, record FROM facts \
+       WHERE (shard, customer, seq) > ($1, $2, $3) \
+     UNION ALL SELECT shard, customer, seq, first_seq, true, record FROM fact_runs \
+       WHERE (shard, customer, seq) > ($1, $2, $3) \
+     ORDER BY 1, 2, 3 LIMIT $4";
 pub const COUNTERS: &str = "SELECT name, sum(value)::int8 FROM counters GROUP BY name";
 /// A page of a customer index, by the primary key's order (`bytea`
 /// compares byte-wise, as the embedded store does).
