@@ -3,7 +3,8 @@
 //! moved to a v2 with a shorter SLA (a dry run first changes nothing);
 //! their pending tiers then fire by v2's durations, tiers fired on v1 do
 //! not fire again; a migration to a version that lacks a state some
-//! customers are in lists them and leaves them; bad requests are refused
+//! customers are in (an older one, or a newer one that dropped it) lists
+//! them and leaves them; bad requests are refused
 //! with nothing changed; a node killed with SIGKILL mid-migration and the
 //! command run again migrates everybody, nobody twice.
 
@@ -291,6 +292,26 @@ async fn migrate_moves_the_allowed_customers_mid_sla_and_lists_the_rest() {
     assert_eq!(view(&mut lc, "early").await.model_version, 1);
     assert_eq!(migrations(&mut lc, "early").await, 2);
     assert_eq!(migrations(&mut lc, "late").await, 1);
+
+    // A new version may drop a name: v3 is v1 again (no `support.waiting`,
+    // which v2 added). It publishes, serves new customers, and a
+    // migration to it lists `late` (waiting) with why.
+    let v3 = model_file(&dir, 3, V1_BR_SECONDS, false);
+    let out = ok(&node, &["model", "publish", v3.to_str().expect("utf-8")]);
+    assert!(out.contains("published model saas v3"), "{out}");
+    ok(
+        &node,
+        &["rollout", "set", "--market", "BR", "--version", "3"],
+    );
+    ghost(&mut lc, "on-v3", "BR").await;
+    assert_eq!(pinned(&mut lc, "on-v3").await, (3, V1_BR_SECONDS));
+    let out = ok(&node, &args(&migrate("2", "3")));
+    assert_eq!(
+        about(&out, "late"),
+        ["late ineligible: it is in state `support.waiting`, which version 3 does not declare"],
+        "{out}"
+    );
+    assert_eq!(view(&mut lc, "late").await.model_version, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -391,9 +391,28 @@ impl Core {
         self.last_seen.resize(model.spec.events.len(), None);
     }
 
+    /// Lengthens the per-name tables to `model`'s, never shortening them:
+    /// a customer written when its version's tables were shorter (the
+    /// holes for names later versions added came after: see
+    /// [`crate::engine::model::Retired`]) reads the new places as a new
+    /// customer would (nothing held, nothing running).
+    #[inline]
+    pub fn grow(&mut self, model: &Model) {
+        let spec = &model.spec;
+        if self.proofs.len() < spec.proofs.len() {
+            self.proofs.resize(spec.proofs.len(), ProofSlot::default());
+        }
+        if self.slas.len() < spec.slas.len() {
+            self.slas.resize(spec.slas.len(), SlaSlot::default());
+        }
+        if self.last_seen.len() < spec.events.len() {
+            self.last_seen.resize(spec.events.len(), None);
+        }
+    }
+
     #[inline]
     pub fn holds(&self, p: ProofId) -> bool {
-        self.proofs[p.idx()].holds()
+        self.proofs.get(p.idx()).is_some_and(ProofSlot::holds)
     }
 
     #[inline]
@@ -402,7 +421,7 @@ impl Core {
     }
 
     pub fn running(&self, sla: SlaId) -> Option<&Instance> {
-        self.slas[sla.idx()].running.as_ref()
+        self.slas.get(sla.idx())?.running.as_ref()
     }
 
     /// A firing of the running instance `instance` of `sla`, by tier and
@@ -432,6 +451,7 @@ impl Core {
 
     /// Folds one fact in. `market` selects the SLA rules (tier offsets).
     pub fn apply(&mut self, model: &Model, market: MarketId, fact: &Fact) {
+        self.grow(model);
         match fact {
             Fact::Created { at, .. } => {
                 // FAQ 40: creation enters the initial states.
@@ -953,6 +973,6 @@ impl CustomerState {
 
     /// The event type whose latest occurrence this customer has seen.
     pub fn last_seen(&self, e: EventTypeId) -> Option<Timestamp> {
-        self.core.last_seen[e.idx()]
+        self.core.last_seen.get(e.idx()).copied().flatten()
     }
 }

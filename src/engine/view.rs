@@ -318,6 +318,7 @@ pub fn customer_view(
         .proofs
         .iter()
         .enumerate()
+        .take(model.spec.proofs.len())
         .filter(|(_, p)| p.latest.is_some())
         .map(|(i, p)| ProofView {
             proof: model.spec.proofs[i].name.clone(),
@@ -332,7 +333,9 @@ pub fn customer_view(
         .collect();
     let mut slas = Vec::new();
     let mut escalations = Vec::new();
-    for (i, slot) in s.core.slas.iter().enumerate() {
+    // A record may have more places than this binding of its version
+    // (holes another node appended since): those hold nothing.
+    for (i, slot) in s.core.slas.iter().enumerate().take(model.spec.slas.len()) {
         let Some(inst) = &slot.running else { continue };
         let id = super::model::SlaId(i as u16);
         let sla = model.sla_spec(id);

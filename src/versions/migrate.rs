@@ -15,7 +15,7 @@
 //! store says it stopped, and never moves anyone twice.
 
 use crate::engine::CustomerState;
-use crate::engine::model::{Model, SlaId};
+use crate::engine::model::{Model, ProofId, RegionId, SlaId};
 
 use super::rollout::{BUCKETS, bucket, buckets_of};
 use super::{VersionError, Versions};
@@ -156,12 +156,13 @@ impl MigrateOutcome {
 /// exists in the target, and every running SLA instance names an SLA the
 /// target declares. Also (so that the target can read the record): its
 /// market is declared there, and every proof it holds. Names are the
-/// catalog's, shared by every version, so "exists" is "the target's table
-/// reaches that id" (an older version lacks the names appended later).
+/// catalog's, shared by every version; a name the target does not declare
+/// is either past the end of its table (appended by a later version) or a
+/// hole in it (dropped: [`crate::engine::model::Retired`]).
 pub fn ineligible(state: &CustomerState, from: &Model, to: &Model) -> Vec<String> {
     let mut why = Vec::new();
     let v = to.spec.version;
-    if to.market(&state.market_code) != from.market(&state.market_code) {
+    if to.declared_market(&state.market_code) != from.market(&state.market_code) {
         why.push(format!(
             "its market `{}` is not declared in version {v}",
             state.market_code
@@ -170,21 +171,21 @@ pub fn ineligible(state: &CustomerState, from: &Model, to: &Model) -> Vec<String
     for (r, slot) in state.core.regions.iter().enumerate() {
         let region = &from.spec.regions[r];
         let state_name = &region.states[slot.state.idx()].name;
-        match to.spec.regions.get(r) {
-            None => why.push(format!(
+        if to.spec.regions.get(r).is_none() {
+            why.push(format!(
                 "region `{}` (state `{state_name}`) is not declared in version {v}",
                 region.name
-            )),
-            Some(target) if target.states.len() <= slot.state.idx() => why.push(format!(
+            ));
+        } else if !to.declares_state(RegionId(r as u16), slot.state) {
+            why.push(format!(
                 "it is in state `{}.{state_name}`, which version {v} does not declare",
                 region.name
-            )),
-            Some(_) => {}
+            ));
         }
     }
     for (i, slot) in state.core.slas.iter().enumerate() {
         if let Some(inst) = &slot.running
-            && to.spec.slas.len() <= i
+            && !to.declares_sla(SlaId(i as u16))
         {
             why.push(format!(
                 "SLA `{}` is running (instance {}), and version {v} does not declare it",
@@ -194,7 +195,7 @@ pub fn ineligible(state: &CustomerState, from: &Model, to: &Model) -> Vec<String
         }
     }
     for (i, p) in state.core.proofs.iter().enumerate() {
-        if p.holds() && to.spec.proofs.len() <= i {
+        if p.holds() && !to.declares_proof(ProofId(i as u16)) {
             why.push(format!(
                 "it holds proof `{}`, which version {v} does not declare",
                 from.spec.proofs[i].name

@@ -10,10 +10,10 @@
 //! `model_version`; its next load picks the new version here.
 //!
 //! Every version is bound to the store's catalog, so an id means the same
-//! name in every version: a new version is bound with the catalog's full
-//! check (it keeps every stored name, may add names); a version already
-//! recorded is re-bound leniently (names later versions appended may be
-//! missing from it, see `Catalog::rebind`).
+//! name in every version: a version may add names and drop them, a
+//! dropped (or not yet added) name keeping its id as an inert hole in
+//! that version's tables (`engine::model::Retired`); a version already
+//! recorded is bound again the same way (`Catalog::rebind`).
 //!
 //! **Durable.** In the store's meta: the catalog (`model_catalog`, as
 //! before), each published version's text (`model_source/VERSION`,
@@ -54,8 +54,8 @@ pub enum VersionError {
     /// The text is not a valid model (every problem, with lines).
     #[error("the model does not load: {0}")]
     Model(String),
-    /// Another model's name, a changed version, or a version that drops
-    /// stored names.
+    /// Another model's name, a changed version, or a version that drops a
+    /// region or changes an SLA's tier count.
     #[error("{0}")]
     Bind(#[from] BindError),
     #[error(
@@ -127,6 +127,9 @@ pub struct Versions {
     /// are not serialized: the last write of the rollout table wins).
     writes: Mutex<()>,
 }
+
+/// Bound models by version.
+type Models = BTreeMap<u32, Arc<Model>>;
 
 #[derive(Clone)]
 struct Registry {
@@ -314,13 +317,47 @@ impl Versions {
                 added.insert(v.version, m);
             }
         }
+        let rebound = if self.read().catalog.names() != catalog.names() {
+            Some(self.rebound(&catalog)?)
+        } else {
+            None
+        };
         let mut r = self.current.write().unwrap_or_else(|p| p.into_inner());
         r.catalog = catalog;
+        if let Some((models, started)) = rebound {
+            r.models = models;
+            r.started = started;
+        }
         r.models.extend(added);
         if let Some(rollouts) = rollouts {
             r.rollouts = rollouts;
         }
         Ok(())
+    }
+
+    /// Every known version bound again to `catalog`, whose names grew
+    /// (another version added some): each gets holes for the new names,
+    /// so every binding of a version has the same tables on every node
+    /// (ids never move; only holes are appended). The started model is
+    /// bound again from its text too.
+    fn rebound(
+        &self,
+        catalog: &Catalog,
+    ) -> Result<(Models, Arc<Model>), VersionError> {
+        let mut models = load_versions(&*self.store, catalog)?;
+        let started = self.read().started.clone();
+        let started = match &started.spec.source {
+            Some(text) => {
+                let what = format!("model version {}", started.spec.version);
+                let loaded = load(&what, text).map_err(|e| VersionError::Model(e.to_string()))?;
+                Arc::new(Model::new(catalog.rebind(loaded.spec)?))
+            }
+            None => started,
+        };
+        models
+            .entry(started.spec.version)
+            .or_insert_with(|| started.clone());
+        Ok((models, started))
     }
 
     /// Refreshes every `every` until `shutdown` is set: a node of a
@@ -352,7 +389,7 @@ impl Versions {
     /// (`new: false`); refused, with nothing changed: a text that does not
     /// load, another model's name, a version already published with other
     /// content, a version lower than one a rollout uses, a version that
-    /// drops a name stored records use.
+    /// drops a region or changes an SLA's tier count.
     pub fn publish(&self, file: &str, text: &str) -> Result<Published, VersionError> {
         let loaded = load(file, text).map_err(|e| VersionError::Model(e.to_string()))?;
         let _one = self.writes.lock().unwrap_or_else(|p| p.into_inner());
@@ -403,8 +440,17 @@ impl Versions {
         self.store
             .put_meta(&source_key(version), text.as_bytes().to_vec())?;
         write_catalog(&*self.store, &extended)?;
+        let rebound = if extended.names() != catalog.names() {
+            Some(self.rebound(&extended)?)
+        } else {
+            None
+        };
         let mut r = self.current.write().unwrap_or_else(|p| p.into_inner());
         r.catalog = extended;
+        if let Some((models, started)) = rebound {
+            r.models = models;
+            r.started = started;
+        }
         r.models.insert(version, Arc::new(Model::new(spec)));
         tracing::info!(version, fingerprint = %catalog::short(&fingerprint), "model version published");
         Ok(published(true))
@@ -456,7 +502,7 @@ impl Versions {
                 };
                 if market != DEFAULT_MARKET
                     && !model.spec.markets.is_empty()
-                    && model.market(market).is_none()
+                    && model.declared_market(market).is_none()
                 {
                     return Err(VersionError::MarketNotInVersion {
                         version,

@@ -3,7 +3,7 @@
 
 use super::super::fact::{EventRef, Fact, Outcome};
 use super::super::input::{Event, Limits};
-use super::super::model::Model;
+use super::super::model::{EventTypeId, Model, SourceId};
 use super::super::state::CustomerState;
 use super::super::time::Timestamp;
 use super::work::Work;
@@ -19,23 +19,37 @@ pub(super) fn decide_event(
     if let Err(malformed) = check_malformed(limits, ev, now) {
         return Decision::refused(Outcome::Rejected, malformed.message);
     }
-    let Some(source) = model.source(&ev.source) else {
+    // A name only other versions declare (a hole in this version's
+    // tables) is as unknown here as any other.
+    let Some(source) = model
+        .source(&ev.source)
+        .filter(|s| model.declares_source(*s))
+    else {
+        let known: Vec<&str> = (0..model.spec.sources.len())
+            .map(|s| SourceId(s as u16))
+            .filter(|s| model.declares_source(*s))
+            .map(|s| model.source_name(s))
+            .collect();
         return Decision::refused(
             Outcome::Rejected,
             format!(
                 "unknown source `{}`: the model's sources are {}",
                 ev.source,
-                model.spec.sources.join(", ")
+                known.join(", ")
             ),
         );
     };
-    let Some(event_type) = model.event(source, &ev.event_type) else {
+    let Some(event_type) = model
+        .event(source, &ev.event_type)
+        .filter(|e| model.declares_event(*e))
+    else {
         let known: Vec<&str> = model
             .spec
             .events
             .iter()
-            .filter(|e| e.source == source)
-            .map(|e| e.name.as_str())
+            .enumerate()
+            .filter(|(i, e)| e.source == source && model.declares_event(EventTypeId(*i as u16)))
+            .map(|(_, e)| e.name.as_str())
             .collect();
         return Decision::refused(
             Outcome::Rejected,
@@ -58,11 +72,10 @@ pub(super) fn decide_event(
                     ),
                 );
             }
-            match model.market(&ev.market) {
+            match model.declared_market(&ev.market) {
                 Some(m) => m,
                 None => {
-                    let names: Vec<&str> =
-                        model.spec.markets.iter().map(|m| m.name.as_str()).collect();
+                    let names = model.declared_market_names();
                     return Decision::refused(
                         Outcome::Rejected,
                         format!(

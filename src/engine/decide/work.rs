@@ -113,7 +113,14 @@ impl<'a> Work<'a> {
             model,
             rules: model.rules(market),
             market,
-            core: state.map_or_else(|| Core::new(model), |s| s.core.clone()),
+            core: state.map_or_else(
+                || Core::new(model),
+                |s| {
+                    let mut core = s.core.clone();
+                    core.grow(model);
+                    core
+                },
+            ),
             facts: Vec::new(),
             moves: Vec::new(),
             now,

@@ -15,10 +15,12 @@
 //!
 //! A node serves several versions at once (`crate::versions`), all
 //! renumbered to the same catalog, so an id means one name in every
-//! version. A new version is bound with [`Catalog::bind`] (it keeps every
-//! name; new names are appended); a version the catalog already records
-//! is bound again with [`Catalog::rebind`], which lets it lack the names
-//! later versions appended after its own.
+//! version. A new version is bound with [`Catalog::bind`]: new names are
+//! appended, and a catalog name the version does not declare (dropped, or
+//! added by a later version) keeps its id as an inert hole ([`Retired`]).
+//! Regions have no holes: a version may not drop one (a customer is in a
+//! state of each), and only lacks those later versions appended, which
+//! [`Catalog::rebind`] (a recorded version bound again) checks.
 //!
 //! A model's [`fingerprint`] is a hash of its canonical form: what the
 //! model means, by name, with declaration order, formatting and comments
@@ -39,8 +41,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    EventTypeId, FromStates, ModelSpec, ProofId, RegionId, SlaId, SlaStart, SourceId, StateId,
-    TeamId, TierAt, Transition, Trigger, WEEKDAYS, format_interval,
+    Duration, EventType, EventTypeId, FromStates, Market, MarketId, ModelSpec, Overlay, Proof,
+    ProofId, RegionId, Retired, Sla, SlaId, SlaStart, SourceId, State, StateId, TeamId, TierAt,
+    Transition, Trigger, WEEKDAYS, format_interval,
 };
 
 // ------------------------------------------------------------ fingerprint
@@ -483,10 +486,10 @@ impl fmt::Display for BindError {
                 write!(f, "{}", problems.join("; "))?;
                 write!(
                     f,
-                    ". Every version of a model numbers names the same way (an id is a \
-                     position shared by all of them), so a new version keeps every name stored \
-                     records use: keep these in the model (states, proofs, SLAs and their tiers \
-                     may be added, not removed), or give it a data directory of its own"
+                    ". A version may add or drop states, proofs, events, SLAs, teams and \
+                     markets, but its regions and each SLA's number of tiers are what stored \
+                     customers are read by: keep those, or give the model a data directory of \
+                     its own"
                 )
             }
         }
@@ -496,8 +499,29 @@ impl fmt::Display for BindError {
 impl std::error::Error for BindError {}
 
 impl Catalog {
+    /// The names alone (every kind, in id order), without the versions:
+    /// what changes when a version adds names.
+    pub fn names(&self) -> Catalog {
+        Catalog {
+            versions: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// The catalog of a new data directory: the model's own order.
     pub fn new(spec: &ModelSpec) -> Catalog {
+        let mut catalog = Catalog::of_spec(spec, None);
+        catalog.versions = vec![ServedVersion {
+            version: spec.version,
+            fingerprint: fingerprint(spec),
+        }];
+        catalog
+    }
+
+    /// The names of a spec's tables in id order, holes included (no
+    /// versions). A retired SLA keeps the tier count `stored` records for
+    /// it (its hole has no tiers).
+    fn of_spec(spec: &ModelSpec, stored: Option<&Catalog>) -> Catalog {
         Catalog {
             model: spec.name.clone(),
             teams: spec.teams.clone(),
@@ -515,16 +539,23 @@ impl Catalog {
             slas: spec
                 .slas
                 .iter()
-                .map(|s| CatalogSla {
-                    name: s.name.clone(),
-                    tiers: s.tiers.len(),
+                .enumerate()
+                .map(|(i, s)| {
+                    let retired = spec.retired.slas.contains(&SlaId(i as u16));
+                    let stored_tiers = stored
+                        .and_then(|c| c.slas.iter().find(|c| c.name == s.name))
+                        .map(|c| c.tiers);
+                    CatalogSla {
+                        name: s.name.clone(),
+                        tiers: match stored_tiers {
+                            Some(n) if retired => n,
+                            _ => s.tiers.len(),
+                        },
+                    }
                 })
                 .collect(),
             markets: spec.markets.iter().map(|m| m.name.clone()).collect(),
-            versions: vec![ServedVersion {
-                version: spec.version,
-                fingerprint: fingerprint(spec),
-            }],
+            versions: Vec::new(),
         }
     }
 
@@ -561,7 +592,7 @@ impl Catalog {
         }
         let order = Order::new(self, &spec);
         let spec = order.renumber(spec);
-        let mut extended = Catalog::new(&spec);
+        let mut extended = Catalog::of_spec(&spec, Some(self));
         extended.versions = self.versions.clone();
         if !extended.versions.iter().any(|v| v.version == spec.version) {
             extended.versions.push(ServedVersion {
@@ -590,7 +621,7 @@ impl Catalog {
         }
         let version = spec.version;
         let (spec, _) = self.bind_lenient(spec)?;
-        let own = Catalog::new(&spec);
+        let own = Catalog::of_spec(&spec, Some(self));
         let problems = self.not_prefix(&own);
         if !problems.is_empty() {
             return Err(BindError::Incompatible {
@@ -662,69 +693,27 @@ impl Catalog {
         problems
     }
 
-    /// What stored records may refer to that `spec` lacks, in words.
+    /// What stored records need that `spec` cannot give, in words. A
+    /// version may drop teams, sources, events, proofs, states, SLAs and
+    /// markets (their ids stay, as holes: [`Retired`]); it may not drop a
+    /// region (every customer is in a state of each), change the number of
+    /// an SLA's tiers (tiers are stored by number), or go from declaring
+    /// markets to declaring none (which means "every code runs the core").
     fn missing_from(&self, spec: &ModelSpec) -> Vec<String> {
         let mut problems = Vec::new();
-        let lacks = |kind: &str, stored: &[String], now: Vec<&str>| {
-            let missing: Vec<&str> = stored
-                .iter()
-                .map(String::as_str)
-                .filter(|n| !now.contains(n))
-                .collect();
-            (!missing.is_empty())
-                .then(|| format!("it no longer declares {kind} `{}`", missing.join("`, `")))
-        };
-        problems.extend(lacks(
-            "team",
-            &self.teams,
-            spec.teams.iter().map(String::as_str).collect(),
-        ));
-        problems.extend(lacks(
-            "source",
-            &self.sources,
-            spec.sources.iter().map(String::as_str).collect(),
-        ));
-        problems.extend(lacks(
-            "event",
-            &self.events,
-            spec.events.iter().map(|e| e.qualified.as_str()).collect(),
-        ));
-        problems.extend(lacks(
-            "proof",
-            &self.proofs,
-            spec.proofs.iter().map(|p| p.name.as_str()).collect(),
-        ));
-        let regions: Vec<String> = self.regions.iter().map(|r| r.name.clone()).collect();
-        problems.extend(lacks(
-            "region",
-            &regions,
-            spec.regions.iter().map(|r| r.name.as_str()).collect(),
-        ));
-        for stored in &self.regions {
-            if let Some(r) = spec.regions.iter().find(|r| r.name == stored.name) {
-                let states: Vec<String> = stored
-                    .states
-                    .iter()
-                    .map(|s| format!("{}.{s}", stored.name))
-                    .collect();
-                let now: Vec<String> = r
-                    .states
-                    .iter()
-                    .map(|s| format!("{}.{}", r.name, s.name))
-                    .collect();
-                problems.extend(lacks(
-                    "state",
-                    &states,
-                    now.iter().map(String::as_str).collect(),
-                ));
-            }
+        let dropped: Vec<&str> = self
+            .regions
+            .iter()
+            .map(|r| r.name.as_str())
+            .filter(|n| !spec.regions.iter().any(|r| r.name == *n))
+            .collect();
+        if !dropped.is_empty() {
+            problems.push(format!(
+                "it no longer declares region `{}` (a region cannot be removed: every customer \
+                 is in one state of each region; keep it, with the states customers are in)",
+                dropped.join("`, `")
+            ));
         }
-        let slas: Vec<String> = self.slas.iter().map(|s| s.name.clone()).collect();
-        problems.extend(lacks(
-            "SLA",
-            &slas,
-            spec.slas.iter().map(|s| s.name.as_str()).collect(),
-        ));
         for stored in &self.slas {
             if let Some(s) = spec.slas.iter().find(|s| s.name == stored.name)
                 && s.tiers.len() != stored.tiers
@@ -745,50 +734,98 @@ impl Catalog {
                     .to_owned(),
             );
         }
-        problems.extend(lacks(
-            "market",
-            &self.markets,
-            spec.markets.iter().map(|m| m.name.as_str()).collect(),
-        ));
+        if !self.markets.is_empty() && spec.markets.is_empty() {
+            problems.push(format!(
+                "it declares no market, where the stored customers' markets are `{}` (a model \
+                 without markets runs the core under any code): keep at least one market",
+                self.markets.join("`, `")
+            ));
+        }
         problems
     }
 }
 
 // ------------------------------------------------------------ renumbering
 
-/// One kind's new order: `old_of[new]` and `new_of[old]`.
+/// One place in a kind's new order.
+#[derive(Debug, Clone)]
+enum Slot {
+    /// The version's own entry at this (old) position of its file.
+    Own(usize),
+    /// A name the catalog holds that the version does not declare: an
+    /// inert entry keeps its id ([`Retired`]).
+    Hole(String),
+}
+
+/// One kind's new order: what sits at each new id, and `new_of[old]`.
 #[derive(Debug, Clone, Default)]
 struct Perm {
-    old_of: Vec<usize>,
+    slots: Vec<Slot>,
     new_of: Vec<u16>,
 }
 
 impl Perm {
-    /// The catalog's names first (each present in `names`: checked by
-    /// `missing_from`), then `names` the catalog lacks, in their order.
+    /// The catalog's names first, each at its stored id (a hole where
+    /// `names` lacks it), then `names` the catalog lacks, in their order.
     fn new(stored: &[String], names: &[&str]) -> Perm {
-        let mut old_of: Vec<usize> = stored
+        let mut slots: Vec<Slot> = stored
             .iter()
-            .filter_map(|n| names.iter().position(|m| m == n))
+            .map(|n| match names.iter().position(|m| m == n) {
+                Some(i) => Slot::Own(i),
+                None => Slot::Hole(n.clone()),
+            })
             .collect();
         for (i, n) in names.iter().enumerate() {
             if !stored.iter().any(|s| s == n) {
-                old_of.push(i);
+                slots.push(Slot::Own(i));
             }
         }
-        let mut new_of = vec![0u16; names.len()];
-        for (new, &old) in old_of.iter().enumerate() {
-            new_of[old] = new as u16;
+        Perm::of(slots, names.len())
+    }
+
+    /// As [`Perm::new`] without holes: the catalog's names the version
+    /// declares, in the catalog's order, then its new ones. For regions,
+    /// which have no holes (a customer is in a state of every region of
+    /// its version); a version may lack only regions appended after its
+    /// own, which [`Catalog::rebind`] checks.
+    fn dense(stored: &[String], names: &[&str]) -> Perm {
+        let mut perm = Perm::new(stored, names);
+        perm.slots.retain(|s| matches!(s, Slot::Own(_)));
+        Perm::of(perm.slots, names.len())
+    }
+
+    fn of(slots: Vec<Slot>, own: usize) -> Perm {
+        let mut new_of = vec![0u16; own];
+        for (new, slot) in slots.iter().enumerate() {
+            if let Slot::Own(old) = slot {
+                new_of[*old] = new as u16;
+            }
         }
-        Perm { old_of, new_of }
+        Perm { slots, new_of }
     }
 
     fn id(&self, old: u16) -> u16 {
         self.new_of[old as usize]
     }
 
-    fn permute<T: Clone>(&self, items: &[T]) -> Vec<T> {
-        self.old_of.iter().map(|&old| items[old].clone()).collect()
+    /// The items in the new order, `hole(name)` at each hole.
+    fn permute<T: Clone>(&self, items: &[T], hole: impl Fn(&str) -> T) -> Vec<T> {
+        self.slots
+            .iter()
+            .map(|slot| match slot {
+                Slot::Own(old) => items[*old].clone(),
+                Slot::Hole(name) => hole(name),
+            })
+            .collect()
+    }
+
+    /// The new ids that are holes.
+    fn holes(&self) -> impl Iterator<Item = u16> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s, Slot::Hole(_)))
+            .map(|(i, _)| i as u16)
     }
 }
 
@@ -818,7 +855,7 @@ impl Order {
             sources: Perm::new(&catalog.sources, &names(&spec.sources, String::as_str)),
             events: Perm::new(&catalog.events, &names(&spec.events, |e| &e.qualified)),
             proofs: Perm::new(&catalog.proofs, &names(&spec.proofs, |p| &p.name)),
-            regions: Perm::new(&regions, &names(&spec.regions, |r| &r.name)),
+            regions: Perm::dense(&regions, &names(&spec.regions, |r| &r.name)),
             states: spec
                 .regions
                 .iter()
@@ -875,37 +912,80 @@ impl Order {
         }
     }
 
-    /// The same model with every id in the new order.
+    /// The same model with every id in the new order, and a hole (an inert
+    /// entry, listed in [`ModelSpec::retired`]) for each catalog name it
+    /// does not declare.
     fn renumber(&self, spec: ModelSpec) -> ModelSpec {
         let mut out = spec.clone();
-        out.teams = self.teams.permute(&spec.teams);
-        out.sources = self.sources.permute(&spec.sources);
-        out.events = self.events.permute(&spec.events);
-        for e in &mut out.events {
-            e.source = SourceId(self.sources.id(e.source.0));
+        // A hole must name a team; nothing reads a hole's owner (no
+        // customer of this version can be in a retired state or run a
+        // retired SLA: migration checks it).
+        let any_team = TeamId(0);
+        out.teams = self.teams.permute(&spec.teams, str::to_owned);
+        out.sources = self.sources.permute(&spec.sources, str::to_owned);
+        let source_of = |qualified: &str| {
+            let source = qualified.split_once('.').map_or(qualified, |(s, _)| s);
+            let id = out.sources.iter().position(|s| s == source).unwrap_or(0);
+            SourceId(id as u16)
+        };
+        let events = self.events.permute(&spec.events, |qualified| EventType {
+            source: source_of(qualified),
+            name: qualified
+                .split_once('.')
+                .map_or(qualified, |(_, t)| t)
+                .to_owned(),
+            qualified: qualified.to_owned(),
+        });
+        out.events = events;
+        for (e, own) in out.events.iter_mut().zip(&self.events.slots) {
+            if matches!(own, Slot::Own(_)) {
+                e.source = SourceId(self.sources.id(e.source.0));
+            }
         }
-        out.proofs = self.proofs.permute(&spec.proofs);
-        for p in &mut out.proofs {
-            p.from = self.events(&p.from);
-            p.revoked_by = self.events(&p.revoked_by);
+        out.proofs = self.proofs.permute(&spec.proofs, |name| Proof {
+            name: name.to_owned(),
+            from: Vec::new(),
+            revoked_by: Vec::new(),
+        });
+        for (p, own) in out.proofs.iter_mut().zip(&self.proofs.slots) {
+            if matches!(own, Slot::Own(_)) {
+                p.from = self.events(&p.from);
+                p.revoked_by = self.events(&p.revoked_by);
+            }
         }
+        let mut retired_states = Vec::new();
         out.regions = self
             .regions
-            .old_of
+            .slots
             .iter()
-            .map(|&old| {
+            .enumerate()
+            .map(|(new, slot)| {
+                let Slot::Own(old) = *slot else {
+                    unreachable!("regions are renumbered without holes")
+                };
                 let id = RegionId(old as u16);
                 let mut r = spec.regions[old].clone();
                 r.initial = self.state(id, r.initial);
                 r.default_owner = r.default_owner.map(|t| self.team(t));
-                r.states = self.states[old].permute(&spec.regions[old].states);
-                for s in &mut r.states {
-                    s.owner = self.team(s.owner);
-                    s.requires = self.proofs(&s.requires);
-                    for (t, _) in &mut s.allow {
-                        *t = self.team(*t);
+                let own = &self.states[old];
+                r.states = own.permute(&spec.regions[old].states, |name| State {
+                    name: name.to_owned(),
+                    owner: any_team,
+                    requires: Vec::new(),
+                    allow: Vec::new(),
+                    messages: Vec::new(),
+                    suppress: Vec::new(),
+                });
+                for (s, slot) in r.states.iter_mut().zip(&own.slots) {
+                    if matches!(slot, Slot::Own(_)) {
+                        s.owner = self.team(s.owner);
+                        s.requires = self.proofs(&s.requires);
+                        for (t, _) in &mut s.allow {
+                            *t = self.team(*t);
+                        }
                     }
                 }
+                retired_states.extend(own.holes().map(|s| (RegionId(new as u16), StateId(s))));
                 r.transitions = r
                     .transitions
                     .iter()
@@ -914,8 +994,24 @@ impl Order {
                 r
             })
             .collect();
-        out.slas = self.slas.permute(&spec.slas);
-        for s in &mut out.slas {
+        out.slas = self.slas.permute(&spec.slas, |name| Sla {
+            name: name.to_owned(),
+            owner: any_team,
+            handoff: String::new(),
+            start: SlaStart::Events(Vec::new()),
+            unless: Vec::new(),
+            stop: Vec::new(),
+            cancel: Vec::new(),
+            within: Duration(0),
+            within_bounds: None,
+            tiers: Vec::new(),
+            calendar: None,
+            pause_in: Vec::new(),
+        });
+        for (s, slot) in out.slas.iter_mut().zip(&self.slas.slots) {
+            if !matches!(slot, Slot::Own(_)) {
+                continue;
+            }
             s.owner = self.team(s.owner);
             s.start = match &s.start {
                 SlaStart::Events(list) => SlaStart::Events(self.events(list)),
@@ -936,8 +1032,14 @@ impl Order {
                 t.notify = self.team(t.notify);
             }
         }
-        out.markets = self.markets.permute(&spec.markets);
-        for m in &mut out.markets {
+        out.markets = self.markets.permute(&spec.markets, |name| Market {
+            name: name.to_owned(),
+            overlay: Overlay::default(),
+        });
+        for (m, slot) in out.markets.iter_mut().zip(&self.markets.slots) {
+            if !matches!(slot, Slot::Own(_)) {
+                continue;
+            }
             let o = &mut m.overlay;
             for (p, list) in &mut o.proof_sources {
                 *p = ProofId(self.proofs.id(p.0));
@@ -954,6 +1056,15 @@ impl Order {
                 ov.cancel = self.events(&ov.cancel);
             }
         }
+        out.retired = Retired {
+            teams: self.teams.holes().map(TeamId).collect(),
+            sources: self.sources.holes().map(SourceId).collect(),
+            events: self.events.holes().map(EventTypeId).collect(),
+            proofs: self.proofs.holes().map(ProofId).collect(),
+            states: retired_states,
+            slas: self.slas.holes().map(SlaId).collect(),
+            markets: self.markets.holes().map(MarketId).collect(),
+        };
         out
     }
 }

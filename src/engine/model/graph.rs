@@ -116,7 +116,8 @@ impl Picture {
             edges: Vec::new(),
         };
         let mut edges = Vec::new();
-        for sla_id in model.sla_ids() {
+        // Holes kept for other versions' names are not this version's.
+        for sla_id in model.sla_ids().filter(|s| model.declares_sla(*s)) {
             let sla = model.sla_spec(sla_id);
             let note_id = format!("sla{}", sla_id.0);
             let mut lines = sla_lines(model, sla_id);
@@ -189,6 +190,9 @@ fn region_group(model: &Model, r: RegionId) -> Group {
         kind: EdgeKind::Core,
     });
     for (s, state) in region.states.iter().enumerate() {
+        if !model.declares_state(r, StateId(s as u16)) {
+            continue;
+        }
         group.nodes.push(Node {
             id: state_id(r, StateId(s as u16)),
             kind: NodeKind::State,

@@ -305,6 +305,41 @@ pub struct ModelSpec {
     /// node and every restart loads the same model. Not part of the
     /// fingerprint (comments and formatting are not the model).
     pub source: Option<std::sync::Arc<str>>,
+    /// The holes in the tables: names other versions of the model declare
+    /// that this one does not (empty for a model as loaded from its file).
+    /// Filled by [`catalog::Catalog::bind`].
+    pub retired: Retired,
+}
+
+/// Names a bound version keeps a place for without declaring them.
+///
+/// An id is a position in the model's tables, shared by every version
+/// served on a data directory ([`catalog`]). A version that drops a name
+/// an earlier version declared (or lacks one a later version added) keeps
+/// an inert entry at its position: a team that is allowed nothing, an
+/// event type nothing listens to, a proof no event establishes, a state no
+/// transition enters, an SLA nothing starts, a market with the core's rules.
+/// So stored ids keep their meaning, and the version's own ids do not
+/// shift. Lookups by name find a retired name (its id is real: other
+/// versions' customers use it); what *this version declares* is asked with
+/// [`Model::declares_event`] and its siblings, which the engine checks
+/// where a customer on this version would start using the name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retired {
+    pub teams: Vec<TeamId>,
+    pub sources: Vec<SourceId>,
+    pub events: Vec<EventTypeId>,
+    pub proofs: Vec<ProofId>,
+    pub states: Vec<(RegionId, StateId)>,
+    pub slas: Vec<SlaId>,
+    pub markets: Vec<MarketId>,
+}
+
+impl Retired {
+    /// Whether the version declares every name in its tables.
+    pub fn is_empty(&self) -> bool {
+        self == &Retired::default()
+    }
 }
 
 /// A loaded model: the checked spec, name lookups and per-market rules.
@@ -451,5 +486,61 @@ impl Model {
 
     pub fn sla_ids(&self) -> impl Iterator<Item = SlaId> + '_ {
         (0..self.spec.slas.len()).map(|i| SlaId(i as u16))
+    }
+
+    /// Whether this version declares the team (else its place is a hole
+    /// kept for other versions: [`Retired`]).
+    pub fn declares_team(&self, t: TeamId) -> bool {
+        t.idx() < self.spec.teams.len() && !self.spec.retired.teams.contains(&t)
+    }
+
+    /// Whether this version declares the event type.
+    #[inline]
+    pub fn declares_event(&self, e: EventTypeId) -> bool {
+        e.idx() < self.spec.events.len() && !self.spec.retired.events.contains(&e)
+    }
+
+    /// Whether this version declares the source.
+    pub fn declares_source(&self, s: SourceId) -> bool {
+        s.idx() < self.spec.sources.len() && !self.spec.retired.sources.contains(&s)
+    }
+
+    /// Whether this version declares the proof.
+    pub fn declares_proof(&self, p: ProofId) -> bool {
+        p.idx() < self.spec.proofs.len() && !self.spec.retired.proofs.contains(&p)
+    }
+
+    /// Whether this version declares the region's state.
+    pub fn declares_state(&self, r: RegionId, s: StateId) -> bool {
+        self.spec
+            .regions
+            .get(r.idx())
+            .is_some_and(|region| s.idx() < region.states.len())
+            && !self.spec.retired.states.contains(&(r, s))
+    }
+
+    /// Whether this version declares the SLA.
+    pub fn declares_sla(&self, s: SlaId) -> bool {
+        s.idx() < self.spec.slas.len() && !self.spec.retired.slas.contains(&s)
+    }
+
+    /// The market of a customer by its code, if this version declares it
+    /// (where [`Model::market`] also finds a market kept only for other
+    /// versions). When the model declares no market, every code is
+    /// accepted.
+    pub fn declared_market(&self, code: &str) -> Option<MarketId> {
+        self.market(code)
+            .filter(|m| !self.spec.retired.markets.contains(m))
+    }
+
+    /// The names of this version's own markets (retired ones left out).
+    pub fn declared_market_names(&self) -> Vec<&str> {
+        self.spec
+            .markets
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.spec.retired.markets.contains(&MarketId(*i as u16)))
+            .map(|(_, m)| m.name.as_str())
+            .collect()
     }
 }

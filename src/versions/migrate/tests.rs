@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::*;
-use crate::engine::model::load;
+use crate::engine::model::{StateId, load};
 use crate::engine::{Decision, Event, Fact, Input, Limits, Timer, Timestamp, decide};
 use crate::store::MemoryStore;
 
@@ -238,4 +238,226 @@ fn the_cohort_is_the_rollout_hash() {
         assert!(!plan.covers(&c, "DE"));
     }
     assert!(in_cohort("anyone", BUCKETS));
+}
+
+/// `FAST` as `version` without: the state `lifecycle.at_risk` (in the
+/// middle of its region), its proof and the two events behind it, the SLA
+/// `first_reply` (in the middle of the SLAs), the market `US` and the team
+/// `cx_director`.
+fn dropped(version: u32) -> String {
+    let cut = |t: String, from: &str, to: &str| {
+        let a = t
+            .find(from)
+            .unwrap_or_else(|| panic!("{from} is in the model"));
+        let b = t[a..]
+            .find(to)
+            .unwrap_or_else(|| panic!("{to} follows {from}"))
+            + a;
+        format!("{}{}", &t[..a], &t[b..])
+    };
+    let t = FAST.replace("version = 1", &format!("version = {version}"));
+    let t = cut(
+        t,
+        "[regions.lifecycle.states.at_risk]",
+        "[regions.lifecycle.states.churned]",
+    );
+    let t = cut(t, "[proofs.at_risk]", "# -------");
+    let t = cut(
+        t,
+        "[[regions.lifecycle.transitions]]\nfrom = \"active\"\nwhen",
+        "[[regions.lifecycle.transitions]]\nfrom = [",
+    );
+    let t = cut(t, "[slas.first_reply]", "[slas.dispute_evidence]");
+    t.replace(
+        "product = [\"onboarding_completed\", \"health_dropped\", \"health_recovered\"]",
+        "product = [\"onboarding_completed\"]",
+    )
+    .replace(
+        "from = [\"onboarding\", \"paid\", \"active\", \"at_risk\"]",
+        "from = [\"onboarding\", \"paid\", \"active\"]",
+    )
+    .replace("slas = { first_reply = { within = \"2h\" } }\n", "")
+    .replace("[markets.US]\n", "")
+    .replace(", \"cx_director\"]", "]")
+    .replace("notify = \"cx_director\"", "notify = \"success\"")
+}
+
+/// Every (region, state) name with its id in `m`'s tables, holes included.
+fn state_ids(m: &Model) -> Vec<(String, u16)> {
+    m.spec
+        .regions
+        .iter()
+        .flat_map(|r| {
+            r.states
+                .iter()
+                .enumerate()
+                .map(move |(i, s)| (format!("{}.{}", r.name, s.name), i as u16))
+        })
+        .collect()
+}
+
+#[test]
+fn a_version_may_drop_names_every_other_id_stays_and_a_hole_keeps_its_place() {
+    let store = Arc::new(MemoryStore::new());
+    let v1 = load("v1.toml", FAST).expect("v1 loads");
+    let v = Versions::open(store.clone(), &v1).expect("opens");
+    v.publish("v3.toml", &dropped(3))
+        .expect("a version that drops names publishes");
+    let (v1, v3) = (v.model(1), v.model(3));
+    assert_eq!(state_ids(&v1), state_ids(&v3), "every state keeps its id");
+    let at_risk = StateId(4);
+    assert_eq!(v3.state(RegionId(0), at_risk).name, "at_risk");
+    assert!(!v3.declares_state(RegionId(0), at_risk));
+    assert!(v1.declares_state(RegionId(0), at_risk));
+    let first_reply = v1.sla("first_reply").expect("declared");
+    assert_eq!(v3.sla("first_reply"), Some(first_reply), "the id is kept");
+    assert!(!v3.declares_sla(first_reply));
+    assert_eq!(
+        v3.sla("dispute_evidence"),
+        v1.sla("dispute_evidence"),
+        "an SLA after the hole keeps its id"
+    );
+    assert_eq!(v3.declared_market("US"), None);
+    assert_eq!(v3.declared_market("BR"), v1.market("BR"));
+    let cx = v1.team("cx_director").expect("declared");
+    assert!(!v3.declares_team(cx));
+
+    // On v3, what it dropped is unknown to new input.
+    let rejected = |input: &Input| {
+        let d = decide(&v3, &Limits::default(), None, input, Timestamp(T0));
+        assert!(d.facts.is_empty(), "{d:?}");
+        d.reason.unwrap_or_default()
+    };
+    let us = rejected(&event("u", "w", "crm", "deal_won", "US", T0));
+    assert!(us.contains("market `US` is not declared"), "{us}");
+    assert!(us.contains("DE, BR"), "{us}");
+    let s = step(&v3, None, &event("c", "w", "crm", "deal_won", "BR", T0), T0);
+    let d = decide(
+        &v3,
+        &Limits::default(),
+        Some(&s),
+        &event("c", "h", "product", "health_dropped", "", T0),
+        Timestamp(T0),
+    );
+    let why = d.reason.unwrap_or_default();
+    assert!(
+        why.contains("does not send `health_dropped`") && why.contains("onboarding_completed"),
+        "{why}"
+    );
+    // What it keeps works by the same ids: a BR customer pays and its
+    // ghost SLA runs.
+    let paid = step(
+        &v3,
+        Some(s),
+        &event("c", "p", "billing", "payment_succeeded", "", T0),
+        T0,
+    );
+    assert!(paid.core.running(ghost_sla(&v3)).is_some());
+
+    // A restart binds both again, holes in the same places.
+    let again = Versions::open(store, &load("v1.toml", FAST).expect("loads")).expect("reopens");
+    assert_eq!(again.model(3).spec.retired, v3.spec.retired);
+    assert_eq!(state_ids(&again.model(3)), state_ids(&v3));
+
+    // A later version that declares the state again gets its id back.
+    v.publish("v4.toml", &FAST.replace("version = 1", "version = 4"))
+        .expect("v4 publishes");
+    let v4 = v.model(4);
+    assert!(v4.declares_state(RegionId(0), at_risk));
+    assert!(v4.spec.retired.is_empty(), "{:?}", v4.spec.retired);
+}
+
+#[test]
+fn customers_in_what_a_version_dropped_are_listed_not_moved() {
+    let store = Arc::new(MemoryStore::new());
+    let v = Versions::open(store, &load("v1.toml", FAST).expect("loads")).expect("opens");
+    v.publish("v3.toml", &dropped(3)).expect("publishes");
+    let (v1, v3) = (v.model(1), v.model(3));
+    let at = |i: i64| T0 + i * SEC;
+
+    // At risk: the state and the proof v3 dropped.
+    let mut s = ghost(&v1);
+    for (i, (src, ty)) in [("access", "access_granted"), ("product", "health_dropped")]
+        .into_iter()
+        .enumerate()
+    {
+        s = step(
+            &v1,
+            Some(s),
+            &event("c", ty, src, ty, "", at(i as i64)),
+            at(i as i64),
+        );
+    }
+    assert_eq!(
+        ineligible(&s, &v1, &v3),
+        [
+            "it is in state `lifecycle.at_risk`, which version 3 does not declare",
+            "it holds proof `at_risk`, which version 3 does not declare",
+        ]
+    );
+    // A running first_reply.
+    let ticket = step(
+        &v1,
+        Some(ghost(&v1)),
+        &event("c", "t", "support", "ticket_opened", "", T0),
+        T0,
+    );
+    assert_eq!(
+        ineligible(&ticket, &v1, &v3),
+        ["SLA `first_reply` is running (instance 1), and version 3 does not declare it"]
+    );
+    // A US customer.
+    let us = step(&v1, None, &event("u", "w", "crm", "deal_won", "US", T0), T0);
+    assert_eq!(
+        ineligible(&us, &v1, &v3),
+        ["its market `US` is not declared in version 3"]
+    );
+    // A ghost customer moves, its SLA running on by v3's rules.
+    let ghosted = ghost(&v1);
+    assert!(ineligible(&ghosted, &v1, &v3).is_empty());
+    let moved = migrated(&ghosted, &v3, at(1));
+    assert!(moved.core.running(ghost_sla(&v3)).is_some());
+}
+
+#[test]
+fn a_customer_written_before_later_versions_added_names_reads_them_as_new() {
+    // A record written by v1 when its tables had no place for what v2
+    // adds (an event and an SLA); v1, bound again after v2, has holes
+    // there. Deciding and applying with it must read the short record.
+    let v1_alone = load("v1.toml", FAST).expect("loads");
+    let written = ghost(&Model::new(v1_alone.spec.clone()));
+    let store = Arc::new(MemoryStore::new());
+    let v = Versions::open(store.clone(), &v1_alone).expect("opens");
+    let v2 = FAST
+        .replace("version = 1", "version = 2")
+        .replace(
+            "support = [\"ticket_opened\", \"agent_replied\", \"ticket_solved\"]",
+            "support = [\"ticket_opened\", \"agent_replied\", \"ticket_solved\", \"nps_sent\"]",
+        )
+        .replace(
+            "# ---------------------------------------------------------------- markets",
+            "[slas.nps_follow_up]\nowner = \"success\"\nstart = [\"support.nps_sent\"]\n\
+             within = \"1d\"\n\n[[slas.nps_follow_up.tiers]]\nat = \"100%\"\n\
+             severity = \"low\"\n\n# ---------------------------------------------------------------- markets",
+        );
+    v.publish("v2.toml", &v2).expect("v2 publishes");
+    // Publishing binds v1 again to the catalog v2 extended, as a restart
+    // does.
+    let reopened = Versions::open(store, &v1_alone).expect("reopens");
+    assert_eq!(
+        v.model(1).spec.retired,
+        reopened.model(1).spec.retired,
+        "the same holes"
+    );
+    let v1 = v.model(1);
+    assert_eq!(v1.spec.slas.len(), written.core.slas.len() + 1);
+    assert!(!v1.declares_sla(v1.sla("nps_follow_up").expect("a hole")));
+    let granted = step(
+        &v1,
+        Some(written),
+        &event("c", "g", "access", "access_granted", "", T0 + SEC),
+        T0 + SEC,
+    );
+    assert_eq!(granted.core.slas.len(), v1.spec.slas.len());
+    assert!(granted.core.running(ghost_sla(&v1)).is_none(), "met");
 }

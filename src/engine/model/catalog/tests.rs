@@ -160,13 +160,52 @@ fn a_changed_model_under_a_served_version_is_refused_naming_the_next_version() {
 }
 
 #[test]
-fn a_version_that_drops_a_stored_state_or_changes_tiers_is_refused() {
+fn a_version_that_drops_a_state_keeps_a_hole_in_its_place() {
     let catalog = Catalog::new(&spec(TRIAL));
+    let (bound, after) = catalog
+        .bind(spec(&SAAS.replace("version = 1", "version = 2")))
+        .expect("a version may drop a state");
+    let trial = catalog.regions[0]
+        .states
+        .iter()
+        .position(|s| s == "trial")
+        .expect("the catalog numbered trial");
+    let hole = (RegionId(0), StateId(trial as u16));
+    assert_eq!(bound.retired.states, [hole]);
+    assert_eq!(bound.regions[0].states[trial].name, "trial");
+    let model = Model::new(bound);
+    assert!(!model.declares_state(hole.0, hole.1));
+    assert_eq!(
+        ids(&model),
+        ids(&Model::new(catalog.bind(spec(TRIAL)).expect("binds").0)),
+        "every name keeps its id, the hole included"
+    );
+    assert_eq!(
+        after.regions, catalog.regions,
+        "the catalog forgets nothing"
+    );
+    assert!(
+        Canonical::of(&spec(TRIAL)).regions["lifecycle"]
+            .states
+            .contains_key("trial")
+    );
+}
+
+#[test]
+fn a_version_that_drops_a_region_changes_tiers_or_drops_every_market_is_refused() {
+    let mut catalog = Catalog::new(&spec(SAAS));
+    catalog.regions.push(CatalogRegion {
+        name: "loyalty".to_owned(),
+        states: vec!["member".to_owned()],
+    });
     let err = catalog
         .bind(spec(&SAAS.replace("version = 1", "version = 2")))
-        .expect_err("trial is gone");
-    let text = err.to_string();
-    assert!(text.contains("state `lifecycle.trial`"), "{text}");
+        .expect_err("a region is gone");
+    assert!(
+        err.to_string()
+            .contains("it no longer declares region `loyalty` (a region cannot be removed"),
+        "{err}"
+    );
 
     let catalog = Catalog::new(&spec(SAAS));
     let fewer_tiers = SAAS.replace("version = 1", "version = 3");
@@ -181,6 +220,17 @@ fn a_version_that_drops_a_stored_state_or_changes_tiers_is_refused() {
     assert!(
         err.to_string()
             .contains("SLA `access_after_payment` has 2 tiers where stored instances have 3"),
+        "{err}"
+    );
+
+    let fast = spec(FAST);
+    let catalog = Catalog::new(&fast);
+    let at = FAST.find("[markets.US]").expect("markets");
+    let no_markets = FAST[..at].replace("version = 1", "version = 2");
+    let err = catalog.bind(spec(&no_markets)).expect_err("no market left");
+    assert!(
+        err.to_string()
+            .contains("it declares no market, where the stored customers' markets are"),
         "{err}"
     );
 }
