@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::api::{ghost, read_until, subscribe, subscription};
-use common::{NodeProcess, fast_model, fresh_dir, handoff};
+use common::api::{ghost, read_until, subscribe, subscription, view};
+use common::{NodeProcess, fast_model, fresh_dir};
 use handoff::api::pb;
 use handoff::api::pb::lifecycle_client::LifecycleClient;
 use tonic::transport::Channel;
@@ -50,35 +50,6 @@ fn model_file(dir: &Path, version: u32, br: i64, waiting: bool) -> PathBuf {
     let path = dir.join(format!("v{version}.toml"));
     std::fs::write(&path, text).expect("writes the model");
     path
-}
-
-fn cli(node: &NodeProcess, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--target", &node.addr]);
-    handoff(&all)
-}
-
-fn ok(node: &NodeProcess, args: &[&str]) -> String {
-    let (code, out, err) = cli(node, args);
-    assert_eq!(code, Some(0), "handoff {args:?}: {out}{err}");
-    out
-}
-
-fn refused(node: &NodeProcess, args: &[&str], says: &str) {
-    let (code, out, err) = cli(node, args);
-    assert_eq!(code, Some(1), "handoff {args:?} is refused: {out}{err}");
-    assert!(err.contains(says), "handoff {args:?} says `{says}`: {err}");
-    assert!(out.is_empty(), "nothing was migrated: {out}");
-}
-
-async fn view(lc: &mut LifecycleClient<Channel>, id: &str) -> pb::CustomerView {
-    lc.get_customer(pb::GetCustomerRequest {
-        customer_id: id.into(),
-        timeline_limit: 64,
-    })
-    .await
-    .unwrap_or_else(|s| panic!("customer {id}: {s}"))
-    .into_inner()
 }
 
 fn micros(t: &Option<prost_types::Timestamp>) -> i64 {
@@ -146,7 +117,7 @@ async fn migrate_moves_the_allowed_customers_mid_sla_and_lists_the_rest() {
     ghost(&mut lc, "de", "DE").await;
 
     // Bad requests: refused, nothing changed.
-    let out = ok(&node, &["model", "publish", v2.to_str().expect("utf-8")]);
+    let out = node.ok(&["model", "publish", v2.to_str().expect("utf-8")]);
     assert!(out.contains("published model saas v2"), "{out}");
     let migrate = |from: &str, to: &str| -> Vec<String> {
         [
@@ -162,22 +133,13 @@ async fn migrate_moves_the_allowed_customers_mid_sla_and_lists_the_rest() {
         .map(str::to_owned)
         .to_vec()
     };
-    refused(
-        &node,
-        &args(&migrate("3", "2")),
-        "version 3 is not published",
-    );
-    refused(
-        &node,
-        &args(&migrate("1", "7")),
-        "version 7 is not published",
-    );
-    refused(&node, &args(&migrate("2", "2")), "both version 2");
+    node.refused(&args(&migrate("3", "2")), "version 3 is not published");
+    node.refused(&args(&migrate("1", "7")), "version 7 is not published");
+    node.refused(&args(&migrate("2", "2")), "both version 2");
     let mut pct = migrate("1", "2");
     pct.extend(["--percent".to_owned(), "101".to_owned()]);
-    refused(&node, &args(&pct), "outside 0-100");
-    refused(
-        &node,
+    node.refused(&args(&pct), "outside 0-100");
+    node.refused(
         &[
             "customers",
             "migrate",
@@ -197,7 +159,7 @@ async fn migrate_moves_the_allowed_customers_mid_sla_and_lists_the_rest() {
     // A dry run lists what would happen and changes nothing.
     let mut dry = migrate("1", "2");
     dry.push("--dry-run".to_owned());
-    let out = ok(&node, &args(&dry));
+    let out = node.ok(&args(&dry));
     assert_eq!(about(&out, "early"), ["early would_migrate"], "{out}");
     assert_eq!(about(&out, "late"), ["late would_migrate"], "{out}");
     assert!(about(&out, "de").is_empty(), "DE is another market: {out}");
@@ -209,7 +171,7 @@ async fn migrate_moves_the_allowed_customers_mid_sla_and_lists_the_rest() {
 
     // The migration: both move, their SLA now lasts v2's 3s from its
     // (kept) start; `early`'s breach (3s) is past, so it fires at once.
-    let out = ok(&node, &args(&migrate("1", "2")));
+    let out = node.ok(&args(&migrate("1", "2")));
     assert_eq!(about(&out, "early"), ["early migrated"], "{out}");
     assert_eq!(about(&out, "late"), ["late migrated"], "{out}");
     assert!(out.contains("2 migrated"), "{out}");
@@ -271,7 +233,7 @@ async fn migrate_moves_the_allowed_customers_mid_sla_and_lists_the_rest() {
 
     // Counters: both moved from v1 to v2 (BR has no rollout entry of its
     // own: the default entry's counts cover DE's customer too).
-    let out = ok(&node, &["rollout", "show", "--market", "BR"]);
+    let out = node.ok(&["rollout", "show", "--market", "BR"]);
     assert!(out.contains("v2: 2 customers"), "{out}");
     assert!(out.contains("v1: 1 customer,"), "{out}");
 
@@ -281,7 +243,7 @@ async fn migrate_moves_the_allowed_customers_mid_sla_and_lists_the_rest() {
         let r = common::ingest(&mut lc, common::event(id, "support", ty, "late", "")).await;
         assert_eq!(r.outcome(), pb::Outcome::Applied, "{r:?}");
     }
-    let out = ok(&node, &args(&migrate("2", "1")));
+    let out = node.ok(&args(&migrate("2", "1")));
     assert_eq!(
         about(&out, "late"),
         ["late ineligible: it is in state `support.waiting`, which version 1 does not declare"],
@@ -297,15 +259,12 @@ async fn migrate_moves_the_allowed_customers_mid_sla_and_lists_the_rest() {
     // which v2 added). It publishes, serves new customers, and a
     // migration to it lists `late` (waiting) with why.
     let v3 = model_file(&dir, 3, V1_BR_SECONDS, false);
-    let out = ok(&node, &["model", "publish", v3.to_str().expect("utf-8")]);
+    let out = node.ok(&["model", "publish", v3.to_str().expect("utf-8")]);
     assert!(out.contains("published model saas v3"), "{out}");
-    ok(
-        &node,
-        &["rollout", "set", "--market", "BR", "--version", "3"],
-    );
+    node.ok(&["rollout", "set", "--market", "BR", "--version", "3"]);
     ghost(&mut lc, "on-v3", "BR").await;
     assert_eq!(pinned(&mut lc, "on-v3").await, (3, V1_BR_SECONDS));
-    let out = ok(&node, &args(&migrate("2", "3")));
+    let out = node.ok(&args(&migrate("2", "3")));
     assert_eq!(
         about(&out, "late"),
         ["late ineligible: it is in state `support.waiting`, which version 3 does not declare"],
@@ -337,7 +296,7 @@ async fn a_migration_killed_midway_goes_on_and_migrates_nobody_twice() {
             assert_eq!(r.outcome(), pb::Outcome::Applied, "{r:?}");
         }
     }
-    ok(&node, &["model", "publish", v2.to_str().expect("utf-8")]);
+    node.ok(&["model", "publish", v2.to_str().expect("utf-8")]);
 
     // Kill the node with SIGKILL once the command has migrated some.
     let mut child = Command::new(env!("CARGO_BIN_EXE_handoff"))
@@ -374,19 +333,16 @@ async fn a_migration_killed_midway_goes_on_and_migrates_nobody_twice() {
     lc = node.lifecycle().await;
 
     // The command again: the rest move, those moved before are done.
-    let out = ok(
-        &node,
-        &[
-            "customers",
-            "migrate",
-            "--market",
-            "BR",
-            "--from",
-            "1",
-            "--to",
-            "2",
-        ],
-    );
+    let out = node.ok(&[
+        "customers",
+        "migrate",
+        "--market",
+        "BR",
+        "--from",
+        "1",
+        "--to",
+        "2",
+    ]);
     let migrated_first = first.iter().filter(|l| l.ends_with(" migrated")).count();
     let done = out.lines().filter(|l| l.ends_with(" already_done")).count();
     let migrated = out.lines().filter(|l| l.ends_with(" migrated")).count();
@@ -407,7 +363,7 @@ async fn a_migration_killed_midway_goes_on_and_migrates_nobody_twice() {
             .count();
         assert_eq!(n, 1, "{id} was migrated exactly once: {v:?}");
     }
-    let out = ok(&node, &["rollout", "show", "--market", "BR"]);
+    let out = node.ok(&["rollout", "show", "--market", "BR"]);
     assert!(out.contains(&format!("v2: {N} customers")), "{out}");
     assert!(out.contains("v1: 0 customers"), "{out}");
 }

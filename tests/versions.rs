@@ -11,8 +11,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::api::{ghost, subscribe, subscription};
-use common::{NodeProcess, eventually, fast_model, fresh_dir, handoff};
+use common::api::{ghost, subscribe, subscription, view};
+use common::{NodeProcess, eventually, fast_model, fresh_dir};
 use handoff::api::pb;
 use handoff::api::pb::lifecycle_client::LifecycleClient;
 use handoff::versions::rollout::bucket;
@@ -39,35 +39,6 @@ fn model_file(dir: &Path, version: u32, br: i64) -> PathBuf {
     let path = dir.join(format!("v{version}-{br}s.toml"));
     std::fs::write(&path, text).expect("writes the model");
     path
-}
-
-/// `handoff ARGS --target ADDR`: exit code, stdout, stderr.
-fn cli(node: &NodeProcess, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--target", &node.addr]);
-    handoff(&all)
-}
-
-fn ok(node: &NodeProcess, args: &[&str]) -> String {
-    let (code, out, err) = cli(node, args);
-    assert_eq!(code, Some(0), "handoff {args:?}: {out}{err}");
-    out
-}
-
-fn refused(node: &NodeProcess, args: &[&str], says: &str) {
-    let (code, out, err) = cli(node, args);
-    assert_eq!(code, Some(1), "handoff {args:?} is refused: {out}{err}");
-    assert!(err.contains(says), "handoff {args:?} says `{says}`: {err}");
-}
-
-async fn view(lc: &mut LifecycleClient<Channel>, id: &str) -> pb::CustomerView {
-    lc.get_customer(pb::GetCustomerRequest {
-        customer_id: id.into(),
-        timeline_limit: 0,
-    })
-    .await
-    .unwrap_or_else(|s| panic!("customer {id}: {s}"))
-    .into_inner()
 }
 
 fn secs(t: &Option<prost_types::Timestamp>) -> i64 {
@@ -138,35 +109,31 @@ async fn a_cohort_of_one_market_runs_on_a_new_version_and_keeps_it() {
     }
 
     // Publish v2; again is a no-op; other content under v2 is refused.
-    let out = ok(&node, &["model", "publish", v2.to_str().expect("utf-8")]);
+    let out = node.ok(&["model", "publish", v2.to_str().expect("utf-8")]);
     assert!(out.contains("published model saas v2"), "{out}");
-    let out = ok(&node, &["model", "publish", v2.to_str().expect("utf-8")]);
+    let out = node.ok(&["model", "publish", v2.to_str().expect("utf-8")]);
     assert!(out.contains("already published"), "{out}");
     let changed = model_file(&dir, 2, 5);
-    refused(
-        &node,
+    node.refused(
         &["model", "publish", changed.to_str().expect("utf-8")],
         "version 2 was served on this data directory with different content",
     );
-    let out = ok(&node, &["model", "list"]);
+    let out = node.ok(&["model", "list"]);
     assert!(out.contains("saas v1") && out.contains("saas v2"), "{out}");
 
     // 10% of Brazil's new customers start on v2.
-    let out = ok(
-        &node,
-        &[
-            "rollout",
-            "set",
-            "--market",
-            "BR",
-            "--version",
-            "1",
-            "--candidate",
-            "2",
-            "--percent",
-            "10",
-        ],
-    );
+    let out = node.ok(&[
+        "rollout",
+        "set",
+        "--market",
+        "BR",
+        "--version",
+        "1",
+        "--candidate",
+        "2",
+        "--percent",
+        "10",
+    ]);
     assert!(out.contains("BR: v1, candidate v2 for 10%"), "{out}");
     let (cohort, others) = (ids("br", true, 3), ids("br", false, 3));
     let elsewhere = ids("de", true, 2);
@@ -228,9 +195,9 @@ async fn a_cohort_of_one_market_runs_on_a_new_version_and_keeps_it() {
         }
         node.restart();
         lc = node.lifecycle().await;
-        let out = ok(&node, &["model", "list"]);
+        let out = node.ok(&["model", "list"]);
         assert!(out.contains("saas v1") && out.contains("saas v2"), "{out}");
-        let out = ok(&node, &["rollout", "show", "--market", "BR"]);
+        let out = node.ok(&["rollout", "show", "--market", "BR"]);
         assert!(out.contains("BR: v1, candidate v2 for 10%"), "{out}");
         for id in &cohort {
             assert_eq!(view(&mut lc, id).await.model_version, 2, "{id}");
@@ -251,10 +218,7 @@ async fn a_cohort_of_one_market_runs_on_a_new_version_and_keeps_it() {
     breach_all(&mut lc, &others, V1_BR_SECONDS).await;
 
     // Rollback: Brazil's new customers start on v1 again; v2's stay on v2.
-    let out = ok(
-        &node,
-        &["rollout", "set", "--market", "BR", "--version", "1"],
-    );
+    let out = node.ok(&["rollout", "set", "--market", "BR", "--version", "1"]);
     assert!(out.contains("BR: v1"), "{out}");
     let back = ids("br-back", true, 2);
     for id in &back {
@@ -278,7 +242,7 @@ async fn a_cohort_of_one_market_runs_on_a_new_version_and_keeps_it() {
     }
     node.kill9();
     node.restart();
-    let out = ok(&node, &["rollout", "show", "--market", "BR"]);
+    let out = node.ok(&["rollout", "show", "--market", "BR"]);
     // v1: old 2, others 3, one after each restart, back 2; v2: the cohort
     // 3, one after each restart. Every SLA counts: each ghost customer met
     // `onboarding_to_payment` when it paid.
@@ -290,7 +254,7 @@ async fn a_cohort_of_one_market_runs_on_a_new_version_and_keeps_it() {
         out.contains("v2: 5 customers, SLA met 5, missed 3 (62% met)"),
         "{out}"
     );
-    let out = ok(&node, &["rollout", "show", "--json"]);
+    let out = node.ok(&["rollout", "show", "--json"]);
     let de: serde_json::Value = out
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON lines"))
@@ -305,37 +269,27 @@ async fn bad_publishes_and_rollouts_are_refused_and_change_nothing() {
     let v1 = model_file(&dir, 1, V1_BR_SECONDS);
     let node = NodeProcess::start(&dir.join("data"), &v1);
     let v5 = model_file(&dir, 5, V2_BR_SECONDS);
-    ok(&node, &["model", "publish", v5.to_str().expect("utf-8")]);
-    ok(
-        &node,
-        &["rollout", "set", "--market", "US", "--version", "5"],
-    );
-    let before = (
-        ok(&node, &["model", "list"]),
-        ok(&node, &["rollout", "show"]),
-    );
+    node.ok(&["model", "publish", v5.to_str().expect("utf-8")]);
+    node.ok(&["rollout", "set", "--market", "US", "--version", "5"]);
+    let before = (node.ok(&["model", "list"]), node.ok(&["rollout", "show"]));
 
     let text = std::fs::read_to_string(model_file(&dir, 6, 3)).expect("reads");
     let other = dir.join("other.toml");
     std::fs::write(&other, text.replace("name = \"saas\"", "name = \"crm\"")).expect("writes");
-    refused(
-        &node,
+    node.refused(
         &["model", "publish", other.to_str().expect("utf-8")],
         "holds the customers of model `saas`, and the model given is `crm`",
     );
     let v4 = model_file(&dir, 4, V2_BR_SECONDS);
-    refused(
-        &node,
+    node.refused(
         &["model", "publish", v4.to_str().expect("utf-8")],
         "version 4 is lower than version 5, which the rollout of market `US` uses",
     );
-    refused(
-        &node,
+    node.refused(
         &["rollout", "set", "--market", "BR", "--version", "9"],
         "version 9 is not published (published: 1, 5)",
     );
-    refused(
-        &node,
+    node.refused(
         &[
             "rollout",
             "set",
@@ -350,8 +304,7 @@ async fn bad_publishes_and_rollouts_are_refused_and_change_nothing() {
         ],
         "percent 150 is outside 0-100",
     );
-    refused(
-        &node,
+    node.refused(
         &[
             "rollout",
             "set",
@@ -364,8 +317,7 @@ async fn bad_publishes_and_rollouts_are_refused_and_change_nothing() {
         ],
         "a candidate version needs a percent",
     );
-    refused(
-        &node,
+    node.refused(
         &[
             "rollout",
             "set",
@@ -378,15 +330,11 @@ async fn bad_publishes_and_rollouts_are_refused_and_change_nothing() {
         ],
         "a percent needs a candidate version",
     );
-    refused(
-        &node,
+    node.refused(
         &["rollout", "set", "--market", "XX", "--version", "1"],
         "market `XX` is not declared",
     );
-    let after = (
-        ok(&node, &["model", "list"]),
-        ok(&node, &["rollout", "show"]),
-    );
+    let after = (node.ok(&["model", "list"]), node.ok(&["rollout", "show"]));
     assert_eq!(after, before);
     assert!(
         before.1.contains("default: v1") && before.1.contains("US: v5"),

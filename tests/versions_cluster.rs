@@ -9,18 +9,10 @@ mod common;
 use std::time::Duration;
 
 use common::cluster::{channel, start_nodes};
-use common::{NodeProcess, event, eventually, handoff, root};
+use common::{NodeProcess, event, eventually, root};
 use handoff::api::pb;
 use handoff::api::pb::lifecycle_client::LifecycleClient;
 use handoff::testkit::postgres::LocalPostgres;
-
-fn cli(node: &NodeProcess, args: &[&str]) -> String {
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--target", &node.addr]);
-    let (code, out, err) = handoff(&all);
-    assert_eq!(code, Some(0), "handoff {args:?}: {out}{err}");
-    out
-}
 
 /// The version a customer created now through `node` starts on (retried:
 /// a shard may be moving between the nodes).
@@ -51,12 +43,9 @@ async fn a_version_published_through_one_node_serves_on_the_other() {
     let text = std::fs::read_to_string(root().join("tests/models/crash.toml")).expect("reads");
     let v2 = common::fresh_dir("versions-cluster-model").join("v2.toml");
     std::fs::write(&v2, text.replace("version = 1", "version = 2")).expect("writes");
-    let out = cli(a, &["model", "publish", v2.to_str().expect("utf-8")]);
+    let out = a.ok(&["model", "publish", v2.to_str().expect("utf-8")]);
     assert!(out.contains("published model saas v2"), "{out}");
-    cli(
-        a,
-        &["rollout", "set", "--market", "default", "--version", "2"],
-    );
+    a.ok(&["rollout", "set", "--market", "default", "--version", "2"]);
 
     // New customers through either node start on v2: node b learns of
     // version 2 and the rollout by itself (its poll, or the re-read on a
@@ -76,9 +65,9 @@ async fn a_version_published_through_one_node_serves_on_the_other() {
     }
 
     // The other node lists the version and shows the rollout too.
-    let out = cli(b, &["model", "list"]);
+    let out = b.ok(&["model", "list"]);
     assert!(out.contains("saas v2"), "{out}");
-    let out = cli(b, &["rollout", "show"]);
+    let out = b.ok(&["rollout", "show"]);
     assert!(out.contains("default: v2"), "{out}");
     // The rollout counts are kept by the PostgreSQL store too, summed over
     // the shards and the nodes that wrote them.
@@ -90,7 +79,7 @@ async fn a_version_published_through_one_node_serves_on_the_other() {
 
     // A history exports from a cluster node: every shard's, from the
     // shared database (the facts of each journal entry are one row there).
-    let out = cli(b, &["history", "export"]);
+    let out = b.ok(&["history", "export"]);
     for prefix in ["via-a-", "via-b-"] {
         assert!(
             out.lines()
@@ -101,20 +90,17 @@ async fn a_version_published_through_one_node_serves_on_the_other() {
     // A migration scans the database's records of the shards each node
     // serves: a dry run through either node answers.
     for node in [a, b] {
-        let out = cli(
-            node,
-            &[
-                "customers",
-                "migrate",
-                "--market",
-                "DE",
-                "--from",
-                "2",
-                "--to",
-                "1",
-                "--dry-run",
-            ],
-        );
+        let out = node.ok(&[
+            "customers",
+            "migrate",
+            "--market",
+            "DE",
+            "--from",
+            "2",
+            "--to",
+            "1",
+            "--dry-run",
+        ]);
         assert!(!out.is_empty(), "a dry run reports: {out}");
     }
 }

@@ -340,10 +340,7 @@ impl Versions {
     /// so every binding of a version has the same tables on every node
     /// (ids never move; only holes are appended). The started model is
     /// bound again from its text too.
-    fn rebound(
-        &self,
-        catalog: &Catalog,
-    ) -> Result<(Models, Arc<Model>), VersionError> {
+    fn rebound(&self, catalog: &Catalog) -> Result<(Models, Arc<Model>), VersionError> {
         let mut models = load_versions(&*self.store, catalog)?;
         let started = self.read().started.clone();
         let started = match &started.spec.source {

@@ -85,6 +85,13 @@ pub async fn customer(
         .map(|r| r.into_inner())
 }
 
+/// The customer's whole view; panics (naming it) if it cannot be read.
+pub async fn view(client: &mut LifecycleClient<Channel>, id: &str) -> pb::CustomerView {
+    customer(client, id, 0)
+        .await
+        .unwrap_or_else(|s| panic!("customer {id}: {s}"))
+}
+
 pub async fn authorize(
     client: &mut LifecycleClient<Channel>,
     id: &str,

@@ -161,6 +161,30 @@ impl NodeProcess {
         }
     }
 
+    /// `handoff ARGS --target ADDR` against this node: exit code, stdout,
+    /// stderr.
+    pub fn cli(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--target", &self.addr]);
+        handoff(&all)
+    }
+
+    /// [`NodeProcess::cli`] that must succeed: its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.cli(args);
+        assert_eq!(code, Some(0), "handoff {args:?}: {out}{err}");
+        out
+    }
+
+    /// [`NodeProcess::cli`] that must be refused (exit 1, nothing on
+    /// stdout), saying `says` on stderr.
+    pub fn refused(&self, args: &[&str], says: &str) {
+        let (code, out, err) = self.cli(args);
+        assert_eq!(code, Some(1), "handoff {args:?} is refused: {out}{err}");
+        assert!(err.contains(says), "handoff {args:?} says `{says}`: {err}");
+        assert!(out.is_empty(), "handoff {args:?} did nothing: {out}");
+    }
+
     /// What the node wrote to stderr so far (when capturing).
     pub fn log(&self) -> String {
         self.stderr

@@ -41,9 +41,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{
-    Duration, EventType, EventTypeId, FromStates, Market, MarketId, ModelSpec, Overlay, Proof,
-    ProofId, RegionId, Retired, Sla, SlaId, SlaStart, SourceId, State, StateId, TeamId, TierAt,
-    Transition, Trigger, WEEKDAYS, format_interval,
+    EventType, EventTypeId, FromStates, Market, MarketId, ModelSpec, Overlay, Proof, ProofId,
+    RegionId, Retired, Sla, SlaId, SlaStart, SourceId, State, StateId, TeamId, TierAt, Transition,
+    Trigger, WEEKDAYS, format_interval,
 };
 
 // ------------------------------------------------------------ fingerprint
@@ -994,20 +994,7 @@ impl Order {
                 r
             })
             .collect();
-        out.slas = self.slas.permute(&spec.slas, |name| Sla {
-            name: name.to_owned(),
-            owner: any_team,
-            handoff: String::new(),
-            start: SlaStart::Events(Vec::new()),
-            unless: Vec::new(),
-            stop: Vec::new(),
-            cancel: Vec::new(),
-            within: Duration(0),
-            within_bounds: None,
-            tiers: Vec::new(),
-            calendar: None,
-            pause_in: Vec::new(),
-        });
+        out.slas = self.slas.permute(&spec.slas, Sla::inert);
         for (s, slot) in out.slas.iter_mut().zip(&self.slas.slots) {
             if !matches!(slot, Slot::Own(_)) {
                 continue;

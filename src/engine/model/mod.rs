@@ -231,6 +231,29 @@ pub struct Sla {
     pub pause_in: Vec<(RegionId, StateId)>,
 }
 
+impl Sla {
+    /// An SLA named `name` that nothing starts: no tiers, no duration,
+    /// owned by the first team. What the loader fills in key by key, and
+    /// the hole a version keeps for an SLA it does not declare
+    /// ([`Retired`]).
+    pub fn inert(name: &str) -> Sla {
+        Sla {
+            name: name.to_owned(),
+            owner: TeamId(0),
+            handoff: String::new(),
+            start: SlaStart::Events(Vec::new()),
+            unless: Vec::new(),
+            stop: Vec::new(),
+            cancel: Vec::new(),
+            within: Duration(0),
+            within_bounds: None,
+            tiers: Vec::new(),
+            calendar: None,
+            pause_in: Vec::new(),
+        }
+    }
+}
+
 /// When a tier fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TierAt {

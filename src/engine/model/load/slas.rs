@@ -41,20 +41,7 @@ impl Builder {
             if declare(p, names, &name, "SLA", "[slas]").is_none() {
                 continue;
             }
-            let mut sla = Sla {
-                name: name.value.to_owned(),
-                owner: TeamId(0),
-                handoff: String::new(),
-                start: SlaStart::Events(Vec::new()),
-                unless: Vec::new(),
-                stop: Vec::new(),
-                cancel: Vec::new(),
-                within: Duration(0),
-                within_bounds: None,
-                tiers: Vec::new(),
-                calendar: None,
-                pause_in: Vec::new(),
-            };
+            let mut sla = Sla::inert(name.value);
             let mut info = SlaInfo {
                 has_bounds_key: false,
                 starts_in_state: false,
