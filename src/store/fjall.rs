@@ -328,7 +328,8 @@ impl Shared {
         for (_, name, delta) in b.counters {
             *deltas.entry(name).or_default() += delta;
         }
-        for (name, delta) in deltas {
+        // A counter the batch leaves where it was costs no read and no write.
+        for (name, delta) in deltas.into_iter().filter(|(_, d)| *d != 0) {
             let key = format!("{META_COUNTER}{name}").into_bytes();
             let now = self
                 .meta

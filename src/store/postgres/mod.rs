@@ -977,7 +977,7 @@ impl CommitRows {
             index_set: index_set.into_iter().collect(),
             index_cleared,
         };
-        for ((name, shard), delta) in counters {
+        for ((name, shard), delta) in counters.into_iter().filter(|(_, d)| *d != 0) {
             rows.counters.0.push(name);
             rows.counters.1.push(i64::from(shard));
             rows.counters.2.push(delta);
