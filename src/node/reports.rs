@@ -694,3 +694,261 @@ impl Node {
             .map_err(|_| NodeError::Unavailable("the report task failed; retry".into()))?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::CustomerState;
+    use crate::state::testing::{Customer, MIN, T0, saas};
+    use crate::state::{Committed, apply_committed};
+    use crate::store::MemoryStore;
+
+    /// `n` customers: every second one paid, every third of those with its
+    /// access SLA breached, every fourth granted access (met or missed);
+    /// committed with their counters, or with only the counters an older
+    /// build kept (`old`).
+    fn fill(model: &Model, store: &dyn Store, n: usize, old: bool) {
+        for i in 0..n {
+            let t = T0 + i as i64 * MIN;
+            let mut c = Customer::new(&format!("c{i:03}"));
+            let mut entries = vec![c.event(model, "crm", "deal_won", t)];
+            if i % 2 == 0 {
+                entries.push(c.event(model, "billing", "payment_succeeded", t + 1));
+                if i % 3 == 0 {
+                    entries.push(c.fire(model));
+                    entries.push(c.fire(model));
+                }
+                if i % 4 == 0 {
+                    // Met within the hour, or missed after the breach.
+                    let late = if i % 3 == 0 { 300 } else { 10 };
+                    entries.push(c.event(model, "access", "access_granted", t + late * MIN));
+                }
+            }
+            for e in &entries {
+                let seqs: Vec<u64> = (1..=e.escalations() as u64).collect();
+                let (mut batch, _) = apply_committed(&[Committed {
+                    entry: e,
+                    escalation_seqs: &seqs,
+                }]);
+                if old {
+                    batch.counters.retain(|(_, name, _)| {
+                        matches!(
+                            Counted::parse(name),
+                            Some(Counted::Customers { .. } | Counted::SlaEnded { .. })
+                        )
+                    });
+                }
+                store.commit(batch).expect("commits");
+            }
+        }
+    }
+
+    /// Customers per (region, state), recounted from every record.
+    fn recount(store: &dyn Store) -> BTreeMap<(String, String), u64> {
+        let model = saas();
+        let mut out = BTreeMap::new();
+        crate::node::queries::each_customer(store, |_, s: &CustomerState| {
+            for (region, state) in crate::engine::view::states(&model, s) {
+                *out.entry((region, state)).or_default() += 1;
+            }
+            Ok(())
+        })
+        .expect("reads every record");
+        out
+    }
+
+    fn by_state(r: &Report) -> BTreeMap<(String, String), u64> {
+        let mut out = BTreeMap::new();
+        for s in &r.states {
+            *out.entry((s.region.clone(), s.state.clone())).or_default() += s.customers;
+        }
+        out
+    }
+
+    fn now() -> Timestamp {
+        Timestamp(T0 + 2 * DAY)
+    }
+
+    const DAY: i64 = counters::DAY_US;
+
+    #[test]
+    fn the_report_equals_a_recount_from_the_records() {
+        let model = saas();
+        let store = MemoryStore::new();
+        fill(&model, &store, 48, false);
+        let v = model.spec.version;
+        let r = read(&model, &[v], &store, 8, &ReportQuery::default(), now()).expect("reads");
+        assert!(r.counted);
+        assert_eq!(by_state(&r), recount(&store));
+        let funnel = r.funnel(&model, "lifecycle");
+        assert_eq!(funnel[0], ("lead".into(), 0));
+        assert_eq!(funnel[1], ("onboarding".into(), 24));
+        let access = r
+            .slas
+            .iter()
+            .find(|s| s.sla == "access_after_payment")
+            .expect("a row of the access SLA");
+        // 24 paid; 12 granted (4 of them after the breach); 8 breached
+        // and still open, 12 open in all.
+        assert_eq!(
+            (
+                access.running,
+                access.breached_open,
+                access.met,
+                access.missed
+            ),
+            (12, 4, 8, 4)
+        );
+        assert_eq!(access.compliance, Some(8.0 / 12.0));
+        assert_eq!(access.elapsed.count, 12);
+        assert!(access.elapsed.p50_s > 0.0 && access.elapsed.p99_s >= access.elapsed.p50_s);
+        assert_eq!(access.handoff, "billing->provisioning");
+        let ended: u64 = r
+            .sla_days
+            .iter()
+            .filter(|d| d.sla == "access_after_payment")
+            .map(|d| d.met + d.missed)
+            .sum();
+        assert_eq!(ended, 12);
+        assert!(r.sla_days.iter().all(|d| d.date.starts_with("2026-01-0")));
+        let lead_onboarding = r
+            .transitions
+            .iter()
+            .find(|t| t.from == "lead" && t.to == "onboarding")
+            .expect("counted");
+        assert_eq!(lead_onboarding.count, 48);
+        let provisioning = r
+            .escalations
+            .iter()
+            .find(|t| t.team == "provisioning")
+            .expect("open escalations of provisioning");
+        assert!(provisioning.breaches >= 4 && provisioning.over_24h == provisioning.open);
+
+        // Filters.
+        let q = ReportQuery {
+            region: Some("support".into()),
+            sla: Some("first_reply".into()),
+            market: Some("DE".into()),
+            ..ReportQuery::default()
+        };
+        let r = read(&model, &[v], &store, 8, &q, now()).expect("reads");
+        assert!(r.states.is_empty() && r.slas.is_empty() && r.escalations.is_empty());
+        let q = ReportQuery {
+            region: Some("support".into()),
+            ..ReportQuery::default()
+        };
+        let r = read(&model, &[v], &store, 8, &q, now()).expect("reads");
+        assert!(r.states.iter().all(|s| s.region == "support"));
+        assert_eq!(r.states.iter().map(|s| s.customers).sum::<u64>(), 48);
+        // A window that ended before anything ended.
+        let q = ReportQuery {
+            days: 1,
+            until: Some(Timestamp(T0 - DAY)),
+            ..ReportQuery::default()
+        };
+        let r = read(&model, &[v], &store, 8, &q, now()).expect("reads");
+        assert!(r.sla_days.is_empty());
+        assert!(r.slas.iter().all(|s| s.met + s.missed + s.cancelled == 0));
+    }
+
+    #[test]
+    fn an_older_directory_is_recounted_once() {
+        let model = saas();
+        let store = std::sync::Arc::new(MemoryStore::new());
+        let versions = Versions::open(store.clone(), &model).expect("opens the versions");
+        fill(&model, &*store, 30, true);
+        let v = model.spec.version;
+        let q = ReportQuery::default();
+        let before = read(&model, &[v], &*store, 8, &q, now()).expect("reads");
+        assert!(before.states.is_empty(), "nothing counted yet");
+        assert_eq!(backfill(&versions, &*store).expect("recounts"), 30);
+        let after = read(&model, &[v], &*store, 8, &q, now()).expect("reads");
+        assert_eq!(by_state(&after), recount(&*store));
+        assert_eq!(backfill(&versions, &*store).expect("skips"), 0);
+        let again = read(&model, &[v], &*store, 8, &q, now()).expect("reads");
+        assert_eq!(again.states, after.states, "not counted twice");
+        // A store this build wrote from the start is marked at once.
+        let fresh = std::sync::Arc::new(MemoryStore::new());
+        let versions = Versions::open(fresh.clone(), &model).expect("opens the versions");
+        assert_eq!(backfill(&versions, &*fresh).expect("nothing to count"), 0);
+        fill(&model, &*fresh, 6, false);
+        assert_eq!(backfill(&versions, &*fresh).expect("skips"), 0);
+        let r = read(&model, &[v], &*fresh, 8, &q, now()).expect("reads");
+        assert_eq!(by_state(&r), recount(&*fresh));
+    }
+
+    #[test]
+    fn bad_input_says_what_is_allowed() {
+        let model = saas();
+        let cases = [
+            (
+                ReportQuery {
+                    market: Some("XX".into()),
+                    ..ReportQuery::default()
+                },
+                "declared markets: US, DE, BR",
+            ),
+            (
+                ReportQuery {
+                    version: Some(9),
+                    ..ReportQuery::default()
+                },
+                "published versions: 1, 2",
+            ),
+            (
+                ReportQuery {
+                    region: Some("nowhere".into()),
+                    ..ReportQuery::default()
+                },
+                "declared regions: lifecycle, billing, support",
+            ),
+            (
+                ReportQuery {
+                    sla: Some("nope".into()),
+                    ..ReportQuery::default()
+                },
+                "declared SLAs: access_after_payment",
+            ),
+            (
+                ReportQuery {
+                    days: MAX_DAYS + 1,
+                    ..ReportQuery::default()
+                },
+                "1 to 366 days",
+            ),
+            (
+                ReportQuery {
+                    until: Some(Timestamp(now().0 + 1)),
+                    ..ReportQuery::default()
+                },
+                "ends in the future",
+            ),
+        ];
+        for (q, want) in cases {
+            match validate(&model, &[1, 2], &q, now()) {
+                Err(NodeError::Invalid(_, m)) => assert!(m.contains(want), "{m}"),
+                other => panic!("{q:?}: {other:?}"),
+            }
+        }
+        let w = validate(&model, &[1], &ReportQuery::default(), now()).expect("valid");
+        assert_eq!(w.days, DEFAULT_DAYS);
+        assert_eq!(w.last_day, counters::day_of(now()));
+        assert_eq!(w.last_day - w.first_day + 1, 30);
+    }
+
+    #[test]
+    fn percentiles_come_from_the_buckets() {
+        assert_eq!(percentiles(&BTreeMap::new()), Percentiles::default());
+        // 90 under a second, 10 at an hour.
+        let hour = counters::elapsed_bucket(3_600_000_000);
+        let b = BTreeMap::from([(0, 90), (hour, 10)]);
+        let p = percentiles(&b);
+        assert_eq!(p.count, 100);
+        assert_eq!(p.p50_s, 0.5);
+        assert_eq!(p.p90_s, 0.5);
+        assert!((p.p99_s / 3600.0 - 1.0).abs() < 0.1, "{}", p.p99_s);
+        assert_eq!(p.max_s, p.p99_s);
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(counters::day_of(Timestamp(T0))), "2026-01-01");
+    }
+}
