@@ -394,6 +394,11 @@ pub fn percentiles(buckets: &BTreeMap<u32, u64>) -> Percentiles {
     }
 }
 
+/// Market, version, the model's order of the state, region, state.
+type StateKey = (String, u32, (usize, usize), String, String);
+/// Market, version, the model's order of `from`, region, from, to.
+type MovedKey = (String, u32, (usize, usize), String, String, String);
+
 type SlaRows = BTreeMap<(String, u32, usize, String), (SlaReport, BTreeMap<u32, u64>)>;
 
 /// The row of one market, version and SLA, with its elapsed buckets.
@@ -444,11 +449,10 @@ pub fn read(
     let sla_ok = |s: &str| q.sla.as_deref().is_none_or(|x| x == s);
 
     let counters = store.counters()?;
-    let mut states: BTreeMap<(String, u32, (usize, usize), String, String), u64> = BTreeMap::new();
+    let mut states: BTreeMap<StateKey, u64> = BTreeMap::new();
     let mut slas: SlaRows = BTreeMap::new();
     let mut days: BTreeMap<(String, u32, usize, String, i64), [u64; 3]> = BTreeMap::new();
-    let mut moved: BTreeMap<(String, u32, (usize, usize), String, String, String), u64> =
-        BTreeMap::new();
+    let mut moved: BTreeMap<MovedKey, u64> = BTreeMap::new();
     for (name, n) in counters.iter().flatten() {
         let n = u64::try_from(*n).unwrap_or(0);
         if n == 0 {
@@ -668,11 +672,13 @@ pub fn backfill(versions: &Versions, store: &dyn Store) -> Result<u64, StoreErro
         }
         Ok(())
     })?;
-    let mut batch = WriteBatch::default();
-    batch.counters = totals
-        .into_iter()
-        .map(|((shard, name), delta)| (shard, name, delta))
-        .collect();
+    let mut batch = WriteBatch {
+        counters: totals
+            .into_iter()
+            .map(|((shard, name), delta)| (shard, name, delta))
+            .collect(),
+        ..WriteBatch::default()
+    };
     batch.counters.push((0, BACKFILLED.to_owned(), 1));
     store.commit(batch)?;
     Ok(n)
