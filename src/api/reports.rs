@@ -119,7 +119,6 @@ pub fn report(r: Report) -> pb::Report {
             .map(|t| pb::TeamEscalations {
                 team: t.team,
                 open: t.open,
-                acknowledged: t.acknowledged,
                 breaches: t.breaches,
                 under_1h: t.under_1h,
                 from_1h_to_4h: t.from_1h_to_4h,

@@ -192,9 +192,9 @@ fn tables(r: &pb::Report) -> Vec<Section> {
                 .collect(),
         ),
         (
-            "Escalations open by team (age since fired)",
+            "Escalations open by team (age since due, to 10 minutes)",
             vec![
-                "team", "open", "acked", "breaches", "<1h", "1h-4h", "4h-24h", ">24h", "oldest",
+                "team", "open", "breaches", "<1h", "1h-4h", "4h-24h", ">24h", "oldest",
             ],
             r.escalations
                 .iter()
@@ -202,7 +202,6 @@ fn tables(r: &pb::Report) -> Vec<Section> {
                     vec![
                         t.team.clone(),
                         t.open.to_string(),
-                        t.acknowledged.to_string(),
                         t.breaches.to_string(),
                         t.under_1h.to_string(),
                         t.from_1h_to_4h.to_string(),
@@ -244,7 +243,7 @@ pub fn to_json(r: &pb::Report) -> serde_json::Value {
             "from": t.from, "to": t.to, "count": t.count,
         })).collect::<Vec<_>>(),
         "escalations": r.escalations.iter().map(|t| json!({
-            "team": t.team, "open": t.open, "acknowledged": t.acknowledged,
+            "team": t.team, "open": t.open,
             "breaches": t.breaches, "under_1h": t.under_1h, "from_1h_to_4h": t.from_1h_to_4h,
             "from_4h_to_24h": t.from_4h_to_24h, "over_24h": t.over_24h,
             "oldest_age_s": t.oldest_age_s,
@@ -253,7 +252,7 @@ pub fn to_json(r: &pb::Report) -> serde_json::Value {
 }
 
 /// The CSV file's columns: every table's, once; a row fills its own.
-pub const CSV_COLUMNS: [&str; 31] = [
+pub const CSV_COLUMNS: [&str; 30] = [
     "section",
     "market",
     "model_version",
@@ -278,7 +277,6 @@ pub const CSV_COLUMNS: [&str; 31] = [
     "elapsed_p90_s",
     "elapsed_p99_s",
     "open",
-    "acknowledged",
     "breaches",
     "under_1h",
     "from_1h_to_4h",
@@ -374,7 +372,6 @@ pub fn to_csv(r: &pb::Report) -> Vec<String> {
             ("section", "escalations".into()),
             ("team", t.team.clone()),
             ("open", t.open.to_string()),
-            ("acknowledged", t.acknowledged.to_string()),
             ("breaches", t.breaches.to_string()),
             ("under_1h", t.under_1h.to_string()),
             ("from_1h_to_4h", t.from_1h_to_4h.to_string()),

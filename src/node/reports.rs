@@ -5,15 +5,17 @@
 //! transitions between states (the funnel), and escalations open by team
 //! with their ages.
 //!
-//! Everything but the escalations is read from the counters the store
-//! keeps with the facts (`state::counters`): exact at the moment they are
-//! read, after any restart or crash, and the same on every node of a
-//! cluster (the store sums each counter over its shards). The open
-//! escalations are read from the open-escalation index at the time of
-//! asking, as `version_stats` does; their ages are `now - fired_at`.
+//! Everything is read from the counters the store keeps with the facts
+//! (`state::counters`): exact at the moment they are read, after any
+//! restart or crash, and the same on every node of a cluster (the store
+//! sums each counter over its shards). So a report costs a read of the
+//! counters, however many customers there are. Open escalations are
+//! counted by team and by the 10-minute slot their tier came due in;
+//! their ages are read from the slot.
 //!
 //! A data directory written by a build without these counters gets its
-//! gauges (customers per state, open SLA instances) recounted from every
+//! gauges (customers per state, open SLA instances, open escalations)
+//! recounted from every
 //! customer's record once, at start ([`backfill`]); the event counters
 //! (ends, elapsed times, transitions) count from the upgrade on.
 //!
@@ -26,9 +28,8 @@ use std::sync::Arc;
 
 use crate::engine::Timestamp;
 use crate::engine::model::Model;
-use crate::shard::shard_of;
 use crate::state::counters::{self, Counted, bucket_bounds};
-use crate::store::{Store, StoreError, WriteBatch, codec};
+use crate::store::{Store, StoreError, WriteBatch};
 use crate::versions::Versions;
 
 use super::{InvalidReason, Node, NodeError};
@@ -150,12 +151,14 @@ pub struct TransitionCount {
     pub count: u64,
 }
 
-/// The escalations open for one team, by age (`now - fired_at`).
+/// The escalations open for one team (fired, not yet resolved, whether
+/// acknowledged or not), by age: from when its tier came due, to within
+/// 10 minutes (`state::counters::SLOT_US`; a late firing, such as a late
+/// attach, is as old as its tier's due time).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TeamEscalations {
     pub team: String,
     pub open: u64,
-    pub acknowledged: u64,
     /// Of `open`, the firings of a breach (the others are warnings and
     /// re-escalations).
     pub breaches: u64,
@@ -163,7 +166,7 @@ pub struct TeamEscalations {
     pub from_1h_to_4h: u64,
     pub from_4h_to_24h: u64,
     pub over_24h: u64,
-    /// The oldest one's age in seconds.
+    /// The oldest one's age in seconds (to within 10 minutes, over).
     pub oldest_age_s: i64,
 }
 
@@ -431,13 +434,12 @@ fn sla_row<'a>(
     })
 }
 
-/// The report of `q` from `store` (a node of `shards` shards) at `now`,
+/// The report of `q` from `store` at `now`,
 /// names checked against `model`, versions against `published`.
 pub fn read(
     model: &Model,
     published: &[u32],
     store: &dyn Store,
-    shards: u32,
     q: &ReportQuery,
     now: Timestamp,
 ) -> Result<Report, NodeError> {
@@ -449,6 +451,7 @@ pub fn read(
     let sla_ok = |s: &str| q.sla.as_deref().is_none_or(|x| x == s);
 
     let counters = store.counters()?;
+    let mut teams: BTreeMap<(usize, String), TeamEscalations> = BTreeMap::new();
     let mut states: BTreeMap<StateKey, u64> = BTreeMap::new();
     let mut slas: SlaRows = BTreeMap::new();
     let mut days: BTreeMap<(String, u32, usize, String, i64), [u64; 3]> = BTreeMap::new();
@@ -546,44 +549,37 @@ pub fn read(
                         .or_default() += n;
                 }
             }
+            Counted::OpenEscalations {
+                market,
+                sla,
+                team,
+                breach,
+                slot,
+            } => {
+                if market_ok(&market) && sla_ok(&sla) {
+                    let t = teams
+                        .entry((order.team(&team), team.clone()))
+                        .or_insert_with(|| TeamEscalations {
+                            team,
+                            ..TeamEscalations::default()
+                        });
+                    // Counted from the start of the slot its tier came due in.
+                    let age_s = (now.0 - slot * counters::SLOT_US).max(0) / 1_000_000;
+                    t.open += n;
+                    if breach {
+                        t.breaches += n;
+                    }
+                    match age_s {
+                        a if a < 3600 => t.under_1h += n,
+                        a if a < 4 * 3600 => t.from_1h_to_4h += n,
+                        a if a < 24 * 3600 => t.from_4h_to_24h += n,
+                        _ => t.over_24h += n,
+                    }
+                    t.oldest_age_s = t.oldest_age_s.max(age_s);
+                }
+            }
             Counted::Customers { .. } | Counted::SlaEnded { .. } => {}
         }
-    }
-
-    // Open escalations, by team, with ages.
-    let mut teams: BTreeMap<(usize, String), TeamEscalations> = BTreeMap::new();
-    for (bytes, acknowledged) in store.open_escalations(None)? {
-        let e = codec::decode_escalation(&bytes)?;
-        if !market_ok(&e.market) || !sla_ok(&e.sla) {
-            continue;
-        }
-        if let Some(v) = q.version {
-            let shard = shard_of(&e.customer, shards);
-            let Some(record) = store.customer(shard, &e.customer)? else {
-                continue;
-            };
-            let (state, _) = codec::decode_customer_at(&record)?;
-            if state.model_version != v {
-                continue;
-            }
-        }
-        let t = teams
-            .entry((order.team(&e.team), e.team.clone()))
-            .or_insert_with(|| TeamEscalations {
-                team: e.team.clone(),
-                ..TeamEscalations::default()
-            });
-        let age_s = (now.0 - e.fired_at.0).max(0) / 1_000_000;
-        t.open += 1;
-        t.acknowledged += u64::from(acknowledged);
-        t.breaches += u64::from(e.kind == crate::engine::EscalationKind::Breached);
-        match age_s {
-            a if a < 3600 => t.under_1h += 1,
-            a if a < 4 * 3600 => t.from_1h_to_4h += 1,
-            a if a < 24 * 3600 => t.from_4h_to_24h += 1,
-            _ => t.over_24h += 1,
-        }
-        t.oldest_age_s = t.oldest_age_s.max(age_s);
     }
 
     let slas: Vec<SlaReport> = slas
@@ -694,8 +690,8 @@ impl Node {
         let model = self.versions.newest();
         let published: Vec<u32> = self.versions.list().iter().map(|v| v.version).collect();
         let store: Arc<dyn Store> = self.store.clone();
-        let (shards, now) = (self.config.shards, self.now());
-        tokio::task::spawn_blocking(move || read(&model, &published, &*store, shards, &q, now))
+        let now = self.now();
+        tokio::task::spawn_blocking(move || read(&model, &published, &*store, &q, now))
             .await
             .map_err(|_| NodeError::Unavailable("the report task failed; retry".into()))?
     }
@@ -783,7 +779,7 @@ mod tests {
         let store = MemoryStore::new();
         fill(&model, &store, 48, false);
         let v = model.spec.version;
-        let r = read(&model, &[v], &store, 8, &ReportQuery::default(), now()).expect("reads");
+        let r = read(&model, &[v], &store, &ReportQuery::default(), now()).expect("reads");
         assert!(r.counted);
         assert_eq!(by_state(&r), recount(&store));
         let funnel = r.funnel(&model, "lifecycle");
@@ -837,13 +833,13 @@ mod tests {
             market: Some("DE".into()),
             ..ReportQuery::default()
         };
-        let r = read(&model, &[v], &store, 8, &q, now()).expect("reads");
+        let r = read(&model, &[v], &store, &q, now()).expect("reads");
         assert!(r.states.is_empty() && r.slas.is_empty() && r.escalations.is_empty());
         let q = ReportQuery {
             region: Some("support".into()),
             ..ReportQuery::default()
         };
-        let r = read(&model, &[v], &store, 8, &q, now()).expect("reads");
+        let r = read(&model, &[v], &store, &q, now()).expect("reads");
         assert!(r.states.iter().all(|s| s.region == "support"));
         assert_eq!(r.states.iter().map(|s| s.customers).sum::<u64>(), 48);
         // A window that ended before anything ended.
@@ -852,7 +848,7 @@ mod tests {
             until: Some(Timestamp(T0 - DAY)),
             ..ReportQuery::default()
         };
-        let r = read(&model, &[v], &store, 8, &q, now()).expect("reads");
+        let r = read(&model, &[v], &store, &q, now()).expect("reads");
         assert!(r.sla_days.is_empty());
         assert!(r.slas.iter().all(|s| s.met + s.missed + s.cancelled == 0));
     }
@@ -865,13 +861,13 @@ mod tests {
         fill(&model, &*store, 30, true);
         let v = model.spec.version;
         let q = ReportQuery::default();
-        let before = read(&model, &[v], &*store, 8, &q, now()).expect("reads");
+        let before = read(&model, &[v], &*store, &q, now()).expect("reads");
         assert!(before.states.is_empty(), "nothing counted yet");
         assert_eq!(backfill(&versions, &*store).expect("recounts"), 30);
-        let after = read(&model, &[v], &*store, 8, &q, now()).expect("reads");
+        let after = read(&model, &[v], &*store, &q, now()).expect("reads");
         assert_eq!(by_state(&after), recount(&*store));
         assert_eq!(backfill(&versions, &*store).expect("skips"), 0);
-        let again = read(&model, &[v], &*store, 8, &q, now()).expect("reads");
+        let again = read(&model, &[v], &*store, &q, now()).expect("reads");
         assert_eq!(again.states, after.states, "not counted twice");
         // A store this build wrote from the start is marked at once.
         let fresh = std::sync::Arc::new(MemoryStore::new());
@@ -879,7 +875,7 @@ mod tests {
         assert_eq!(backfill(&versions, &*fresh).expect("nothing to count"), 0);
         fill(&model, &*fresh, 6, false);
         assert_eq!(backfill(&versions, &*fresh).expect("skips"), 0);
-        let r = read(&model, &[v], &*fresh, 8, &q, now()).expect("reads");
+        let r = read(&model, &[v], &*fresh, &q, now()).expect("reads");
         assert_eq!(by_state(&r), recount(&*fresh));
     }
 

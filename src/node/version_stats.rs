@@ -80,7 +80,8 @@ pub fn read(store: &dyn Store, shards: u32) -> Result<Stats, StoreError> {
                 | Counted::SlaOpen { .. }
                 | Counted::SlaEndedOn { .. }
                 | Counted::Elapsed { .. }
-                | Counted::Moved { .. },
+                | Counted::Moved { .. }
+                | Counted::OpenEscalations { .. },
             )
             | None => {}
         }

@@ -10,6 +10,11 @@
 //!   customers created, SLA instances ended (by outcome, and by the UTC
 //!   day they ended), their elapsed SLA time in log-scale buckets
 //!   ([`elapsed_bucket`]), transitions between states.
+//! - **Open escalations** by team, SLA and the 10-minute slot their tier
+//!   came due in: +1 when a tier fires, -1 when it is resolved (the
+//!   resolution keeps the firing's team, tier and due time), so they
+//!   mirror the open-escalation index and a report reads their ages
+//!   without reading the index.
 //! - **Gauges**, how many customers are in a state now and how many SLA
 //!   instances are running, paused, breached and open now ([`gauges`]):
 //!   the difference between the customer's query index families before
@@ -23,7 +28,7 @@
 //! it writes, and a gauge that an entry leaves where it was emits nothing.
 
 use crate::engine::model::{Model, RegionId, SlaId, StateId};
-use crate::engine::{CustomerState, Fact, SlaEnd, Timestamp};
+use crate::engine::{CustomerState, Escalation, EscalationKind, Fact, SlaEnd, Timestamp};
 
 use super::index::{self, Family, SlaStatus};
 
@@ -33,6 +38,28 @@ pub const DAY_US: i64 = 86_400_000_000;
 /// The UTC day of an instant, in days since 1970-01-01.
 pub fn day_of(t: Timestamp) -> i64 {
     t.0.div_euclid(DAY_US)
+}
+
+/// The width of an open escalation's slot (10 minutes): ages are read to
+/// within it.
+pub const SLOT_US: i64 = 600_000_000;
+
+/// The open-escalation counter of an escalation of the customer `state`
+/// (its kind read from its tier, which a resolution keeps).
+fn open_escalation(model: &Model, state: &CustomerState, e: &Escalation) -> String {
+    let sla = model.sla_spec(e.sla);
+    Counted::OpenEscalations {
+        market: state.market_code.to_string(),
+        sla: sla.name.clone(),
+        team: model.team_name(e.team).to_owned(),
+        breach: e.repeat == 0
+            && sla
+                .tiers
+                .get(usize::from(e.tier))
+                .is_some_and(|t| t.is_breach()),
+        slot: e.due.0.div_euclid(SLOT_US),
+    }
+    .name()
 }
 
 /// Elapsed-time buckets per doubling: bucket `k >= 1` holds elapsed SLA
@@ -110,6 +137,18 @@ pub enum Counted {
         day: i64,
         bucket: u32,
     },
+    /// Gauge: escalations open now (fired, not yet resolved) of `team`
+    /// for an SLA, whether the firing is the breach (else a warning or a
+    /// re-escalation), by the [`SLOT_US`] slot in which its tier came due
+    /// (slots since 1970-01-01; ages are read from it). No version: a
+    /// migration between a firing and its resolution must not split them.
+    OpenEscalations {
+        market: String,
+        sla: String,
+        team: String,
+        breach: bool,
+        slot: i64,
+    },
     /// Transitions of `region` from one state to another (automatic ones
     /// too), by the version the customer was on.
     Moved {
@@ -165,6 +204,16 @@ impl Counted {
                 from,
                 to,
             } => format!("moved\t{market}\t{version}\t{region}\t{from}\t{to}"),
+            Counted::OpenEscalations {
+                market,
+                sla,
+                team,
+                breach,
+                slot,
+            } => {
+                let kind = if *breach { "breach" } else { "tier" };
+                format!("escalations\t{market}\t{sla}\t{team}\t{kind}\t{slot}")
+            }
         }
     }
 
@@ -214,6 +263,17 @@ impl Counted {
                 region: s(region),
                 from: s(from),
                 to: s(to),
+            },
+            ["escalations", market, sla, team, kind, slot] => Counted::OpenEscalations {
+                market: s(market),
+                sla: s(sla),
+                team: s(team),
+                breach: match *kind {
+                    "breach" => true,
+                    "tier" => false,
+                    _ => return None,
+                },
+                slot: slot.parse().ok()?,
             },
             _ => return None,
         })
@@ -326,6 +386,14 @@ pub fn counted(model: &Model, state: &CustomerState, f: &Fact) -> Vec<(String, i
                 1,
             ),
         ],
+        // Fired: open until resolved (the open-escalation index's rows).
+        Fact::Escalated(e) => {
+            let delta = match e.kind {
+                EscalationKind::TierReached | EscalationKind::Breached => 1,
+                EscalationKind::Resolved => -1,
+            };
+            vec![(open_escalation(model, state, e), delta)]
+        }
         Fact::EventRecorded { .. }
         | Fact::ProofEstablished { .. }
         | Fact::ProofRevoked { .. }
@@ -333,7 +401,6 @@ pub fn counted(model: &Model, state: &CustomerState, f: &Fact) -> Vec<(String, i
         | Fact::SlaStarted { .. }
         | Fact::SlaPaused { .. }
         | Fact::SlaResumed { .. }
-        | Fact::Escalated(_)
         | Fact::Breached { .. }
         | Fact::AuthorizationDenied { .. }
         | Fact::Acknowledged { .. } => Vec::new(),
@@ -407,9 +474,20 @@ pub fn gauges(
 }
 
 /// Every gauge of a customer as it is (for a recount from the records):
-/// what [`gauges`] would have added up over its whole life.
+/// what [`gauges`] would have added up over its whole life, and its open
+/// escalations (what [`counted`] added and took away for them).
 pub fn gauges_now(model: &Model, state: &CustomerState) -> Vec<(String, i64)> {
-    gauges(model, state, &[], &index::memberships(model, state))
+    let mut out = gauges(model, state, &[], &index::memberships(model, state));
+    for sla in model.sla_ids() {
+        if let Some(i) = state.core.running(sla) {
+            out.extend(
+                i.fired
+                    .iter()
+                    .map(|f| (open_escalation(model, state, &f.escalation), 1)),
+            );
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -460,6 +538,13 @@ mod tests {
                 region: "lifecycle".into(),
                 from: "lead".into(),
                 to: "onboarding".into(),
+            },
+            Counted::OpenEscalations {
+                market: "US".into(),
+                sla: "first_reply".into(),
+                team: "support".into(),
+                breach: true,
+                slot: 2_950_000,
             },
         ];
         for c in all {

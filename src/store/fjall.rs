@@ -336,9 +336,13 @@ impl Shared {
                 .get(&key)
                 .map_err(|e| StoreError::backend("reading a counter", e))?
                 .map_or(Ok(0), |v| counter_value(&v))?;
+            // A counter back at zero is removed (absent reads as zero), so
+            // gauges of passing things (open escalations by slot) do not
+            // pile up.
+            let value = now + delta;
             ops.insert(
                 (Part::Meta, key),
-                Some((now + delta).to_be_bytes().to_vec()),
+                (value != 0).then(|| value.to_be_bytes().to_vec()),
             );
         }
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
