@@ -29,7 +29,7 @@ use std::sync::Arc;
 use crate::engine::Timestamp;
 use crate::engine::model::Model;
 use crate::state::counters::{self, Counted, bucket_bounds};
-use crate::store::{Store, StoreError, WriteBatch};
+use crate::store::{Store, StoreError};
 use crate::versions::Versions;
 
 use super::{InvalidReason, Node, NodeError};
@@ -668,15 +668,13 @@ pub fn backfill(versions: &Versions, store: &dyn Store) -> Result<u64, StoreErro
         }
         Ok(())
     })?;
-    let mut batch = WriteBatch {
-        counters: totals
-            .into_iter()
-            .map(|((shard, name), delta)| (shard, name, delta))
-            .collect(),
-        ..WriteBatch::default()
-    };
-    batch.counters.push((0, BACKFILLED.to_owned(), 1));
-    store.commit(batch)?;
+    let mut deltas: Vec<(u32, String, i64)> = totals
+        .into_iter()
+        .filter(|(_, delta)| *delta != 0)
+        .map(|((shard, name), delta)| (shard, name, delta))
+        .collect();
+    deltas.push((0, BACKFILLED.to_owned(), 1));
+    store.add_counters(deltas)?;
     Ok(n)
 }
 
@@ -703,13 +701,17 @@ mod tests {
     use crate::engine::CustomerState;
     use crate::state::testing::{Customer, MIN, T0, saas};
     use crate::state::{Committed, apply_committed};
-    use crate::store::MemoryStore;
+    use crate::store::{MemoryStore, WriteBatch};
 
     /// `n` customers: every second one paid, every third of those with its
     /// access SLA breached, every fourth granted access (met or missed);
     /// committed with their counters, or with only the counters an older
     /// build kept (`old`).
     fn fill(model: &Model, store: &dyn Store, n: usize, old: bool) {
+        fill_with(model, n, old, &mut |b| store.commit(b).expect("commits"));
+    }
+
+    fn fill_with(model: &Model, n: usize, old: bool, commit: &mut dyn FnMut(WriteBatch)) {
         for i in 0..n {
             let t = T0 + i as i64 * MIN;
             let mut c = Customer::new(&format!("c{i:03}"));
@@ -740,7 +742,7 @@ mod tests {
                         )
                     });
                 }
-                store.commit(batch).expect("commits");
+                commit(batch);
             }
         }
     }
@@ -877,6 +879,60 @@ mod tests {
         assert_eq!(backfill(&versions, &*fresh).expect("skips"), 0);
         let r = read(&model, &[v], &*fresh, &q, now()).expect("reads");
         assert_eq!(by_state(&r), recount(&*fresh));
+    }
+
+    #[test]
+    fn the_counters_and_the_recount_work_on_postgres() {
+        use crate::store::{PgOptions, PgStore};
+        let pg = crate::testkit::postgres::LocalPostgres::start().expect("starts PostgreSQL");
+        let open = |db: &str, node: &str| {
+            std::sync::Arc::new(
+                PgStore::open(PgOptions {
+                    url: pg.create_database(db).unwrap_or_else(|_| pg.url(db)),
+                    node_id: node.into(),
+                    shards: 4,
+                    pool_size: 2,
+                })
+                .expect("opens"),
+            )
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let model = saas();
+        let v = model.spec.version;
+        let q = ReportQuery::default();
+        for (db, old) in [("reports_new", false), ("reports_old", true)] {
+            let writer = open(db, "a");
+            let held = rt
+                .block_on(writer.acquire(4, std::time::Duration::from_secs(3600)))
+                .expect("acquires");
+            assert_eq!(held.len(), 4);
+            if !old {
+                // This build from the start: marked at once, nothing to count.
+                let versions = Versions::open(writer.clone(), &model).expect("opens the versions");
+                assert_eq!(backfill(&versions, &*writer).expect("marks"), 0);
+            }
+            fill_with(&model, 30, old, &mut |mut b| {
+                b.fences.clear();
+                writer.commit(b).expect("commits under the lease");
+            });
+            // Another node, holding no lease, recounts at its start.
+            let other = open(db, "b");
+            let versions = Versions::open(other.clone(), &model).expect("opens the versions");
+            let recounted = backfill(&versions, &*other).expect("recounts");
+            assert_eq!(recounted, if old { 30 } else { 0 }, "{db}");
+            assert_eq!(backfill(&versions, &*other).expect("skips"), 0);
+            let r = read(&model, &[v], &*other, &q, now()).expect("reads");
+            assert_eq!(by_state(&r), recount(&*other), "{db}");
+            let open: u64 = r.escalations.iter().map(|t| t.open).sum();
+            assert_eq!(
+                open as usize,
+                other.open_escalations(None).expect("reads").len(),
+                "{db}"
+            );
+        }
     }
 
     #[test]

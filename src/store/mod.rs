@@ -411,6 +411,18 @@ pub trait Store: Send + Sync + 'static {
     fn counters(&self) -> Result<Option<std::collections::BTreeMap<String, i64>>> {
         Ok(None)
     }
+
+    /// Adds each `(shard, name, delta)` to its counter, all at once and
+    /// durably, outside any shard's lease: for one-time maintenance at
+    /// start (the report counters' recount from the records), never for
+    /// what entries decide (those go with their facts, fenced). The
+    /// default commits a batch of only these counters.
+    fn add_counters(&self, deltas: Vec<(u32, String, i64)>) -> Result<()> {
+        self.commit(WriteBatch {
+            counters: deltas,
+            ..WriteBatch::default()
+        })
+    }
     /// Up to `limit` secondary index keys `k` with `low <= k < high` (byte
     /// order), ascending, or descending when `reverse`: a page of one index
     /// family, resumed by narrowing the range past the last key seen.

@@ -741,6 +741,29 @@ impl Store for PgStore {
         })
     }
 
+    /// One statement (atomic), not fenced: a node recounts at start,
+    /// before it holds any lease.
+    fn add_counters(&self, deltas: Vec<(u32, String, i64)>) -> Result<()> {
+        let pool = self.pool.clone();
+        let (mut names, mut shards, mut values) = (Vec::new(), Vec::new(), Vec::new());
+        for (shard, name, delta) in deltas {
+            names.push(name);
+            shards.push(i64::from(shard));
+            values.push(delta);
+        }
+        self.block(async move {
+            let c = Conn::get(&pool, "write").await?;
+            c.exec(
+                "add counters",
+                sql::ADD_COUNTERS,
+                &[&names, &shards, &values],
+            )
+            .await?;
+            c.done();
+            Ok(())
+        })
+    }
+
     fn counters(&self) -> Result<Option<BTreeMap<String, i64>>> {
         let pool = self.pool.clone();
         self.block(async move {
