@@ -11,7 +11,8 @@
 //!   day they ended), their elapsed SLA time in log-scale buckets
 //!   ([`elapsed_bucket`]), transitions between states.
 //! - **Open escalations** by team, SLA and the 10-minute slot their tier
-//!   came due in: +1 when a tier fires, -1 when it is resolved (the
+//!   came due in (transient counters: `~escalations ...`, removed at
+//!   zero): +1 when a tier fires, -1 when it is resolved (the
 //!   resolution keeps the firing's team, tier and due time), so they
 //!   mirror the open-escalation index and a report reads their ages
 //!   without reading the index.
@@ -212,7 +213,7 @@ impl Counted {
                 slot,
             } => {
                 let kind = if *breach { "breach" } else { "tier" };
-                format!("escalations\t{market}\t{sla}\t{team}\t{kind}\t{slot}")
+                format!("~escalations\t{market}\t{sla}\t{team}\t{kind}\t{slot}")
             }
         }
     }
@@ -264,7 +265,7 @@ impl Counted {
                 from: s(from),
                 to: s(to),
             },
-            ["escalations", market, sla, team, kind, slot] => Counted::OpenEscalations {
+            ["~escalations", market, sla, team, kind, slot] => Counted::OpenEscalations {
                 market: s(market),
                 sla: s(sla),
                 team: s(team),

@@ -336,13 +336,13 @@ impl Shared {
                 .get(&key)
                 .map_err(|e| StoreError::backend("reading a counter", e))?
                 .map_or(Ok(0), |v| counter_value(&v))?;
-            // A counter back at zero is removed (absent reads as zero), so
-            // gauges of passing things (open escalations by slot) do not
-            // pile up.
+            // A transient counter back at zero is removed (absent reads
+            // as zero).
             let value = now + delta;
+            let gone = value == 0 && name.starts_with(super::TRANSIENT_COUNTER);
             ops.insert(
                 (Part::Meta, key),
-                (value != 0).then(|| value.to_be_bytes().to_vec()),
+                (!gone).then(|| value.to_be_bytes().to_vec()),
             );
         }
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));

@@ -77,7 +77,7 @@ impl Store for MemoryStore {
         for (_, name, delta) in batch.counters {
             let value = s.counters.entry(name.clone()).or_default();
             *value += delta;
-            if *value == 0 {
+            if *value == 0 && name.starts_with(super::TRANSIENT_COUNTER) {
                 s.counters.remove(&name);
             }
         }

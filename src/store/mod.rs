@@ -109,6 +109,9 @@ impl StoreError {
     }
 }
 
+/// The prefix of a transient counter's name: see [`WriteBatch::counters`].
+pub const TRANSIENT_COUNTER: &str = "~";
+
 /// One stored fact: `(shard, customer, seq, FactRecord bytes)`.
 pub type ScannedFact = (u32, String, u64, Vec<u8>);
 
@@ -184,6 +187,10 @@ pub struct WriteBatch {
     /// `(team, escalation id)`: removed when the escalation is resolved.
     pub open_cleared: Vec<(String, String)>,
     /// `(shard, name, delta)`: added to the named counter with the batch,
+    /// (a counter whose name starts with [`TRANSIENT_COUNTER`] is removed
+    /// when it comes back to zero, where a store can: a gauge of passing
+    /// things, such as open escalations by time slot, must not pile up;
+    /// others stay, at zero),
     /// so a count kept this way is exactly what committed batches say,
     /// across crashes (see [`Store::counters`]). The shard is whose entry
     /// changed it: a store may keep a counter per shard (and sum them on
