@@ -1,0 +1,163 @@
+//! Charts drawn as SVG on the server: horizontal bars (a funnel, counts
+//! by team), a line of daily percentages, and the small bar of an SLA's
+//! time used. Labels are text nodes, escaped like everything else.
+
+use maud::{Markup, html};
+
+/// One bar: its label, its value, and the list behind it.
+pub struct Bar {
+    pub label: String,
+    pub value: u64,
+    pub href: String,
+}
+
+const WIDTH: f64 = 640.0;
+const LABEL: f64 = 170.0;
+const ROW: f64 = 26.0;
+
+/// Horizontal bars scaled to the largest value; each bar and its number
+/// link to `href`.
+pub fn bars(class: &str, bars: &[Bar]) -> Markup {
+    let max = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1) as f64;
+    let height = ROW * bars.len() as f64 + 4.0;
+    let room = WIDTH - LABEL - 60.0;
+    html! {
+        svg class={ "chart " (class) } xmlns="http://www.w3.org/2000/svg" role="img"
+            viewBox=(format!("0 0 {WIDTH} {height}")) width=(WIDTH) height=(height) {
+            @for (i, b) in bars.iter().enumerate() {
+                @let y = ROW * i as f64 + 2.0;
+                @let w = (b.value as f64 / max * room).max(if b.value > 0 { 2.0 } else { 0.0 });
+                a href=(b.href) {
+                    text x=(LABEL - 8.0) y=(y + 17.0) text-anchor="end" { (b.label) }
+                    rect.bar x=(LABEL) y=(y + 3.0) width=(format!("{w:.1}")) height=(ROW - 8.0) rx="3" {}
+                    text.value x=(LABEL + w + 6.0) y=(y + 17.0) { (b.value) }
+                }
+            }
+        }
+    }
+}
+
+/// One day's point of a percentage line; `None` when nothing ended that
+/// day (no point is drawn).
+pub struct Point {
+    pub label: String,
+    pub percent: Option<f64>,
+}
+
+/// A line of daily percentages (0 to 100) with dots, the first and last
+/// day labelled under the axis.
+pub fn percent_line(points: &[Point]) -> Markup {
+    let (w, h, left, bottom, top) = (WIDTH, 180.0, 40.0, 24.0, 8.0);
+    let plot_w = w - left - 10.0;
+    let plot_h = h - bottom - top;
+    let n = points.len().max(2) as f64 - 1.0;
+    let x = |i: usize| left + plot_w * i as f64 / n;
+    let y = |p: f64| top + plot_h * (1.0 - p.clamp(0.0, 100.0) / 100.0);
+    let mut path = String::new();
+    let mut pen_down = false;
+    for (i, p) in points.iter().enumerate() {
+        match p.percent {
+            Some(v) => {
+                path.push_str(&format!(
+                    "{}{:.1},{:.1} ",
+                    if pen_down { "L" } else { "M" },
+                    x(i),
+                    y(v)
+                ));
+                pen_down = true;
+            }
+            None => pen_down = false,
+        }
+    }
+    html! {
+        svg.chart.line xmlns="http://www.w3.org/2000/svg" role="img"
+            viewBox=(format!("0 0 {w} {h}")) width=(w) height=(h) {
+            @for level in [0.0, 50.0, 100.0] {
+                line.grid x1=(left) x2=(w - 10.0) y1=(y(level)) y2=(y(level)) {}
+                text.axis x=(left - 6.0) y=(y(level) + 4.0) text-anchor="end" { (level) "%" }
+            }
+            path.series d=(path) {}
+            @for (i, p) in points.iter().enumerate() {
+                @if let Some(v) = p.percent {
+                    circle.dot cx=(format!("{:.1}", x(i))) cy=(format!("{:.1}", y(v))) r="2.5" {
+                        title { (p.label) ": " (format!("{v:.1}")) "%" }
+                    }
+                }
+            }
+            @if let (Some(first), Some(last)) = (points.first(), points.last()) {
+                text.axis x=(left) y=(h - 6.0) { (first.label) }
+                text.axis x=(w - 10.0) y=(h - 6.0) text-anchor="end" { (last.label) }
+            }
+        }
+    }
+}
+
+/// The share of an SLA's time used, as a small bar (red once overdue).
+pub fn used_bar(used_us: i64, left_us: i64) -> Markup {
+    let total = (used_us + left_us).max(1) as f64;
+    let share = (used_us.max(0) as f64 / total).clamp(0.0, 1.0);
+    let over = left_us < 0;
+    html! {
+        svg.used xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 10" width="100" height="10" {
+            rect.track x="0" y="0" width="100" height="10" rx="2" {}
+            rect class=(if over { "fill over" } else { "fill" }) x="0" y="0"
+                width=(format!("{:.1}", share * 100.0)) height="10" rx="2" {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_escape_their_labels_and_link_their_lists() {
+        let svg = bars(
+            "funnel",
+            &[
+                Bar {
+                    label: "<script>".into(),
+                    value: 3,
+                    href: "/customers?state=a%3Db".into(),
+                },
+                Bar {
+                    label: "none".into(),
+                    value: 0,
+                    href: "/customers".into(),
+                },
+            ],
+        )
+        .into_string();
+        assert!(svg.contains("&lt;script&gt;"), "{svg}");
+        assert!(!svg.contains("<script>"), "{svg}");
+        assert!(svg.contains(r#"href="/customers?state=a%3Db""#), "{svg}");
+        assert!(svg.contains(">3</text>"), "{svg}");
+    }
+
+    #[test]
+    fn a_line_skips_days_without_data() {
+        let svg = percent_line(&[
+            Point {
+                label: "d1".into(),
+                percent: Some(100.0),
+            },
+            Point {
+                label: "d2".into(),
+                percent: None,
+            },
+            Point {
+                label: "d3".into(),
+                percent: Some(50.0),
+            },
+        ])
+        .into_string();
+        // Two separate moves: the pen lifts over the day without data.
+        let d = svg
+            .split(" d=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("a path");
+        assert_eq!(d.matches('M').count(), 2, "{d}");
+        assert_eq!(svg.matches("<circle").count(), 2, "{svg}");
+    }
+}
