@@ -172,10 +172,7 @@ pub struct LoginForm {
 }
 
 /// Checks the token as a gRPC call would, then keeps it in the cookie.
-pub async fn login(
-    State(app): State<App>,
-    Form(f): Form<LoginForm>,
-) -> Result<Response, WebError> {
+pub async fn login(State(app): State<App>, Form(f): Form<LoginForm>) -> Result<Response, WebError> {
     let dashboard = app.dashboard()?;
     let token = f.token.trim();
     // A cookie value holds no space, quote, comma, semicolon or backslash;
@@ -198,11 +195,7 @@ pub async fn login(
     headers.insert(header::AUTHORIZATION, bearer);
     dashboard.caller(&headers, &f.next)?;
     let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
-    Ok((
-        [(header::SET_COOKIE, cookie)],
-        Redirect::to(local(&f.next)),
-    )
-        .into_response())
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to(local(&f.next))).into_response())
 }
 
 pub async fn logout() -> Response {
@@ -240,7 +233,10 @@ mod tests {
         assert!(refusal(local, Admission::Open, false).is_none());
         assert!(refusal(local, Admission::Authenticated, false).is_none());
         let why = refusal(public, Admission::Authenticated, false).expect("refused");
-        assert!(why.contains("0.0.0.0:9464") && why.contains("--insecure"), "{why}");
+        assert!(
+            why.contains("0.0.0.0:9464") && why.contains("--insecure"),
+            "{why}"
+        );
         assert!(refusal(public, Admission::Open, false).is_some());
         assert!(refusal(public, Admission::Authenticated, true).is_none());
     }

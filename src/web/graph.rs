@@ -74,9 +74,13 @@ pub fn picture(model: &Model) -> Markup {
                         }
                     }
                 }
+                @let mut labelled = std::collections::HashSet::new();
                 @for t in &region.transitions {
                     @let to = t.to.idx();
+                    // One label per trigger and target: the arrows of
+                    // `subscription_canceled` from every state share it.
                     @let label = trigger(model, &t.trigger);
+                    @let label = if labelled.insert((label.clone(), to)) { label } else { String::new() };
                     @match &t.from {
                         FromStates::Any => {
                             @let (x1, y1) = (LEFT - 14.0, boxes + BOX_H / 2.0);
