@@ -105,8 +105,7 @@ impl Browser {
         };
         let (mut ws, _) = tungstenite::connect(url.as_str()).expect("the page's DevTools socket");
         if let MaybeTlsStream::Plain(s) = ws.get_mut() {
-            s.set_read_timeout(Some(PAGE_WAIT))
-                .expect("a read timeout");
+            s.set_read_timeout(Some(PAGE_WAIT)).expect("a read timeout");
         }
         Cdp { ws, next: 0 }
     }
@@ -120,17 +119,37 @@ impl Drop for Browser {
     }
 }
 
-/// A plain HTTP/1.0 GET's body.
+/// A plain HTTP/1.1 GET's body, read to its Content-Length (the
+/// DevTools server refuses HTTP/1.0 and keeps the connection open).
 fn http_get(addr: &str, path: &str) -> String {
     let Ok(mut conn) = TcpStream::connect(addr) else {
         return String::new();
     };
-    let _ = conn.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes());
-    let mut raw = String::new();
-    let _ = conn.read_to_string(&mut raw);
-    raw.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default()
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if conn.write_all(request.as_bytes()).is_err() {
+        return String::new();
+    }
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse::<usize>().ok())
+                    .flatten()
+            });
+            if length.is_some_and(|n| body.len() >= n) {
+                return body.to_owned();
+            }
+        }
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return String::new(),
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+    }
 }
 
 /// A Chrome DevTools Protocol session with one page.
@@ -212,7 +231,11 @@ impl Cdp {
             "(() => {{ const e = document.querySelector({}); if (!e) return false; e.click(); return true; }})()",
             json!(selector)
         ));
-        assert_eq!(clicked, Value::Bool(true), "nothing to click at `{selector}`");
+        assert_eq!(
+            clicked,
+            Value::Bool(true),
+            "nothing to click at `{selector}`"
+        );
         self.wait_for(
             &format!("document.readyState === 'complete' && ({then})"),
             &format!("after clicking `{selector}`"),
@@ -292,22 +315,26 @@ async fn a_browser_follows_a_breach_from_the_funnel_to_the_customer() {
     let node = NodeProcess::start(&dir.join("data"), &fast_model());
     let ghosts = drive(&node).await;
     let mut client = node.lifecycle().await;
-    eventually(Duration::from_secs(60), "every ghost's hand-off breached", || {
-        let mut client = client.clone();
-        async move {
-            let r = client
-                .list_customers(pb::ListCustomersRequest {
-                    sla: "access_after_payment".into(),
-                    sla_status: "breached".into(),
-                    limit: 100,
-                    ..Default::default()
-                })
-                .await
-                .ok()?
-                .into_inner();
-            (r.customers.len() == 5).then_some(())
-        }
-    })
+    eventually(
+        Duration::from_secs(60),
+        "every ghost's hand-off breached",
+        || {
+            let mut client = client.clone();
+            async move {
+                let r = client
+                    .list_customers(pb::ListCustomersRequest {
+                        sla: "access_after_payment".into(),
+                        sla_status: "breached".into(),
+                        limit: 100,
+                        ..Default::default()
+                    })
+                    .await
+                    .ok()?
+                    .into_inner();
+                (r.customers.len() == 5).then_some(())
+            }
+        },
+    )
     .await;
     let _ = &mut client;
     let base = format!("http://{}", node.metrics);
@@ -376,7 +403,11 @@ async fn a_browser_follows_a_breach_from_the_funnel_to_the_customer() {
         root().join("docs/img/dashboard-customer.png"),
     ] {
         let len = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
-        assert!(len > 10_000, "{} is a real screenshot ({len} bytes)", png.display());
+        assert!(
+            len > 10_000,
+            "{} is a real screenshot ({len} bytes)",
+            png.display()
+        );
     }
     let _ = std::fs::remove_dir_all(&profile);
 }

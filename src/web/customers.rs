@@ -328,12 +328,15 @@ pub async fn one(
                                 td { (s.owner) }
                                 td { (when(s.started_at.as_ref())) }
                                 td { (charts::used_bar(used, left)) " " (span(used)) }
-                                td.num { (span(left)) }
+                                td.num { @if left < 0 { "over by " (span(-left)) } @else { (span(left)) } }
                                 td { (when(s.deadline.as_ref())) }
                                 td {
                                     @if let Some(t) = &s.next_tier {
                                         "tier " (t.tier) " → " (t.team) " (" (severity(t.severity)) ")"
-                                        @if let Some(at) = &t.at { " in " (span(micros(at) - now)) }
+                                        @if let Some(at) = &t.at {
+                                            @let due = micros(at) - now;
+                                            @if due > 0 { " in " (span(due)) } @else { ", due now" }
+                                        }
                                     } @else { "—" }
                                 }
                             }
