@@ -3,7 +3,8 @@
 //! access within 4 s), and Debian's headless Chromium, driven over the
 //! Chrome DevTools Protocol, opens the overview, sees the funnel, clicks
 //! "breached" for the hand-off, lands on the list, clicks a customer and
-//! finds its open escalation. Screenshots of the overview and of the
+//! finds its open escalation; then it watches the live feed fill from
+//! the server-sent events. Screenshots of the overview and of the
 //! customer page go to `docs/img/` (shown in the README).
 //!
 //! Without Chromium the test says so loudly and passes, unless `CI` is
@@ -393,6 +394,17 @@ async fn a_browser_follows_a_breach_from_the_funnel_to_the_customer() {
             "the customer page shows its open breach escalation",
         );
         page.screenshot(&customer_png);
+
+        // The live feed: server-sent events from the oldest retained
+        // escalation, rendered by the page's script.
+        page.open(&format!("{base}/escalations?cursor=earliest"));
+        page.wait_for(
+            "document.querySelectorAll('#feed li').length >= 5 \
+               && document.getElementById('feed-status').textContent === 'live'",
+            "the feed shows the escalations as they stream",
+        );
+        let first = page.eval("document.querySelector('#feed li').textContent");
+        assert!(first.as_str().is_some_and(|t| t.contains("access_after_payment")), "{first}");
         drop(page);
         drop(browser);
     })
