@@ -1,6 +1,6 @@
 //! Charts drawn as SVG on the server: horizontal bars (a funnel, counts
-//! by team), a line of daily percentages, and the small bar of an SLA's
-//! time used. Labels are text nodes, escaped like everything else.
+//! by team) and the small bar of an SLA's time used. Labels are text
+//! nodes, escaped like everything else.
 
 use maud::{Markup, html};
 
@@ -32,61 +32,6 @@ pub fn bars(class: &str, bars: &[Bar]) -> Markup {
                     rect.bar x=(LABEL) y=(y + 3.0) width=(format!("{w:.1}")) height=(ROW - 8.0) rx="3" {}
                     text.value x=(LABEL + w + 6.0) y=(y + 17.0) { (b.value) }
                 }
-            }
-        }
-    }
-}
-
-/// One day's point of a percentage line; `None` when nothing ended that
-/// day (no point is drawn).
-pub struct Point {
-    pub label: String,
-    pub percent: Option<f64>,
-}
-
-/// A line of daily percentages (0 to 100) with dots, the first and last
-/// day labelled under the axis.
-pub fn percent_line(points: &[Point]) -> Markup {
-    let (w, h, left, bottom, top) = (WIDTH, 180.0, 40.0, 24.0, 8.0);
-    let plot_w = w - left - 10.0;
-    let plot_h = h - bottom - top;
-    let n = points.len().max(2) as f64 - 1.0;
-    let x = |i: usize| left + plot_w * i as f64 / n;
-    let y = |p: f64| top + plot_h * (1.0 - p.clamp(0.0, 100.0) / 100.0);
-    let mut path = String::new();
-    let mut pen_down = false;
-    for (i, p) in points.iter().enumerate() {
-        match p.percent {
-            Some(v) => {
-                path.push_str(&format!(
-                    "{}{:.1},{:.1} ",
-                    if pen_down { "L" } else { "M" },
-                    x(i),
-                    y(v)
-                ));
-                pen_down = true;
-            }
-            None => pen_down = false,
-        }
-    }
-    html! {
-        svg.chart.line xmlns="http://www.w3.org/2000/svg" role="img"
-            viewBox=(format!("0 0 {w} {h}")) width=(w) height=(h) {
-            @for level in [0.0, 50.0, 100.0] {
-                line.grid x1=(left) x2=(w - 10.0) y1=(y(level)) y2=(y(level)) {}
-                text.axis x=(left - 6.0) y=(y(level) + 4.0) text-anchor="end" { (level) "%" }
-            }
-            path.series d=(path) {}
-            @for (i, p) in points.iter().enumerate() {
-                @if let Some(v) = p.percent {
-                    circle.dot cx=(format!("{:.1}", x(i))) cy=(format!("{:.1}", y(v))) r="2.5" {
-                        title { (p.label) ": " (format!("{v:.1}")) "%" }
-                    }
-                }
-            }
-            @if let (Some(first), Some(last)) = (points.first(), points.last()) {
-                text.axis x=(left) y=(h - 6.0) { (first.label) }
-                text.axis x=(w - 10.0) y=(h - 6.0) text-anchor="end" { (last.label) }
             }
         }
     }
@@ -132,32 +77,5 @@ mod tests {
         assert!(!svg.contains("<script>"), "{svg}");
         assert!(svg.contains(r#"href="/customers?state=a%3Db""#), "{svg}");
         assert!(svg.contains(">3</text>"), "{svg}");
-    }
-
-    #[test]
-    fn a_line_skips_days_without_data() {
-        let svg = percent_line(&[
-            Point {
-                label: "d1".into(),
-                percent: Some(100.0),
-            },
-            Point {
-                label: "d2".into(),
-                percent: None,
-            },
-            Point {
-                label: "d3".into(),
-                percent: Some(50.0),
-            },
-        ])
-        .into_string();
-        // Two separate moves: the pen lifts over the day without data.
-        let d = svg
-            .split(" d=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .expect("a path");
-        assert_eq!(d.matches('M').count(), 2, "{d}");
-        assert_eq!(svg.matches("<circle").count(), 2, "{svg}");
     }
 }
