@@ -4,7 +4,10 @@
 //! the customers (or escalations) behind it.
 //!
 //! Open escalations come from `ListOpen` (the open-escalation index, as
-//! the caller's rule allows: a team sees its own).
+//! the caller's rule allows: a team sees its own). Until the node keeps
+//! per-state report counters, the funnel counts the customers created per
+//! market and version (`version_stats`' exact counters, no scan of
+//! customers), and each state links to its customers without a count.
 
 use axum::extract::{OriginalUri, State};
 use axum::http::HeaderMap;
@@ -74,6 +77,26 @@ pub async fn page_handler(
         .map_err(WebError::from_status)?
         .into_inner()
         .escalations;
+    let node = dashboard.node.clone();
+    let stats = tokio::task::spawn_blocking(move || node.version_stats())
+        .await
+        .map_err(|_| {
+            WebError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "the counters could not be read; reload",
+            )
+        })?
+        .map_err(|e| WebError::from_status(e.into()))?;
+    let created: Vec<Bar> = stats
+        .rows
+        .iter()
+        .filter(|r| r.customers > 0)
+        .map(|r| Bar {
+            label: format!("{} v{}", r.market, r.version),
+            value: r.customers,
+            href: list_link(&[("market", &r.market), ("version", &r.version.to_string())]),
+        })
+        .collect();
     let now = dashboard.node.now().0;
     let by_team = by_team_and_age(&open, &model.spec.teams, now);
     let team_bars: Vec<Bar> = by_team
@@ -87,7 +110,11 @@ pub async fn page_handler(
     let body = html! {
         div.grid {
             section id="funnel" {
-                h2 { "Customers per state" }
+                h2 { "Customers" }
+                @if !stats.counted {
+                    p.empty { "This store keeps no counters." }
+                }
+                (bars("funnel", &created))
                 @for region in &model.spec.regions {
                     h3 { (region.name) }
                     p {
@@ -125,7 +152,7 @@ pub async fn page_handler(
                             tr {
                                 td { (sla.name) }
                                 td { (sla.handoff) }
-                                td { a.breached-link href=(list_link(&[("sla", &format!("{}=breached", sla.name))])) { "breached" } }
+                                td { a.breached-link data-sla=(sla.name) href=(list_link(&[("sla", &format!("{}=breached", sla.name))])) { "breached" } }
                             }
                         }
                     }
