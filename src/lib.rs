@@ -26,7 +26,8 @@
 //! - [`node`]: a running node's handle: admission (load shedding, the
 //!   dispatch window), ingest, decisions, views, escalation streams with
 //!   cursors, the escalation log's retention, open escalations, customer
-//!   queries over the secondary indexes; its config.
+//!   queries over the secondary indexes, reports from the store's
+//!   counters; its config.
 //! - [`versions`]: every published version of the model (kept in the
 //!   store, bound to its catalog) and the rollout table by market: which
 //!   version serves each customer, and which a new one starts on.
@@ -39,7 +40,8 @@
 //!   commit (firings first), per-shard escalation sequence numbers, commit
 //!   notifications.
 //! - [`state`]: committed entries to store rows: the one place that knows
-//!   the row layout, including the customer query indexes' keys.
+//!   the row layout, including the customer query indexes' keys and the
+//!   report counters.
 //! - [`store`]: the storage trait, the fjall and memory stores, the prost
 //!   codec of durable records, and the cluster's PostgreSQL store (fenced
 //!   commits, shard leases, node membership).

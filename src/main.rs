@@ -67,6 +67,10 @@ enum Command {
         #[command(subcommand)]
         command: EscalationsCommand,
     },
+    /// Exact counts from a running node: customers per state, SLAs open
+    /// and ended per day (compliance, elapsed percentiles), transitions,
+    /// escalations open by team with their ages.
+    Report(cli::report::ReportArgs),
     /// Which model version new customers of each market start on.
     Rollout {
         #[command(subcommand)]
@@ -268,6 +272,7 @@ fn main() -> ExitCode {
                 }
             },
         },
+        Command::Report(args) => block_on(cli::report::report(args)),
         Command::Loadgen(args) => run_loadgen(args),
         Command::History { command } => match command {
             HistoryCommand::Export(args) => block_on(cli::history::export_history(args)),

@@ -37,7 +37,7 @@ const PASSED_ON_KEY: &str = "x-handoff-passed-on";
 
 /// The methods of `handoff.v1`: the `call` label's values (anything else,
 /// such as health or reflection, is `other`).
-const CALLS: [&str; 9] = [
+const CALLS: [&str; 10] = [
     "Ingest",
     "IngestBatch",
     "Authorize",
@@ -47,6 +47,7 @@ const CALLS: [&str; 9] = [
     "Subscribe",
     "ListOpen",
     "Acknowledge",
+    "GetReport",
 ];
 
 /// An INVALID_ARGUMENT status for `reason`, with a message for the caller.

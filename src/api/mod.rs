@@ -10,6 +10,8 @@
 //! - `forward.rs`: in a cluster, calls for customers whose shard another
 //!   node serves go on to it ([`Routing`], over a [`Locate`]).
 //! - `queries.rs`: ListCustomers' request and page conversions.
+//! - `reports.rs`: the Reports service (GetReport): every principal may
+//!   read the counts.
 //! - `convert.rs`: node types <-> protobuf types, the only place that
 //!   knows both.
 //! - `error.rs`: `NodeError` -> `Status`, and request id checks.
@@ -30,6 +32,7 @@ mod lifecycle;
 mod migrate;
 mod models;
 mod queries;
+mod reports;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -46,6 +49,7 @@ pub use escalations::{EscalationsService, START_CURSOR_HEADER};
 pub use forward::{FORWARDED_BY_HEADER, Locate, MOVE_WAIT, Routing};
 pub use lifecycle::{LifecycleService, MAX_BATCH};
 pub use models::ModelsService;
+pub use reports::ReportsService;
 
 use crate::node::Node;
 
@@ -113,6 +117,9 @@ pub async fn serve_routed(
     health
         .set_serving::<pb::models_server::ModelsServer<ModelsService>>()
         .await;
+    health
+        .set_serving::<pb::reports_server::ReportsServer<ReportsService>>()
+        .await;
     // In a cluster, health follows the node's membership (a node cut off
     // from the database answers NOT_SERVING on "" and on both services).
     let readiness = routing.clone().map(|routing| {
@@ -155,6 +162,9 @@ pub async fn serve_routed(
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE);
     let models = InterceptedService::new(models, edge.authenticate.clone());
+    let reports = pb::reports_server::ReportsServer::new(ReportsService { node: node.clone() })
+        .max_encoding_message_size(MAX_MESSAGE);
+    let reports = InterceptedService::new(reports, edge.authenticate.clone());
     let escalations =
         pb::escalations_server::EscalationsServer::new(EscalationsService { node, routing })
             .max_decoding_message_size(MAX_MESSAGE);
@@ -198,6 +208,7 @@ pub async fn serve_routed(
         .add_service(lifecycle)
         .add_service(escalations)
         .add_service(models)
+        .add_service(reports)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await;
     closer.abort();

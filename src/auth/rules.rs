@@ -12,6 +12,7 @@
 //! | ListOpen             | no                         | its own                       | any team, or all  |
 //! | Acknowledge          | no                         | as itself, if notified or SLA owner | as any team, same condition |
 //! | Models (publish, list, rollouts, ExportHistory) | no | no                       | yes               |
+//! | ListCustomers, GetReport | yes                    | yes                           | yes               |
 //!
 //! "As itself": the team comes from the caller; an empty `team` in the
 //! request means the caller's, another team's name is denied.

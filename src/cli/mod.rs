@@ -12,6 +12,7 @@ pub mod model;
 pub mod model_diff;
 pub mod print;
 pub mod publish;
+pub mod report;
 pub mod rollout;
 pub mod serve;
 pub mod simulate;

@@ -79,3 +79,43 @@ pub fn sorted(states: &HashMap<String, String>) -> Vec<(&String, &String)> {
     v.sort();
     v
 }
+
+/// Rows under a header, each column as wide as its widest cell (numbers
+/// right-aligned, words left), two spaces apart.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let numeric = |i: usize| {
+        !rows.is_empty()
+            && rows.iter().all(|r| {
+                r.get(i).is_some_and(|c| {
+                    c.is_empty() || c == "-" || c.trim_end_matches('%').parse::<f64>().is_ok()
+                })
+            })
+    };
+    let right: Vec<bool> = (0..header.len()).map(numeric).collect();
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if right[i] {
+                    format!("{c:>w$}", w = widths[i])
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        parts.join("  ").trim_end().to_owned()
+    };
+    let mut out = vec![line(header.to_vec())];
+    out.extend(
+        rows.iter()
+            .map(|r| line(r.iter().map(String::as_str).collect())),
+    );
+    out
+}

@@ -225,6 +225,7 @@ fn build_report(
         .map(|e| e.key)
         .filter(|k| !set_aside.contains(&k.customer))
         .collect();
+    let expected_breached = breached_open(model, prefix, &expected);
     let after_horizon = collected
         .received
         .iter()
@@ -357,7 +358,40 @@ fn build_report(
         },
         samples,
         exact,
+        expected_breached,
+        set_aside: set_aside
+            .iter()
+            .map(|c| format!("{prefix}{c}"))
+            .collect::<BTreeSet<String>>()
+            .into_iter()
+            .collect(),
     }
+}
+
+/// Per SLA name, the customer ids with an instance whose breach is among
+/// `expected` and whose resolution is not (sorted, each once).
+fn breached_open(
+    model: &Model,
+    prefix: &str,
+    expected: &[EscalationKey],
+) -> BTreeMap<String, Vec<String>> {
+    let instance = |k: &EscalationKey| (k.customer, k.sla, k.instance);
+    let resolved: BTreeSet<(u64, SlaId, u32)> = expected
+        .iter()
+        .filter(|k| k.kind == Kind::Resolved)
+        .map(instance)
+        .collect();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for k in expected {
+        if k.kind == Kind::Breached && !resolved.contains(&instance(k)) {
+            out.entry(model.sla_spec(k.sla).name.clone())
+                .or_default()
+                .insert(format!("{prefix}{}", k.customer));
+        }
+    }
+    out.into_iter()
+        .map(|(sla, ids)| (sla, ids.into_iter().collect()))
+        .collect()
 }
 
 /// A fresh run id: the time in base 36, so two runs against the same node

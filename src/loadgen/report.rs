@@ -45,6 +45,15 @@ pub struct Report {
     pub samples: Samples,
     /// The escalations (and outcomes) were exactly as expected.
     pub exact: bool,
+    /// Per SLA, the customers (ids, sorted) whose instance of it the
+    /// engine has breached and still open at the horizon (a breach
+    /// expected, its resolution not): what `handoff customers list --sla
+    /// SLA=breached` must list once the node has caught up. Customers set
+    /// aside are left out (see `set_aside`). SLAs with no `100%` tier
+    /// breach silently and are not here.
+    pub expected_breached: BTreeMap<String, Vec<String>>,
+    /// The customers set aside (ids, sorted).
+    pub set_aside: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -9,6 +9,7 @@ pub mod config;
 mod escalations;
 pub mod migrate;
 pub mod queries;
+pub mod reports;
 mod retention;
 #[cfg(test)]
 mod tests;
@@ -127,6 +128,11 @@ impl Node {
         let indexed = queries::backfill(&versions, &*store)?;
         if indexed > 0 {
             tracing::info!(customers = indexed, "customer query indexes backfilled");
+        }
+        // Their gauges (customers per state, open SLAs) are recounted, once.
+        let recounted = reports::backfill(&versions, &*store)?;
+        if recounted > 0 {
+            tracing::info!(customers = recounted, "report counters recounted");
         }
         let shards = config.shards;
         let journal: Arc<dyn Journal> = Arc::new(LocalJournal::start(store.clone(), shards)?);

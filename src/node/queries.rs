@@ -366,25 +366,44 @@ pub fn backfill(versions: &Versions, store: &dyn Store) -> Result<u64, crate::st
     if store.meta(INDEX_VERSION_KEY)?.is_some() {
         return Ok(0);
     }
+    let mut batch = WriteBatch::default();
+    let n = each_customer(store, |shard, s| {
+        let model = versions.model(s.model_version);
+        batch.index_set.extend(index::keys(&model, shard, s));
+        if batch.index_set.len() >= 10_000 {
+            store.commit(std::mem::take(&mut batch))?;
+        }
+        Ok(())
+    })?;
+    if !batch.is_empty() {
+        store.commit(batch)?;
+    }
+    store.put_meta(INDEX_VERSION_KEY, INDEX_VERSION.to_be_bytes().to_vec())?;
+    Ok(n)
+}
+
+/// Calls `f` with every customer of `store` (its shard and its state as
+/// its record says), a page of records at a time; returns how many. The
+/// one full pass over the customers, for one-time maintenance at start
+/// (the index backfill, the report counters' recount); never on a
+/// request path.
+pub fn each_customer(
+    store: &dyn Store,
+    mut f: impl FnMut(u32, &CustomerState) -> Result<(), crate::store::StoreError>,
+) -> Result<u64, crate::store::StoreError> {
     let mut n = 0u64;
     let mut after: Option<(u32, String)> = None;
     loop {
         let rows = store.customers_after(after.as_ref().map(|(s, c)| (*s, c.as_str())), 1000)?;
         let Some((shard, customer, _)) = rows.last() else {
-            break;
+            return Ok(n);
         };
         after = Some((*shard, customer.clone()));
-        let mut batch = WriteBatch::default();
         for (shard, _, bytes) in &rows {
-            let s = codec::decode_customer(bytes)?;
-            let model = versions.model(s.model_version);
-            batch.index_set.extend(index::keys(&model, *shard, &s));
+            f(*shard, &codec::decode_customer(bytes)?)?;
             n += 1;
         }
-        store.commit(batch)?;
     }
-    store.put_meta(INDEX_VERSION_KEY, INDEX_VERSION.to_be_bytes().to_vec())?;
-    Ok(n)
 }
 
 impl Node {

@@ -74,7 +74,16 @@ pub fn read(store: &dyn Store, shards: u32) -> Result<Stats, StoreError> {
                     _ => r.sla_cancelled += n,
                 }
             }
-            None => {}
+            // The report's counters (`node::reports`).
+            Some(
+                Counted::InState { .. }
+                | Counted::SlaOpen { .. }
+                | Counted::SlaEndedOn { .. }
+                | Counted::Elapsed { .. }
+                | Counted::Moved { .. }
+                | Counted::OpenEscalations { .. },
+            )
+            | None => {}
         }
     }
     for (bytes, _acknowledged) in store.open_escalations(None)? {

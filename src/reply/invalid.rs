@@ -39,11 +39,14 @@ pub enum InvalidReason {
     /// A rollout that is not one (a percent outside 0-100, a candidate
     /// without a percent or the other way round).
     Rollout,
+    /// A report's window that is not one (too many days, or ending in
+    /// the future).
+    Window,
 }
 
 impl InvalidReason {
     /// Every reason, for turning a label back into one.
-    pub const ALL: [InvalidReason; 15] = [
+    pub const ALL: [InvalidReason; 16] = [
         InvalidReason::Missing,
         InvalidReason::Empty,
         InvalidReason::TooLong,
@@ -59,6 +62,7 @@ impl InvalidReason {
         InvalidReason::EscalationId,
         InvalidReason::ModelText,
         InvalidReason::Rollout,
+        InvalidReason::Window,
     ];
 
     /// The label value.
@@ -79,6 +83,7 @@ impl InvalidReason {
             InvalidReason::EscalationId => "escalation_id",
             InvalidReason::ModelText => "model_text",
             InvalidReason::Rollout => "rollout",
+            InvalidReason::Window => "window",
         }
     }
 }

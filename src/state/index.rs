@@ -137,6 +137,52 @@ fn push_str(k: &mut Vec<u8>, s: &str) {
     k.extend_from_slice(&[0, 0]);
 }
 
+/// The family of a key made by [`key`] (its fields, not its `since`);
+/// `None` for bytes that are not such a key. The state layer reads the
+/// families of a customer's keys before an entry back with it, to count
+/// what the entry changed ([`super::Counted`]'s gauges).
+pub fn family(key: &[u8]) -> Option<Family> {
+    let (&tag, rest) = key.split_first()?;
+    let u16_at = |i: usize| -> Option<u16> {
+        Some(u16::from_be_bytes(*rest.get(i..i + 2)?.first_chunk::<2>()?))
+    };
+    Some(match tag {
+        CREATED => Family::Created,
+        MARKET => {
+            let mut code = Vec::new();
+            let mut i = 0;
+            loop {
+                match (rest.get(i)?, rest.get(i + 1)) {
+                    (0, Some(0)) => break,
+                    (0, Some(0xFF)) => {
+                        code.push(0);
+                        i += 2;
+                    }
+                    (0, _) => return None,
+                    (b, _) => {
+                        code.push(*b);
+                        i += 1;
+                    }
+                }
+            }
+            Family::Market(String::from_utf8(code).ok()?)
+        }
+        VERSION => Family::Version(u32::from_be_bytes(*rest.first_chunk::<4>()?)),
+        STATE => Family::State(RegionId(u16_at(0)?), StateId(u16_at(2)?)),
+        OWNER => Family::Owner(TeamId(u16_at(0)?)),
+        SLA => {
+            let status = match rest.get(2)? {
+                1 => SlaStatus::Running,
+                2 => SlaStatus::Paused,
+                3 => SlaStatus::Breached,
+                _ => return None,
+            };
+            Family::Sla(SlaId(u16_at(0)?), status)
+        }
+        _ => return None,
+    })
+}
+
 /// An instant that sorts as a signed number under byte order.
 fn since_bytes(t: Timestamp) -> [u8; 8] {
     ((t.0 as u64) ^ (1 << 63)).to_be_bytes()
@@ -389,6 +435,27 @@ mod tests {
         }
         let o = key(&other, Timestamp(10), 0, "a");
         assert!(!(o.as_slice() >= low.as_slice() && o.as_slice() < high.as_slice()));
+    }
+
+    #[test]
+    fn a_key_gives_its_family_back() {
+        let families = [
+            Family::Created,
+            Family::Market("U\0S".into()),
+            Family::Market(String::new()),
+            Family::Version(7),
+            Family::State(RegionId(2), StateId(300)),
+            Family::Owner(TeamId(5)),
+            Family::Sla(SlaId(1), SlaStatus::Running),
+            Family::Sla(SlaId(1), SlaStatus::Paused),
+            Family::Sla(SlaId(9), SlaStatus::Breached),
+        ];
+        for f in families {
+            assert_eq!(family(&key(&f, Timestamp(-3), 4, "c\0x")), Some(f));
+        }
+        assert_eq!(family(b""), None);
+        assert_eq!(family(&[SLA, 0, 1, 9]), None);
+        assert_eq!(family(&[MARKET, b'U']), None);
     }
 
     #[test]

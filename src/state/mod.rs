@@ -4,7 +4,8 @@
 //! gives escalations their sequence numbers; [`apply_committed`] turns the
 //! committed entries into one [`WriteBatch`]: the customer's record, its
 //! facts (the customer's history), timer keys set and cleared, escalation
-//! log rows and the open-escalation index. Facts carry the entry's
+//! log rows, the open-escalation index, the query indexes and the counters
+//! (`counters`). Facts carry the entry's
 //! decision time ([`Entry::at`]), by which their retention pass finds old
 //! history. It is the one place that knows
 //! the row layout, and the code every store backend (and, in a cluster,
@@ -14,6 +15,7 @@
 //! Pure: it reads nothing and writes nothing; the journal hands the batch
 //! to the store.
 
+pub mod counters;
 pub mod index;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -28,6 +30,8 @@ use crate::engine::{
     CustomerState, Escalation, EscalationKind, Fact, Timer, TimerChanges, Timestamp, view,
 };
 use crate::store::{Fence, OpenRow, TimerKey, WriteBatch, codec};
+
+pub use counters::Counted;
 
 /// What one command decided for one customer, as the journal carries it.
 #[derive(Debug, Clone)]
@@ -125,7 +129,8 @@ pub fn apply_committed(committed: &[Committed<'_>]) -> (WriteBatch, Vec<TimerUpd
 
 /// The query index keys the entries change, netted over the group (an
 /// entry's keys before are its predecessor's keys after), so no key is
-/// both cleared and set.
+/// both cleared and set; and the gauges the change of index families
+/// moves (`counters::gauges`).
 fn index_rows(committed: &[Committed<'_>], b: &mut WriteBatch) {
     let mut net: std::collections::BTreeMap<Vec<u8>, bool> = Default::default();
     for c in committed {
@@ -133,7 +138,16 @@ fn index_rows(committed: &[Committed<'_>], b: &mut WriteBatch) {
         if e.facts.is_empty() {
             continue;
         }
-        let after = index::keys(&e.model, e.shard, &e.state);
+        let memberships = index::memberships(&e.model, &e.state);
+        b.counters.extend(
+            counters::gauges(&e.model, &e.state, &e.index_before, &memberships)
+                .into_iter()
+                .map(|(name, delta)| (e.shard, name, delta)),
+        );
+        let after: Vec<Vec<u8>> = memberships
+            .iter()
+            .map(|(f, since)| index::key(f, *since, e.shard, &e.state.customer))
+            .collect();
         for k in &e.index_before {
             if !after.contains(k) {
                 net.insert(k.clone(), false);
@@ -191,98 +205,6 @@ pub fn escalation_entry(model: &Model, s: &CustomerState, e: &Escalation) -> Esc
     }
 }
 
-/// What a counter counts, by market code and model version: kept in the
-/// store with the batches that change it ([`WriteBatch::counters`]), so
-/// `handoff rollout show` reads exact counts after any restart.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Counted {
-    /// Customers created.
-    Customers { market: String, version: u32 },
-    /// SLA instances ended, by outcome (`met`, `missed`, `cancelled`).
-    SlaEnded {
-        market: String,
-        version: u32,
-        outcome: String,
-    },
-}
-
-impl Counted {
-    /// The counter's name in the store: tab-separated words.
-    pub fn name(&self) -> String {
-        match self {
-            Counted::Customers { market, version } => format!("customers\t{market}\t{version}"),
-            Counted::SlaEnded {
-                market,
-                version,
-                outcome,
-            } => format!("sla\t{market}\t{version}\t{outcome}"),
-        }
-    }
-
-    /// A counter's name read back; `None` for a name of something else.
-    pub fn parse(name: &str) -> Option<Counted> {
-        let words: Vec<&str> = name.split('\t').collect();
-        match words.as_slice() {
-            ["customers", market, version] => Some(Counted::Customers {
-                market: (*market).to_owned(),
-                version: version.parse().ok()?,
-            }),
-            ["sla", market, version, outcome] => Some(Counted::SlaEnded {
-                market: (*market).to_owned(),
-                version: version.parse().ok()?,
-                outcome: (*outcome).to_owned(),
-            }),
-            _ => None,
-        }
-    }
-}
-
-/// The counters a fact changes, with their deltas (`state` is the
-/// customer after the entry's facts: its market code does not change).
-fn counted(state: &CustomerState, f: &Fact) -> Vec<(String, i64)> {
-    let market = state.market_code.to_string();
-    let version = state.model_version;
-    match f {
-        Fact::Created { model_version, .. } => vec![(
-            Counted::Customers {
-                market,
-                version: *model_version,
-            }
-            .name(),
-            1,
-        )],
-        Fact::SlaEnded { end, .. } => vec![(
-            Counted::SlaEnded {
-                market,
-                version,
-                outcome: end.as_str().to_owned(),
-            }
-            .name(),
-            1,
-        )],
-        // A migrated customer moves from (market, from) to (market, to).
-        Fact::Migrated { from, to, .. } => vec![
-            (
-                Counted::Customers {
-                    market: market.clone(),
-                    version: *from,
-                }
-                .name(),
-                -1,
-            ),
-            (
-                Counted::Customers {
-                    market,
-                    version: *to,
-                }
-                .name(),
-                1,
-            ),
-        ],
-        _ => Vec::new(),
-    }
-}
-
 /// One entry's rows, appended to `b`.
 fn rows(c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
     let Committed {
@@ -309,7 +231,7 @@ fn rows(c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
     b.counters.extend(
         e.facts
             .iter()
-            .flat_map(|f| counted(state, f))
+            .flat_map(|f| counters::counted(model, state, f))
             .map(|(name, delta)| (shard, name, delta)),
     );
     for (i, f) in e.facts.iter().enumerate() {

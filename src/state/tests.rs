@@ -180,7 +180,11 @@ fn a_creation_and_an_ended_sla_are_counted_by_market_and_version() {
         version: model.spec.version,
     };
     let names = |b: &crate::store::WriteBatch| -> Vec<(String, i64)> {
-        b.counters.iter().map(|(_, n, d)| (n.clone(), *d)).collect()
+        b.counters
+            .iter()
+            .filter(|(_, n, _)| n.starts_with("customers\t") || n.starts_with("sla\t"))
+            .map(|(_, n, d)| (n.clone(), *d))
+            .collect()
     };
     assert_eq!(names(&batch), [(customers.name(), 1)]);
     assert_eq!(Counted::parse(&customers.name()), Some(customers));
@@ -241,6 +245,7 @@ fn a_migration_moves_the_customer_between_version_counters() {
     let counted: Vec<(String, i64)> = batch
         .counters
         .iter()
+        .filter(|(_, n, _)| n.starts_with("customers\t"))
         .map(|(_, n, d)| (n.clone(), *d))
         .collect();
     assert_eq!(counted, [(on(v), -1), (on(v + 1), 1)]);
@@ -261,5 +266,175 @@ fn a_migration_moves_the_customer_between_version_counters() {
     store.commit(created).expect("commits");
     store.commit(batch).expect("commits");
     let counters = store.counters().expect("reads").expect("kept");
-    assert_eq!((counters[&on(v)], counters[&on(v + 1)]), (0, 1));
+    let count = |name: String| counters.get(&name).copied().unwrap_or(0);
+    assert_eq!((count(on(v)), count(on(v + 1))), (0, 1));
+}
+
+/// Every counter of a store whose name starts with one of `kinds`, but
+/// those at zero.
+fn kept(store: &MemoryStore, kinds: &[&str]) -> std::collections::BTreeMap<String, i64> {
+    store
+        .counters()
+        .expect("reads")
+        .expect("kept")
+        .into_iter()
+        .filter(|(n, v)| *v != 0 && kinds.iter().any(|k| n.starts_with(&format!("{k}\t"))))
+        .collect()
+}
+
+fn seqs_of(e: &Entry) -> Vec<u64> {
+    (1..=e.escalations() as u64).collect()
+}
+
+#[test]
+fn gauges_add_up_to_a_recount_of_the_last_state_one_by_one_or_grouped() {
+    let model = saas();
+    let mut c = Customer::new("acme");
+    let mut entries = vec![
+        c.event(&model, "crm", "deal_won", T0),
+        c.event(&model, "billing", "payment_succeeded", T0 + MIN),
+    ];
+    // The warning, then the breach of access_after_payment.
+    entries.push(c.fire(&model));
+    entries.push(c.fire(&model));
+    let breached_now = c.state.clone().expect("created");
+    let open = |status: &str| Counted::SlaOpen {
+        market: "US".into(),
+        version: model.spec.version,
+        sla: "access_after_payment".into(),
+        status: status.into(),
+    };
+    let at_breach: std::collections::BTreeMap<String, i64> =
+        counters::gauges_now(&model, &breached_now)
+            .into_iter()
+            .collect();
+    assert_eq!(at_breach.get(&open("breached").name()), Some(&1));
+    assert_eq!(at_breach.get(&open("running").name()), Some(&1));
+    entries.push(c.event(&model, "access", "access_granted", T0 + 600 * MIN));
+    let last = c.state.clone().expect("created");
+    let want: std::collections::BTreeMap<String, i64> =
+        counters::gauges_now(&model, &last).into_iter().collect();
+    let active = Counted::InState {
+        market: "US".into(),
+        version: model.spec.version,
+        region: "lifecycle".into(),
+        state: "active".into(),
+    };
+    assert_eq!(want.get(&active.name()), Some(&1), "{want:?}");
+    assert!(!want.contains_key(&open("breached").name()), "ended");
+    assert_eq!(
+        want.keys().filter(|n| n.starts_with("state\t")).count(),
+        model.region_ids().count(),
+        "one state in every region"
+    );
+
+    let one_by_one = MemoryStore::new();
+    for (i, e) in entries.iter().enumerate() {
+        let (batch, _) = apply_one(e, &seqs_of(e));
+        one_by_one.commit(batch).expect("commits");
+        // The open escalations counted are the open-escalation index's rows.
+        let rows = one_by_one.open_escalations(None).expect("reads").len() as i64;
+        let counted: i64 = kept(&one_by_one, &["~escalations"]).values().sum();
+        assert_eq!(counted, rows, "after entry {i}");
+        if i == 3 {
+            assert_eq!(rows, 2, "the warning and the breach are open");
+            let recounted: i64 = counters::gauges_now(&model, &breached_now)
+                .into_iter()
+                .filter(|(n, _)| n.starts_with("~escalations\t"))
+                .map(|(_, d)| d)
+                .sum();
+            assert_eq!(recounted, 2);
+        }
+    }
+    assert_eq!(kept(&one_by_one, &["state", "open"]), want);
+    assert!(kept(&one_by_one, &["~escalations"]).is_empty(), "resolved");
+
+    let grouped = MemoryStore::new();
+    let seqs: Vec<Vec<u64>> = entries.iter().map(seqs_of).collect();
+    let committed: Vec<Committed<'_>> = entries
+        .iter()
+        .zip(&seqs)
+        .map(|(entry, s)| Committed {
+            entry,
+            escalation_seqs: s,
+        })
+        .collect();
+    let (batch, _) = apply_committed(&committed);
+    grouped.commit(batch).expect("commits");
+    assert_eq!(kept(&grouped, &["state", "open"]), want);
+
+    // The events: the transitions the customer took, its SLA's end on
+    // the day it ended (missed: granted after the breach), and its
+    // elapsed time's bucket.
+    let v = model.spec.version;
+    let moved = |from: &str, to: &str| {
+        Counted::Moved {
+            market: "US".into(),
+            version: v,
+            region: "lifecycle".into(),
+            from: from.into(),
+            to: to.into(),
+        }
+        .name()
+    };
+    let events = kept(&grouped, &["moved", "ended", "elapsed"]);
+    for (from, to) in [
+        ("lead", "onboarding"),
+        ("onboarding", "paid"),
+        ("paid", "active"),
+    ] {
+        assert_eq!(events.get(&moved(from, to)), Some(&1), "{events:?}");
+    }
+    let missed = Counted::SlaEndedOn {
+        market: "US".into(),
+        version: v,
+        sla: "access_after_payment".into(),
+        outcome: "missed".into(),
+        day: counters::day_of(Timestamp(T0 + 600 * MIN)),
+    };
+    assert_eq!(events.get(&missed.name()), Some(&1), "{events:?}");
+    let elapsed = Counted::Elapsed {
+        market: "US".into(),
+        version: v,
+        sla: "access_after_payment".into(),
+        day: counters::day_of(Timestamp(T0 + 600 * MIN)),
+        bucket: counters::elapsed_bucket(599 * MIN),
+    };
+    assert_eq!(events.get(&elapsed.name()), Some(&1), "{events:?}");
+    assert_eq!(events, kept(&one_by_one, &["moved", "ended", "elapsed"]));
+}
+
+#[test]
+fn a_migration_moves_the_gauges_to_the_target_version() {
+    let model = saas();
+    let mut c = Customer::new("acme");
+    let won = c.event(&model, "crm", "deal_won", T0);
+    let (created, _) = apply_one(&won, &[]);
+    let v = model.spec.version;
+    let before = c.state.clone().expect("created");
+    let fact = Fact::Migrated {
+        from: v,
+        to: v + 1,
+        at: Timestamp(T0 + MIN),
+    };
+    let mut state = before.clone();
+    state.apply(&model, &fact);
+    let entry = Entry {
+        seq: c.seq + 1,
+        facts: vec![fact],
+        at: Timestamp(T0 + MIN),
+        timers: TimerChanges::default(),
+        fired: None,
+        index_before: index::keys(&model, 3, &before),
+        state: state.clone(),
+        ..won
+    };
+    let (batch, _) = apply_one(&entry, &[]);
+    let store = MemoryStore::new();
+    store.commit(created).expect("commits");
+    store.commit(batch).expect("commits");
+    let want: std::collections::BTreeMap<String, i64> =
+        counters::gauges_now(&model, &state).into_iter().collect();
+    assert!(want.keys().all(|n| n.contains(&format!("\t{}\t", v + 1))));
+    assert_eq!(kept(&store, &["state", "open"]), want);
 }

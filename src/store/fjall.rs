@@ -328,16 +328,21 @@ impl Shared {
         for (_, name, delta) in b.counters {
             *deltas.entry(name).or_default() += delta;
         }
-        for (name, delta) in deltas {
+        // A counter the batch leaves where it was costs no read and no write.
+        for (name, delta) in deltas.into_iter().filter(|(_, d)| *d != 0) {
             let key = format!("{META_COUNTER}{name}").into_bytes();
             let now = self
                 .meta
                 .get(&key)
                 .map_err(|e| StoreError::backend("reading a counter", e))?
                 .map_or(Ok(0), |v| counter_value(&v))?;
+            // A transient counter back at zero is removed (absent reads
+            // as zero).
+            let value = now + delta;
+            let gone = value == 0 && name.starts_with(super::TRANSIENT_COUNTER);
             ops.insert(
                 (Part::Meta, key),
-                Some((now + delta).to_be_bytes().to_vec()),
+                (!gone).then(|| value.to_be_bytes().to_vec()),
             );
         }
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));

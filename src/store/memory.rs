@@ -75,7 +75,11 @@ impl Store for MemoryStore {
                 .insert((row.team, row.escalation_id), (row.entry, row.acknowledged));
         }
         for (_, name, delta) in batch.counters {
-            *s.counters.entry(name).or_default() += delta;
+            let value = s.counters.entry(name.clone()).or_default();
+            *value += delta;
+            if *value == 0 && name.starts_with(super::TRANSIENT_COUNTER) {
+                s.counters.remove(&name);
+            }
         }
         for key in &batch.index_cleared {
             s.index.remove(key);

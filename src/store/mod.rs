@@ -109,6 +109,9 @@ impl StoreError {
     }
 }
 
+/// The prefix of a transient counter's name: see [`WriteBatch::counters`].
+pub const TRANSIENT_COUNTER: &str = "~";
+
 /// One stored fact: `(shard, customer, seq, FactRecord bytes)`.
 pub type ScannedFact = (u32, String, u64, Vec<u8>);
 
@@ -184,6 +187,10 @@ pub struct WriteBatch {
     /// `(team, escalation id)`: removed when the escalation is resolved.
     pub open_cleared: Vec<(String, String)>,
     /// `(shard, name, delta)`: added to the named counter with the batch,
+    /// (a counter whose name starts with [`TRANSIENT_COUNTER`] is removed
+    /// when it comes back to zero, where a store can: a gauge of passing
+    /// things, such as open escalations by time slot, must not pile up;
+    /// others stay, at zero),
     /// so a count kept this way is exactly what committed batches say,
     /// across crashes (see [`Store::counters`]). The shard is whose entry
     /// changed it: a store may keep a counter per shard (and sum them on
@@ -410,6 +417,18 @@ pub trait Store: Send + Sync + 'static {
     /// keeps them).
     fn counters(&self) -> Result<Option<std::collections::BTreeMap<String, i64>>> {
         Ok(None)
+    }
+
+    /// Adds each `(shard, name, delta)` to its counter, all at once and
+    /// durably, outside any shard's lease: for one-time maintenance at
+    /// start (the report counters' recount from the records), never for
+    /// what entries decide (those go with their facts, fenced). The
+    /// default commits a batch of only these counters.
+    fn add_counters(&self, deltas: Vec<(u32, String, i64)>) -> Result<()> {
+        self.commit(WriteBatch {
+            counters: deltas,
+            ..WriteBatch::default()
+        })
     }
     /// Up to `limit` secondary index keys `k` with `low <= k < high` (byte
     /// order), ascending, or descending when `reverse`: a page of one index

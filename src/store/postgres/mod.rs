@@ -741,6 +741,29 @@ impl Store for PgStore {
         })
     }
 
+    /// One statement (atomic), not fenced: a node recounts at start,
+    /// before it holds any lease.
+    fn add_counters(&self, deltas: Vec<(u32, String, i64)>) -> Result<()> {
+        let pool = self.pool.clone();
+        let (mut names, mut shards, mut values) = (Vec::new(), Vec::new(), Vec::new());
+        for (shard, name, delta) in deltas {
+            names.push(name);
+            shards.push(i64::from(shard));
+            values.push(delta);
+        }
+        self.block(async move {
+            let c = Conn::get(&pool, "write").await?;
+            c.exec(
+                "add counters",
+                sql::ADD_COUNTERS,
+                &[&names, &shards, &values],
+            )
+            .await?;
+            c.done();
+            Ok(())
+        })
+    }
+
     fn counters(&self) -> Result<Option<BTreeMap<String, i64>>> {
         let pool = self.pool.clone();
         self.block(async move {
@@ -977,7 +1000,7 @@ impl CommitRows {
             index_set: index_set.into_iter().collect(),
             index_cleared,
         };
-        for ((name, shard), delta) in counters {
+        for ((name, shard), delta) in counters.into_iter().filter(|(_, d)| *d != 0) {
             rows.counters.0.push(name);
             rows.counters.1.push(i64::from(shard));
             rows.counters.2.push(delta);

@@ -1,0 +1,588 @@
+//! The counters the store keeps with the facts that change them
+//! ([`WriteBatch::counters`](crate::store::WriteBatch::counters)): what
+//! `handoff rollout show` and `handoff report` read, exact after any
+//! restart or crash because a count moves in the very batch that moves
+//! the customer.
+//!
+//! Two kinds:
+//!
+//! - **Events**, counted by the fact that records them ([`counted`]):
+//!   customers created, SLA instances ended (by outcome, and by the UTC
+//!   day they ended), their elapsed SLA time in log-scale buckets
+//!   ([`elapsed_bucket`]), transitions between states.
+//! - **Open escalations** by team, SLA and the 10-minute slot their tier
+//!   came due in (transient counters: `~escalations ...`, removed at
+//!   zero): +1 when a tier fires, -1 when it is resolved (the
+//!   resolution keeps the firing's team, tier and due time), so they
+//!   mirror the open-escalation index and a report reads their ages
+//!   without reading the index.
+//! - **Gauges**, how many customers are in a state now and how many SLA
+//!   instances are running, paused, breached and open now ([`gauges`]):
+//!   the difference between the customer's query index families before
+//!   an entry and after it (`state::index`), so that every way a customer
+//!   can move (an event, a firing, a pause, a migration to another
+//!   version) moves its counts, with no rule of its own to get wrong.
+//!
+//! Names, not ids: a counter's name carries the model's names (a state's,
+//! an SLA's), which stay the same across versions where ids are positions.
+//! Netting: the store adds up the deltas of one batch per counter before
+//! it writes, and a gauge that an entry leaves where it was emits nothing.
+
+use crate::engine::model::{Model, RegionId, SlaId, StateId};
+use crate::engine::{CustomerState, Escalation, EscalationKind, Fact, SlaEnd, Timestamp};
+
+use super::index::{self, Family, SlaStatus};
+
+/// Microseconds in a day: the width of a day bucket (UTC).
+pub const DAY_US: i64 = 86_400_000_000;
+
+/// The UTC day of an instant, in days since 1970-01-01.
+pub fn day_of(t: Timestamp) -> i64 {
+    t.0.div_euclid(DAY_US)
+}
+
+/// The width of an open escalation's slot (10 minutes): ages are read to
+/// within it.
+pub const SLOT_US: i64 = 600_000_000;
+
+/// The open-escalation counter of an escalation of the customer `state`
+/// (its kind read from its tier, which a resolution keeps).
+fn open_escalation(model: &Model, state: &CustomerState, e: &Escalation) -> String {
+    let sla = model.sla_spec(e.sla);
+    Counted::OpenEscalations {
+        market: state.market_code.to_string(),
+        sla: sla.name.clone(),
+        team: model.team_name(e.team).to_owned(),
+        breach: e.repeat == 0
+            && sla
+                .tiers
+                .get(usize::from(e.tier))
+                .is_some_and(|t| t.is_breach()),
+        slot: e.due.0.div_euclid(SLOT_US),
+    }
+    .name()
+}
+
+/// Elapsed-time buckets per doubling: bucket `k >= 1` holds elapsed SLA
+/// times in `[2^((k-1)/4), 2^(k/4))` seconds, bucket 0 those under a
+/// second. A percentile read from the buckets is within a factor
+/// `2^(1/4)` (19%) of the true value; the report gives each bucket's
+/// geometric middle, within 9.5% either way.
+pub const BUCKETS_PER_DOUBLING: u32 = 4;
+
+/// The bucket of an elapsed SLA time in microseconds.
+pub fn elapsed_bucket(us: i64) -> u32 {
+    let s = us as f64 / 1e6;
+    if s < 1.0 {
+        0
+    } else {
+        (s.log2() * f64::from(BUCKETS_PER_DOUBLING)).floor() as u32 + 1
+    }
+}
+
+/// The bounds of a bucket, in seconds: `[low, high)`.
+pub fn bucket_bounds(bucket: u32) -> (f64, f64) {
+    if bucket == 0 {
+        return (0.0, 1.0);
+    }
+    let per = f64::from(BUCKETS_PER_DOUBLING);
+    (
+        2f64.powf(f64::from(bucket - 1) / per),
+        2f64.powf(f64::from(bucket) / per),
+    )
+}
+
+/// What a counter counts. Market is the customer's market code, version
+/// its pinned model version at the time.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Counted {
+    /// Customers created (moved between versions by a migration).
+    Customers { market: String, version: u32 },
+    /// SLA instances ended, by outcome (`met`, `missed`, `cancelled`).
+    SlaEnded {
+        market: String,
+        version: u32,
+        outcome: String,
+    },
+    /// Gauge: customers whose `region` is in `state` now.
+    InState {
+        market: String,
+        version: u32,
+        region: String,
+        state: String,
+    },
+    /// Gauge: SLA instances open now with this status (`running`,
+    /// `paused`, `breached`; see [`SlaStatus`]: a breached instance is
+    /// also running or paused).
+    SlaOpen {
+        market: String,
+        version: u32,
+        sla: String,
+        status: String,
+    },
+    /// SLA instances ended on a UTC day (days since 1970-01-01; the day
+    /// of the instant that ended them), by outcome.
+    SlaEndedOn {
+        market: String,
+        version: u32,
+        sla: String,
+        outcome: String,
+        day: i64,
+    },
+    /// Met and missed instances that ended on a UTC day, by the bucket
+    /// of their elapsed SLA time ([`elapsed_bucket`]).
+    Elapsed {
+        market: String,
+        version: u32,
+        sla: String,
+        day: i64,
+        bucket: u32,
+    },
+    /// Gauge: escalations open now (fired, not yet resolved) of `team`
+    /// for an SLA, whether the firing is the breach (else a warning or a
+    /// re-escalation), by the [`SLOT_US`] slot in which its tier came due
+    /// (slots since 1970-01-01; ages are read from it). No version: a
+    /// migration between a firing and its resolution must not split them.
+    OpenEscalations {
+        market: String,
+        sla: String,
+        team: String,
+        breach: bool,
+        slot: i64,
+    },
+    /// Transitions of `region` from one state to another (automatic ones
+    /// too), by the version the customer was on.
+    Moved {
+        market: String,
+        version: u32,
+        region: String,
+        from: String,
+        to: String,
+    },
+}
+
+impl Counted {
+    /// The counter's name in the store: tab-separated words, the kind
+    /// first.
+    pub fn name(&self) -> String {
+        match self {
+            Counted::Customers { market, version } => format!("customers\t{market}\t{version}"),
+            Counted::SlaEnded {
+                market,
+                version,
+                outcome,
+            } => format!("sla\t{market}\t{version}\t{outcome}"),
+            Counted::InState {
+                market,
+                version,
+                region,
+                state,
+            } => format!("state\t{market}\t{version}\t{region}\t{state}"),
+            Counted::SlaOpen {
+                market,
+                version,
+                sla,
+                status,
+            } => format!("open\t{market}\t{version}\t{sla}\t{status}"),
+            Counted::SlaEndedOn {
+                market,
+                version,
+                sla,
+                outcome,
+                day,
+            } => format!("ended\t{market}\t{version}\t{sla}\t{outcome}\t{day}"),
+            Counted::Elapsed {
+                market,
+                version,
+                sla,
+                day,
+                bucket,
+            } => format!("elapsed\t{market}\t{version}\t{sla}\t{day}\t{bucket}"),
+            Counted::Moved {
+                market,
+                version,
+                region,
+                from,
+                to,
+            } => format!("moved\t{market}\t{version}\t{region}\t{from}\t{to}"),
+            Counted::OpenEscalations {
+                market,
+                sla,
+                team,
+                breach,
+                slot,
+            } => {
+                let kind = if *breach { "breach" } else { "tier" };
+                format!("~escalations\t{market}\t{sla}\t{team}\t{kind}\t{slot}")
+            }
+        }
+    }
+
+    /// A counter's name read back; `None` for a name of something else.
+    pub fn parse(name: &str) -> Option<Counted> {
+        let words: Vec<&str> = name.split('\t').collect();
+        let s = |w: &&str| (*w).to_owned();
+        Some(match words.as_slice() {
+            ["customers", market, version] => Counted::Customers {
+                market: s(market),
+                version: version.parse().ok()?,
+            },
+            ["sla", market, version, outcome] => Counted::SlaEnded {
+                market: s(market),
+                version: version.parse().ok()?,
+                outcome: s(outcome),
+            },
+            ["state", market, version, region, state] => Counted::InState {
+                market: s(market),
+                version: version.parse().ok()?,
+                region: s(region),
+                state: s(state),
+            },
+            ["open", market, version, sla, status] => Counted::SlaOpen {
+                market: s(market),
+                version: version.parse().ok()?,
+                sla: s(sla),
+                status: s(status),
+            },
+            ["ended", market, version, sla, outcome, day] => Counted::SlaEndedOn {
+                market: s(market),
+                version: version.parse().ok()?,
+                sla: s(sla),
+                outcome: s(outcome),
+                day: day.parse().ok()?,
+            },
+            ["elapsed", market, version, sla, day, bucket] => Counted::Elapsed {
+                market: s(market),
+                version: version.parse().ok()?,
+                sla: s(sla),
+                day: day.parse().ok()?,
+                bucket: bucket.parse().ok()?,
+            },
+            ["moved", market, version, region, from, to] => Counted::Moved {
+                market: s(market),
+                version: version.parse().ok()?,
+                region: s(region),
+                from: s(from),
+                to: s(to),
+            },
+            ["~escalations", market, sla, team, kind, slot] => Counted::OpenEscalations {
+                market: s(market),
+                sla: s(sla),
+                team: s(team),
+                breach: match *kind {
+                    "breach" => true,
+                    "tier" => false,
+                    _ => return None,
+                },
+                slot: slot.parse().ok()?,
+            },
+            _ => return None,
+        })
+    }
+}
+
+fn state_name(model: &Model, r: RegionId, s: StateId) -> String {
+    model
+        .region(r)
+        .states
+        .get(s.idx())
+        .map_or_else(|| format!("#{}", s.0), |st| st.name.clone())
+}
+
+fn sla_name(model: &Model, sla: SlaId) -> String {
+    model.sla_spec(sla).name.clone()
+}
+
+/// The event counters a fact changes, with their deltas (`state` is the
+/// customer after the entry's facts, `model` the entry's model: its
+/// market code does not change, its names name the fact's ids).
+pub fn counted(model: &Model, state: &CustomerState, f: &Fact) -> Vec<(String, i64)> {
+    let market = state.market_code.to_string();
+    let version = state.model_version;
+    match f {
+        Fact::Created { model_version, .. } => vec![(
+            Counted::Customers {
+                market,
+                version: *model_version,
+            }
+            .name(),
+            1,
+        )],
+        Fact::SlaEnded {
+            sla,
+            end,
+            at,
+            elapsed,
+            ..
+        } => {
+            let sla = sla_name(model, *sla);
+            let day = day_of(*at);
+            let mut out = vec![
+                (
+                    Counted::SlaEnded {
+                        market: market.clone(),
+                        version,
+                        outcome: end.as_str().to_owned(),
+                    }
+                    .name(),
+                    1,
+                ),
+                (
+                    Counted::SlaEndedOn {
+                        market: market.clone(),
+                        version,
+                        sla: sla.clone(),
+                        outcome: end.as_str().to_owned(),
+                        day,
+                    }
+                    .name(),
+                    1,
+                ),
+            ];
+            match end {
+                SlaEnd::Met | SlaEnd::Missed => out.push((
+                    Counted::Elapsed {
+                        market,
+                        version,
+                        sla,
+                        day,
+                        bucket: elapsed_bucket(elapsed.0),
+                    }
+                    .name(),
+                    1,
+                )),
+                SlaEnd::Cancelled => {}
+            }
+            out
+        }
+        Fact::RegionMoved {
+            region, from, to, ..
+        } => vec![(
+            Counted::Moved {
+                market,
+                version,
+                region: model.region(*region).name.clone(),
+                from: state_name(model, *region, *from),
+                to: state_name(model, *region, *to),
+            }
+            .name(),
+            1,
+        )],
+        // A migrated customer moves from (market, from) to (market, to).
+        Fact::Migrated { from, to, .. } => vec![
+            (
+                Counted::Customers {
+                    market: market.clone(),
+                    version: *from,
+                }
+                .name(),
+                -1,
+            ),
+            (
+                Counted::Customers {
+                    market,
+                    version: *to,
+                }
+                .name(),
+                1,
+            ),
+        ],
+        // Fired: open until resolved (the open-escalation index's rows).
+        Fact::Escalated(e) => {
+            let delta = match e.kind {
+                EscalationKind::TierReached | EscalationKind::Breached => 1,
+                EscalationKind::Resolved => -1,
+            };
+            vec![(open_escalation(model, state, e), delta)]
+        }
+        Fact::EventRecorded { .. }
+        | Fact::ProofEstablished { .. }
+        | Fact::ProofRevoked { .. }
+        | Fact::RegionRenewed { .. }
+        | Fact::SlaStarted { .. }
+        | Fact::SlaPaused { .. }
+        | Fact::SlaResumed { .. }
+        | Fact::Breached { .. }
+        | Fact::AuthorizationDenied { .. }
+        | Fact::Acknowledged { .. } => Vec::new(),
+    }
+}
+
+/// One gauge a customer adds 1 to: a state of a region, or an open SLA
+/// instance's status, under the version the customer is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gauge {
+    State(u32, RegionId, StateId),
+    Sla(u32, SlaId, SlaStatus),
+}
+
+/// The gauges of a customer given its index families.
+fn gauges_of(families: impl Iterator<Item = Family>) -> Vec<Gauge> {
+    let families: Vec<Family> = families.collect();
+    let Some(version) = families.iter().find_map(|f| match f {
+        Family::Version(v) => Some(*v),
+        _ => None,
+    }) else {
+        return Vec::new();
+    };
+    families
+        .iter()
+        .filter_map(|f| match f {
+            Family::State(r, s) => Some(Gauge::State(version, *r, *s)),
+            Family::Sla(sla, st) => Some(Gauge::Sla(version, *sla, *st)),
+            Family::Created | Family::Market(_) | Family::Version(_) | Family::Owner(_) => None,
+        })
+        .collect()
+}
+
+/// The gauge deltas of one entry: the customer's index keys before it
+/// (`before`, as the actor computed them) against its index families
+/// after it (`after`), for the customer `state` after it. Nothing for a
+/// gauge that stayed.
+pub fn gauges(
+    model: &Model,
+    state: &CustomerState,
+    before: &[Vec<u8>],
+    after: &[(Family, Timestamp)],
+) -> Vec<(String, i64)> {
+    let old = gauges_of(before.iter().filter_map(|k| index::family(k)));
+    let new = gauges_of(after.iter().map(|(f, _)| f.clone()));
+    let market = state.market_code.to_string();
+    let name = |g: &Gauge| match *g {
+        Gauge::State(version, r, s) => Counted::InState {
+            market: market.clone(),
+            version,
+            region: model.region(r).name.clone(),
+            state: state_name(model, r, s),
+        }
+        .name(),
+        Gauge::Sla(version, sla, status) => Counted::SlaOpen {
+            market: market.clone(),
+            version,
+            sla: sla_name(model, sla),
+            status: status.as_str().to_owned(),
+        }
+        .name(),
+    };
+    let mut out = Vec::new();
+    for g in old.iter().filter(|g| !new.contains(g)) {
+        out.push((name(g), -1));
+    }
+    for g in new.iter().filter(|g| !old.contains(g)) {
+        out.push((name(g), 1));
+    }
+    out
+}
+
+/// Every gauge of a customer as it is (for a recount from the records):
+/// what [`gauges`] would have added up over its whole life, and its open
+/// escalations (what [`counted`] added and took away for them).
+pub fn gauges_now(model: &Model, state: &CustomerState) -> Vec<(String, i64)> {
+    let mut out = gauges(model, state, &[], &index::memberships(model, state));
+    for sla in model.sla_ids() {
+        if let Some(i) = state.core.running(sla) {
+            out.extend(
+                i.fired
+                    .iter()
+                    .map(|f| (open_escalation(model, state, &f.escalation), 1)),
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let all = [
+            Counted::Customers {
+                market: "US".into(),
+                version: 1,
+            },
+            Counted::SlaEnded {
+                market: "US".into(),
+                version: 1,
+                outcome: "met".into(),
+            },
+            Counted::InState {
+                market: "DE".into(),
+                version: 2,
+                region: "lifecycle".into(),
+                state: "paid".into(),
+            },
+            Counted::SlaOpen {
+                market: "BR".into(),
+                version: 3,
+                sla: "first_reply".into(),
+                status: "paused".into(),
+            },
+            Counted::SlaEndedOn {
+                market: "US".into(),
+                version: 1,
+                sla: "first_reply".into(),
+                outcome: "missed".into(),
+                day: -3,
+            },
+            Counted::Elapsed {
+                market: "US".into(),
+                version: 1,
+                sla: "first_reply".into(),
+                day: 20_000,
+                bucket: 17,
+            },
+            Counted::Moved {
+                market: "US".into(),
+                version: 1,
+                region: "lifecycle".into(),
+                from: "lead".into(),
+                to: "onboarding".into(),
+            },
+            Counted::OpenEscalations {
+                market: "US".into(),
+                sla: "first_reply".into(),
+                team: "support".into(),
+                breach: true,
+                slot: 2_950_000,
+            },
+        ];
+        for c in all {
+            assert_eq!(Counted::parse(&c.name()), Some(c));
+        }
+        assert_eq!(Counted::parse("state\tUS\tx\tr\ts"), None);
+    }
+
+    #[test]
+    fn elapsed_buckets_are_quarter_doublings_of_seconds() {
+        assert_eq!(elapsed_bucket(0), 0);
+        assert_eq!(elapsed_bucket(999_999), 0);
+        assert_eq!(elapsed_bucket(1_000_000), 1);
+        assert_eq!(elapsed_bucket(2_000_000), 5);
+        assert_eq!(elapsed_bucket(3_600_000_000), 48);
+        for us in [
+            1_000_000i64,
+            1_500_000,
+            59_000_000,
+            3_600_000_000,
+            86_400_000_000 * 30,
+        ] {
+            let (low, high) = bucket_bounds(elapsed_bucket(us));
+            let s = us as f64 / 1e6;
+            assert!(
+                low <= s * 1.000_001 && s < high * 1.000_001,
+                "{s} in [{low}, {high})"
+            );
+            assert!(high / low < 1.19 + 1e-3);
+        }
+    }
+
+    #[test]
+    fn days_are_utc_and_negative_instants_go_to_earlier_days() {
+        assert_eq!(day_of(Timestamp(0)), 0);
+        assert_eq!(day_of(Timestamp(DAY_US - 1)), 0);
+        assert_eq!(day_of(Timestamp(DAY_US)), 1);
+        assert_eq!(day_of(Timestamp(-1)), -1);
+    }
+}
