@@ -1,6 +1,6 @@
 //! Charts drawn as SVG on the server: horizontal bars (a funnel, counts
-//! by team) and the small bar of an SLA's time used. Labels are text
-//! nodes, escaped like everything else.
+//! by team), a line of daily percentages, and the small bar of an SLA's
+//! time used. Labels are text nodes, escaped like everything else.
 
 use maud::{Markup, html};
 
@@ -32,6 +32,74 @@ pub fn bars(class: &str, bars: &[Bar]) -> Markup {
                     rect.bar x=(LABEL) y=(y + 3.0) width=(format!("{w:.1}")) height=(ROW - 8.0) rx="3" {}
                     text.value x=(LABEL + w + 6.0) y=(y + 17.0) { (b.value) }
                 }
+            }
+        }
+    }
+}
+
+/// One line of a percentage chart: a value per day, `None` on a day
+/// with no data (the line breaks there).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<Option<f64>>,
+}
+
+/// Colours of the lines, in order (the first, "all", is the accent).
+const PALETTE: &[&str] = &[
+    "#2f5bd3", "#c98a12", "#2b8a4b", "#8e44ad", "#c62f2f", "#16a2b8",
+];
+
+/// Lines of daily percentages (0 to 100) with dots, one per series, the
+/// first and last day under the axis and a legend on top.
+pub fn percent_lines(days: &[String], series: &[Series]) -> Markup {
+    let (w, h, left, bottom, top) = (560.0, 190.0, 40.0, 24.0, 26.0);
+    let plot_w = w - left - 10.0;
+    let plot_h = h - bottom - top;
+    let n = days.len().max(2) as f64 - 1.0;
+    let x = |i: usize| left + plot_w * i as f64 / n;
+    let y = |p: f64| top + plot_h * (1.0 - p.clamp(0.0, 100.0) / 100.0);
+    let path = |points: &[Option<f64>]| {
+        let mut d = String::new();
+        let mut pen_down = false;
+        for (i, p) in points.iter().enumerate() {
+            match p {
+                Some(v) => {
+                    d.push_str(&format!(
+                        "{}{:.1},{:.1} ",
+                        if pen_down { "L" } else { "M" },
+                        x(i),
+                        y(*v)
+                    ));
+                    pen_down = true;
+                }
+                None => pen_down = false,
+            }
+        }
+        d
+    };
+    html! {
+        svg.chart.line xmlns="http://www.w3.org/2000/svg" role="img"
+            viewBox=(format!("0 0 {w} {h}")) width=(w) height=(h) {
+            @for level in [0.0, 50.0, 100.0] {
+                line.grid x1=(left) x2=(w - 10.0) y1=(y(level)) y2=(y(level)) {}
+                text.axis x=(left - 6.0) y=(y(level) + 4.0) text-anchor="end" { (level) "%" }
+            }
+            @for (k, s) in series.iter().enumerate() {
+                @let colour = PALETTE[k % PALETTE.len()];
+                text x=(left + 110.0 * k as f64) y="12" style=(format!("fill:{colour}")) { "● " (s.name) }
+                path.series d=(path(&s.points)) style=(format!("stroke:{colour}")) {}
+                @for (i, p) in s.points.iter().enumerate() {
+                    @if let Some(v) = p {
+                        circle cx=(format!("{:.1}", x(i))) cy=(format!("{:.1}", y(*v))) r="2.5" style=(format!("fill:{colour}")) {
+                            title { (s.name) ", " (days.get(i).map_or("", String::as_str)) ": " (format!("{v:.1}")) "%" }
+                        }
+                    }
+                }
+            }
+            @if let (Some(first), Some(last)) = (days.first(), days.last()) {
+                text.axis x=(left) y=(h - 6.0) { (first) }
+                text.axis x=(w - 10.0) y=(h - 6.0) text-anchor="end" { (last) }
             }
         }
     }
@@ -77,5 +145,27 @@ mod tests {
         assert!(!svg.contains("<script>"), "{svg}");
         assert!(svg.contains(r#"href="/customers?state=a%3Db""#), "{svg}");
         assert!(svg.contains(">3</text>"), "{svg}");
+    }
+
+    #[test]
+    fn a_line_breaks_over_days_without_data() {
+        let days: Vec<String> = ["d1", "d2", "d3"].map(String::from).to_vec();
+        let svg = percent_lines(
+            &days,
+            &[Series {
+                name: "<US>".into(),
+                points: vec![Some(100.0), None, Some(50.0)],
+            }],
+        )
+        .into_string();
+        let d = svg
+            .split(" d=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("a path");
+        // Two separate moves: the pen lifts over the day without data.
+        assert_eq!(d.matches('M').count(), 2, "{d}");
+        assert_eq!(svg.matches("<circle").count(), 2, "{svg}");
+        assert!(svg.contains("&lt;US&gt;") && !svg.contains("<US>"), "{svg}");
     }
 }

@@ -486,3 +486,41 @@ async fn the_model_is_drawn_with_every_state() {
     assert!(body.contains("marker-end"), "transitions are arrows");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_counts_and_links_every_number() {
+    let node = node().await;
+    let server = start(&node, Edge::open(), None).await;
+    for c in ["c1", "c2"] {
+        overdue(&node, c).await;
+    }
+    // The report reads what is committed; the breaches fire on their own.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let (status, _, body) = get(&server, "/", &[]).await;
+        assert_eq!(status, 200, "{body}");
+        if body.contains(">2 breached</a>") || tokio::time::Instant::now() > deadline {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        body.contains(r#"href="/customers?state=lifecycle%3Dpaid""#),
+        "a state's bar links to its customers: {body}"
+    );
+    assert!(body.contains(">2</text>"), "2 customers are paid: {body}");
+    assert!(
+        body.contains(r#"href="/customers?sla=access_after_payment%3Dbreached""#)
+            && body.contains(">2 breached</a>"),
+        "breached links to those customers: {body}"
+    );
+    assert!(body.contains("/escalations?team=provisioning"), "{body}");
+    // A market narrows it; a market the model does not declare is 400.
+    let (status, _, body) = get(&server, "/?market=DE", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains(">2 breached</a>"), "{body}");
+    let (status, _, body) = get(&server, "/?market=%3Cscript%3E", &[]).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(!body.contains("<script>"), "unescaped: {body}");
+    server.stop().await;
+}
