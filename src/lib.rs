@@ -56,7 +56,10 @@
 //! - [`auth`]: who may say what: principals, tokens and their hashes, the
 //!   rules that bind callers to the model.
 //! - [`clock`]: the only place the node reads the time.
-//! - [`metrics`]: the Prometheus exporter and what is recorded.
+//! - [`metrics`]: the Prometheus recorder and what is recorded.
+//! - [`web`]: the node's HTTP listener: `/metrics` and the dashboard
+//!   (overview, customer lists and the support view, the live escalation
+//!   feed, the model drawn), a client of the gRPC services in process.
 //! - [`client`]: the bearer-token interceptor clients share (the CLI,
 //!   loadgen).
 //! - [`virtual_time`]: the engine in virtual time (customers and one timer
@@ -87,3 +90,4 @@ pub mod store;
 pub mod testkit;
 pub mod versions;
 pub mod virtual_time;
+pub mod web;

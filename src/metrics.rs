@@ -1,4 +1,6 @@
-//! Prometheus metrics at `/metrics`.
+//! Prometheus metrics at `/metrics`, served by the node's HTTP server
+//! (`crate::web`, which also serves the dashboard there) from the
+//! recorder installed here.
 //!
 //! Recorded where things happen, with the `metrics` macros: events by
 //! outcome (`handoff_events_total`), ingest latency
@@ -45,20 +47,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::store::Store;
 
-/// Starts the exporter's HTTP listener; returns the address it serves on.
-pub fn install(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
-    // Bind first so that port 0 works and a taken port is a clear error.
-    let probe = std::net::TcpListener::bind(addr).with_context(|| {
+/// The recorder's handle and the bound listener of the HTTP server that
+/// serves `/metrics` (and the dashboard, `crate::web`).
+pub struct Installed {
+    pub handle: PrometheusHandle,
+    pub listener: std::net::TcpListener,
+}
+
+/// Installs the Prometheus recorder and binds its HTTP listener (binding
+/// here, before anything else opens, makes a taken port a clear error and
+/// lets port 0 work); `crate::web::serve` then serves it.
+pub fn install(addr: SocketAddr) -> anyhow::Result<Installed> {
+    let listener = std::net::TcpListener::bind(addr).with_context(|| {
         format!("cannot serve metrics on {addr}: is another node running there?")
     })?;
-    let bound = probe.local_addr()?;
-    drop(probe);
-    PrometheusBuilder::new()
-        .with_http_listener(bound)
+    listener.set_nonblocking(true)?;
+    let handle = PrometheusBuilder::new()
         .set_buckets(&[
             0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
             2.5, 5.0,
@@ -84,8 +92,8 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
             COUNT_BUCKETS,
         )
         .context("metrics buckets for read batches")?
-        .install()
-        .context("cannot start the metrics exporter")?;
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
     describe();
     for &name in ZEROED {
         metrics::counter!(name).increment(0);
@@ -93,7 +101,23 @@ pub fn install(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
     for result in ["answered", "unreachable"] {
         metrics::counter!("handoff_forwarded_total", "result" => result).increment(0);
     }
-    Ok(bound)
+    Ok(Installed { handle, listener })
+}
+
+/// How often the recorder's histograms are drained (what the exporter's
+/// own listener did every 5 s).
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Runs the recorder's upkeep until the task is aborted.
+pub fn spawn_upkeep(handle: PrometheusHandle) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(UPKEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            handle.run_upkeep();
+        }
+    })
 }
 
 /// Buckets of the histograms that count things (entries in a commit,

@@ -103,6 +103,12 @@ impl Edge {
         })
     }
 
+    /// The interceptor that admits callers, for another listener that
+    /// must admit them the same way (the dashboard, `crate::web`).
+    pub fn authenticator(&self) -> Authenticate {
+        self.authenticate.clone()
+    }
+
     pub fn admission(&self) -> Admission {
         self.admission
     }

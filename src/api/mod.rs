@@ -43,7 +43,7 @@ use tokio::sync::{oneshot, watch};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 
-pub use auth::Edge;
+pub use auth::{Authenticate, Edge, caller};
 pub use convert::{from_timestamp, timestamp};
 pub use escalations::{EscalationsService, START_CURSOR_HEADER};
 pub use forward::{FORWARDED_BY_HEADER, Locate, MOVE_WAIT, Routing};

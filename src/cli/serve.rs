@@ -162,7 +162,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         )
     })?;
     let listen = listener.local_addr()?;
-    let metrics = crate::metrics::install(config.metrics)?;
+    let installed = crate::metrics::install(config.metrics)?;
+    let upkeep = crate::metrics::spawn_upkeep(installed.handle.clone());
+    // `/metrics` is served from now on; the dashboard once the node is open.
+    let http = crate::web::serve(installed.listener, installed.handle)
+        .context("cannot serve the metrics listener")?;
+    let metrics = http.addr;
     let started = std::time::Instant::now();
     let (node, store, member) = if config.postgres_url().is_some() {
         let advertise = config.advertised(listen);
@@ -204,6 +209,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "handoff is serving"
     );
     edge.announce(args.insecure);
+    let refused = crate::web::refusal(metrics, edge.admission(), args.insecure);
+    if let Some(why) = &refused {
+        tracing::warn!("{why}");
+    }
     // One plain line for people and scripts (tests read it for the port).
     println!(
         "handoff serving {listen} (metrics http://{metrics}/metrics, model {} v{} from {model_name} \
@@ -255,7 +264,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             None => routing,
         })
     });
+    http.open(crate::web::Dashboard {
+        node: node.clone(),
+        routing: routing.clone(),
+        authenticate: edge.authenticator(),
+        refused,
+    });
     crate::api::serve_routed(node.clone(), listener, signal, edge, routing).await?;
+    // The dashboard's event streams hold the node: they end with it.
+    http.stop().await;
+    upkeep.abort();
     if let Some((m, _)) = &member {
         let _ = stop_leases.send(true);
         if let Some(l) = leases {
