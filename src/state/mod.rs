@@ -259,6 +259,11 @@ fn rows(c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
                         });
                     }
                     EscalationKind::Resolved => {
+                        // Fired (or acknowledged) earlier in this batch:
+                        // the store applies clears before sets, so the
+                        // set must go, or the row would stay open.
+                        b.open_set
+                            .retain(|r| r.team != esc.team || r.escalation_id != esc.escalation_id);
                         b.open_cleared.push((esc.team, esc.escalation_id));
                     }
                 }

@@ -89,6 +89,37 @@ fn a_firing_writes_the_log_row_with_its_sequence_and_the_open_index() {
 }
 
 #[test]
+fn an_escalation_fired_and_resolved_in_one_batch_is_not_left_open() {
+    let model = saas();
+    let mut c = Customer::new("acme");
+    c.event(&model, "crm", "deal_won", T0);
+    c.event(&model, "billing", "payment_succeeded", T0 + MIN);
+    let firing = c.fire(&model);
+    let access = c.event(&model, "access", "access_granted", T0 + 40 * MIN);
+    let (batch, _) = apply_committed(&[
+        Committed {
+            entry: &firing,
+            escalation_seqs: &[1],
+        },
+        Committed {
+            entry: &access,
+            escalation_seqs: &[2],
+        },
+    ]);
+    assert!(batch.open_set.is_empty(), "{:?}", batch.open_set);
+    assert_eq!(batch.open_cleared.len(), 1);
+    let store = MemoryStore::new();
+    store.commit(batch).expect("commits");
+    assert!(
+        store
+            .open_escalations(Some("provisioning"))
+            .expect("reads")
+            .is_empty(),
+        "nothing open in the store"
+    );
+}
+
+#[test]
 fn an_acknowledgement_marks_the_open_row() {
     let model = saas();
     let mut c = Customer::new("acme");
