@@ -16,10 +16,12 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
-use common::{NodeProcess, event, eventually, fast_model, fresh_dir, ingest, root};
+use common::{
+    NodeProcess, event, eventually, eventually_blocking, fast_model, fresh_dir, ingest, root,
+};
 use handoff::api::pb;
 use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
@@ -88,22 +90,19 @@ impl Browser {
 
     /// The DevTools WebSocket of the browser's first page.
     fn page(&self) -> Cdp {
-        let started = Instant::now();
-        let url = loop {
+        let url = eventually_blocking(PAGE_WAIT, "a page target", || {
             let list = http_get(&self.devtools, "/json/list");
             let targets: Value = serde_json::from_str(&list).unwrap_or(Value::Null);
-            let page = targets.as_array().and_then(|t| {
-                t.iter()
-                    .find(|t| t["type"] == "page")
-                    .and_then(|t| t["webSocketDebuggerUrl"].as_str())
-                    .map(str::to_owned)
-            });
-            if let Some(url) = page {
-                break url;
-            }
-            assert!(started.elapsed() < PAGE_WAIT, "no page target: {list}");
-            std::thread::sleep(Duration::from_millis(100));
-        };
+            targets
+                .as_array()
+                .and_then(|t| {
+                    t.iter()
+                        .find(|t| t["type"] == "page")
+                        .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+                        .map(str::to_owned)
+                })
+                .ok_or(list)
+        });
         let (mut ws, _) = tungstenite::connect(url.as_str()).expect("the page's DevTools socket");
         if let MaybeTlsStream::Plain(s) = ws.get_mut() {
             s.set_read_timeout(Some(PAGE_WAIT)).expect("a read timeout");
@@ -200,18 +199,15 @@ impl Cdp {
 
     /// Polls `expression` until it is true.
     fn wait_for(&mut self, expression: &str, what: &str) {
-        let started = Instant::now();
-        loop {
+        eventually_blocking(PAGE_WAIT, what, || {
             if self.eval(expression) == Value::Bool(true) {
-                return;
+                return Ok(());
             }
-            assert!(
-                started.elapsed() < PAGE_WAIT,
-                "{what}: `{expression}` stayed false; the page says: {}",
+            Err(format!(
+                "`{expression}` stayed false; the page says: {}",
                 self.eval("document.body ? document.body.innerText.slice(0, 2000) : ''")
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            ))
+        })
     }
 
     fn open(&mut self, url: &str) {
