@@ -8,7 +8,7 @@
 //! `state::index`, empty values) and `meta` (format version, the node's
 //! metadata such as the model catalog). A directory of an older build gets
 //! `customer_index` created empty at open; the node backfills it once
-//! (`node::queries`), and the format version stays 1. Each commit is one fjall
+//! (`node::queries`), with no change of format. Each commit is one fjall
 //! write batch, atomic across keyspaces, journaled and fsync'd
 //! (`PersistMode::SyncAll`) before it returns. Group commit is the
 //! journal's (one caller, one batch per group); the store writes what it is
@@ -18,22 +18,31 @@
 //! keyspace; it is no longer opened (idempotency keys live in the customer
 //! record) and costs nothing.
 //!
-//! **Fact retention.** Each journal entry's facts (a run of consecutive
-//! seqs of one customer, decided at one instant) get one `fact_ages` key
-//! (`shard | decided at | customer | first seq`, the last seq as its value,
-//! empty when it is the first), written in the same batch as the facts:
-//! one key per entry rather than one per fact, which is what keeps
-//! retention off the ingest bill. [`Store::prune_facts`] range-scans a
-//! shard's keys below the horizon and removes each with its run of facts,
-//! in one batch (a run longer than the call's limit loses its head and is
-//! indexed again from its new first seq). Facts written by a build
-//! before `fact_ages` existed have no key there and are **never pruned**:
-//! opening such a directory creates the keyspace empty, and the format
-//! version stays 1 (an older build still opens the directory; the facts it
-//! writes are not indexed either). Fact values are never read, so a fact
-//! rewritten under the same seq with another decision time would keep its
-//! first key too and go by the earlier time; the journal reuses a seq only
-//! when its first write did not land, so this does not happen.
+//! **Facts, one key per entry.** Each journal entry's facts (a run of
+//! consecutive seqs of one customer, decided at one instant) are stored
+//! under one `facts` key, that of the first seq: a single fact is its
+//! `FactRecord`, as builds before runs wrote every fact; a longer run is
+//! marked by a leading zero byte (no `FactRecord` encoding starts with one)
+//! and holds its last seq and each record ([`encode_run`]). Directories of
+//! older builds hold a key per fact; both are read alike (a single fact is
+//! a run of one), so nothing is rewritten. An older build does not read
+//! runs, so opening a directory marks it format 2, which older builds
+//! refuse with a message naming the format.
+//!
+//! **Fact retention.** Each run also gets one `fact_ages` key (`shard |
+//! decided at | customer | first seq`, the last seq as its value, empty
+//! when it is the first), written in the same batch: one key per entry
+//! rather than one per fact, which is what keeps retention off the ingest
+//! bill. [`Store::prune_facts`] range-scans a shard's keys below the
+//! horizon and removes each with its run of facts, in one batch (a run
+//! longer than the call's limit loses its head and is stored and indexed
+//! again from its new first seq). Facts written by a build before
+//! `fact_ages` existed have no key there and are **never pruned**: opening
+//! such a directory creates the keyspace empty, and the format version
+//! stays as it was. A fact rewritten under the same seq with another decision time
+//! would keep its first age key too and go by the earlier time; the
+//! journal reuses a seq only when its first write did not land, so this
+//! does not happen.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -45,8 +54,14 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable, Sl
 use super::keys;
 use super::{Result, ScannedFact, Store, StoreError, TimerKey, WriteBatch};
 
-/// The on-disk layout this build reads and writes (`meta` key `format`).
-const FORMAT_VERSION: u32 = 1;
+/// The on-disk layout this build writes (`meta` key `format`): 2 stores a
+/// journal entry's facts under one key (a run). It also reads format 1 (a
+/// key per fact), and marks such a directory 2 when it opens it, so that
+/// an older build, which cannot read runs, refuses it instead of
+/// misreading a customer's history.
+const FORMAT_VERSION: u32 = 2;
+/// The older layouts this build reads (and upgrades in place).
+const FORMAT_READS: &[u32] = &[1];
 const META_FORMAT: &[u8] = b"format";
 /// Prefix of the node's own `meta` keys ([`Store::meta`]), apart from the
 /// store's own (`format`; `customer_count` in directories of older builds).
@@ -79,9 +94,13 @@ struct Shared {
     /// Customer query indexes: `state::index` key -> empty.
     index: Keyspace,
     meta: Keyspace,
-    /// Held while a batch with counters reads their values and commits, so
-    /// two batches never add to the same old value.
-    counting: std::sync::Mutex<()>,
+    /// Every counter's value as the store holds it (read at open): a
+    /// batch writes its counters' new values blind, with no read, and
+    /// [`Store::counters`] answers from here. Held across a commit with
+    /// counters, so two batches never add to the same old value. `None`
+    /// after a failed commit (the store may or may not hold the batch):
+    /// read again from the store before it is used.
+    counters: std::sync::Mutex<Option<BTreeMap<String, i64>>>,
 }
 
 /// Where counters live in the `meta` keyspace (their value: an i64,
@@ -122,10 +141,12 @@ impl FjallStore {
             open: keyspace("open")?,
             index: keyspace("customer_index")?,
             meta: keyspace("meta")?,
-            counting: std::sync::Mutex::new(()),
+            counters: Default::default(),
             db,
         };
         shared.check_format(&dir)?;
+        // The counters are read once, at open.
+        drop(shared.lock_counters()?);
         Ok(FjallStore {
             shared: Arc::new(shared),
         })
@@ -216,20 +237,35 @@ impl Shared {
             .meta
             .get(META_FORMAT)
             .map_err(|e| StoreError::backend("reading the format version", e))?;
-        match found {
-            None => self
-                .meta
+        let write = || {
+            self.meta
                 .insert(META_FORMAT, FORMAT_VERSION.to_be_bytes())
                 .and_then(|()| self.db.persist(PersistMode::SyncAll))
-                .map_err(|e| StoreError::backend("writing the format version", e)),
+                .map_err(|e| StoreError::backend("writing the format version", e))
+        };
+        match found {
+            None => write(),
             Some(v) if v.as_ref() == FORMAT_VERSION.to_be_bytes() => Ok(()),
-            Some(v) => Err(StoreError::Open {
-                dir: dir.to_path_buf(),
-                reason: format!(
-                    "its layout is format {v:?}, this handoff reads format {FORMAT_VERSION}; \
-                     use the handoff release that wrote it"
-                ),
-            }),
+            Some(v) if FORMAT_READS.iter().any(|f| v.as_ref() == f.to_be_bytes()) => write(),
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref()).map_or_else(
+                    |_| format!("{:?}", v.as_ref()),
+                    |b| u32::from_be_bytes(b).to_string(),
+                );
+                let reads: Vec<String> = FORMAT_READS
+                    .iter()
+                    .chain([&FORMAT_VERSION])
+                    .map(u32::to_string)
+                    .collect();
+                Err(StoreError::Open {
+                    dir: dir.to_path_buf(),
+                    reason: format!(
+                        "its layout is format {found}, this handoff reads formats {}; use the \
+                         handoff release that wrote it",
+                        reads.join(" and ")
+                    ),
+                })
+            }
         }
     }
 
@@ -268,24 +304,24 @@ impl Shared {
                 let (shard, customer, seq, at_us, record) = std::mem::take(&mut facts[i]);
                 i += 1;
                 match &mut run {
-                    Some(r) if r.extends(shard, &customer, seq, at_us) => r.last = seq,
+                    Some(r) if r.extends(shard, &customer, seq, at_us) => {
+                        r.last = seq;
+                        r.records.push(record);
+                    }
                     _ => {
                         if let Some(done) = run.take() {
                             done.put(&mut ops);
                         }
                         run = Some(AgeRun {
                             shard,
-                            customer: customer.clone(),
+                            customer,
                             at_us,
                             first: seq,
                             last: seq,
+                            records: vec![record],
                         });
                     }
                 }
-                ops.insert(
-                    (Part::Facts, keys::fact(shard, &customer, seq)),
-                    Some(record),
-                );
             }
             if let Some(done) = run {
                 done.put(&mut ops);
@@ -322,28 +358,29 @@ impl Shared {
             }
         }
 
-        let _counting = (!b.counters.is_empty())
-            .then(|| self.counting.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut counters = match b.counters.is_empty() {
+            true => None,
+            false => Some(self.lock_counters()?),
+        };
         let mut deltas: BTreeMap<String, i64> = BTreeMap::new();
         for (_, name, delta) in b.counters {
             *deltas.entry(name).or_default() += delta;
         }
-        // A counter the batch leaves where it was costs no read and no write.
-        for (name, delta) in deltas.into_iter().filter(|(_, d)| *d != 0) {
-            let key = format!("{META_COUNTER}{name}").into_bytes();
-            let now = self
-                .meta
-                .get(&key)
-                .map_err(|e| StoreError::backend("reading a counter", e))?
-                .map_or(Ok(0), |v| counter_value(&v))?;
-            // A transient counter back at zero is removed (absent reads
-            // as zero).
-            let value = now + delta;
-            let gone = value == 0 && name.starts_with(super::TRANSIENT_COUNTER);
-            ops.insert(
-                (Part::Meta, key),
-                (!gone).then(|| value.to_be_bytes().to_vec()),
-            );
+        // A counter the batch leaves where it was costs no write.
+        let mut moved = Vec::new();
+        if let Some(Some(totals)) = counters.as_deref() {
+            for (name, delta) in deltas.into_iter().filter(|(_, d)| *d != 0) {
+                let value = totals.get(&name).copied().unwrap_or(0) + delta;
+                // A transient counter back at zero is removed (absent
+                // reads as zero).
+                let gone = value == 0 && name.starts_with(super::TRANSIENT_COUNTER);
+                let key = format!("{META_COUNTER}{name}").into_bytes();
+                ops.insert(
+                    (Part::Meta, key),
+                    (!gone).then(|| value.to_be_bytes().to_vec()),
+                );
+                moved.push((name, (!gone).then_some(value)));
+            }
         }
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
         for ((part, key), op) in ops {
@@ -353,9 +390,47 @@ impl Shared {
                 None => batch.remove(keyspace, key),
             }
         }
-        batch
+        let committed = batch
             .commit()
-            .map_err(|e| StoreError::backend("committing a batch", e))
+            .map_err(|e| StoreError::backend("committing a batch", e));
+        if let Some(slot) = counters.as_deref_mut() {
+            match (&committed, slot.as_mut()) {
+                (Ok(()), Some(totals)) => {
+                    for (name, value) in moved {
+                        match value {
+                            Some(v) => totals.insert(name, v),
+                            None => totals.remove(&name),
+                        };
+                    }
+                }
+                // The batch may or may not be in the store: its values
+                // are read from the store again before the next use.
+                _ => *slot = None,
+            }
+        }
+        committed
+    }
+
+    /// The counters, read from the store first if they are not known.
+    fn lock_counters(&self) -> Result<std::sync::MutexGuard<'_, Option<BTreeMap<String, i64>>>> {
+        let mut totals = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        if totals.is_none() {
+            *totals = Some(self.read_counters()?);
+        }
+        Ok(totals)
+    }
+
+    /// Every counter, read from the `meta` keyspace.
+    fn read_counters(&self) -> Result<BTreeMap<String, i64>> {
+        let mut out = BTreeMap::new();
+        for guard in self.meta.prefix(META_COUNTER.as_bytes()) {
+            let (key, value) = guard
+                .into_inner()
+                .map_err(|e| StoreError::backend("reading counters", e))?;
+            let name = String::from_utf8_lossy(&key[META_COUNTER.len()..]).into_owned();
+            out.insert(name, counter_value(&value)?);
+        }
+        Ok(out)
     }
 }
 
@@ -367,15 +442,20 @@ fn counter_value(bytes: &[u8]) -> Result<i64> {
 }
 
 /// Consecutive facts of one customer decided at one instant (one journal
-/// entry's facts, as a rule): indexed by one `fact_ages` key, `shard |
-/// decided at | customer | first seq`, whose value is the last seq (an
-/// empty value, as written before runs were indexed, means the first).
+/// entry's facts, as a rule): stored under one `facts` key, that of the
+/// first seq (see [`encode_run`]), and indexed by one `fact_ages` key,
+/// `shard | decided at | customer | first seq`, whose value is the last
+/// seq (an empty value, as written before runs were indexed, means the
+/// first).
 struct AgeRun {
     shard: u32,
     customer: String,
     at_us: i64,
     first: u64,
     last: u64,
+    /// The `FactRecord` bytes of `first..=last`, in order (empty when the
+    /// facts are not being written, only their age key).
+    records: Vec<Vec<u8>>,
 }
 
 impl AgeRun {
@@ -395,10 +475,69 @@ impl AgeRun {
         (key, value)
     }
 
+    /// The run's facts and its age key, into the batch's writes.
     fn put(self, ops: &mut BTreeMap<(Part, Vec<u8>), Option<Vec<u8>>>) {
         let (key, value) = self.entry();
         ops.insert((Part::FactAges, key), Some(value));
+        let key = keys::fact(self.shard, &self.customer, self.first);
+        ops.insert(
+            (Part::Facts, key),
+            Some(encode_run(self.last, self.records)),
+        );
     }
+}
+
+/// Marks a `facts` value that holds a run of facts rather than one
+/// `FactRecord` (whose encoding never starts with a zero byte: field
+/// number 0 does not exist).
+const RUN: u8 = 0;
+
+/// The `facts` value of the facts `first..=last` (their records in
+/// order), stored under the key of `first`: one fact is its record, as
+/// builds before runs wrote every fact; more are `RUN | last (u64 BE) |
+/// (length (u32 BE) | record)...`. One key per journal entry rather than
+/// one per fact keeps the history off the ingest bill.
+fn encode_run(last: u64, records: Vec<Vec<u8>>) -> Vec<u8> {
+    if records.len() == 1 {
+        return records.into_iter().next().expect("one record");
+    }
+    let len = 9 + records.iter().map(|r| 4 + r.len()).sum::<usize>();
+    let mut v = Vec::with_capacity(len);
+    v.push(RUN);
+    v.extend_from_slice(&last.to_be_bytes());
+    for r in records {
+        v.extend_from_slice(&(r.len() as u32).to_be_bytes());
+        v.extend_from_slice(&r);
+    }
+    v
+}
+
+/// The facts of a `facts` value stored under the key of `first`: `(seq,
+/// FactRecord bytes)` in order.
+fn decode_run(first: u64, value: &[u8]) -> Result<Vec<(u64, &[u8])>> {
+    let corrupt = |why: &str| StoreError::corrupt("a run of facts", why.to_owned());
+    let Some((&RUN, rest)) = value.split_first() else {
+        return Ok(vec![(first, value)]);
+    };
+    let (last, mut rest) = rest
+        .split_first_chunk::<8>()
+        .ok_or_else(|| corrupt("no last seq"))?;
+    let last = u64::from_be_bytes(*last);
+    let mut out = Vec::new();
+    let mut seq = first;
+    while !rest.is_empty() {
+        let (len, tail) = rest
+            .split_first_chunk::<4>()
+            .ok_or_else(|| corrupt("a cut length"))?;
+        let len = u32::from_be_bytes(*len) as usize;
+        let record = tail.get(..len).ok_or_else(|| corrupt("a cut record"))?;
+        out.push((seq, record));
+        (seq, rest) = (seq + 1, &tail[len..]);
+    }
+    if out.len() < 2 || seq != last + 1 {
+        return Err(corrupt("its records do not match its last seq"));
+    }
+    Ok(out)
 }
 
 impl FjallStore {
@@ -450,10 +589,12 @@ impl Store for FjallStore {
         match last {
             None => Ok(None),
             Some(guard) => {
-                let key = guard
-                    .key()
+                let (key, value) = guard
+                    .into_inner()
                     .map_err(|e| StoreError::backend("reading facts", e))?;
-                Ok(Some(keys::fact_seq(&key, prefix.len())?))
+                let first = keys::fact_seq(&key, prefix.len())?;
+                let run = decode_run(first, &value)?;
+                Ok(run.last().map(|(seq, _)| *seq))
             }
         }
     }
@@ -577,7 +718,8 @@ impl Store for FjallStore {
             .batch()
             .durability(Some(PersistMode::SyncAll));
         let mut n = 0u64;
-        for guard in self.shared.db.snapshot().range(ages, range) {
+        let snapshot = self.shared.db.snapshot();
+        for guard in snapshot.range(ages, range) {
             let budget = (limit as u64).saturating_sub(n);
             if budget == 0 {
                 break;
@@ -594,18 +736,42 @@ impl Store for FjallStore {
             // A run longer than the budget loses its head; the rest keeps
             // its decision time under a key for its new first seq.
             let end = last.min(first.saturating_add(budget - 1));
-            for seq in first..=end {
-                batch.remove(facts, keys::fact(shard, &customer, seq));
+            let head = keys::fact(shard, &customer, first);
+            let stored = snapshot.get(facts, &head).map_err(err)?;
+            let mut rest = AgeRun {
+                shard,
+                customer,
+                at_us,
+                first: end + 1,
+                last,
+                records: Vec::new(),
+            };
+            match stored.as_deref() {
+                // One key holds the run (as this build writes them): the
+                // rest of it, if any, is written again under its new first.
+                Some(v) if v.first() == Some(&RUN) => {
+                    batch.remove(facts, head);
+                    if end < last {
+                        rest.records = decode_run(first, v)?
+                            .into_iter()
+                            .filter(|(seq, _)| *seq > end)
+                            .map(|(_, r)| r.to_vec())
+                            .collect();
+                        let key = keys::fact(shard, &rest.customer, rest.first);
+                        batch.insert(facts, key, encode_run(last, rest.records));
+                        rest.records = Vec::new();
+                    }
+                }
+                // A key per fact (one fact, or a run written by an older
+                // build).
+                _ => {
+                    for seq in first..=end {
+                        batch.remove(facts, keys::fact(shard, &rest.customer, seq));
+                    }
+                }
             }
             batch.remove(ages, age);
             if end < last {
-                let rest = AgeRun {
-                    shard,
-                    customer,
-                    at_us,
-                    first: end + 1,
-                    last,
-                };
                 let (key, value) = rest.entry();
                 batch.insert(ages, key, value);
             }
@@ -628,23 +794,46 @@ impl Store for FjallStore {
             return Ok(Vec::new());
         }
         let err = |e| StoreError::backend("scanning facts", e);
+        let snapshot = self.shared.db.snapshot();
+        let facts = &self.shared.facts;
+        let mut out = Vec::new();
+        // Appends a stored value's facts after `after`, up to the limit.
+        let mut take = |key: &[u8], value: &[u8], after: Option<u64>| -> Result<bool> {
+            let mut r = keys::Reader::new(key, "fact");
+            let (shard, customer, first) = (r.u32()?, r.str()?, r.u64()?);
+            r.end()?;
+            for (seq, record) in decode_run(first, value)? {
+                if after.is_some_and(|a| seq <= a) {
+                    continue;
+                }
+                out.push((shard, customer.clone(), seq, record.to_vec()));
+                if out.len() == limit {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        };
         let start = match after {
             None => Bound::Unbounded,
-            Some((shard, customer, seq)) => Bound::Excluded(keys::fact(shard, customer, seq)),
+            Some((shard, customer, seq)) => {
+                // The rest of the run `after` is in, if it began before it.
+                let key = keys::fact(shard, customer, seq);
+                if let Some(guard) = snapshot.range(facts, ..=key.clone()).next_back() {
+                    let (k, v) = guard.into_inner().map_err(err)?;
+                    let prefix = keys::facts_prefix(shard, customer);
+                    if k.starts_with(&prefix)
+                        && k.len() == prefix.len() + 8
+                        && !take(&k, &v, Some(seq))?
+                    {
+                        return Ok(out);
+                    }
+                }
+                Bound::Excluded(key)
+            }
         };
-        let mut out = Vec::new();
-        for guard in self
-            .shared
-            .db
-            .snapshot()
-            .range(&self.shared.facts, (start, Bound::Unbounded))
-        {
+        for guard in snapshot.range(facts, (start, Bound::Unbounded)) {
             let (key, value) = guard.into_inner().map_err(err)?;
-            let mut r = keys::Reader::new(&key, "fact");
-            let (shard, customer, seq) = (r.u32()?, r.str()?, r.u64()?);
-            r.end()?;
-            out.push((shard, customer, seq, value.to_vec()));
-            if out.len() == limit {
+            if !take(&key, &value, None)? {
                 break;
             }
         }
@@ -652,15 +841,7 @@ impl Store for FjallStore {
     }
 
     fn counters(&self) -> Result<Option<BTreeMap<String, i64>>> {
-        let mut out = BTreeMap::new();
-        for guard in self.shared.meta.prefix(META_COUNTER.as_bytes()) {
-            let (key, value) = guard
-                .into_inner()
-                .map_err(|e| StoreError::backend("reading counters", e))?;
-            let name = String::from_utf8_lossy(&key[META_COUNTER.len()..]).into_owned();
-            out.insert(name, counter_value(&value)?);
-        }
-        Ok(Some(out))
+        Ok(self.shared.lock_counters()?.clone())
     }
 
     fn open_escalations(&self, team: Option<&str>) -> Result<Vec<(Vec<u8>, bool)>> {
@@ -782,4 +963,161 @@ fn open_key(team: &str, escalation_id: &str) -> Vec<u8> {
     k.push(0);
     k.extend_from_slice(escalation_id.as_bytes());
     k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fact's bytes in these tests (never starting with a zero byte, as
+    /// no `FactRecord` does).
+    fn record(customer: &str, seq: u64) -> Vec<u8> {
+        format!("{customer}#{seq}").into_bytes()
+    }
+
+    fn facts(customer: &str, seqs: std::ops::RangeInclusive<u64>, at_us: i64) -> WriteBatch {
+        WriteBatch {
+            facts: seqs
+                .map(|seq| (2, customer.to_owned(), seq, at_us, record(customer, seq)))
+                .collect(),
+            ..WriteBatch::default()
+        }
+    }
+
+    /// Every fact of the store, read in pages of `page`.
+    fn scan_all(s: &FjallStore, page: usize) -> Vec<(String, u64, Vec<u8>)> {
+        let mut out: Vec<(String, u64, Vec<u8>)> = Vec::new();
+        loop {
+            let after = out.last().map(|(c, seq, _)| (2, c.as_str(), *seq));
+            let rows = s.scan_facts(after, page).expect("scans");
+            if rows.is_empty() {
+                return out;
+            }
+            assert!(rows.len() <= page);
+            out.extend(rows.into_iter().map(|(_, c, seq, r)| (c, seq, r)));
+        }
+    }
+
+    #[test]
+    fn an_entry_s_facts_are_one_key_and_older_per_fact_keys_read_alike() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = FjallStore::open(dir.path()).expect("opens");
+        // `old`: 1..=3 as a build before runs wrote them (a key per fact,
+        // one age key for the three).
+        for seq in 1..=3 {
+            s.shared
+                .facts
+                .insert(keys::fact(2, "old", seq), record("old", seq))
+                .expect("writes");
+        }
+        s.shared
+            .fact_ages
+            .insert(keys::fact_age(2, 10, "old", 1), 3u64.to_be_bytes())
+            .expect("writes");
+        // Then this build: `old` 4..=5, `new` 1..=3 (one entry) and 4.
+        s.commit(facts("old", 4..=5, 20)).expect("commits");
+        s.commit(facts("new", 1..=3, 10)).expect("commits");
+        s.commit(facts("new", 4..=4, 30)).expect("commits");
+        let stored = |c: &str| {
+            s.shared
+                .facts
+                .prefix(keys::facts_prefix(2, c))
+                .filter_map(|g| g.key().ok())
+                .count()
+        };
+        assert_eq!(stored("new"), 2, "a key per entry, not per fact");
+        assert_eq!(stored("old"), 4);
+        assert_eq!(s.last_fact_seq(2, "old").expect("reads"), Some(5));
+        assert_eq!(s.last_fact_seq(2, "new").expect("reads"), Some(4));
+        let all: Vec<(String, u64, Vec<u8>)> = [("new", 1..=4), ("old", 1..=5)]
+            .into_iter()
+            .flat_map(|(c, seqs)| seqs.map(move |seq| (c.to_owned(), seq, record(c, seq))))
+            .collect();
+        for page in 1..=10 {
+            assert_eq!(scan_all(&s, page), all, "pages of {page}");
+        }
+
+        // Pruning before 25 with a budget of 2 at a time: `new` 1..=2 go
+        // (its run keeps 3 under a key of its own), then `new` 3 and `old`
+        // 1, then `old` 2..=3, then `old` 4..=5; `new` 4 (at 30) stays.
+        assert_eq!(s.prune_facts(2, 25, 2).expect("prunes"), 2);
+        let left = |s: &FjallStore| -> Vec<(String, u64)> {
+            scan_all(s, 3)
+                .into_iter()
+                .map(|(c, seq, _)| (c, seq))
+                .collect()
+        };
+        let named = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
+            v.iter().map(|(c, seq)| ((*c).to_owned(), *seq)).collect()
+        };
+        assert_eq!(
+            left(&s),
+            named(&[
+                ("new", 3),
+                ("new", 4),
+                ("old", 1),
+                ("old", 2),
+                ("old", 3),
+                ("old", 4),
+                ("old", 5)
+            ])
+        );
+        assert_eq!(s.prune_facts(2, 25, 2).expect("prunes"), 2);
+        assert_eq!(s.prune_facts(2, 25, 2).expect("prunes"), 2);
+        assert_eq!(s.prune_facts(2, 25, 2).expect("prunes"), 2);
+        assert_eq!(s.prune_facts(2, 25, 2).expect("prunes"), 0);
+        assert_eq!(left(&s), named(&[("new", 4)]));
+        assert_eq!(s.last_fact_seq(2, "new").expect("reads"), Some(4));
+        assert_eq!(s.last_fact_seq(2, "old").expect("reads"), None);
+        drop(s);
+        let s = FjallStore::open(dir.path()).expect("reopens");
+        assert_eq!(left(&s), named(&[("new", 4)]));
+    }
+
+    #[test]
+    fn a_format_1_directory_is_upgraded_and_an_unknown_format_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = FjallStore::open(dir.path()).expect("opens");
+        s.shared
+            .meta
+            .insert(META_FORMAT, 1u32.to_be_bytes())
+            .expect("writes");
+        drop(s);
+        let s = FjallStore::open(dir.path()).expect("a format 1 directory opens");
+        let format = s.shared.meta.get(META_FORMAT).expect("reads");
+        assert_eq!(format.as_deref(), Some(&2u32.to_be_bytes()[..]));
+        s.shared
+            .meta
+            .insert(META_FORMAT, 9u32.to_be_bytes())
+            .expect("writes");
+        drop(s);
+        let Err(e) = FjallStore::open(dir.path()) else {
+            panic!("format 9 must be refused");
+        };
+        let e = e.to_string();
+        assert!(
+            e.contains("format 9, this handoff reads formats 1 and 2")
+                && e.contains("release that wrote it"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_run_that_does_not_add_up_is_corrupt() {
+        let good = encode_run(7, vec![b"a".to_vec(), b"bc".to_vec()]);
+        assert_eq!(
+            decode_run(6, &good).expect("decodes"),
+            vec![(6, &b"a"[..]), (7, &b"bc"[..])]
+        );
+        assert_eq!(
+            encode_run(3, vec![b"x".to_vec()]),
+            b"x",
+            "one fact is its record"
+        );
+        assert!(
+            decode_run(5, &good).is_err(),
+            "last seq 7 from first 5 is three facts"
+        );
+        assert!(decode_run(6, &good[..good.len() - 1]).is_err(), "cut");
+    }
 }
