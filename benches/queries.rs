@@ -75,6 +75,7 @@ fn step(
         fired,
         state: s.clone(),
         index_before,
+        index_after: None,
     };
     *state = Some(s);
     e

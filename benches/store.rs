@@ -78,6 +78,7 @@ fn entries(model: &Model, n: usize) -> Vec<Entry> {
                 fired: None,
                 state: s.clone(),
                 index_before,
+                index_after: None,
             });
             seq += facts;
             state = Some(s);

@@ -5,8 +5,9 @@
 //! customer, model version, facts, timers, the fired timer of a firing)
 //! and awaits it; the answer comes only once it is durable. The journal
 //! takes every entry waiting (group commit), gives escalations their
-//! per-shard sequence numbers in commit order, asks the state layer for the
-//! rows ([`state::apply_committed`]) and writes them with one store commit
+//! per-shard sequence numbers in commit order, merges the rows the state layer
+//! laid out for each entry on its proposer's thread ([`state::prepare`],
+//! [`state::apply_prepared`]) and writes them with one store commit
 //! (one fsync), then answers each proposer and announces the commit. On a
 //! single node that is [`LocalJournal`] over the embedded store; in a
 //! cluster the same trait sits on the shard's lease.
@@ -34,7 +35,7 @@ use std::time::Instant;
 use tokio::sync::{oneshot, watch};
 
 use crate::engine::CustomerState;
-use crate::state::{self, Committed};
+use crate::state::{self, Rows};
 use crate::store::{Store, StoreError};
 
 pub use crate::state::{Entry, TimerUpdate};
@@ -48,6 +49,8 @@ pub struct Appended {
     pub timers: TimerUpdate,
     /// The customer's state, lent with the entry.
     pub state: CustomerState,
+    /// Its query index keys now ([`Entry::index_after`]).
+    pub index: Option<Vec<Vec<u8>>>,
 }
 
 pub type AppendFuture = Pin<Box<dyn Future<Output = Result<Appended, StoreError>> + Send>>;
@@ -91,6 +94,9 @@ type Resumed = Vec<(u32, u64)>;
 /// One proposer's entry waiting for the committer.
 struct Pending {
     entry: Entry,
+    /// The entry's rows, laid out by the proposer ([`state::prepare`]):
+    /// the committer only merges them.
+    rows: Rows,
     reply: oneshot::Sender<Result<Appended, StoreError>>,
 }
 
@@ -244,7 +250,10 @@ impl Drop for LocalJournal {
 }
 
 impl Journal for LocalJournal {
-    fn append(&self, entry: Entry) -> AppendFuture {
+    fn append(&self, mut entry: Entry) -> AppendFuture {
+        // Laid out here, on the proposer's thread, in parallel with every
+        // other proposer: the one committer is the bottleneck of ingest.
+        let rows = state::prepare(&mut entry);
         let (reply, rx) = oneshot::channel();
         let queue = self.queue(entry.shard);
         {
@@ -257,7 +266,7 @@ impl Journal for LocalJournal {
             } else {
                 &mut lanes.others
             };
-            lane.push_back(Pending { entry, reply });
+            lane.push_back(Pending { entry, rows, reply });
         }
         queue.ready.notify_one();
         Box::pin(async move { rx.await.map_err(|_| StoreError::Closed)? })
@@ -343,7 +352,7 @@ impl Committer {
         }
     }
 
-    fn commit(&mut self, group: Vec<Pending>) {
+    fn commit(&mut self, mut group: Vec<Pending>) {
         let started = Instant::now();
         let before = self.next.clone();
         let mut assigned: Vec<Vec<u64>> = Vec::with_capacity(group.len());
@@ -358,15 +367,12 @@ impl Committer {
                     .collect(),
             );
         }
-        let committed: Vec<Committed<'_>> = group
-            .iter()
+        let prepared = group
+            .iter_mut()
             .zip(&assigned)
-            .map(|(p, seqs)| Committed {
-                entry: &p.entry,
-                escalation_seqs: seqs,
-            })
+            .map(|(p, seqs)| (std::mem::take(&mut p.rows), seqs.as_slice()))
             .collect();
-        let (batch, updates) = state::apply_committed(&committed);
+        let (batch, updates) = state::apply_prepared(prepared);
         let wrote_escalations = !batch.escalations.is_empty();
         let n = group.len();
         match self.store.commit(batch) {
@@ -389,6 +395,7 @@ impl Committer {
                         escalation_seqs: seqs,
                         timers,
                         state: p.entry.state,
+                        index: p.entry.index_after,
                     }));
                 }
             }
@@ -402,9 +409,13 @@ impl Committer {
                 // group is committed again without them.
                 self.next = before;
                 let lost: Vec<u32> = shards.iter().map(|f| f.0).collect();
-                let (gone, rest): (Vec<Pending>, Vec<Pending>) = group
+                let (gone, mut rest): (Vec<Pending>, Vec<Pending>) = group
                     .into_iter()
                     .partition(|p| lost.contains(&p.entry.shard));
+                // Their rows went into the refused batch: laid out again.
+                for p in &mut rest {
+                    p.rows = state::prepare(&mut p.entry);
+                }
                 let e = StoreError::Fenced { shards };
                 tracing::warn!(error = %e, entries = gone.len(), "entries of shards this node lost");
                 metrics::counter!("handoff_fenced_entries_total").increment(gone.len() as u64);

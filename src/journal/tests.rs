@@ -388,3 +388,28 @@ async fn lanes_commit_their_shards_side_by_side_each_in_order() {
     let appended = journal.append(on(2, "f")).await.expect("durable");
     assert_eq!(appended.escalation_seqs, vec![3]);
 }
+
+#[tokio::test]
+async fn the_answer_carries_the_customer_s_index_keys_after_the_entry() {
+    // The actor keeps them as its next entry's keys before: they must be
+    // exactly what the state layer would work out from the state after.
+    let model = saas();
+    let store = Arc::new(TestStore::default());
+    let journal = start(store.clone());
+    let mut c = Customer::new("k");
+    for entry in [
+        c.event(&model, "crm", "deal_won", T0),
+        c.event(&model, "billing", "payment_succeeded", T0 + MIN),
+    ] {
+        let appended = journal.append(entry).await.expect("durable");
+        let keys = crate::state::index::keys(&model, 3, &appended.state);
+        assert!(!keys.is_empty());
+        assert_eq!(appended.index, Some(keys));
+    }
+    // A firing with no facts changes no keys and says so (`None`): the
+    // actor keeps the keys it has.
+    let mut stale = c.fire(&model);
+    stale.facts.clear();
+    let appended = journal.append(stale).await.expect("durable");
+    assert_eq!(appended.index, None);
+}

@@ -83,6 +83,10 @@ pub struct CustomerSlot {
     model: Arc<Model>,
     /// The last fact sequence number written to the journal.
     fact_seq: u64,
+    /// The customer's query index keys after its last commit, and the
+    /// model they were laid out with: the next entry's keys before, when
+    /// the model is still that one (else they are worked out again).
+    index: Option<(Arc<Model>, Vec<Vec<u8>>)>,
 }
 
 impl Actor for CustomerActor {
@@ -102,6 +106,7 @@ impl Actor for CustomerActor {
             state: None,
             model: self.ctx.versions.started(),
             fact_seq: 0,
+            index: None,
         })
     }
 
@@ -388,12 +393,13 @@ impl CustomerActor {
     ) -> Result<(), NodeError> {
         let ctx = &self.ctx;
         let model = slot.model.clone();
-        let index_before = slot
-            .state
-            .as_ref()
-            .filter(|_| !d.facts.is_empty())
-            .map(|s| state::index::keys(&model, ctx.shard, s))
-            .unwrap_or_default();
+        let index_before = match slot.state.as_ref().filter(|_| !d.facts.is_empty()) {
+            None => Vec::new(),
+            Some(s) => match slot.index.take() {
+                Some((m, keys)) if Arc::ptr_eq(&m, &model) => keys,
+                _ => state::index::keys(&model, ctx.shard, s),
+            },
+        };
         let mut state = slot
             .state
             .take()
@@ -414,6 +420,7 @@ impl CustomerActor {
             fired,
             state,
             index_before,
+            index_after: None,
         };
         if entry.is_empty() {
             slot.state = entry.state.exists.then_some(entry.state);
@@ -463,6 +470,11 @@ impl CustomerActor {
                 // A decision that created nothing (an unknown customer)
                 // leaves no state.
                 slot.state = appended.state.exists.then_some(appended.state);
+                // Without facts the keys did not change (nor were they
+                // taken).
+                if let Some(keys) = appended.index {
+                    slot.index = Some((model.clone(), keys));
+                }
                 Ok(())
             }
             Err(e) => {

@@ -1,16 +1,23 @@
 //! The state layer: what was decided and committed, turned into store rows.
 //!
 //! An actor decides; the journal orders what it decided ([`Entry`]) and
-//! gives escalations their sequence numbers; [`apply_committed`] turns the
+//! gives escalations their sequence numbers; the state layer turns the
 //! committed entries into one [`WriteBatch`]: the customer's record, its
 //! facts (the customer's history), timer keys set and cleared, escalation
 //! log rows, the open-escalation index, the query indexes and the counters
-//! (`counters`). Facts carry the entry's
-//! decision time ([`Entry::at`]), by which their retention pass finds old
-//! history. It is the one place that knows
-//! the row layout, and the code every store backend (and, in a cluster,
-//! every node that takes over a shard) runs, so the same entries always
-//! become the same rows.
+//! (`counters`). Facts carry the entry's decision time ([`Entry::at`]), by
+//! which their retention pass finds old history. It is the one place that
+//! knows the row layout, and the code every store backend (and, in a
+//! cluster, every node that takes over a shard) runs, so the same entries
+//! always become the same rows.
+//!
+//! Two steps, so that the journal's one committer thread does as little
+//! as it can: [`prepare`] lays out one entry's rows on the proposer's
+//! thread (in parallel with every other actor), and [`apply_prepared`]
+//! merges a group's rows once the journal has numbered its escalations
+//! (log keys, the open-escalation index in order, index keys netted over
+//! the group). [`apply_committed`] is both in one, for callers on one
+//! thread.
 //!
 //! Pure: it reads nothing and writes nothing; the journal hands the batch
 //! to the store.
@@ -67,6 +74,11 @@ pub struct Entry {
     /// the state the actor decided on; empty for a new customer): what
     /// the commit clears where the state after no longer has them.
     pub index_before: Vec<Vec<u8>>,
+    /// The customer's query index keys after `facts`, set by [`prepare`]
+    /// (`None` before, and for an entry without facts): given back with
+    /// the answer, so that the actor's next entry has its `index_before`
+    /// without working it out again.
+    pub index_after: Option<Vec<Vec<u8>>>,
 }
 
 impl Entry {
@@ -118,46 +130,99 @@ pub struct Committed<'a> {
     pub escalation_seqs: &'a [u64],
 }
 
-/// The rows of a group of committed entries, in commit order (a later
-/// entry's write of the same key wins), and each entry's timer update.
-pub fn apply_committed(committed: &[Committed<'_>]) -> (WriteBatch, Vec<TimerUpdate>) {
-    let mut batch = WriteBatch::default();
-    let updates = committed.iter().map(|c| rows(c, &mut batch)).collect();
-    index_rows(committed, &mut batch);
-    (batch, updates)
+/// One entry's rows, laid out by [`prepare`] on the proposer's thread
+/// (the actor's task, in parallel with every other actor) so that the
+/// journal's single committer only merges them ([`apply_prepared`]):
+/// everything but what depends on the group, that is the escalations'
+/// sequence numbers and the netting of index keys across entries.
+#[derive(Debug, Default)]
+pub struct Rows {
+    shard: u32,
+    /// The customer record, facts, counters, timers and the fence.
+    batch: WriteBatch,
+    /// The escalation log records, in the entry's order (their sequence
+    /// numbers come at commit).
+    escalations: Vec<Vec<u8>>,
+    /// Changes of the open-escalation index, in the entry's order.
+    open: Vec<OpenOp>,
+    /// Query index keys set (`true`) and cleared (`false`) by the entry.
+    index: Vec<(Vec<u8>, bool)>,
+    timers: TimerUpdate,
 }
 
-/// The query index keys the entries change, netted over the group (an
-/// entry's keys before are its predecessor's keys after), so no key is
-/// both cleared and set; and the gauges the change of index families
-/// moves (`counters::gauges`).
-fn index_rows(committed: &[Committed<'_>], b: &mut WriteBatch) {
-    let mut net: std::collections::BTreeMap<Vec<u8>, bool> = Default::default();
-    for c in committed {
-        let e = c.entry;
-        if e.facts.is_empty() {
-            continue;
-        }
-        let memberships = index::memberships(&e.model, &e.state);
-        b.counters.extend(
-            counters::gauges(&e.model, &e.state, &e.index_before, &memberships)
-                .into_iter()
-                .map(|(name, delta)| (e.shard, name, delta)),
-        );
-        let after: Vec<Vec<u8>> = memberships
+#[derive(Debug)]
+enum OpenOp {
+    Set(OpenRow),
+    Clear(String, String),
+}
+
+/// The rows of a group of committed entries, in commit order (a later
+/// entry's write of the same key wins), and each entry's timer update.
+/// [`prepare`] and [`apply_prepared`] in one, for callers that lay out
+/// and commit on the same thread (a backfill, the tests).
+pub fn apply_committed(committed: &[Committed<'_>]) -> (WriteBatch, Vec<TimerUpdate>) {
+    apply_prepared(
+        committed
             .iter()
-            .map(|(f, since)| index::key(f, *since, e.shard, &e.state.customer))
-            .collect();
-        for k in &e.index_before {
-            if !after.contains(k) {
-                net.insert(k.clone(), false);
+            .map(|c| (rows_of(c.entry).0, c.escalation_seqs))
+            .collect(),
+    )
+}
+
+/// One batch of the [`prepare`]d rows of a group of entries, in commit
+/// order, each with the escalation sequence numbers the journal assigned
+/// it (one per `Escalated` fact, in order); and each entry's timer update.
+///
+/// Merging is all that is left: the log rows get their keys, the open
+/// escalations apply in order (one fired and resolved within the group is
+/// not left open: the store applies clears before sets), and the index
+/// keys are netted over the group (an entry's keys before are its
+/// predecessor's keys after), so no key is both cleared and set.
+pub fn apply_prepared(prepared: Vec<(Rows, &[u64])>) -> (WriteBatch, Vec<TimerUpdate>) {
+    let mut b = WriteBatch::default();
+    let mut updates = Vec::with_capacity(prepared.len());
+    let mut net: std::collections::BTreeMap<Vec<u8>, bool> = Default::default();
+    for (rows, seqs) in prepared {
+        assert_eq!(
+            rows.escalations.len(),
+            seqs.len(),
+            "invariant: the journal assigns one sequence per escalation"
+        );
+        let Rows {
+            shard,
+            batch,
+            escalations,
+            open,
+            index,
+            timers,
+        } = rows;
+        for fence in &batch.fences {
+            if !b.fences.contains(fence) {
+                b.fences.push(*fence);
             }
         }
-        for k in after {
-            if !e.index_before.contains(&k) {
-                net.insert(k, true);
+        b.customers.extend(batch.customers);
+        b.facts.extend(batch.facts);
+        b.counters.extend(batch.counters);
+        b.timers_set.extend(batch.timers_set);
+        b.timers_cleared.extend(batch.timers_cleared);
+        b.escalations.extend(
+            seqs.iter()
+                .zip(escalations)
+                .map(|(seq, e)| (shard, *seq, e)),
+        );
+        for op in open {
+            match op {
+                OpenOp::Set(row) => b.open_set.push(row),
+                OpenOp::Clear(team, id) => {
+                    b.open_set
+                        .retain(|r| r.team != team || r.escalation_id != id);
+                    b.open_cleared.push((team, id));
+                }
             }
         }
+        net.extend(index);
+        updates.push(timers);
     }
     for (k, set) in net {
         if set {
@@ -166,6 +231,38 @@ fn index_rows(committed: &[Committed<'_>], b: &mut WriteBatch) {
             b.index_cleared.push(k);
         }
     }
+    (b, updates)
+}
+
+/// The query index keys an entry changes (cleared where the state after
+/// no longer has them, set where it newly has them), and the gauges the
+/// change of index families moves (`counters::gauges`), into `rows`;
+/// returns the customer's keys after the entry (`None` without facts).
+fn index_rows(e: &Entry, rows: &mut Rows) -> Option<Vec<Vec<u8>>> {
+    if e.facts.is_empty() {
+        return None;
+    }
+    let memberships = index::memberships(&e.model, &e.state);
+    rows.batch.counters.extend(
+        counters::gauges(&e.model, &e.state, &e.index_before, &memberships)
+            .into_iter()
+            .map(|(name, delta)| (e.shard, name, delta)),
+    );
+    let after: Vec<Vec<u8>> = memberships
+        .iter()
+        .map(|(f, since)| index::key(f, *since, e.shard, &e.state.customer))
+        .collect();
+    for k in &e.index_before {
+        if !after.contains(k) {
+            rows.index.push((k.clone(), false));
+        }
+    }
+    for k in &after {
+        if !e.index_before.contains(k) {
+            rows.index.push((k.clone(), true));
+        }
+    }
+    Some(after)
 }
 
 /// The store key of a customer's timer.
@@ -205,21 +302,29 @@ pub fn escalation_entry(model: &Model, s: &CustomerState, e: &Escalation) -> Esc
     }
 }
 
-/// One entry's rows, appended to `b`.
-fn rows(c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
-    let Committed {
-        entry: e,
-        escalation_seqs,
-    } = *c;
+/// One entry's rows: everything [`apply_prepared`] does not need the
+/// group for; and the customer's index keys after it, into
+/// [`Entry::index_after`]. Pure, and cheap to call on the proposer's
+/// thread.
+pub fn prepare(e: &mut Entry) -> Rows {
+    let (rows, after) = rows_of(e);
+    e.index_after = after;
+    rows
+}
+
+/// [`prepare`], with the keys after the entry returned.
+fn rows_of(e: &Entry) -> (Rows, Option<Vec<Vec<u8>>>) {
+    let mut rows = Rows {
+        shard: e.shard,
+        ..Rows::default()
+    };
+    let b = &mut rows.batch;
     let model = &*e.model;
     let (shard, state) = (e.shard, &e.state);
-    let fence = Fence {
+    b.fences.push(Fence {
         shard,
         epoch: e.epoch,
-    };
-    if !b.fences.contains(&fence) {
-        b.fences.push(fence);
-    }
+    });
     if !e.facts.is_empty() && state.exists {
         let last_fact_seq = e.seq + e.facts.len() as u64 - 1;
         b.customers.push((
@@ -243,7 +348,6 @@ fn rows(c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
             codec::encode_fact(f),
         ));
     }
-    let mut seqs = escalation_seqs.iter();
     for f in &e.facts {
         match f {
             Fact::Escalated(x) => {
@@ -251,26 +355,18 @@ fn rows(c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
                 let bytes = codec::encode_escalation(&esc);
                 match x.kind {
                     EscalationKind::TierReached | EscalationKind::Breached => {
-                        b.open_set.push(OpenRow {
+                        rows.open.push(OpenOp::Set(OpenRow {
                             team: esc.team.clone(),
                             escalation_id: esc.escalation_id.clone(),
                             entry: bytes.clone(),
                             acknowledged: false,
-                        });
+                        }));
                     }
                     EscalationKind::Resolved => {
-                        // Fired (or acknowledged) earlier in this batch:
-                        // the store applies clears before sets, so the
-                        // set must go, or the row would stay open.
-                        b.open_set
-                            .retain(|r| r.team != esc.team || r.escalation_id != esc.escalation_id);
-                        b.open_cleared.push((esc.team, esc.escalation_id));
+                        rows.open.push(OpenOp::Clear(esc.team, esc.escalation_id));
                     }
                 }
-                let seq = *seqs
-                    .next()
-                    .expect("invariant: the journal assigns one sequence per escalation");
-                b.escalations.push((shard, seq, bytes));
+                rows.escalations.push(bytes);
             }
             Fact::Acknowledged {
                 sla,
@@ -281,19 +377,19 @@ fn rows(c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
             } => {
                 if let Some(x) = state.core.fired(*sla, *instance, *tier, *repeat) {
                     let esc = escalation_entry(model, state, &x.escalation);
-                    b.open_set.push(OpenRow {
+                    rows.open.push(OpenOp::Set(OpenRow {
                         team: esc.team.clone(),
                         escalation_id: esc.escalation_id.clone(),
                         entry: codec::encode_escalation(&esc),
                         acknowledged: true,
-                    });
+                    }));
                 }
             }
             _ => {}
         }
     }
     let key = |t: &Timer| timer_key(shard, &e.customer, t);
-    let update = TimerUpdate {
+    rows.timers = TimerUpdate {
         armed: e.timers.armed.iter().map(key).collect(),
         cleared: e
             .timers
@@ -303,7 +399,9 @@ fn rows(c: &Committed<'_>, b: &mut WriteBatch) -> TimerUpdate {
             .map(key)
             .collect(),
     };
-    b.timers_set.extend(update.armed.iter().cloned());
-    b.timers_cleared.extend(update.cleared.iter().cloned());
-    update
+    let b = &mut rows.batch;
+    b.timers_set.extend(rows.timers.armed.iter().cloned());
+    b.timers_cleared.extend(rows.timers.cleared.iter().cloned());
+    let after = index_rows(e, &mut rows);
+    (rows, after)
 }

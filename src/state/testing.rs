@@ -63,6 +63,7 @@ impl Customer {
             fired,
             state: state.clone(),
             index_before,
+            index_after: None,
         };
         self.seq += entry.facts.len() as u64;
         self.state = Some(state);
