@@ -141,6 +141,14 @@ fn push_str(k: &mut Vec<u8>, s: &str) {
 /// `None` for bytes that are not such a key. The state layer reads the
 /// families of a customer's keys before an entry back with it, to count
 /// what the entry changed ([`super::Counted`]'s gauges).
+/// Whether a key's family is one that customers are counted by (a state,
+/// an SLA status, or the version they are counted under): when an entry
+/// sets or clears none of these, none of its customer's gauges
+/// ([`super::counters::gauges`]) moved.
+pub fn counts(key: &[u8]) -> bool {
+    matches!(key.first(), Some(&(STATE | SLA | VERSION)))
+}
+
 pub fn family(key: &[u8]) -> Option<Family> {
     let (&tag, rest) = key.split_first()?;
     let u16_at = |i: usize| -> Option<u16> {

@@ -243,11 +243,6 @@ fn index_rows(e: &Entry, rows: &mut Rows) -> Option<Vec<Vec<u8>>> {
         return None;
     }
     let memberships = index::memberships(&e.model, &e.state);
-    rows.batch.counters.extend(
-        counters::gauges(&e.model, &e.state, &e.index_before, &memberships)
-            .into_iter()
-            .map(|(name, delta)| (e.shard, name, delta)),
-    );
     let after: Vec<Vec<u8>> = memberships
         .iter()
         .map(|(f, since)| index::key(f, *since, e.shard, &e.state.customer))
@@ -261,6 +256,15 @@ fn index_rows(e: &Entry, rows: &mut Rows) -> Option<Vec<Vec<u8>>> {
         if !e.index_before.contains(k) {
             rows.index.push((k.clone(), true));
         }
+    }
+    // Most events move no gauge: they are worked out (names and all) only
+    // when a key they are counted by changed.
+    if rows.index.iter().any(|(k, _)| index::counts(k)) {
+        rows.batch.counters.extend(
+            counters::gauges(&e.model, &e.state, &e.index_before, &memberships)
+                .into_iter()
+                .map(|(name, delta)| (e.shard, name, delta)),
+        );
     }
     Some(after)
 }
