@@ -297,12 +297,12 @@ fn sla_name(model: &Model, sla: SlaId) -> String {
 /// customer after the entry's facts, `model` the entry's model: its
 /// market code does not change, its names name the fact's ids).
 pub fn counted(model: &Model, state: &CustomerState, f: &Fact) -> Vec<(String, i64)> {
-    let market = state.market_code.to_string();
+    let market = &*state.market_code;
     let version = state.model_version;
     match f {
         Fact::Created { model_version, .. } => vec![(
             Counted::Customers {
-                market,
+                market: market.to_owned(),
                 version: *model_version,
             }
             .name(),
@@ -320,7 +320,7 @@ pub fn counted(model: &Model, state: &CustomerState, f: &Fact) -> Vec<(String, i
             let mut out = vec![
                 (
                     Counted::SlaEnded {
-                        market: market.clone(),
+                        market: market.to_owned(),
                         version,
                         outcome: end.as_str().to_owned(),
                     }
@@ -329,7 +329,7 @@ pub fn counted(model: &Model, state: &CustomerState, f: &Fact) -> Vec<(String, i
                 ),
                 (
                     Counted::SlaEndedOn {
-                        market: market.clone(),
+                        market: market.to_owned(),
                         version,
                         sla: sla.clone(),
                         outcome: end.as_str().to_owned(),
@@ -342,7 +342,7 @@ pub fn counted(model: &Model, state: &CustomerState, f: &Fact) -> Vec<(String, i
             match end {
                 SlaEnd::Met | SlaEnd::Missed => out.push((
                     Counted::Elapsed {
-                        market,
+                        market: market.to_owned(),
                         version,
                         sla,
                         day,
@@ -359,7 +359,7 @@ pub fn counted(model: &Model, state: &CustomerState, f: &Fact) -> Vec<(String, i
             region, from, to, ..
         } => vec![(
             Counted::Moved {
-                market,
+                market: market.to_owned(),
                 version,
                 region: model.region(*region).name.clone(),
                 from: state_name(model, *region, *from),
@@ -372,7 +372,7 @@ pub fn counted(model: &Model, state: &CustomerState, f: &Fact) -> Vec<(String, i
         Fact::Migrated { from, to, .. } => vec![
             (
                 Counted::Customers {
-                    market: market.clone(),
+                    market: market.to_owned(),
                     version: *from,
                 }
                 .name(),
@@ -380,7 +380,7 @@ pub fn counted(model: &Model, state: &CustomerState, f: &Fact) -> Vec<(String, i
             ),
             (
                 Counted::Customers {
-                    market,
+                    market: market.to_owned(),
                     version: *to,
                 }
                 .name(),
@@ -435,6 +435,26 @@ fn gauges_of(families: impl Iterator<Item = Family>) -> Vec<Gauge> {
         .collect()
 }
 
+/// The name of a gauge of a customer of `market`.
+fn gauge_name(model: &Model, market: &str, g: Gauge) -> String {
+    match g {
+        Gauge::State(version, r, s) => Counted::InState {
+            market: market.to_owned(),
+            version,
+            region: model.region(r).name.clone(),
+            state: state_name(model, r, s),
+        }
+        .name(),
+        Gauge::Sla(version, sla, status) => Counted::SlaOpen {
+            market: market.to_owned(),
+            version,
+            sla: sla_name(model, sla),
+            status: status.as_str().to_owned(),
+        }
+        .name(),
+    }
+}
+
 /// The gauge deltas of one entry: the customer's index keys before it
 /// (`before`, as the actor computed them) against its index families
 /// after it (`after`), for the customer `state` after it. Nothing for a
@@ -447,31 +467,52 @@ pub fn gauges(
 ) -> Vec<(String, i64)> {
     let old = gauges_of(before.iter().filter_map(|k| index::family(k)));
     let new = gauges_of(after.iter().map(|(f, _)| f.clone()));
-    let market = state.market_code.to_string();
-    let name = |g: &Gauge| match *g {
-        Gauge::State(version, r, s) => Counted::InState {
-            market: market.clone(),
-            version,
-            region: model.region(r).name.clone(),
-            state: state_name(model, r, s),
-        }
-        .name(),
-        Gauge::Sla(version, sla, status) => Counted::SlaOpen {
-            market: market.clone(),
-            version,
-            sla: sla_name(model, sla),
-            status: status.as_str().to_owned(),
-        }
-        .name(),
-    };
+    let market = &*state.market_code;
     let mut out = Vec::new();
     for g in old.iter().filter(|g| !new.contains(g)) {
-        out.push((name(g), -1));
+        out.push((gauge_name(model, market, *g), -1));
     }
     for g in new.iter().filter(|g| !old.contains(g)) {
-        out.push((name(g), 1));
+        out.push((gauge_name(model, market, *g), 1));
     }
     out
+}
+
+/// [`gauges`], worked out from only the index keys an entry set (`true`)
+/// and cleared (`false`), for a customer that was on the same model
+/// version before the entry as after it (its version key did not
+/// change): a customer has at most one key per counted family (one
+/// state per region, one instance per SLA with one key per status), so
+/// a gauge moves by the keys of its family set less those cleared. A key
+/// whose `since` alone changed moves nothing. `None` when the version key
+/// changed (every gauge's name changed with it: use [`gauges`]).
+pub fn gauge_changes(
+    model: &Model,
+    state: &CustomerState,
+    changed: &[(Vec<u8>, bool)],
+) -> Option<Vec<(String, i64)>> {
+    let version = state.model_version;
+    let mut net: Vec<(Gauge, i64)> = Vec::new();
+    for (key, set) in changed.iter().filter(|(k, _)| index::counts(k)) {
+        let gauge = match index::family(key) {
+            Some(Family::State(r, s)) => Gauge::State(version, r, s),
+            Some(Family::Sla(sla, st)) => Gauge::Sla(version, sla, st),
+            Some(Family::Version(_)) => return None,
+            _ => continue,
+        };
+        let delta = if *set { 1 } else { -1 };
+        match net.iter_mut().find(|(g, _)| *g == gauge) {
+            Some((_, d)) => *d += delta,
+            None => net.push((gauge, delta)),
+        }
+    }
+    let market = &*state.market_code;
+    Some(
+        net.into_iter()
+            .filter(|(_, d)| *d != 0)
+            .map(|(g, d)| (gauge_name(model, market, g), d))
+            .collect(),
+    )
 }
 
 /// Every gauge of a customer as it is (for a recount from the records):

@@ -96,11 +96,16 @@ impl Family {
     /// the fields have a fixed width, or are escaped and terminated).
     pub fn prefix(&self) -> Vec<u8> {
         let mut k = Vec::with_capacity(16);
+        self.push_prefix(&mut k);
+        k
+    }
+
+    fn push_prefix(&self, k: &mut Vec<u8>) {
         match self {
             Family::Created => k.push(CREATED),
             Family::Market(code) => {
                 k.push(MARKET);
-                push_str(&mut k, code);
+                push_str(k, code);
             }
             Family::Version(v) => {
                 k.push(VERSION);
@@ -121,7 +126,6 @@ impl Family {
                 k.push(status.byte());
             }
         }
-        k
     }
 }
 
@@ -198,7 +202,13 @@ fn since_bytes(t: Timestamp) -> [u8; 8] {
 
 /// The key of one membership.
 pub fn key(family: &Family, since: Timestamp, shard: u32, customer: &str) -> Vec<u8> {
-    let mut k = family.prefix();
+    // Sized once: the widest fields are a market code's, escaped.
+    let fields = match family {
+        Family::Market(code) => code.len() * 2 + 2,
+        _ => 5,
+    };
+    let mut k = Vec::with_capacity(1 + fields + 8 + 4 + customer.len());
+    family.push_prefix(&mut k);
     k.extend_from_slice(&since_bytes(since));
     k.extend_from_slice(&shard.to_be_bytes());
     k.extend_from_slice(customer.as_bytes());

@@ -181,7 +181,8 @@ pub fn apply_committed(committed: &[Committed<'_>]) -> (WriteBatch, Vec<TimerUpd
 pub fn apply_prepared(prepared: Vec<(Rows, &[u64])>) -> (WriteBatch, Vec<TimerUpdate>) {
     let mut b = WriteBatch::default();
     let mut updates = Vec::with_capacity(prepared.len());
-    let mut net: std::collections::BTreeMap<Vec<u8>, bool> = Default::default();
+    // Every index change in commit order, netted below.
+    let mut index_ops: Vec<(Vec<u8>, bool)> = Vec::new();
     for (rows, seqs) in prepared {
         assert_eq!(
             rows.escalations.len(),
@@ -221,10 +222,17 @@ pub fn apply_prepared(prepared: Vec<(Rows, &[u64])>) -> (WriteBatch, Vec<TimerUp
                 }
             }
         }
-        net.extend(index);
+        index_ops.extend(index);
         updates.push(timers);
     }
-    for (k, set) in net {
+    // The last change of a key wins: a stable sort keeps commit order
+    // among equal keys (cheaper than a map: most keys change once).
+    index_ops.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut ops = index_ops.into_iter().peekable();
+    while let Some((k, set)) = ops.next() {
+        if ops.peek().is_some_and(|(next, _)| *next == k) {
+            continue;
+        }
         if set {
             b.index_set.push(k);
         } else {
@@ -258,10 +266,13 @@ fn index_rows(e: &Entry, rows: &mut Rows) -> Option<Vec<Vec<u8>>> {
         }
     }
     // Most events move no gauge: they are worked out (names and all) only
-    // when a key they are counted by changed.
+    // when a key they are counted by changed, and from the changed keys
+    // alone unless the customer changed versions.
     if rows.index.iter().any(|(k, _)| index::counts(k)) {
+        let moved = counters::gauge_changes(&e.model, &e.state, &rows.index)
+            .unwrap_or_else(|| counters::gauges(&e.model, &e.state, &e.index_before, &memberships));
         rows.batch.counters.extend(
-            counters::gauges(&e.model, &e.state, &e.index_before, &memberships)
+            moved
                 .into_iter()
                 .map(|(name, delta)| (e.shard, name, delta)),
         );

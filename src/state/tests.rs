@@ -469,3 +469,50 @@ fn a_migration_moves_the_gauges_to_the_target_version() {
     assert!(want.keys().all(|n| n.contains(&format!("\t{}\t", v + 1))));
     assert_eq!(kept(&store, &["state", "open"]), want);
 }
+
+#[test]
+fn the_gauges_worked_out_from_the_changed_keys_equal_those_from_every_key() {
+    let model = saas();
+    let mut c = Customer::new("acme");
+    let entries = [
+        c.event(&model, "crm", "deal_won", T0),
+        c.event(&model, "billing", "payment_succeeded", T0 + MIN),
+        c.fire(&model),
+        c.fire(&model),
+        c.event(&model, "access", "access_granted", T0 + 600 * MIN),
+    ];
+    let mut compared = 0;
+    for (i, e) in entries.iter().enumerate() {
+        let memberships = index::memberships(&e.model, &e.state);
+        let after: Vec<Vec<u8>> = memberships
+            .iter()
+            .map(|(f, since)| index::key(f, *since, e.shard, &e.state.customer))
+            .collect();
+        let mut changed: Vec<(Vec<u8>, bool)> = Vec::new();
+        changed.extend(
+            e.index_before
+                .iter()
+                .filter(|k| !after.contains(k))
+                .map(|k| (k.clone(), false)),
+        );
+        changed.extend(
+            after
+                .iter()
+                .filter(|k| !e.index_before.contains(k))
+                .map(|k| (k.clone(), true)),
+        );
+        let mut every = counters::gauges(&e.model, &e.state, &e.index_before, &memberships);
+        every.sort();
+        match counters::gauge_changes(&e.model, &e.state, &changed) {
+            // The creation sets the version key: every gauge is new.
+            None => assert_eq!(i, 0, "only the creation changes the version key"),
+            Some(mut from_changes) => {
+                from_changes.sort();
+                assert_eq!(from_changes, every, "entry {i}");
+                compared += usize::from(!every.is_empty());
+            }
+        }
+    }
+    // The payment, the breach and the grant each moved gauges.
+    assert!(compared >= 3, "{compared} entries moved gauges");
+}

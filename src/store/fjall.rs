@@ -107,6 +107,39 @@ struct Shared {
 /// big-endian).
 const META_COUNTER: &str = "counter/";
 
+/// A batch's writes, in the order they were made: netted by key before
+/// they reach fjall ([`Writes::netted`]), the last write of a key
+/// winning, so no key reaches fjall twice in one batch.
+#[derive(Default)]
+struct Writes(Vec<Write>);
+
+/// One write: where, and the value (`None`: a removal).
+type Write = ((Part, Vec<u8>), Option<Vec<u8>>);
+
+impl Writes {
+    /// A write (`None`: a removal); a later one of the same key wins.
+    fn insert(&mut self, key: (Part, Vec<u8>), op: Option<Vec<u8>>) {
+        self.0.push((key, op));
+    }
+
+    /// The writes in key order, one per key: the last made. A stable
+    /// sort of a vector, cheaper than a map for a batch of mostly
+    /// distinct keys.
+    fn netted(self) -> impl Iterator<Item = Write> {
+        let mut writes = self.0;
+        writes.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut writes = writes.into_iter().peekable();
+        std::iter::from_fn(move || {
+            loop {
+                let w = writes.next()?;
+                if writes.peek().is_none_or(|next| next.0 != w.0) {
+                    return Some(w);
+                }
+            }
+        })
+    }
+}
+
 /// Which keyspace a netted write goes to (ordered like the batch fields).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Part {
@@ -277,7 +310,7 @@ impl Shared {
     /// seqno survives is not part of its documented contract (today the
     /// memtable keeps the later one), so no key reaches fjall twice.
     fn write(&self, b: WriteBatch) -> Result<()> {
-        let mut ops: BTreeMap<(Part, Vec<u8>), Option<Vec<u8>>> = BTreeMap::new();
+        let mut ops = Writes::default();
         {
             for (shard, customer, record) in b.customers {
                 ops.insert(
@@ -383,7 +416,7 @@ impl Shared {
             }
         }
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
-        for ((part, key), op) in ops {
+        for ((part, key), op) in ops.netted() {
             let keyspace = self.keyspace(part);
             match op {
                 Some(value) => batch.insert(keyspace, key, value),
@@ -476,7 +509,7 @@ impl AgeRun {
     }
 
     /// The run's facts and its age key, into the batch's writes.
-    fn put(self, ops: &mut BTreeMap<(Part, Vec<u8>), Option<Vec<u8>>>) {
+    fn put(self, ops: &mut Writes) {
         let (key, value) = self.entry();
         ops.insert((Part::FactAges, key), Some(value));
         let key = keys::fact(self.shard, &self.customer, self.first);
@@ -968,6 +1001,27 @@ fn open_key(team: &str, escalation_id: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_s_writes_are_netted_to_the_last_write_of_each_key_in_key_order() {
+        let mut w = Writes::default();
+        let k = |part, key: &str| (part, key.as_bytes().to_vec());
+        w.insert(k(Part::Index, "b"), Some(vec![1]));
+        w.insert(k(Part::Customers, "z"), Some(vec![2]));
+        w.insert(k(Part::Index, "a"), None);
+        w.insert(k(Part::Index, "b"), None);
+        w.insert(k(Part::Index, "a"), Some(vec![3]));
+        w.insert(k(Part::Index, "b"), Some(vec![4]));
+        let netted: Vec<_> = w.netted().collect();
+        assert_eq!(
+            netted,
+            vec![
+                (k(Part::Customers, "z"), Some(vec![2])),
+                (k(Part::Index, "a"), Some(vec![3])),
+                (k(Part::Index, "b"), Some(vec![4])),
+            ]
+        );
+    }
 
     /// A fact's bytes in these tests (never starting with a zero byte, as
     /// no `FactRecord` does).
