@@ -166,56 +166,84 @@ impl Counted {
     /// first.
     pub fn name(&self) -> String {
         match self {
-            Counted::Customers { market, version } => format!("customers\t{market}\t{version}"),
+            Counted::Customers { market, version } => {
+                Name::of("customers").word(market).num(*version)
+            }
             Counted::SlaEnded {
                 market,
                 version,
                 outcome,
-            } => format!("sla\t{market}\t{version}\t{outcome}"),
+            } => Name::of("sla").word(market).num(*version).word(outcome),
             Counted::InState {
                 market,
                 version,
                 region,
                 state,
-            } => format!("state\t{market}\t{version}\t{region}\t{state}"),
+            } => Name::of("state")
+                .word(market)
+                .num(*version)
+                .word(region)
+                .word(state),
             Counted::SlaOpen {
                 market,
                 version,
                 sla,
                 status,
-            } => format!("open\t{market}\t{version}\t{sla}\t{status}"),
+            } => Name::of("open")
+                .word(market)
+                .num(*version)
+                .word(sla)
+                .word(status),
             Counted::SlaEndedOn {
                 market,
                 version,
                 sla,
                 outcome,
                 day,
-            } => format!("ended\t{market}\t{version}\t{sla}\t{outcome}\t{day}"),
+            } => Name::of("ended")
+                .word(market)
+                .num(*version)
+                .word(sla)
+                .word(outcome)
+                .num(*day),
             Counted::Elapsed {
                 market,
                 version,
                 sla,
                 day,
                 bucket,
-            } => format!("elapsed\t{market}\t{version}\t{sla}\t{day}\t{bucket}"),
+            } => Name::of("elapsed")
+                .word(market)
+                .num(*version)
+                .word(sla)
+                .num(*day)
+                .num(*bucket),
             Counted::Moved {
                 market,
                 version,
                 region,
                 from,
                 to,
-            } => format!("moved\t{market}\t{version}\t{region}\t{from}\t{to}"),
+            } => Name::of("moved")
+                .word(market)
+                .num(*version)
+                .word(region)
+                .word(from)
+                .word(to),
             Counted::OpenEscalations {
                 market,
                 sla,
                 team,
                 breach,
                 slot,
-            } => {
-                let kind = if *breach { "breach" } else { "tier" };
-                format!("~escalations\t{market}\t{sla}\t{team}\t{kind}\t{slot}")
-            }
+            } => Name::of("~escalations")
+                .word(market)
+                .word(sla)
+                .word(team)
+                .word(if *breach { "breach" } else { "tier" })
+                .num(*slot),
         }
+        .0
     }
 
     /// A counter's name read back; `None` for a name of something else.
@@ -278,6 +306,47 @@ impl Counted {
             },
             _ => return None,
         })
+    }
+}
+
+/// A counter's name being built: words after the kind, each after a
+/// tab (built by hand: names are made for most entries, and `format!`
+/// was a measurable part of ingest).
+struct Name(String);
+
+impl Name {
+    fn of(kind: &str) -> Name {
+        let mut s = String::with_capacity(64);
+        s.push_str(kind);
+        Name(s)
+    }
+
+    fn word(mut self, w: &str) -> Name {
+        self.0.push('\t');
+        self.0.push_str(w);
+        self
+    }
+
+    /// A number in decimal, as `format!("{n}")` writes it.
+    fn num(mut self, n: impl Into<i64>) -> Name {
+        let n: i64 = n.into();
+        self.0.push('\t');
+        if n < 0 {
+            self.0.push('-');
+        }
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        let mut m = n.unsigned_abs();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                break;
+            }
+        }
+        self.0.extend(digits[i..].iter().map(|&d| char::from(d)));
+        self
     }
 }
 
@@ -593,6 +662,31 @@ mod tests {
             assert_eq!(Counted::parse(&c.name()), Some(c));
         }
         assert_eq!(Counted::parse("state\tUS\tx\tr\ts"), None);
+    }
+
+    #[test]
+    fn names_are_the_words_the_store_already_holds() {
+        // Names are store keys: exactly as builds that wrote them with
+        // `format!` did.
+        let ended = Counted::SlaEndedOn {
+            market: "US".into(),
+            version: 1,
+            sla: "first_reply".into(),
+            outcome: "missed".into(),
+            day: -3,
+        };
+        assert_eq!(ended.name(), "ended\tUS\t1\tfirst_reply\tmissed\t-3");
+        let open = Counted::OpenEscalations {
+            market: "BR".into(),
+            sla: "s".into(),
+            team: "t".into(),
+            breach: false,
+            slot: 2_950_000,
+        };
+        assert_eq!(open.name(), "~escalations\tBR\ts\tt\ttier\t2950000");
+        for n in [0, 7, -1, 10, 4_294_967_295, i64::MIN, i64::MAX] {
+            assert_eq!(Name::of("k").num(n).0, format!("k\t{n}"));
+        }
     }
 
     #[test]

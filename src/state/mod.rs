@@ -255,13 +255,17 @@ fn index_rows(e: &Entry, rows: &mut Rows) -> Option<Vec<Vec<u8>>> {
         .iter()
         .map(|(f, since)| index::key(f, *since, e.shard, &e.state.customer))
         .collect();
-    for k in &e.index_before {
-        if !after.contains(k) {
+    // Both lists come in the order `memberships` gives, so a key that
+    // stayed is mostly at the same place in both: looked at first.
+    let holds =
+        |keys: &[Vec<u8>], i: usize, k: &Vec<u8>| keys.get(i) == Some(k) || keys.contains(k);
+    for (i, k) in e.index_before.iter().enumerate() {
+        if !holds(&after, i, k) {
             rows.index.push((k.clone(), false));
         }
     }
-    for k in &after {
-        if !e.index_before.contains(k) {
+    for (i, k) in after.iter().enumerate() {
+        if !holds(&e.index_before, i, k) {
             rows.index.push((k.clone(), true));
         }
     }
