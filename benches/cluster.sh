@@ -79,8 +79,12 @@ loadgen batch --customers "$CUSTOMERS" --batch "$BATCH" --concurrency "$BATCH_CO
   FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12" \
   > "$WORK/statements.txt" 2>/dev/null || true
 
+# Calls in flight at the kill wait out the failover (seconds, retried by
+# loadgen), so more of their events cross a tier coming due than under
+# steady load: those customers are toss-ups, set aside and counted (up
+# to 10% here, 1% in the batch phase); every other one is checked exactly.
 loadgen failover --customers "$TIMER_CUSTOMERS" --batch 100 --concurrency 4 \
-  --failures 100 --failure-kinds never-stopped --seed 3 &
+  --failures 100 --failure-kinds never-stopped --seed 3 --max-set-aside 10 &
 FAILOVER=$!
 sleep "$KILL_AFTER"
 KILLED_AT=$(date +%s.%N)
@@ -98,7 +102,8 @@ f = json.load(open(f"{work}/failover.json"))
 def esc(p):
     e = p["escalations"]
     return (f"{e['expected']:,} expected: {e['missing']} missing, {e['unexpected']} unexpected, "
-            f"{e['duplicated']} duplicated")
+            f"{e['duplicated']} duplicated; {e['set_aside_customers']} of {p['customers']:,} "
+            f"customers set aside as toss-ups")
 rows = [
     ("durable ingest through one node, IngestBatch", ">= half of single-node fjall",
      f"{b['events_per_s']:,.0f} events/s ({b['customers']:,} customers, batch {b['batch']}, "

@@ -91,6 +91,20 @@ pub struct LoadgenArgs {
     /// Customers mid-journey at once, at most.
     #[arg(long, default_value_t = 100_000)]
     pub max_active: usize,
+    /// Tries of one event before it is given up, when the node answers
+    /// UNAVAILABLE, RESOURCE_EXHAUSTED or the like (same event id each
+    /// time; the wait doubles from 20 ms up to 1.28 s). The default, 10,
+    /// rides through a cluster's failover (about 5 s: a lease running
+    /// out and a new owner starting).
+    #[arg(long, default_value_t = 10)]
+    pub attempts: u32,
+    /// Percent of the customers that may be set aside (an event and a
+    /// due tier crossed within the timing the node allows, so either
+    /// order is right) before the check is inconclusive. 1 by default; a
+    /// run that kills a node on purpose holds calls for seconds, and sets
+    /// more aside.
+    #[arg(long, value_name = "PCT", default_value_t = 1.0)]
+    pub max_set_aside: f64,
     /// Customer ids are `lg-RUN-N` (default: a fresh RUN from the clock, so
     /// runs against the same node never share customers).
     #[arg(long, value_name = "RUN")]
@@ -193,8 +207,14 @@ fn check(args: &LoadgenArgs) -> anyhow::Result<()> {
     if !(args.max_wait.is_finite() && args.max_wait >= 0.0) {
         bail!("--max-wait {}: seconds, 0 or more", args.max_wait);
     }
-    if args.concurrency == 0 || args.max_active == 0 {
-        bail!("--concurrency and --max-active must be at least 1");
+    if !(args.max_set_aside.is_finite() && (0.0..=100.0).contains(&args.max_set_aside)) {
+        bail!(
+            "--max-set-aside {}: a percentage, 0 to 100",
+            args.max_set_aside
+        );
+    }
+    if args.concurrency == 0 || args.max_active == 0 || args.attempts == 0 {
+        bail!("--concurrency, --max-active and --attempts must be at least 1");
     }
     Ok(())
 }
@@ -261,7 +281,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
             rate: args.rate,
             max_active: args.max_active,
             prefix: format!("lg-{run_id}-"),
-            attempts: 5,
+            attempts: args.attempts,
             gap: journeys.gap,
         },
         journeys,
@@ -269,6 +289,7 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
         max_wait: Duration((args.max_wait * 1e6) as i64),
         metrics: (!args.metrics.is_empty()).then(|| args.metrics.clone()),
         run_id,
+        max_set_aside_pct: args.max_set_aside,
     };
     let report = loadgen::run(model, channels, config, progress_bar(&args)).await?;
     if args.json {
@@ -281,4 +302,43 @@ pub async fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: LoadgenArgs,
+    }
+
+    /// `check` of the flags as a user types them.
+    fn checked(flags: &[&str]) -> Result<(), String> {
+        let cli = Cli::try_parse_from(std::iter::once("loadgen").chain(flags.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        check(&cli.args).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn retries_and_the_set_aside_allowance_say_what_to_give() {
+        assert_eq!(checked(&["--customers", "10"]), Ok(()));
+        assert_eq!(
+            checked(&[
+                "--customers",
+                "10",
+                "--attempts",
+                "1",
+                "--max-set-aside",
+                "10"
+            ]),
+            Ok(())
+        );
+        let e = checked(&["--customers", "10", "--attempts", "0"]).unwrap_err();
+        assert!(e.contains("--attempts must be at least 1"), "{e}");
+        let e = checked(&["--customers", "10", "--max-set-aside", "150"]).unwrap_err();
+        assert_eq!(e, "--max-set-aside 150: a percentage, 0 to 100");
+    }
 }

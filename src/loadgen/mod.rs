@@ -72,6 +72,9 @@ pub struct Config {
     /// The node's metrics address (host:port), if it is to be sampled.
     pub metrics: Option<String>,
     pub run_id: String,
+    /// The share of customers (percent) that may be set aside as toss-ups
+    /// before the check says too little to pass.
+    pub max_set_aside_pct: f64,
 }
 
 /// Timer lateness assumed before any was measured, and added to the
@@ -299,8 +302,10 @@ fn build_report(
         .iter()
         .map(|(k, n)| (k.as_str(), *n))
         .collect();
-    // More than 1% set aside and the check says too little to pass.
-    let conclusive = set_aside.len() as u64 * 100 <= config.drive.customers;
+    // More set aside than allowed (1% by default) and the check says too
+    // little to pass.
+    let conclusive =
+        set_aside.len() as f64 * 100.0 <= config.drive.customers as f64 * config.max_set_aside_pct;
     let exact =
         cmp.is_exact() && collected.unreadable.is_empty() && mismatches.is_empty() && conclusive;
     Report {
