@@ -257,6 +257,7 @@ def p99_between(name):
 
 rows.insert(7, ("  of it node-side, from due to decided", "", p99_between("handoff_timer_lateness_seconds")))
 rows.insert(8, ("  journal group commit, during the timers phase", "", p99_between("handoff_store_sync_seconds")))
+rows.insert(9, ("  of it node-side, from due to the subscriber's stream", "", p99_between("handoff_escalation_stream_lag_seconds")))
 w0 = max(len(r[0]) for r in rows)
 w1 = max(len(r[1]) for r in rows)
 print(f"\nhandoff load benchmark: reference model scaled by {scale}, results in {work}\n")

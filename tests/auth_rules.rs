@@ -356,6 +356,20 @@ async fn every_rule_allows_its_own_callers_and_denies_the_rest_over_tls() {
 
     // Denials are counted by principal and rule.
     let metrics = node.scrape();
+    // Every tier fired while provisioning and alice were subscribed was
+    // handed to both live streams, each hand-off timed from its due time.
+    let fired = got
+        .iter()
+        .filter(|(_, k)| *k != pb::EscalationKind::Resolved as i32)
+        .count();
+    let lagged = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("handoff_escalation_stream_lag_seconds_count "))
+        .and_then(|n| n.trim().parse::<f64>().ok());
+    assert!(
+        lagged.is_some_and(|n| n >= 2.0 * fired as f64) && fired > 0,
+        "{fired} fired escalations, two live subscribers, stream lag observed {lagged:?} times:\n{metrics}"
+    );
     for (principal, rule) in [
         ("source:billing", "own_events_only"),
         ("team:provisioning", "sources_ingest"),

@@ -20,8 +20,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 
 use super::{InvalidReason, Node, NodeError};
-use crate::engine::EscalationEntry;
+use crate::clock::Clock;
 use crate::engine::model::Severity;
+use crate::engine::{EscalationEntry, EscalationKind, Timestamp};
 use crate::journal::Journal;
 use crate::store::{Store, codec};
 
@@ -173,6 +174,8 @@ impl Node {
         };
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let reader = Reader {
+            live_from: self.clock.now(),
+            clock: self.clock.clone(),
             store: self.store.clone(),
             journal: self.journal.clone(),
             shutdown: self.shutdown.subscribe(),
@@ -222,6 +225,12 @@ struct Reader {
     /// reader delivers from that shard; handed to that event, then reset.
     skipped: Vec<u64>,
     tx: mpsc::Sender<Result<StreamedEscalation, NodeError>>,
+    clock: Arc<dyn Clock>,
+    /// When the subscription began: escalations fired since are live, and
+    /// their lag from due to the stream is measured
+    /// (`handoff_escalation_stream_lag_seconds`); a replay of older ones
+    /// is not.
+    live_from: Timestamp,
 }
 
 impl Reader {
@@ -293,9 +302,21 @@ impl Reader {
                 };
                 // A stop ends the stream even while a slow subscriber
                 // holds the channel full.
+                let lag = (event.entry.kind != EscalationKind::Resolved
+                    && !event.entry.late_attach
+                    && event.entry.fired_at >= self.live_from)
+                    .then_some(event.entry.due);
                 tokio::select! {
                     sent = self.tx.send(Ok(event)) => if sent.is_err() { return Err(()) },
                     _ = self.shutdown.changed() => return Err(()),
+                }
+                // The last hop the node measures of a firing's way to a
+                // monitor (after `handoff_timer_lateness_seconds`, due to
+                // decided): due to handed to the subscriber's stream.
+                if let Some(due) = lag {
+                    let late = (self.clock.now().0 - due.0).max(0);
+                    metrics::histogram!("handoff_escalation_stream_lag_seconds")
+                        .record(late as f64 / 1e6);
                 }
             }
         }
