@@ -165,8 +165,12 @@ struct Lane {
 }
 
 /// Most entries merged into one commit: bounds how long one commit (and
-/// so a firing that arrives during it) takes.
-pub const MAX_GROUP: usize = 2048;
+/// so a firing that arrives during it) takes. Since proposed entries no
+/// longer hold a place in the node's dispatch window, the queue can be
+/// thousands deep under batch ingest; 2,048 and 1,024 were measured
+/// (README, "third round"): more events/s in batch-only runs, but
+/// escalation lateness and unary ingest worse in the load bench.
+pub const MAX_GROUP: usize = 512;
 
 impl LocalJournal {
     /// Starts the committers over `store` for `shards` shards (as many

@@ -66,11 +66,15 @@ pub struct Node {
     /// `max_queued_events` ingest is shed (RESOURCE_EXHAUSTED) before the
     /// queues grow long enough to delay firings.
     queued_events: Arc<tokio::sync::Semaphore>,
-    /// At most [`DISPATCH_WINDOW`] admitted events are with the actors at
-    /// once; the rest wait here, outside the runtime's run queue, so that
-    /// a firing's task is never queued behind thousands of ready ingest
-    /// tasks (with the firing lanes of the router and the journal, this is
-    /// what keeps escalations on time under full ingest).
+    /// At most [`DISPATCH_WINDOW`] admitted events are being routed and
+    /// decided at once (an event leaves the window when its actor has
+    /// proposed it to the journal); the rest wait here, outside the
+    /// runtime's run queue, so that a firing's task is never queued behind
+    /// thousands of ready ingest tasks (with the firing lanes of the router
+    /// and the journal, this is what keeps escalations on time under full
+    /// ingest). Events waiting for their commit are not ready tasks: they
+    /// do not hold a place, so the actors decide the next events while the
+    /// journal commits (`journal::MAX_GROUP` bounds a commit).
     dispatch: Arc<tokio::sync::Semaphore>,
 }
 
@@ -83,9 +87,10 @@ struct Running {
     timers: tokio::task::JoinHandle<()>,
 }
 
-/// Ingested events being decided and committed at once. Enough to fill a
-/// journal group (entries per fsync) many times over; small enough that a
-/// ready firing waits behind few tasks.
+/// Ingested events being routed and decided at once (not counting those
+/// proposed and waiting for their commit). Enough to keep both the actors
+/// and the journal busy; small enough that a ready firing waits behind few
+/// tasks.
 pub const DISPATCH_WINDOW: usize = 512;
 
 /// How often a node re-reads the published versions and the rollout
@@ -429,13 +434,17 @@ impl Node {
         check_malformed(&self.config.limits(), &event, now)
             .map_err(|m| NodeError::Invalid(m.kind.into(), m.message))?;
         let customer = event.customer.clone();
-        let _dispatched = self.dispatch.acquire().await.map_err(|_| {
+        let dispatched = self.dispatch.clone().acquire_owned().await.map_err(|_| {
             NodeError::Unavailable(
                 "the node is shutting down; retry on another node or later".into(),
             )
         })?;
-        self.ask(&customer, |reply| CustomerMsg::Ingest { event, reply })
-            .await
+        self.ask(&customer, |reply| CustomerMsg::Ingest {
+            event,
+            reply,
+            dispatched: Some(dispatched),
+        })
+        .await
     }
 
     /// Ingests many events concurrently; one result each, same order. The

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::ShardMsg;
 use super::context::ShardContext;
@@ -29,6 +30,12 @@ pub enum CustomerMsg {
     Ingest {
         event: Event,
         reply: RpcReplyPort<Result<IngestReply, NodeError>>,
+        /// The event's place in the node's dispatch window
+        /// (`node::DISPATCH_WINDOW`): given back as soon as the decision
+        /// is proposed to the journal, so that the window bounds the
+        /// events being decided (tasks ready to run), not those waiting
+        /// for their commit.
+        dispatched: Option<OwnedSemaphorePermit>,
     },
     /// A timer of this customer came due (from the shard's timer service).
     Timer(Timer),
@@ -150,9 +157,13 @@ impl Actor for CustomerActor {
             }
         }
         match msg {
-            CustomerMsg::Ingest { event, reply } => {
+            CustomerMsg::Ingest {
+                event,
+                reply,
+                dispatched,
+            } => {
                 let started = std::time::Instant::now();
-                let result = self.ingest(&myself, slot, event).await;
+                let result = self.ingest(&myself, slot, event, dispatched).await;
                 metrics::histogram!("handoff_ingest_seconds")
                     .record(started.elapsed().as_secs_f64());
                 let _ = reply.send(result);
@@ -228,6 +239,7 @@ impl CustomerActor {
         myself: &ActorRef<CustomerMsg>,
         slot: &mut CustomerSlot,
         event: Event,
+        dispatched: Option<OwnedSemaphorePermit>,
     ) -> Result<IngestReply, NodeError> {
         let now = self.ctx.clock.now();
         let ctx = &self.ctx;
@@ -252,7 +264,7 @@ impl CustomerActor {
         if slot.state.is_none() {
             slot.model = model.clone();
         }
-        self.commit(myself, slot, d, now, None).await?;
+        self.commit(myself, slot, d, now, None, dispatched).await?;
         let states = slot
             .state
             .as_ref()
@@ -278,7 +290,7 @@ impl CustomerActor {
         );
         let lateness = (now - timer.due).micros().max(0) as f64 / 1e6;
         metrics::histogram!("handoff_timer_lateness_seconds").record(lateness);
-        if let Err(e) = self.commit(myself, slot, d, now, Some(timer)).await {
+        if let Err(e) = self.commit(myself, slot, d, now, Some(timer), None).await {
             // The timer stays in the store; it fires again on restart or
             // when the shard's timer service next refills.
             tracing::warn!(customer = %slot.customer, error = %e, "timer firing not committed");
@@ -304,7 +316,7 @@ impl CustomerActor {
         );
         let allowed = d.allowed == Some(true);
         let (reason, refusal) = (d.reason.clone(), d.refusal);
-        self.commit(myself, slot, d, now, None).await?;
+        self.commit(myself, slot, d, now, None, None).await?;
         let s = slot
             .state
             .as_ref()
@@ -374,7 +386,7 @@ impl CustomerActor {
         // The fact is applied with the target's model; a failed commit
         // stops the actor, so the next message reloads the durable pin.
         slot.model = target;
-        self.commit(myself, slot, d, now, None).await?;
+        self.commit(myself, slot, d, now, None, None).await?;
         Ok(MigrateOutcome::Migrated)
     }
 
@@ -390,6 +402,7 @@ impl CustomerActor {
         d: Decision,
         now: Timestamp,
         fired: Option<Timer>,
+        dispatched: Option<OwnedSemaphorePermit>,
     ) -> Result<(), NodeError> {
         let ctx = &self.ctx;
         let model = slot.model.clone();
@@ -454,7 +467,11 @@ impl CustomerActor {
                 _ => None,
             })
             .collect();
-        match ctx.journal.append(entry).await {
+        let durable = ctx.journal.append(entry);
+        // Proposed: the window's place goes to the next event while this
+        // one waits for its commit.
+        drop(dispatched);
+        match durable.await {
             Ok(appended) => {
                 slot.fact_seq += facts;
                 ctx.timers_changed(appended.timers);
