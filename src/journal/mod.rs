@@ -23,7 +23,7 @@
 //! finds a smaller one appear (no gaps on resume).
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::VecDeque;
 use std::future::Future;

@@ -12,10 +12,10 @@ use crate::store::{MemoryStore, TimerKey, WriteBatch};
 /// A memory store that fails commits while `fail` is set, holds a commit
 /// while `hold` is set (until released), and records every batch.
 #[derive(Default)]
-struct TestStore {
+pub(crate) struct TestStore {
     inner: MemoryStore,
     fail: AtomicBool,
-    hold: Mutex<bool>,
+    pub(crate) hold: Mutex<bool>,
     released: Condvar,
     batches: Mutex<Vec<WriteBatch>>,
     /// A shard whose writes are refused as fenced (its lease moved).
@@ -28,7 +28,7 @@ struct TestStore {
 }
 
 impl TestStore {
-    fn release(&self) {
+    pub(crate) fn release(&self) {
         *self.hold.lock().expect("not poisoned") = false;
         self.released.notify_all();
     }

@@ -483,3 +483,60 @@ async fn ingest_is_shed_once_max_queued_events_are_queued() {
     let (e, set) = deal(20);
     assert!(node.ingest(e, set).await.is_ok());
 }
+
+/// An event proposed to the journal gives its place in the dispatch window
+/// back before it is durable: while the store holds every commit, more
+/// events than the window are decided and proposed, none answered, and
+/// the whole window is free again; once the store lets go, all apply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_waiting_for_their_commit_leave_the_dispatch_window() {
+    let store = Arc::new(crate::journal::tests::TestStore::default());
+    let node = Node::open(
+        NodeConfig {
+            shards: 2,
+            ..NodeConfig::default()
+        },
+        saas(),
+        store.clone(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect("the node opens");
+    *store.hold.lock().expect("not poisoned") = true;
+    let n = DISPATCH_WINDOW + 100;
+    let batch = (0..n)
+        .map(|i| {
+            let id = format!("d{i}");
+            (event(&id, "crm", "deal_won", &format!("c{i}"), "US"), false)
+        })
+        .collect();
+    let mut ingest = std::pin::pin!(node.ingest_batch(batch));
+    // Queued behind the batch's events (the semaphore is fair): granted
+    // only once every one of them has been proposed.
+    let whole_window = tokio::time::timeout(
+        Duration::from_secs(60),
+        node.dispatch.acquire_many(DISPATCH_WINDOW as u32),
+    );
+    let freed = tokio::select! {
+        biased;
+        answered = &mut ingest => Err(format!("answered while the store holds every commit: {answered:?}")),
+        window = whole_window => match window {
+            Ok(permits) => Ok(permits.expect("the semaphore is open")),
+            Err(_) => Err("the window did not free up while the commits were held".to_owned()),
+        },
+    };
+    // Let go before judging: a held commit would keep the journal (and
+    // the test) from ever stopping.
+    store.release();
+    drop(freed.unwrap_or_else(|why| panic!("{why}")));
+    let results = ingest.await.expect("admitted whole");
+    assert_eq!(results.len(), n);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|r| r.outcome == Outcome::Applied)),
+        "{:?}",
+        results.iter().find(|r| r.is_err())
+    );
+    node.shutdown().await;
+}
