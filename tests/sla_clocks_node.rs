@@ -37,10 +37,16 @@ async fn a_paused_ticket_shows_its_clock_and_its_outcome_is_counted() {
     assert_eq!(sla.deadline, None, "no deadline while paused");
     assert!(sla.paused_since.is_some());
     assert!(sla.original_deadline.is_some());
-    let within = |d: &Option<prost_types::Duration>| d.map_or(0, |d| d.seconds);
+    // In nanoseconds: during office hours both halves have a fraction of
+    // a second, and their whole seconds alone add up to one short.
+    let nanos = |d: &Option<prost_types::Duration>| {
+        d.map_or(0, |d| {
+            i128::from(d.seconds) * 1_000_000_000 + i128::from(d.nanos)
+        })
+    };
     assert_eq!(
-        within(&sla.elapsed) + within(&sla.remaining),
-        4 * 3600,
+        nanos(&sla.elapsed) + nanos(&sla.remaining),
+        4 * 3600 * 1_000_000_000,
         "elapsed and remaining add up to the 4 office hours"
     );
 
