@@ -14,6 +14,17 @@
 //! journal's (one caller, one batch per group); the store writes what it is
 //! given on the caller's thread, netted so no key reaches fjall twice.
 //!
+//! **Memtables are freed here, not under fjall's lock.** When a keyspace's
+//! memtable is flushed, fjall's version GC (`SuperVersions::maintenance`,
+//! run with the tree's version-history write lock held) drops the last
+//! reference to it and frees its skip list node by node: 100-250 ms for a
+//! 64 MiB table, during which every insert into that keyspace (which takes
+//! the same lock to find the active memtable) waits, and so did every group
+//! commit and every timer firing behind it. The store holds a reference
+//! of its own to each memtable it has written to ([`Memtables`]), so
+//! fjall's GC only lets go of it, and hands memtables fjall no longer
+//! holds to a thread of its own (`store-free`) that frees them.
+//!
 //! Data directories written by older builds also hold an `idempotency`
 //! keyspace; it is no longer opened (idempotency keys live in the customer
 //! record) and costs nothing.
@@ -101,6 +112,93 @@ struct Shared {
     /// after a failed commit (the store may or may not hold the batch):
     /// read again from the store before it is used.
     counters: std::sync::Mutex<Option<BTreeMap<String, i64>>>,
+    /// Every memtable written to, until fjall no longer holds it.
+    memtables: Memtables,
+}
+
+/// A memtable, held without naming lsm-tree's type.
+type Memtable = Arc<dyn std::any::Any + Send + Sync>;
+
+/// The store's own references to fjall's memtables, so that a flushed
+/// one is freed on the `store-free` thread rather than by fjall's version
+/// GC under the tree's lock (see the module docs). Looked at after every
+/// write: one read of each keyspace's active memtable, no allocation
+/// unless one was rotated.
+struct Memtables {
+    held: std::sync::Mutex<HeldMemtables>,
+    /// To the `store-free` thread; it ends when the store is dropped.
+    free: std::sync::mpsc::Sender<Vec<Memtable>>,
+    /// Memtables freed there so far.
+    #[cfg(test)]
+    freed: Arc<std::sync::atomic::AtomicU64>,
+}
+
+#[derive(Default)]
+struct HeldMemtables {
+    /// Each keyspace's active memtable when last looked at ([`Shared::all`] order).
+    active: Vec<Option<Memtable>>,
+    /// Memtables no longer active, until fjall lets go of them.
+    retired: Vec<Memtable>,
+}
+
+impl Memtables {
+    fn new() -> Memtables {
+        let (free, freeing) = std::sync::mpsc::channel::<Vec<Memtable>>();
+        let freed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = freed.clone();
+        #[cfg(not(test))]
+        drop(freed);
+        let spawned = std::thread::Builder::new()
+            .name("store-free".into())
+            .spawn(move || {
+                for batch in freeing {
+                    let n = batch.len() as u64;
+                    drop(batch);
+                    count.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        if let Err(e) = spawned {
+            // Without the thread, the channel is closed and fjall frees
+            // memtables as before: slower commits during flushes, nothing
+            // wrong.
+            tracing::warn!(error = %e, "cannot start the store-free thread");
+        }
+        Memtables {
+            held: Default::default(),
+            free,
+            #[cfg(test)]
+            freed,
+        }
+    }
+
+    /// Takes a reference to each keyspace's active memtable (after a
+    /// write), and sends those fjall no longer holds to be freed.
+    fn keep(&self, keyspaces: [&Keyspace; 8]) {
+        use fjall::AbstractTree;
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let held = &mut *held;
+        held.active.resize_with(keyspaces.len(), || None);
+        for (slot, keyspace) in held.active.iter_mut().zip(keyspaces) {
+            let active: Memtable = keyspace.tree.active_memtable();
+            if slot.as_ref().is_some_and(|m| Arc::ptr_eq(m, &active)) {
+                continue;
+            }
+            if let Some(old) = slot.replace(active) {
+                held.retired.push(old);
+            }
+        }
+        if held.retired.iter().any(|m| Arc::strong_count(m) == 1) {
+            // Ours alone: fjall has flushed it and let go, and cannot get
+            // it back (it only finds memtables through its versions).
+            let (done, kept) = std::mem::take(&mut held.retired)
+                .into_iter()
+                .partition(|m| Arc::strong_count(m) == 1);
+            held.retired = kept;
+            if let Err(std::sync::mpsc::SendError(done)) = self.free.send(done) {
+                drop(done);
+            }
+        }
+    }
 }
 
 /// Where counters live in the `meta` keyspace (their value: an i64,
@@ -175,9 +273,12 @@ impl FjallStore {
             index: keyspace("customer_index")?,
             meta: keyspace("meta")?,
             counters: Default::default(),
+            memtables: Memtables::new(),
             db,
         };
         shared.check_format(&dir)?;
+        // The memtables replayed from fjall's journal are held too.
+        shared.memtables.keep(shared.all());
         // The counters are read once, at open.
         drop(shared.lock_counters()?);
         Ok(FjallStore {
@@ -426,6 +527,7 @@ impl Shared {
         let committed = batch
             .commit()
             .map_err(|e| StoreError::backend("committing a batch", e));
+        self.memtables.keep(self.all());
         if let Some(slot) = counters.as_deref_mut() {
             match (&committed, slot.as_mut()) {
                 (Ok(()), Some(totals)) => {
@@ -589,7 +691,9 @@ impl FjallStore {
         for (keyspace, key) in keys {
             batch.remove(keyspace, key);
         }
-        batch.commit().map_err(|e| StoreError::backend(op, e))?;
+        let committed = batch.commit().map_err(|e| StoreError::backend(op, e));
+        self.shared.memtables.keep(self.shared.all());
+        committed?;
         Ok(n)
     }
 }
@@ -1049,6 +1153,45 @@ mod tests {
             }
             assert!(rows.len() <= page);
             out.extend(rows.into_iter().map(|(_, c, seq, r)| (c, seq, r)));
+        }
+    }
+
+    /// A flushed memtable is freed by the store's `store-free` thread, so
+    /// fjall's version GC, which holds the tree's lock, never frees one.
+    #[test]
+    fn a_flushed_memtable_is_freed_by_the_store_not_under_fjall_s_lock() {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = FjallStore::open(dir.path()).expect("opens");
+        let write = |i: usize| {
+            let batch = WriteBatch {
+                customers: vec![(0, format!("c{i}"), vec![7u8; 4096])],
+                ..Default::default()
+            };
+            s.commit(batch).expect("commits");
+        };
+        write(0);
+        assert_eq!(s.shared.memtables.freed.load(Ordering::Relaxed), 0);
+        // Rotate as a full memtable would be (fjall's `rotate_memtable`,
+        // public but hidden), and write on: fjall flushes the sealed
+        // memtables and its version GC lets go of them, at a pace of its
+        // own (a GC keeps versions a while), with nothing to wait on.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut i = 1;
+        while s.shared.memtables.freed.load(Ordering::Relaxed) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{i} memtables rotated and flushed, none freed by the store in a minute"
+            );
+            s.shared.customers.rotate_memtable().expect("rotates");
+            write(i);
+            i += 1;
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(s.shared.customers.disk_space() > 0, "flushed to a table");
+        // Every record is still there.
+        for c in 0..i {
+            assert!(s.customer(0, &format!("c{c}")).expect("reads").is_some());
         }
     }
 
