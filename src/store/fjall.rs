@@ -158,9 +158,9 @@ impl Memtables {
                 }
             });
         if let Err(e) = spawned {
-            // Without the thread, the channel is closed and fjall frees
-            // memtables as before: slower commits during flushes, nothing
-            // wrong.
+            // Without the thread the channel is closed, and `keep` frees
+            // the memtables on the writer's thread (outside fjall's lock,
+            // but in the committer's time): slower, nothing wrong.
             tracing::warn!(error = %e, "cannot start the store-free thread");
         }
         Memtables {
