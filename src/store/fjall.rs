@@ -135,8 +135,8 @@ struct Memtables {
 
 #[derive(Default)]
 struct HeldMemtables {
-    /// Each keyspace's active memtable when last looked at ([`Shared::all`] order).
-    active: Vec<Option<Memtable>>,
+    /// Each keyspace's active memtable when last looked at, by keyspace id.
+    active: Vec<(u64, Memtable)>,
     /// Memtables no longer active, until fjall lets go of them.
     retired: Vec<Memtable>,
 }
@@ -171,20 +171,21 @@ impl Memtables {
         }
     }
 
-    /// Takes a reference to each keyspace's active memtable (after a
-    /// write), and sends those fjall no longer holds to be freed.
-    fn keep(&self, keyspaces: [&Keyspace; 8]) {
+    /// Takes a reference to the active memtable of each keyspace just
+    /// `written` to (only those: looking at one takes its version lock,
+    /// which fjall may hold while it persists a version), and sends the
+    /// memtables fjall no longer holds to be freed.
+    fn keep<'a>(&self, written: impl IntoIterator<Item = &'a Keyspace>) {
         use fjall::AbstractTree;
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         let held = &mut *held;
-        held.active.resize_with(keyspaces.len(), || None);
-        for (slot, keyspace) in held.active.iter_mut().zip(keyspaces) {
+        for keyspace in written {
             let active: Memtable = keyspace.tree.active_memtable();
-            if slot.as_ref().is_some_and(|m| Arc::ptr_eq(m, &active)) {
-                continue;
-            }
-            if let Some(old) = slot.replace(active) {
-                held.retired.push(old);
+            let id = keyspace.id();
+            match held.active.iter_mut().find(|(k, _)| *k == id) {
+                Some((_, m)) if Arc::ptr_eq(m, &active) => {}
+                Some((_, m)) => held.retired.push(std::mem::replace(m, active)),
+                None => held.active.push((id, active)),
             }
         }
         if held.retired.iter().any(|m| Arc::strong_count(m) == 1) {
@@ -277,7 +278,7 @@ impl FjallStore {
             db,
         };
         shared.check_format(&dir)?;
-        // The memtables replayed from fjall's journal are held too.
+        // The active memtables, replayed from fjall's journal, are held too.
         shared.memtables.keep(shared.all());
         // The counters are read once, at open.
         drop(shared.lock_counters()?);
@@ -316,6 +317,8 @@ impl FjallStore {
                 .rotate_memtable_and_wait()
                 .map_err(|e| StoreError::backend("writing memtables to tables", e))?;
         }
+        // The flushed memtables go now, not at the next write.
+        self.shared.memtables.keep(self.shared.all());
         Ok(())
     }
 }
@@ -517,7 +520,12 @@ impl Shared {
             }
         }
         let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+        // The keyspaces written, each once (the writes come in part order).
+        let mut written: Vec<Part> = Vec::with_capacity(8);
         for ((part, key), op) in ops.netted() {
+            if written.last() != Some(&part) {
+                written.push(part);
+            }
             let keyspace = self.keyspace(part);
             match op {
                 Some(value) => batch.insert(keyspace, key, value),
@@ -527,7 +535,8 @@ impl Shared {
         let committed = batch
             .commit()
             .map_err(|e| StoreError::backend("committing a batch", e));
-        self.memtables.keep(self.all());
+        self.memtables
+            .keep(written.into_iter().map(|p| self.keyspace(p)));
         if let Some(slot) = counters.as_deref_mut() {
             match (&committed, slot.as_mut()) {
                 (Ok(()), Some(totals)) => {
@@ -688,11 +697,15 @@ impl FjallStore {
             .db
             .batch()
             .durability(Some(PersistMode::SyncAll));
+        let mut written: Vec<&Keyspace> = Vec::new();
         for (keyspace, key) in keys {
+            if !written.iter().any(|w| w.id() == keyspace.id()) {
+                written.push(keyspace);
+            }
             batch.remove(keyspace, key);
         }
         let committed = batch.commit().map_err(|e| StoreError::backend(op, e));
-        self.shared.memtables.keep(self.shared.all());
+        self.shared.memtables.keep(written);
         committed?;
         Ok(n)
     }
@@ -915,9 +928,11 @@ impl Store for FjallStore {
             n += end - first + 1;
         }
         if n > 0 {
-            batch
+            let committed = batch
                 .commit()
-                .map_err(|e| StoreError::backend("pruning facts", e))?;
+                .map_err(|e| StoreError::backend("pruning facts", e));
+            self.shared.memtables.keep([ages, facts]);
+            committed?;
         }
         Ok(n)
     }
