@@ -12,16 +12,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::{
-    NodeProcess, event, eventually, eventually_blocking, fast_model, fresh_dir, ingest, root,
-};
+use common::{NodeProcess, event, eventually, fast_model, fresh_dir, ingest, root};
 use handoff::api::pb;
 use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
@@ -44,6 +42,8 @@ struct Browser {
     child: Child,
     /// The DevTools endpoint, `127.0.0.1:PORT`.
     devtools: String,
+    /// The browser's own DevTools socket, `ws://127.0.0.1:PORT/devtools/browser/ID`.
+    browser: String,
 }
 
 impl Browser {
@@ -76,38 +76,37 @@ impl Browser {
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !sent && let Some(rest) = line.split("DevTools listening on ws://").nth(1) {
-                    let _ = tx.send(rest.split('/').next().unwrap_or_default().to_owned());
+                if !sent && let Some(rest) = line.split("DevTools listening on ").nth(1) {
+                    let _ = tx.send(rest.trim().to_owned());
                     sent = true;
                 }
             }
         });
-        let devtools = rx
+        let browser = rx
             .recv_timeout(PAGE_WAIT)
             .expect("chromium prints its DevTools address within a minute");
-        Browser { child, devtools }
+        let devtools = browser
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_else(|| panic!("a DevTools address: {browser}"))
+            .to_owned();
+        Browser {
+            child,
+            devtools,
+            browser,
+        }
     }
 
-    /// The DevTools WebSocket of the browser's first page.
+    /// A new page (a tab the browser opens when asked, so there is
+    /// nothing to wait for), and a DevTools session with it.
     fn page(&self) -> Cdp {
-        let url = eventually_blocking(PAGE_WAIT, "a page target", || {
-            let list = http_get(&self.devtools, "/json/list");
-            let targets: Value = serde_json::from_str(&list).unwrap_or(Value::Null);
-            targets
-                .as_array()
-                .and_then(|t| {
-                    t.iter()
-                        .find(|t| t["type"] == "page")
-                        .and_then(|t| t["webSocketDebuggerUrl"].as_str())
-                        .map(str::to_owned)
-                })
-                .ok_or(list)
-        });
-        let (mut ws, _) = tungstenite::connect(url.as_str()).expect("the page's DevTools socket");
-        if let MaybeTlsStream::Plain(s) = ws.get_mut() {
-            s.set_read_timeout(Some(PAGE_WAIT)).expect("a read timeout");
-        }
-        Cdp { ws, next: 0 }
+        let mut browser = Cdp::connect(&self.browser);
+        let target = browser.call("Target.createTarget", json!({ "url": "about:blank" }));
+        let id = target["targetId"].as_str().expect("a target id");
+        let mut page = Cdp::connect(&format!("ws://{}/devtools/page/{id}", self.devtools));
+        // Announces each new document's JavaScript context (`wait_for`).
+        page.call("Runtime.enable", json!({}));
+        page
     }
 }
 
@@ -119,68 +118,75 @@ impl Drop for Browser {
     }
 }
 
-/// A plain HTTP/1.1 GET's body, read to its Content-Length (the
-/// DevTools server refuses HTTP/1.0 and keeps the connection open).
-fn http_get(addr: &str, path: &str) -> String {
-    let Ok(mut conn) = TcpStream::connect(addr) else {
-        return String::new();
-    };
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if conn.write_all(request.as_bytes()).is_err() {
-        return String::new();
-    }
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let length = head.lines().find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.eq_ignore_ascii_case("content-length")
-                    .then(|| v.trim().parse::<usize>().ok())
-                    .flatten()
-            });
-            if length.is_some_and(|n| body.len() >= n) {
-                return body.to_owned();
-            }
-        }
-        match conn.read(&mut buf) {
-            Ok(0) | Err(_) => return String::new(),
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
 /// A Chrome DevTools Protocol session with one page.
 struct Cdp {
     ws: WebSocket<MaybeTlsStream<TcpStream>>,
     next: u64,
+    /// How many JavaScript contexts the page has announced
+    /// (`Runtime.executionContextCreated`: one per document loaded).
+    contexts: u64,
 }
 
 impl Cdp {
+    fn connect(url: &str) -> Cdp {
+        let (mut ws, _) =
+            tungstenite::connect(url).unwrap_or_else(|e| panic!("DevTools socket {url}: {e}"));
+        if let MaybeTlsStream::Plain(s) = ws.get_mut() {
+            s.set_read_timeout(Some(PAGE_WAIT)).expect("a read timeout");
+        }
+        Cdp {
+            ws,
+            next: 0,
+            contexts: 0,
+        }
+    }
+
     /// Calls `method` and returns its result (events in between are
     /// skipped); a protocol error fails the test.
     fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send(method, params);
+        match self.answer(id) {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => panic!("{method} failed: {e}"),
+            Err(e) => panic!("waiting for {method}: {e}"),
+        }
+    }
+
+    /// Sends a call; its id.
+    fn send(&mut self, method: &str, params: Value) -> u64 {
         self.next += 1;
-        let id = self.next;
-        let text = json!({ "id": id, "method": method, "params": params }).to_string();
+        let text = json!({ "id": self.next, "method": method, "params": params }).to_string();
         self.ws
             .send(Message::text(text))
             .unwrap_or_else(|e| panic!("sending {method}: {e}"));
+        self.next
+    }
+
+    /// The answer to call `id`: its result or the protocol's error; `Err`
+    /// if the socket failed or nothing came within `PAGE_WAIT`.
+    fn answer(&mut self, id: u64) -> Result<Result<Value, Value>, tungstenite::Error> {
         loop {
-            let message = self
-                .ws
-                .read()
-                .unwrap_or_else(|e| panic!("waiting for {method}: {e}"));
-            let Message::Text(text) = message else {
+            let v = self.read()?;
+            if v["id"] == id {
+                return Ok(match v.get("error") {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(v["result"].clone()),
+                });
+            }
+        }
+    }
+
+    /// The next message (an answer or an event), counting new contexts.
+    fn read(&mut self) -> Result<Value, tungstenite::Error> {
+        loop {
+            let Message::Text(text) = self.ws.read()? else {
                 continue;
             };
             let v: Value = serde_json::from_str(text.as_str()).expect("CDP sends JSON");
-            if v["id"] == id {
-                assert!(v.get("error").is_none(), "{method} failed: {v}");
-                return v["result"].clone();
+            if v["method"] == "Runtime.executionContextCreated" {
+                self.contexts += 1;
             }
+            return Ok(v);
         }
     }
 
@@ -197,17 +203,54 @@ impl Cdp {
         r["result"]["value"].clone()
     }
 
-    /// Polls `expression` until it is true.
+    /// Waits until `expression` (about the document and its location) is
+    /// true. The page itself waits: a promise that looks again whenever
+    /// the document changes (`MutationObserver`) or loads further
+    /// (`readystatechange`), resolved when it holds. A navigation destroys
+    /// the document the promise waited in; it is then set up again in the
+    /// next one, once the page announces its context. The socket's read
+    /// timeout (`PAGE_WAIT`) bounds the wait.
     fn wait_for(&mut self, expression: &str, what: &str) {
-        eventually_blocking(PAGE_WAIT, what, || {
-            if self.eval(expression) == Value::Bool(true) {
-                return Ok(());
+        let script = format!(
+            "new Promise((resolve) => {{
+                const holds = () => {{ try {{ return ({expression}) === true; }} catch (_) {{ return false; }} }};
+                const observer = new MutationObserver(() => look());
+                const look = () => {{ if (holds()) {{ observer.disconnect(); resolve(true); }} }};
+                observer.observe(document, {{ subtree: true, childList: true, characterData: true, attributes: true }});
+                document.addEventListener('readystatechange', look);
+                look();
+            }})"
+        );
+        let timed_out = |page: &mut Cdp, e: tungstenite::Error| -> ! {
+            let text = page.eval("document.body ? document.body.innerText.slice(0, 2000) : ''");
+            panic!("waiting for {what} ({e}): `{expression}` stayed false; the page says: {text}")
+        };
+        loop {
+            let contexts = self.contexts;
+            let id = self.send(
+                "Runtime.evaluate",
+                json!({ "expression": script, "awaitPromise": true, "returnByValue": true }),
+            );
+            match self.answer(id) {
+                Ok(Ok(r)) if r["result"]["value"] == Value::Bool(true) => return,
+                Ok(Ok(r)) => panic!("waiting for {what}: `{expression}` threw: {r}"),
+                // The document went away under the promise (a navigation):
+                // wait in the next one.
+                Ok(Err(e)) => {
+                    let message = e["message"].as_str().unwrap_or_default();
+                    assert!(
+                        message.contains("context") || message.contains("navigated"),
+                        "waiting for {what}: {e}"
+                    );
+                    while self.contexts == contexts {
+                        if let Err(e) = self.read() {
+                            timed_out(self, e);
+                        }
+                    }
+                }
+                Err(e) => timed_out(self, e),
             }
-            Err(format!(
-                "`{expression}` stayed false; the page says: {}",
-                self.eval("document.body ? document.body.innerText.slice(0, 2000) : ''")
-            ))
-        })
+        }
     }
 
     fn open(&mut self, url: &str) {

@@ -334,27 +334,6 @@ where
     }
 }
 
-/// [`eventually`] for code that is not async (a blocking client such as
-/// the browser test's DevTools socket): polls `check` every 100 ms until
-/// it returns `Some`, or panics after `within` with `what` and what the
-/// last check said (`Err`).
-pub fn eventually_blocking<T>(
-    within: Duration,
-    what: &str,
-    mut check: impl FnMut() -> Result<T, String>,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        match check() {
-            Ok(v) => return v,
-            Err(last) if Instant::now() > deadline => {
-                panic!("timed out after {within:?} waiting for {what}: {last}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
-
 /// Runs a command to completion with its output captured; kills it and
 /// panics if it runs for longer than `limit`.
 pub fn run_with_limit(cmd: &mut Command, limit: Duration) -> std::process::Output {
