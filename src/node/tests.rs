@@ -28,14 +28,14 @@ fn event(id: &str, source: &str, ty: &str, customer: &str, market: &str) -> Even
 }
 
 async fn node(config: NodeConfig) -> Node {
-    Node::open(
-        config,
-        saas(),
-        Arc::new(MemoryStore::new()),
-        Arc::new(SystemClock),
-    )
-    .await
-    .expect("the node opens")
+    node_on(config, Arc::new(MemoryStore::new()), Arc::new(SystemClock)).await
+}
+
+/// A node of the reference model on `store`, reading the time from `clock`.
+async fn node_on(config: NodeConfig, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Node {
+    Node::open(config, saas(), store, clock)
+        .await
+        .expect("the node opens")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,14 +153,12 @@ async fn idempotency_keys_are_forgotten_after_the_retention_window() {
         idempotency_retention: ModelDuration::from_secs(86_400),
         ..NodeConfig::default()
     };
-    let node = Node::open(
+    let node = node_on(
         config,
-        saas(),
         Arc::new(MemoryStore::new()),
         Arc::new(clock.clone()),
     )
-    .await
-    .expect("the node opens");
+    .await;
     let deal = || event("d1", "crm", "deal_won", "c1", "US");
     assert_eq!(
         node.ingest(deal(), false).await.expect("ok").outcome,
@@ -242,18 +240,16 @@ async fn the_escalation_log_is_pruned_past_retention_and_gaps_are_reported() {
     let clock = ManualClock::new(t0);
     let at_day = |d: i64| clock.set(t0 + ModelDuration::from_secs(d * DAY));
     let store = Arc::new(MemoryStore::new());
-    let node = Node::open(
+    let node = node_on(
         NodeConfig {
             shards: 1,
             escalation_retention: ModelDuration::from_secs(30 * DAY),
             ..NodeConfig::default()
         },
-        saas(),
         store.clone(),
         Arc::new(clock.clone()),
     )
-    .await
-    .expect("the node opens");
+    .await;
     let log = || -> Vec<u64> {
         store
             .escalations(0, None, 100)
@@ -342,17 +338,15 @@ async fn the_escalation_log_is_pruned_past_retention_and_gaps_are_reported() {
     assert_eq!(log(), vec![6]);
     node.shutdown().await;
     drop(node);
-    let node = Node::open(
+    let node = node_on(
         NodeConfig {
             shards: 1,
             ..NodeConfig::default()
         },
-        saas(),
         store.clone(),
         Arc::new(clock.clone()),
     )
-    .await
-    .expect("the node reopens");
+    .await;
     let (_, mut live) = node
         .subscribe(EscalationFilter::default(), "")
         .expect("subscribes");
@@ -369,18 +363,16 @@ async fn facts_decided_before_fact_retention_are_pruned_and_newer_ones_kept() {
     let clock = ManualClock::new(t0);
     let at_day = |d: i64| clock.set(t0 + ModelDuration::from_secs(d * DAY));
     let store = Arc::new(MemoryStore::new());
-    let node = Node::open(
+    let node = node_on(
         NodeConfig {
             shards: 2,
             fact_retention: ModelDuration::from_secs(100 * DAY),
             ..NodeConfig::default()
         },
-        saas(),
         store.clone(),
         Arc::new(clock.clone()),
     )
-    .await
-    .expect("the node opens");
+    .await;
     let last = |customer: &str| {
         store
             .last_fact_seq(node.shard_of(customer), customer)
@@ -491,17 +483,15 @@ async fn ingest_is_shed_once_max_queued_events_are_queued() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_waiting_for_their_commit_leave_the_dispatch_window() {
     let store = Arc::new(crate::journal::tests::TestStore::default());
-    let node = Node::open(
+    let node = node_on(
         NodeConfig {
             shards: 2,
             ..NodeConfig::default()
         },
-        saas(),
         store.clone(),
         Arc::new(SystemClock),
     )
-    .await
-    .expect("the node opens");
+    .await;
     *store.hold.lock().expect("not poisoned") = true;
     let n = DISPATCH_WINDOW + 100;
     let batch = (0..n)
