@@ -46,7 +46,7 @@ fn step(
     );
     let index_before = state
         .as_ref()
-        .map(|s| index::keys(model, shard, s))
+        .map(|s| index::memberships(model, s))
         .unwrap_or_default();
     let name = match &input {
         Input::Event(e) => e.customer.clone(),

@@ -56,7 +56,7 @@ fn entries(model: &Model, n: usize) -> Vec<Entry> {
             );
             let index_before = state
                 .as_ref()
-                .map(|s| handoff::state::index::keys(model, (i % 16) as u32, s))
+                .map(|s| handoff::state::index::memberships(model, s))
                 .unwrap_or_default();
             let mut s = state
                 .take()

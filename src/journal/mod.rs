@@ -49,8 +49,8 @@ pub struct Appended {
     pub timers: TimerUpdate,
     /// The customer's state, lent with the entry.
     pub state: CustomerState,
-    /// Its query index keys now ([`Entry::index_after`]).
-    pub index: Option<Vec<Vec<u8>>>,
+    /// Its query index memberships now ([`Entry::index_after`]).
+    pub index: Option<crate::state::Memberships>,
 }
 
 pub type AppendFuture = Pin<Box<dyn Future<Output = Result<Appended, StoreError>> + Send>>;

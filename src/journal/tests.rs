@@ -402,9 +402,9 @@ async fn the_answer_carries_the_customer_s_index_keys_after_the_entry() {
         c.event(&model, "billing", "payment_succeeded", T0 + MIN),
     ] {
         let appended = journal.append(entry).await.expect("durable");
-        let keys = crate::state::index::keys(&model, 3, &appended.state);
-        assert!(!keys.is_empty());
-        assert_eq!(appended.index, Some(keys));
+        let memberships = crate::state::index::memberships(&model, &appended.state);
+        assert!(!memberships.is_empty());
+        assert_eq!(appended.index, Some(memberships));
     }
     // A firing with no facts changes no keys and says so (`None`): the
     // actor keeps the keys it has.

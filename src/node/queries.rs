@@ -4,8 +4,9 @@
 //!
 //! The indexes are `state::index`'s: written with the facts, so a page is
 //! exact at the moment it is read. A query scans the family of its most
-//! selective filter ([`Query::primary`]) in the order of when customers
-//! entered it, reads each customer found there, and keeps it if the key is
+//! selective filter ([`Query::scans`]; an owner's is the families of the
+//! states it owns, merged) in the order of when customers entered it,
+//! reads each customer found there, and keeps it if the key is
 //! still the customer's (a record is the truth; an index key never
 //! outlives its customer's state for longer than a commit) and every other
 //! filter holds. The work per page is bounded (at most [`SCAN_BUDGET`]
@@ -41,8 +42,9 @@ const TOKEN_VERSION: u8 = 1;
 
 /// The meta key that says which index layout every customer has keys of.
 pub const INDEX_VERSION_KEY: &str = "index_version";
-/// The index layout this build writes.
-pub const INDEX_VERSION: u32 = 1;
+/// The index layout this build writes: 2 since owners have no family of
+/// their own (layout 1's owner keys are removed at start).
+pub const INDEX_VERSION: u32 = 2;
 
 /// A `ListCustomers` request, with names as the caller gave them; empty
 /// (zero) fields do not filter.
@@ -296,6 +298,12 @@ pub fn summary(model: &Model, s: &CustomerState, since: Timestamp) -> CustomerSu
 }
 
 /// One page of `q` from the store, resuming after the token's key.
+///
+/// The scanned families (one, or an owner's states) are read `want` keys
+/// at a time each and merged in the query's order by what follows their
+/// prefixes (`since | shard | customer`); only keys that no family's
+/// unread keys can come before are taken. A customer found twice at the
+/// same instant (an owner's two regions) is listed once.
 pub fn list(
     model: &Model,
     store: &dyn Store,
@@ -303,22 +311,55 @@ pub fn list(
     limit: usize,
     page_token: &str,
 ) -> Result<CustomerPage, NodeError> {
-    let (mut low, mut high) = if page_token.is_empty() {
-        q.range()
+    let mut scans = if page_token.is_empty() {
+        q.start(model)
     } else {
         let last = decode_token(page_token).ok_or_else(bad_token)?;
-        q.resume(&last).ok_or_else(bad_token)?
+        q.resume(model, &last).ok_or_else(bad_token)?
     };
-    let prefix_len = q.primary().prefix().len();
+    let prefix_lens: Vec<usize> = scans.iter().map(|s| s.family.prefix().len()).collect();
+    // In the query's order, `a` before `b`.
+    let before = |a: &[u8], b: &[u8]| if q.oldest_first { a < b } else { a > b };
     let mut page = CustomerPage::default();
     let mut examined = 0usize;
+    let mut previous: Option<Vec<u8>> = None;
     loop {
         let want = (limit - page.customers.len()).min(SCAN_BUDGET - examined);
-        let keys = store.index_keys(&low, &high, !q.oldest_first, want)?;
-        let exhausted = keys.len() < want;
-        for key in &keys {
+        let mut found: Vec<(usize, Vec<u8>)> = Vec::new();
+        // The last key read of a family that may have more: nothing after
+        // the earliest of these is taken yet.
+        let mut bound: Option<Vec<u8>> = None;
+        for (i, s) in scans.iter().enumerate() {
+            let keys = store.index_keys(&s.low, &s.high, !q.oldest_first, want)?;
+            if keys.len() == want {
+                let last = &keys[want - 1][prefix_lens[i]..];
+                if bound.as_deref().is_none_or(|b| before(last, b)) {
+                    bound = Some(last.to_vec());
+                }
+            }
+            found.extend(keys.into_iter().map(|k| (i, k)));
+        }
+        let rest = |(i, k): &(usize, Vec<u8>)| k[prefix_lens[*i]..].to_vec();
+        found.sort_by_cached_key(|f| rest(f));
+        if !q.oldest_first {
+            found.reverse();
+        }
+        if let Some(b) = &bound {
+            found.retain(|f| !before(b, &rest(f)));
+        }
+        let mut taken = 0usize;
+        for (i, key) in &found {
+            if page.customers.len() == limit || examined >= SCAN_BUDGET {
+                break;
+            }
             examined += 1;
-            let Some(parts) = index::parse(key, prefix_len) else {
+            taken += 1;
+            let tail = &key[prefix_lens[*i]..];
+            if previous.as_deref() == Some(tail) {
+                continue;
+            }
+            previous = Some(tail.to_vec());
+            let Some(parts) = index::parse(key, prefix_lens[*i]) else {
                 return Err(crate::store::StoreError::corrupt(
                     "customer index key",
                     "it does not parse",
@@ -329,29 +370,28 @@ pub fn list(
                 continue;
             };
             let s = codec::decode_customer(&bytes)?;
-            if q.matches(&index::memberships(model, &s), parts.since) {
+            if q.matches(model, &s, &scans[*i].family, parts.since) {
                 page.customers.push(summary(model, &s, parts.since));
             }
         }
-        if let Some(last) = keys.last() {
-            if q.oldest_first {
-                low = last.clone();
-                low.push(0);
-            } else {
-                high = last.clone();
-            }
+        let last = taken.checked_sub(1).map(|n| found[n].clone());
+        if let Some((i, key)) = &last {
+            q.advance(&mut scans, &key[prefix_lens[*i]..]);
         }
-        if exhausted {
+        if bound.is_none() && taken == found.len() {
             return Ok(page);
         }
         if page.customers.len() == limit || examined >= SCAN_BUDGET {
             // A token only if there is more to read.
-            if !store
-                .index_keys(&low, &high, !q.oldest_first, 1)?
-                .is_empty()
-            {
-                let last = keys.last().expect("not exhausted: at least one key read");
-                page.next_page_token = Some(encode_token(last));
+            let mut more = false;
+            for s in &scans {
+                more = more
+                    || !store
+                        .index_keys(&s.low, &s.high, !q.oldest_first, 1)?
+                        .is_empty();
+            }
+            if let (true, Some((_, key))) = (more, &last) {
+                page.next_page_token = Some(encode_token(key));
             }
             return Ok(page);
         }
@@ -362,8 +402,36 @@ pub fn list(
 /// once: skipped when the `index_version` meta key says it is done.
 /// Returns how many customers it indexed. Run at start, before the node
 /// takes writes: the keys are computed from each record as it is.
+///
+/// A store already indexed has the keys of families no longer written
+/// removed instead ([`index::RETIRED`]; all its customers have keys of
+/// every family still written), at every start: a node of an older
+/// layout may have written some during a rolling upgrade, and when there
+/// are none it costs one empty range read per retired family.
 pub fn backfill(versions: &Versions, store: &dyn Store) -> Result<u64, crate::store::StoreError> {
-    if store.meta(INDEX_VERSION_KEY)?.is_some() {
+    let done =
+        |store: &dyn Store| store.put_meta(INDEX_VERSION_KEY, INDEX_VERSION.to_be_bytes().to_vec());
+    if let Some(layout) = store.meta(INDEX_VERSION_KEY)? {
+        let layout = <[u8; 4]>::try_from(layout.as_slice())
+            .map(u32::from_be_bytes)
+            .map_err(|_| {
+                crate::store::StoreError::corrupt("the index_version meta key", "not 4 bytes")
+            })?;
+        for (low, high) in index::RETIRED {
+            loop {
+                let keys = store.index_keys(low, high, false, 10_000)?;
+                if keys.is_empty() {
+                    break;
+                }
+                store.commit(WriteBatch {
+                    index_cleared: keys,
+                    ..WriteBatch::default()
+                })?;
+            }
+        }
+        if layout < INDEX_VERSION {
+            done(store)?;
+        }
         return Ok(0);
     }
     let mut batch = WriteBatch::default();
@@ -378,7 +446,7 @@ pub fn backfill(versions: &Versions, store: &dyn Store) -> Result<u64, crate::st
     if !batch.is_empty() {
         store.commit(batch)?;
     }
-    store.put_meta(INDEX_VERSION_KEY, INDEX_VERSION.to_be_bytes().to_vec())?;
+    done(store)?;
     Ok(n)
 }
 
@@ -623,6 +691,130 @@ mod tests {
         let versions = Versions::open(fresh.clone(), &model).expect("opens the versions");
         assert_eq!(backfill(&versions, &*fresh).expect("nothing to do"), 0);
         assert!(fresh.meta(INDEX_VERSION_KEY).expect("reads").is_some());
+    }
+
+    #[test]
+    fn an_owner_lists_each_customer_once_at_its_earliest_owned_region() {
+        // Support owns the billing region too: every customer is in two
+        // of its states. Those only created are in both since their
+        // creation (a tie: listed once).
+        let text = crate::state::testing::SAAS
+            .replace("default_owner = \"billing\"", "default_owner = \"support\"");
+        let model = crate::engine::model::load("examples/saas.toml", &text).expect("loads");
+        let store = MemoryStore::new();
+        fill(&model, &store, 30, true);
+        for i in 0..5 {
+            let mut c = Customer::new(&format!("new{i}"));
+            let won = c.event(&model, "crm", "deal_won", T0 + 100 * MIN);
+            let (batch, _) = apply_committed(&[Committed {
+                entry: &won,
+                escalation_seqs: &[],
+            }]);
+            store.commit(batch).expect("commits");
+        }
+        let team = model.team("support").expect("declared");
+        let mut want: Vec<(Timestamp, u32, String)> = Vec::new();
+        each_customer(&store, |shard, s| {
+            if let Some((_, since)) = index::owners(&model, s).iter().find(|(t, _)| *t == team) {
+                want.push((*since, shard, s.customer.to_string()));
+            }
+            Ok(())
+        })
+        .expect("reads");
+        assert_eq!(want.len(), 35);
+        want.sort();
+        let oldest: Vec<String> = want.into_iter().map(|w| w.2).collect();
+        let mut q = resolve(
+            &model,
+            &ListRequest {
+                owner: "support".into(),
+                ..ListRequest::default()
+            },
+            Timestamp(T0),
+        )
+        .expect("valid");
+        assert_eq!(
+            q.scans(&model).len(),
+            6,
+            "three billing and three support states"
+        );
+        for limit in [1, 4, 30] {
+            q.oldest_first = true;
+            assert_eq!(
+                all_pages(&model, &store, &q, limit),
+                oldest,
+                "limit {limit}"
+            );
+            q.oldest_first = false;
+            let mut newest = oldest.clone();
+            newest.reverse();
+            assert_eq!(
+                all_pages(&model, &store, &q, limit),
+                newest,
+                "limit {limit}"
+            );
+        }
+        // A team that owns none of them lists nobody.
+        let none = resolve(
+            &model,
+            &ListRequest {
+                owner: "marketing".into(),
+                ..ListRequest::default()
+            },
+            Timestamp(T0),
+        )
+        .expect("valid");
+        assert!(all_pages(&model, &store, &none, 10).is_empty());
+    }
+
+    #[test]
+    fn a_store_of_the_first_layout_loses_its_owner_keys_once() {
+        let model = saas();
+        let store = std::sync::Arc::new(MemoryStore::new());
+        let versions = Versions::open(store.clone(), &model).expect("opens the versions");
+        fill(&model, &*store, 3, true);
+        let kept = store.index_keys(&[0], &[0xFF], false, 1000).expect("scans");
+        // What layout 1 wrote besides: a key per owner team.
+        let owner_keys: Vec<Vec<u8>> = (0..3u8)
+            .map(|i| {
+                [
+                    &[5u8, 0, i][..],
+                    &[0x80, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 3, b'c'],
+                ]
+                .concat()
+            })
+            .collect();
+        store
+            .commit(WriteBatch {
+                index_set: owner_keys.clone(),
+                ..WriteBatch::default()
+            })
+            .expect("commits");
+        store
+            .put_meta(INDEX_VERSION_KEY, 1u32.to_be_bytes().to_vec())
+            .expect("writes");
+        assert_eq!(backfill(&versions, &*store).expect("migrates"), 0);
+        assert_eq!(
+            store.index_keys(&[0], &[0xFF], false, 1000).expect("scans"),
+            kept
+        );
+        assert_eq!(
+            store.meta(INDEX_VERSION_KEY).expect("reads"),
+            Some(INDEX_VERSION.to_be_bytes().to_vec())
+        );
+        // A node of layout 1 still writing in a rolling upgrade: its owner
+        // keys go at the next start.
+        store
+            .commit(WriteBatch {
+                index_set: owner_keys[..1].to_vec(),
+                ..WriteBatch::default()
+            })
+            .expect("commits");
+        assert_eq!(backfill(&versions, &*store).expect("cleans"), 0);
+        assert_eq!(
+            store.index_keys(&[0], &[0xFF], false, 1000).expect("scans"),
+            kept
+        );
     }
 
     #[test]

@@ -90,10 +90,11 @@ pub struct CustomerSlot {
     model: Arc<Model>,
     /// The last fact sequence number written to the journal.
     fact_seq: u64,
-    /// The customer's query index keys after its last commit, and the
-    /// model they were laid out with: the next entry's keys before, when
-    /// the model is still that one (else they are worked out again).
-    index: Option<(Arc<Model>, Vec<Vec<u8>>)>,
+    /// The customer's query index memberships after its last commit, and
+    /// the model they were worked out with: the next entry's memberships
+    /// before, when the model is still that one (else they are worked out
+    /// again).
+    index: Option<(Arc<Model>, state::Memberships)>,
 }
 
 impl Actor for CustomerActor {
@@ -410,7 +411,7 @@ impl CustomerActor {
             None => Vec::new(),
             Some(s) => match slot.index.take() {
                 Some((m, keys)) if Arc::ptr_eq(&m, &model) => keys,
-                _ => state::index::keys(&model, ctx.shard, s),
+                _ => state::index::memberships(&model, s),
             },
         };
         let mut state = slot

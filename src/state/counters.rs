@@ -499,7 +499,7 @@ fn gauges_of(families: impl Iterator<Item = Family>) -> Vec<Gauge> {
         .filter_map(|f| match f {
             Family::State(r, s) => Some(Gauge::State(version, *r, *s)),
             Family::Sla(sla, st) => Some(Gauge::Sla(version, *sla, *st)),
-            Family::Created | Family::Market(_) | Family::Version(_) | Family::Owner(_) => None,
+            Family::Created | Family::Market(_) | Family::Version(_) => None,
         })
         .collect()
 }
@@ -531,10 +531,10 @@ fn gauge_name(model: &Model, market: &str, g: Gauge) -> String {
 pub fn gauges(
     model: &Model,
     state: &CustomerState,
-    before: &[Vec<u8>],
+    before: &[(Family, Timestamp)],
     after: &[(Family, Timestamp)],
 ) -> Vec<(String, i64)> {
-    let old = gauges_of(before.iter().filter_map(|k| index::family(k)));
+    let old = gauges_of(before.iter().map(|(f, _)| f.clone()));
     let new = gauges_of(after.iter().map(|(f, _)| f.clone()));
     let market = &*state.market_code;
     let mut out = Vec::new();

@@ -15,8 +15,15 @@
 //! | market  | market code (escaped)        | created at                              |
 //! | version | model version (u32)          | created at                              |
 //! | state   | region id, state id (u16s)   | entered the state (created at if never moved) |
-//! | owner   | team id (u16)                | earliest `since` of the regions it owns |
 //! | sla     | SLA id (u16), status (u8)    | entered the status (see [`SlaStatus`])  |
+//!
+//! An owner team has no family of its own: the team owns a customer
+//! through the states it owns, so an owner query scans the state families
+//! of every state the team owns, merged in `since` order, and lists each
+//! customer once, at the earliest `since` of the regions the team owns
+//! ([`owners`]). Every state change moves an owner, so a family of owners
+//! would double the keys an event writes (layout 1 had one; its keys are
+//! removed once, at start: [`RETIRED`]).
 //!
 //! Ids are the model's interned ids, never names; the market is its code
 //! (a model without markets accepts any code). Byte order is therefore
@@ -27,10 +34,12 @@
 //! every shard.
 //!
 //! The state layer is the only place that knows this layout: the actor
-//! hands [`keys`] of the customer before an entry to the journal
-//! ([`super::Entry::index_before`]); [`super::apply_committed`] clears what
-//! the entry removed and sets what it added, in the same batch as the
-//! facts. Values are empty.
+//! hands the [`memberships`] of the customer before an entry to the
+//! journal ([`super::Entry::index_before`]); [`super::apply_committed`]
+//! clears the keys of what the entry removed and sets those of what it
+//! added, in the same batch as the facts. Memberships compare without
+//! laying out a key, so an entry pays for the keys it changes, not for
+//! every key the customer has. Values are empty.
 
 use crate::engine::model::{Model, RegionId, SlaId, StateId, TeamId};
 use crate::engine::{CustomerState, EscalationKind, Instance, Timestamp};
@@ -39,8 +48,14 @@ const CREATED: u8 = 1;
 const MARKET: u8 = 2;
 const VERSION: u8 = 3;
 const STATE: u8 = 4;
+/// Layout 1's owner family (team id, earliest `since` of its regions):
+/// no longer written or read.
 const OWNER: u8 = 5;
 const SLA: u8 = 6;
+
+/// The ranges of keys of families no longer written (layout 1's owner
+/// family), to remove from a store written by an older build.
+pub const RETIRED: [(&[u8], &[u8]); 1] = [(&[OWNER], &[OWNER + 1])];
 
 /// Where an open SLA instance stands, as a query filters it. `Running`
 /// and `Paused` exclude each other; `Breached` holds besides one of them
@@ -87,7 +102,6 @@ pub enum Family {
     Market(String),
     Version(u32),
     State(RegionId, StateId),
-    Owner(TeamId),
     Sla(SlaId, SlaStatus),
 }
 
@@ -115,10 +129,6 @@ impl Family {
                 k.push(STATE);
                 k.extend_from_slice(&r.0.to_be_bytes());
                 k.extend_from_slice(&s.0.to_be_bytes());
-            }
-            Family::Owner(t) => {
-                k.push(OWNER);
-                k.extend_from_slice(&t.0.to_be_bytes());
             }
             Family::Sla(sla, status) => {
                 k.push(SLA);
@@ -181,7 +191,6 @@ pub fn family(key: &[u8]) -> Option<Family> {
         }
         VERSION => Family::Version(u32::from_be_bytes(*rest.first_chunk::<4>()?)),
         STATE => Family::State(RegionId(u16_at(0)?), StateId(u16_at(2)?)),
-        OWNER => Family::Owner(TeamId(u16_at(0)?)),
         SLA => {
             let status = match rest.get(2)? {
                 1 => SlaStatus::Running,
@@ -235,8 +244,12 @@ pub fn parse(key: &[u8], prefix_len: usize) -> Option<KeyParts> {
     })
 }
 
+/// A customer's memberships: every family it belongs to, with its
+/// `since` (its index keys, before they are laid out as bytes).
+pub type Memberships = Vec<(Family, Timestamp)>;
+
 /// Every family the customer belongs to, with its `since`.
-pub fn memberships(model: &Model, s: &CustomerState) -> Vec<(Family, Timestamp)> {
+pub fn memberships(model: &Model, s: &CustomerState) -> Memberships {
     if !s.exists {
         return Vec::new();
     }
@@ -246,24 +259,10 @@ pub fn memberships(model: &Model, s: &CustomerState) -> Vec<(Family, Timestamp)>
         (Family::Market(s.market_code.to_string()), created),
         (Family::Version(s.model_version), created),
     ];
-    let mut owners: Vec<(TeamId, Timestamp)> = Vec::new();
     for r in model.region_ids() {
         let slot = s.core.region(r);
-        let since = slot.since.unwrap_or(created);
-        out.push((Family::State(r, slot.state), since));
-        let Some(state) = model.spec.regions[r.idx()].states.get(slot.state.idx()) else {
-            continue;
-        };
-        match owners.iter_mut().find(|(t, _)| *t == state.owner) {
-            Some((_, t)) => *t = (*t).min(since),
-            None => owners.push((state.owner, since)),
-        }
+        out.push((Family::State(r, slot.state), slot.since.unwrap_or(created)));
     }
-    out.extend(
-        owners
-            .into_iter()
-            .map(|(t, since)| (Family::Owner(t), since)),
-    );
     for sla in model.sla_ids() {
         if let Some(i) = s.core.running(sla) {
             out.extend(
@@ -274,6 +273,27 @@ pub fn memberships(model: &Model, s: &CustomerState) -> Vec<(Family, Timestamp)>
         }
     }
     out
+}
+
+/// The teams that own the customer's states, each once with the earliest
+/// `since` of the regions it owns (as the state families have them).
+pub fn owners(model: &Model, s: &CustomerState) -> Vec<(TeamId, Timestamp)> {
+    let mut owners: Vec<(TeamId, Timestamp)> = Vec::new();
+    if !s.exists {
+        return owners;
+    }
+    for r in model.region_ids() {
+        let slot = s.core.region(r);
+        let since = slot.since.unwrap_or(s.created_at);
+        let Some(state) = model.spec.regions[r.idx()].states.get(slot.state.idx()) else {
+            continue;
+        };
+        match owners.iter_mut().find(|(t, _)| *t == state.owner) {
+            Some((_, t)) => *t = (*t).min(since),
+            None => owners.push((state.owner, since)),
+        }
+    }
+    owners
 }
 
 /// The statuses of an open instance, each with since when.
@@ -319,29 +339,45 @@ pub struct Query {
 }
 
 impl Query {
-    /// The family the query scans, which also orders its rows and which
-    /// `--older-than` measures: the first of SLA status, state, owner,
-    /// market, model version that is filtered on (about the most selective
-    /// first), else every customer by creation.
-    pub fn primary(&self) -> Family {
+    /// The families the query scans, merged in `since` order, which also
+    /// orders its rows and which `--older-than` measures: the first of SLA
+    /// status, state, owner, market, model version that is filtered on
+    /// (about the most selective first), else every customer by
+    /// creation. An owner is the state families of every state it owns
+    /// in `model` (none: no customer).
+    pub fn scans(&self, model: &Model) -> Vec<Family> {
         if let Some((sla, st)) = self.sla {
-            Family::Sla(sla, st)
+            vec![Family::Sla(sla, st)]
         } else if let Some((r, s)) = self.state {
-            Family::State(r, s)
+            vec![Family::State(r, s)]
         } else if let Some(t) = self.owner {
-            Family::Owner(t)
+            model
+                .region_ids()
+                .flat_map(|r| {
+                    let states = &model.spec.regions[r.idx()].states;
+                    (0..states.len())
+                        .filter(move |i| states[*i].owner == t)
+                        .map(move |i| Family::State(r, StateId(i as u16)))
+                })
+                .collect()
         } else if let Some(m) = &self.market {
-            Family::Market(m.clone())
+            vec![Family::Market(m.clone())]
         } else if let Some(v) = self.version {
-            Family::Version(v)
+            vec![Family::Version(v)]
         } else {
-            Family::Created
+            vec![Family::Created]
         }
     }
 
-    /// The whole range `[low, high)` of keys the query scans.
-    pub fn range(&self) -> (Vec<u8>, Vec<u8>) {
-        let low = self.primary().prefix();
+    /// Whether an owner is what the query scans (no SLA or state filter).
+    fn by_owner(&self) -> bool {
+        self.sla.is_none() && self.state.is_none() && self.owner.is_some()
+    }
+
+    /// The whole range `[low, high)` of keys of the family `f` the query
+    /// scans.
+    pub fn range(&self, f: &Family) -> (Vec<u8>, Vec<u8>) {
+        let low = f.prefix();
         let high = match self.since_at_most {
             Some(t) => {
                 let mut h = low.clone();
@@ -356,42 +392,85 @@ impl Query {
         (low, high)
     }
 
-    /// The range still to scan after the key `last` (the last one a page
-    /// read); `None` if `last` is not a key of this query's range.
-    pub fn resume(&self, last: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-        let (low, high) = self.range();
-        if last < low.as_slice() || last >= high.as_slice() {
-            return None;
+    /// Every scanned family with the range of it still to scan after the
+    /// key `last` (the last one a page read, of any of them): past
+    /// `last`'s `since`, shard and customer in each. `None` if `last` is
+    /// not a key of the query's ranges.
+    pub fn resume(&self, model: &Model, last: &[u8]) -> Option<Vec<Scan>> {
+        let mut scans = self.start(model);
+        let from = scans
+            .iter()
+            .find(|s| last >= s.low.as_slice() && last < s.high.as_slice())?;
+        let prefix_len = from.family.prefix().len();
+        parse(last, prefix_len)?;
+        let rest = last[prefix_len..].to_vec();
+        self.advance(&mut scans, &rest);
+        Some(scans)
+    }
+
+    /// Every scanned family with its whole range.
+    pub fn start(&self, model: &Model) -> Vec<Scan> {
+        self.scans(model)
+            .into_iter()
+            .map(|family| {
+                let (low, high) = self.range(&family);
+                Scan { family, low, high }
+            })
+            .collect()
+    }
+
+    /// Moves every scan past `rest` (a key's `since | shard | customer`)
+    /// in the query's order.
+    pub fn advance(&self, scans: &mut [Scan], rest: &[u8]) {
+        for s in scans {
+            let mut at = s.family.prefix();
+            at.extend_from_slice(rest);
+            if self.oldest_first {
+                at.push(0);
+                s.low = at;
+            } else {
+                s.high = at;
+            }
         }
-        parse(last, low.len())?;
-        Some(if self.oldest_first {
-            let mut next = last.to_vec();
-            next.push(0);
-            (next, high)
-        } else {
-            (low, last.to_vec())
-        })
     }
 
     /// Whether the customer `s` answers the query through the key it was
-    /// found by (`since` in the primary family): the key is still its
-    /// membership (not a key left over from an earlier state) and every
-    /// other filter holds.
-    pub fn matches(&self, memberships: &[(Family, Timestamp)], since: Timestamp) -> bool {
-        let primary = self.primary();
+    /// found by (`since` in the scanned family `found`): the key is still
+    /// its membership (not a key left over from an earlier state), every
+    /// other filter holds, and for an owner scan the key is the one the
+    /// customer is listed at (the earliest of the regions the team owns;
+    /// of keys at the same instant, the caller keeps the first).
+    pub fn matches(
+        &self,
+        model: &Model,
+        s: &CustomerState,
+        found: &Family,
+        since: Timestamp,
+    ) -> bool {
+        let memberships = memberships(model, s);
         let has = |f: &Family| memberships.iter().any(|(g, _)| g == f);
-        memberships
-            .iter()
-            .any(|(f, t)| *f == primary && *t == since)
+        memberships.iter().any(|(f, t)| f == found && *t == since)
             && self.sla.is_none_or(|(s, st)| has(&Family::Sla(s, st)))
             && self.state.is_none_or(|(r, s)| has(&Family::State(r, s)))
-            && self.owner.is_none_or(|t| has(&Family::Owner(t)))
+            && self.owner.is_none_or(|t| {
+                owners(model, s)
+                    .iter()
+                    .any(|(o, at)| *o == t && (!self.by_owner() || *at == since))
+            })
             && self
                 .market
                 .as_ref()
                 .is_none_or(|m| has(&Family::Market(m.clone())))
             && self.version.is_none_or(|v| has(&Family::Version(v)))
     }
+}
+
+/// One family a query scans, and the range of it still to scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    pub family: Family,
+    pub low: Vec<u8>,
+    pub high: Vec<u8>,
 }
 
 /// The smallest byte string greater than every string starting with `p`
@@ -447,7 +526,7 @@ mod tests {
             sla: Some((SlaId(0), SlaStatus::Breached)),
             ..Query::default()
         }
-        .range();
+        .range(&f);
         for k in [&a, &b, &c] {
             assert!(k.as_slice() >= low.as_slice() && k.as_slice() < high.as_slice());
         }
@@ -463,7 +542,6 @@ mod tests {
             Family::Market(String::new()),
             Family::Version(7),
             Family::State(RegionId(2), StateId(300)),
-            Family::Owner(TeamId(5)),
             Family::Sla(SlaId(1), SlaStatus::Running),
             Family::Sla(SlaId(1), SlaStatus::Paused),
             Family::Sla(SlaId(9), SlaStatus::Breached),
@@ -474,6 +552,11 @@ mod tests {
         assert_eq!(family(b""), None);
         assert_eq!(family(&[SLA, 0, 1, 9]), None);
         assert_eq!(family(&[MARKET, b'U']), None);
+        // Layout 1's owner keys are no family: only removed.
+        let (low, high) = RETIRED[0];
+        let owner = [OWNER, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, b'c'];
+        assert_eq!(family(&owner), None);
+        assert!(owner.as_slice() >= low && owner.as_slice() < high);
     }
 
     #[test]
@@ -483,19 +566,19 @@ mod tests {
             market: Some("U".into()),
             ..Query::default()
         }
-        .range();
+        .range(&Family::Market("U".into()));
         assert!(!(us >= low && us < high));
     }
 
     #[test]
     fn older_than_bounds_the_range_inclusively() {
+        let f = Family::State(RegionId(1), StateId(4));
         let q = Query {
-            owner: Some(TeamId(4)),
+            state: Some((RegionId(1), StateId(4))),
             since_at_most: Some(Timestamp(-100)),
             ..Query::default()
         };
-        let (low, high) = q.range();
-        let f = Family::Owner(TeamId(4));
+        let (low, high) = q.range(&f);
         let inside = key(&f, Timestamp(-100), u32::MAX, "zzz");
         let outside = key(&f, Timestamp(-99), 0, "");
         assert!(inside >= low && inside < high);
@@ -503,24 +586,63 @@ mod tests {
     }
 
     #[test]
-    fn resume_moves_past_the_last_key_in_either_direction() {
-        let mut q = Query {
-            version: Some(2),
+    fn an_owner_scans_the_states_it_owns() {
+        let model = crate::state::testing::saas();
+        let team = model.team("success").expect("declared");
+        let q = Query {
+            owner: Some(team),
             ..Query::default()
         };
-        let f = Family::Version(2);
-        let k = key(&f, Timestamp(5), 0, "c");
-        let (low, high) = q.resume(&k).expect("in range");
-        assert_eq!(high, k, "newest first continues below the last key");
-        assert_eq!(low, f.prefix());
+        let names: Vec<String> = q
+            .scans(&model)
+            .iter()
+            .map(|f| match f {
+                Family::State(r, s) => model.state(*r, *s).name.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(names, ["active", "at_risk"]);
+        // A state filter is scanned instead, the owner checked on the record.
+        let q = Query {
+            state: Some((RegionId(0), StateId(1))),
+            ..q
+        };
+        assert_eq!(q.scans(&model), [Family::State(RegionId(0), StateId(1))]);
+    }
+
+    #[test]
+    fn resume_moves_every_scan_past_the_last_key_in_either_direction() {
+        let model = crate::state::testing::saas();
+        let mut q = Query {
+            owner: model.team("success"),
+            ..Query::default()
+        };
+        let scans = q.start(&model);
+        let (a, b) = (&scans[0].family, &scans[1].family);
+        let k = key(b, Timestamp(5), 0, "c");
+        let resumed = q.resume(&model, &k).expect("in range");
+        assert_eq!(
+            resumed[1].high, k,
+            "newest first continues below the last key"
+        );
+        assert_eq!(
+            resumed[0].high,
+            key(a, Timestamp(5), 0, "c"),
+            "in every family"
+        );
+        assert_eq!(resumed[0].low, a.prefix());
         q.oldest_first = true;
-        let (low, _) = q.resume(&k).expect("in range");
-        assert!(low > k && key(&f, Timestamp(5), 0, "c\0") >= low);
+        let resumed = q.resume(&model, &k).expect("in range");
+        for (s, f) in resumed.iter().zip([a, b]) {
+            let at = key(f, Timestamp(5), 0, "c");
+            assert!(s.low > at && key(f, Timestamp(5), 0, "c\0") >= s.low);
+        }
+        let elsewhere = Family::State(RegionId(0), StateId(0));
         assert!(
-            q.resume(&key(&Family::Version(3), Timestamp(5), 0, "c"))
+            q.resume(&model, &key(&elsewhere, Timestamp(5), 0, "c"))
                 .is_none()
         );
-        assert!(q.resume(b"garbage").is_none());
+        assert!(q.resume(&model, b"garbage").is_none());
     }
 }
 

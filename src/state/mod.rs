@@ -39,6 +39,7 @@ use crate::engine::{
 use crate::store::{Fence, OpenRow, TimerKey, WriteBatch, codec};
 
 pub use counters::Counted;
+pub use index::Memberships;
 
 /// What one command decided for one customer, as the journal carries it.
 #[derive(Debug, Clone)]
@@ -70,15 +71,16 @@ pub struct Entry {
     /// The customer after `facts`: the actor's own copy, lent so that the
     /// record is written without a read, and given back with the answer.
     pub state: CustomerState,
-    /// The customer's query index keys before `facts` ([`index::keys`] of
-    /// the state the actor decided on; empty for a new customer): what
-    /// the commit clears where the state after no longer has them.
-    pub index_before: Vec<Vec<u8>>,
-    /// The customer's query index keys after `facts`, set by [`prepare`]
+    /// The customer's query index memberships before `facts`
+    /// ([`index::memberships`] of the state the actor decided on; empty
+    /// for a new customer): the commit clears the keys of those the state
+    /// after no longer has.
+    pub index_before: Memberships,
+    /// The customer's memberships after `facts`, set by [`prepare`]
     /// (`None` before, and for an entry without facts): given back with
     /// the answer, so that the actor's next entry has its `index_before`
     /// without working it out again.
-    pub index_after: Option<Vec<Vec<u8>>>,
+    pub index_after: Option<Memberships>,
 }
 
 impl Entry {
@@ -138,6 +140,9 @@ pub struct Committed<'a> {
 #[derive(Debug, Default)]
 pub struct Rows {
     shard: u32,
+    /// A hash of the customer's id: two entries of one customer in a
+    /// group have the same (a collision only costs a netting pass).
+    customer_hash: u64,
     /// The customer record, facts, counters, timers and the fence.
     batch: WriteBatch,
     /// The escalation log records, in the entry's order (their sequence
@@ -181,7 +186,25 @@ pub fn apply_committed(committed: &[Committed<'_>]) -> (WriteBatch, Vec<TimerUpd
 pub fn apply_prepared(prepared: Vec<(Rows, &[u64])>) -> (WriteBatch, Vec<TimerUpdate>) {
     let mut b = WriteBatch::default();
     let mut updates = Vec::with_capacity(prepared.len());
-    // Every index change in commit order, netted below.
+    // Every list sized once (a group is thousands of entries: grown
+    // step by step, each would be copied and its pages touched anew).
+    let total = |f: fn(&Rows) -> usize| prepared.iter().map(|(r, _)| f(r)).sum::<usize>();
+    b.customers.reserve(total(|r| r.batch.customers.len()));
+    b.facts.reserve(total(|r| r.batch.facts.len()));
+    b.counters.reserve(total(|r| r.batch.counters.len()));
+    b.timers_set.reserve(total(|r| r.batch.timers_set.len()));
+    b.timers_cleared
+        .reserve(total(|r| r.batch.timers_cleared.len()));
+    b.escalations.reserve(total(|r| r.escalations.len()));
+    // A key can change twice in one group only through two entries of
+    // one customer (every key holds its customer, and one entry never
+    // both clears and sets a key): without such a pair, nothing to net.
+    let mut seen = std::collections::HashSet::with_capacity(prepared.len());
+    let net = !prepared
+        .iter()
+        .filter(|(r, _)| !r.index.is_empty())
+        .all(|(r, _)| seen.insert((r.shard, r.customer_hash)));
+    // Every index change in commit order, netted below when it must be.
     let mut index_ops: Vec<(Vec<u8>, bool)> = Vec::new();
     for (rows, seqs) in prepared {
         assert_eq!(
@@ -191,6 +214,7 @@ pub fn apply_prepared(prepared: Vec<(Rows, &[u64])>) -> (WriteBatch, Vec<TimerUp
         );
         let Rows {
             shard,
+            customer_hash: _,
             batch,
             escalations,
             open,
@@ -222,7 +246,16 @@ pub fn apply_prepared(prepared: Vec<(Rows, &[u64])>) -> (WriteBatch, Vec<TimerUp
                 }
             }
         }
-        index_ops.extend(index);
+        if net {
+            index_ops.extend(index);
+        } else {
+            for (k, set) in index {
+                match set {
+                    true => b.index_set.push(k),
+                    false => b.index_cleared.push(k),
+                }
+            }
+        }
         updates.push(timers);
     }
     // The last change of a key wins: a stable sort keeps commit order
@@ -243,30 +276,30 @@ pub fn apply_prepared(prepared: Vec<(Rows, &[u64])>) -> (WriteBatch, Vec<TimerUp
 }
 
 /// The query index keys an entry changes (cleared where the state after
-/// no longer has them, set where it newly has them), and the gauges the
-/// change of index families moves (`counters::gauges`), into `rows`;
-/// returns the customer's keys after the entry (`None` without facts).
-fn index_rows(e: &Entry, rows: &mut Rows) -> Option<Vec<Vec<u8>>> {
+/// no longer has the membership, set where it newly has it), and the
+/// gauges the change of index families moves (`counters::gauges`), into
+/// `rows`; returns the customer's memberships after the entry (`None`
+/// without facts). Only the changed memberships are laid out as keys.
+fn index_rows(e: &Entry, rows: &mut Rows) -> Option<Memberships> {
     if e.facts.is_empty() {
         return None;
     }
-    let memberships = index::memberships(&e.model, &e.state);
-    let after: Vec<Vec<u8>> = memberships
-        .iter()
-        .map(|(f, since)| index::key(f, *since, e.shard, &e.state.customer))
-        .collect();
-    // Both lists come in the order `memberships` gives, so a key that
+    let after = index::memberships(&e.model, &e.state);
+    // Both lists come in the order `memberships` gives, so one that
     // stayed is mostly at the same place in both: looked at first.
-    let holds =
-        |keys: &[Vec<u8>], i: usize, k: &Vec<u8>| keys.get(i) == Some(k) || keys.contains(k);
-    for (i, k) in e.index_before.iter().enumerate() {
-        if !holds(&after, i, k) {
-            rows.index.push((k.clone(), false));
+    let holds = |ms: &[(index::Family, Timestamp)], i: usize, m: &(index::Family, Timestamp)| {
+        ms.get(i) == Some(m) || ms.contains(m)
+    };
+    let key =
+        |(f, since): &(index::Family, Timestamp)| index::key(f, *since, e.shard, &e.state.customer);
+    for (i, m) in e.index_before.iter().enumerate() {
+        if !holds(&after, i, m) {
+            rows.index.push((key(m), false));
         }
     }
-    for (i, k) in after.iter().enumerate() {
-        if !holds(&e.index_before, i, k) {
-            rows.index.push((k.clone(), true));
+    for (i, m) in after.iter().enumerate() {
+        if !holds(&e.index_before, i, m) {
+            rows.index.push((key(m), true));
         }
     }
     // Most events move no gauge: they are worked out (names and all) only
@@ -274,7 +307,7 @@ fn index_rows(e: &Entry, rows: &mut Rows) -> Option<Vec<Vec<u8>>> {
     // alone unless the customer changed versions.
     if rows.index.iter().any(|(k, _)| index::counts(k)) {
         let moved = counters::gauge_changes(&e.model, &e.state, &rows.index)
-            .unwrap_or_else(|| counters::gauges(&e.model, &e.state, &e.index_before, &memberships));
+            .unwrap_or_else(|| counters::gauges(&e.model, &e.state, &e.index_before, &after));
         rows.batch.counters.extend(
             moved
                 .into_iter()
@@ -322,7 +355,7 @@ pub fn escalation_entry(model: &Model, s: &CustomerState, e: &Escalation) -> Esc
 }
 
 /// One entry's rows: everything [`apply_prepared`] does not need the
-/// group for; and the customer's index keys after it, into
+/// group for; and the customer's memberships after it, into
 /// [`Entry::index_after`]. Pure, and cheap to call on the proposer's
 /// thread.
 pub fn prepare(e: &mut Entry) -> Rows {
@@ -331,10 +364,14 @@ pub fn prepare(e: &mut Entry) -> Rows {
     rows
 }
 
-/// [`prepare`], with the keys after the entry returned.
-fn rows_of(e: &Entry) -> (Rows, Option<Vec<Vec<u8>>>) {
+/// [`prepare`], with the memberships after the entry returned.
+fn rows_of(e: &Entry) -> (Rows, Option<Memberships>) {
     let mut rows = Rows {
         shard: e.shard,
+        customer_hash: {
+            use std::hash::{BuildHasher, BuildHasherDefault};
+            BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(&e.customer)
+        },
         ..Rows::default()
     };
     let b = &mut rows.batch;

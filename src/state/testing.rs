@@ -41,7 +41,7 @@ impl Customer {
         let index_before = self
             .state
             .as_ref()
-            .map(|s| super::index::keys(model, 3, s))
+            .map(|s| super::index::memberships(model, s))
             .unwrap_or_default();
         let mut state = self
             .state

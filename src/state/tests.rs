@@ -201,6 +201,52 @@ fn a_group_becomes_one_batch_in_commit_order_the_same_on_every_store() {
 }
 
 #[test]
+fn a_group_nets_a_customer_s_index_keys_from_its_first_entry_to_its_last() {
+    let model = saas();
+    let (mut a, mut b) = (Customer::new("a"), Customer::new("b"));
+    let entries = [
+        a.event(&model, "crm", "deal_won", T0),
+        b.event(&model, "crm", "deal_won", T0),
+        a.event(&model, "billing", "payment_succeeded", T0 + MIN),
+    ];
+    let keys = |c: &Customer| index::keys(&model, 3, c.state.as_ref().expect("exists"));
+    let created = index::keys(&model, 3, &entries[0].state);
+    let (a_now, b_now) = (keys(&a), keys(&b));
+    assert!(
+        created.iter().any(|k| !a_now.contains(k)),
+        "the payment moved `a`"
+    );
+    let committed: Vec<Committed<'_>> = entries
+        .iter()
+        .map(|entry| Committed {
+            entry,
+            escalation_seqs: &[],
+        })
+        .collect();
+    let (batch, _) = apply_committed(&committed);
+    let sorted = |mut v: Vec<Vec<u8>>| {
+        v.sort();
+        v
+    };
+    // `a` had no keys before the group: what it has now is set, what its
+    // creation set and the payment took away is cleared, never both.
+    let set = sorted([a_now.clone(), b_now].concat());
+
+    let gone = sorted(created.into_iter().filter(|k| !a_now.contains(k)).collect());
+    assert_eq!(sorted(batch.index_set.clone()), set);
+    assert_eq!(sorted(batch.index_cleared.clone()), gone);
+    // Without a customer twice, every entry's changes go as they are.
+    let once: Vec<Committed<'_>> = committed[1..].to_vec();
+    let (batch, _) = apply_committed(&once);
+    let (paid, _) = apply_one(&entries[2], &[]);
+    assert_eq!(
+        sorted(batch.index_set),
+        sorted([paid.index_set, keys(&b)].concat())
+    );
+    assert_eq!(sorted(batch.index_cleared), sorted(paid.index_cleared));
+}
+
+#[test]
 fn a_creation_and_an_ended_sla_are_counted_by_market_and_version() {
     let model = saas();
     let mut c = Customer::new("acme");
@@ -456,7 +502,7 @@ fn a_migration_moves_the_gauges_to_the_target_version() {
         at: Timestamp(T0 + MIN),
         timers: TimerChanges::default(),
         fired: None,
-        index_before: index::keys(&model, 3, &before),
+        index_before: index::memberships(&model, &before),
         state: state.clone(),
         ..won
     };
@@ -488,9 +534,14 @@ fn the_gauges_worked_out_from_the_changed_keys_equal_those_from_every_key() {
             .iter()
             .map(|(f, since)| index::key(f, *since, e.shard, &e.state.customer))
             .collect();
+        let before: Vec<Vec<u8>> = e
+            .index_before
+            .iter()
+            .map(|(f, since)| index::key(f, *since, e.shard, &e.state.customer))
+            .collect();
         let mut changed: Vec<(Vec<u8>, bool)> = Vec::new();
         changed.extend(
-            e.index_before
+            before
                 .iter()
                 .filter(|k| !after.contains(k))
                 .map(|k| (k.clone(), false)),
@@ -498,7 +549,7 @@ fn the_gauges_worked_out_from_the_changed_keys_equal_those_from_every_key() {
         changed.extend(
             after
                 .iter()
-                .filter(|k| !e.index_before.contains(k))
+                .filter(|k| !before.contains(k))
                 .map(|k| (k.clone(), true)),
         );
         let mut every = counters::gauges(&e.model, &e.state, &e.index_before, &memberships);
