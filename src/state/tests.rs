@@ -15,6 +15,17 @@ fn apply_one(entry: &Entry, seqs: &[u64]) -> (WriteBatch, TimerUpdate) {
     (batch, updates.remove(0))
 }
 
+/// A group of entries that fire nothing (no sequence numbers to assign).
+fn no_escalations(entries: &[Entry]) -> Vec<Committed<'_>> {
+    entries
+        .iter()
+        .map(|entry| Committed {
+            entry,
+            escalation_seqs: &[],
+        })
+        .collect()
+}
+
 #[test]
 fn a_payment_writes_the_record_its_facts_and_arms_the_sla_timer() {
     let model = saas();
@@ -177,13 +188,7 @@ fn a_group_becomes_one_batch_in_commit_order_the_same_on_every_store() {
         b.event(&model, "crm", "deal_won", T0),
         a.event(&model, "billing", "payment_succeeded", T0 + MIN),
     ];
-    let committed: Vec<Committed<'_>> = entries
-        .iter()
-        .map(|entry| Committed {
-            entry,
-            escalation_seqs: &[],
-        })
-        .collect();
+    let committed = no_escalations(&entries);
     let (batch, updates) = apply_committed(&committed);
     assert_eq!(updates.len(), 3);
     let writers: Vec<&str> = batch.customers.iter().map(|c| c.1.as_str()).collect();
@@ -216,13 +221,7 @@ fn a_group_nets_a_customer_s_index_keys_from_its_first_entry_to_its_last() {
         created.iter().any(|k| !a_now.contains(k)),
         "the payment moved `a`"
     );
-    let committed: Vec<Committed<'_>> = entries
-        .iter()
-        .map(|entry| Committed {
-            entry,
-            escalation_seqs: &[],
-        })
-        .collect();
+    let committed = no_escalations(&entries);
     let (batch, _) = apply_committed(&committed);
     let sorted = |mut v: Vec<Vec<u8>>| {
         v.sort();
