@@ -221,6 +221,14 @@ fn main() {
                 ..ListRequest::default()
             },
         ),
+        (
+            // Two states (active, at_risk), their families merged.
+            "--owner success",
+            ListRequest {
+                owner: "success".into(),
+                ..ListRequest::default()
+            },
+        ),
     ];
     for (name, r) in cases {
         let q = queries::resolve(&model, &r, now).expect("a valid query");
