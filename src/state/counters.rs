@@ -28,6 +28,8 @@
 //! Netting: the store adds up the deltas of one batch per counter before
 //! it writes, and a gauge that an entry leaves where it was emits nothing.
 
+use std::borrow::Cow;
+
 use crate::engine::model::{Model, RegionId, SlaId, StateId};
 use crate::engine::{CustomerState, Escalation, EscalationKind, Fact, SlaEnd, Timestamp};
 
@@ -50,9 +52,9 @@ pub const SLOT_US: i64 = 600_000_000;
 fn open_escalation(model: &Model, state: &CustomerState, e: &Escalation) -> String {
     let sla = model.sla_spec(e.sla);
     Counted::OpenEscalations {
-        market: state.market_code.to_string(),
-        sla: sla.name.clone(),
-        team: model.team_name(e.team).to_owned(),
+        market: &*state.market_code,
+        sla: &*sla.name,
+        team: model.team_name(e.team),
         breach: e.repeat == 0
             && sla
                 .tiers
@@ -93,48 +95,46 @@ pub fn bucket_bounds(bucket: u32) -> (f64, f64) {
 }
 
 /// What a counter counts. Market is the customer's market code, version
-/// its pinned model version at the time.
+/// its pinned model version at the time. The words are owned when read
+/// back ([`Counted::parse`]) and borrowed from the model when written
+/// (`Counted<&str>`: a name is built per fact, with one allocation).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Counted {
+pub enum Counted<S = String> {
     /// Customers created (moved between versions by a migration).
-    Customers { market: String, version: u32 },
+    Customers { market: S, version: u32 },
     /// SLA instances ended, by outcome (`met`, `missed`, `cancelled`).
-    SlaEnded {
-        market: String,
-        version: u32,
-        outcome: String,
-    },
+    SlaEnded { market: S, version: u32, outcome: S },
     /// Gauge: customers whose `region` is in `state` now.
     InState {
-        market: String,
+        market: S,
         version: u32,
-        region: String,
-        state: String,
+        region: S,
+        state: S,
     },
     /// Gauge: SLA instances open now with this status (`running`,
     /// `paused`, `breached`; see [`SlaStatus`]: a breached instance is
     /// also running or paused).
     SlaOpen {
-        market: String,
+        market: S,
         version: u32,
-        sla: String,
-        status: String,
+        sla: S,
+        status: S,
     },
     /// SLA instances ended on a UTC day (days since 1970-01-01; the day
     /// of the instant that ended them), by outcome.
     SlaEndedOn {
-        market: String,
+        market: S,
         version: u32,
-        sla: String,
-        outcome: String,
+        sla: S,
+        outcome: S,
         day: i64,
     },
     /// Met and missed instances that ended on a UTC day, by the bucket
     /// of their elapsed SLA time ([`elapsed_bucket`]).
     Elapsed {
-        market: String,
+        market: S,
         version: u32,
-        sla: String,
+        sla: S,
         day: i64,
         bucket: u32,
     },
@@ -144,24 +144,24 @@ pub enum Counted {
     /// (slots since 1970-01-01; ages are read from it). No version: a
     /// migration between a firing and its resolution must not split them.
     OpenEscalations {
-        market: String,
-        sla: String,
-        team: String,
+        market: S,
+        sla: S,
+        team: S,
         breach: bool,
         slot: i64,
     },
     /// Transitions of `region` from one state to another (automatic ones
     /// too), by the version the customer was on.
     Moved {
-        market: String,
+        market: S,
         version: u32,
-        region: String,
-        from: String,
-        to: String,
+        region: S,
+        from: S,
+        to: S,
     },
 }
 
-impl Counted {
+impl<S: AsRef<str>> Counted<S> {
     /// The counter's name in the store: tab-separated words, the kind
     /// first.
     pub fn name(&self) -> String {
@@ -245,7 +245,9 @@ impl Counted {
         }
         .0
     }
+}
 
+impl Counted {
     /// A counter's name read back; `None` for a name of something else.
     pub fn parse(name: &str) -> Option<Counted> {
         let words: Vec<&str> = name.split('\t').collect();
@@ -321,9 +323,9 @@ impl Name {
         Name(s)
     }
 
-    fn word(mut self, w: &str) -> Name {
+    fn word(mut self, w: impl AsRef<str>) -> Name {
         self.0.push('\t');
-        self.0.push_str(w);
+        self.0.push_str(w.as_ref());
         self
     }
 
@@ -350,16 +352,15 @@ impl Name {
     }
 }
 
-fn state_name(model: &Model, r: RegionId, s: StateId) -> String {
-    model
-        .region(r)
-        .states
-        .get(s.idx())
-        .map_or_else(|| format!("#{}", s.0), |st| st.name.clone())
+fn state_name(model: &Model, r: RegionId, s: StateId) -> Cow<'_, str> {
+    model.region(r).states.get(s.idx()).map_or_else(
+        || Cow::Owned(format!("#{}", s.0)),
+        |st| Cow::Borrowed(&*st.name),
+    )
 }
 
-fn sla_name(model: &Model, sla: SlaId) -> String {
-    model.sla_spec(sla).name.clone()
+fn sla_name(model: &Model, sla: SlaId) -> &str {
+    &model.sla_spec(sla).name
 }
 
 /// The event counters a fact changes, with their deltas (`state` is the
@@ -371,7 +372,7 @@ pub fn counted(model: &Model, state: &CustomerState, f: &Fact) -> Vec<(String, i
     match f {
         Fact::Created { model_version, .. } => vec![(
             Counted::Customers {
-                market: market.to_owned(),
+                market,
                 version: *model_version,
             }
             .name(),
@@ -386,22 +387,23 @@ pub fn counted(model: &Model, state: &CustomerState, f: &Fact) -> Vec<(String, i
         } => {
             let sla = sla_name(model, *sla);
             let day = day_of(*at);
+            let outcome = end.as_str();
             let mut out = vec![
                 (
                     Counted::SlaEnded {
-                        market: market.to_owned(),
+                        market,
                         version,
-                        outcome: end.as_str().to_owned(),
+                        outcome,
                     }
                     .name(),
                     1,
                 ),
                 (
                     Counted::SlaEndedOn {
-                        market: market.to_owned(),
+                        market,
                         version,
-                        sla: sla.clone(),
-                        outcome: end.as_str().to_owned(),
+                        sla,
+                        outcome,
                         day,
                     }
                     .name(),
@@ -411,7 +413,7 @@ pub fn counted(model: &Model, state: &CustomerState, f: &Fact) -> Vec<(String, i
             match end {
                 SlaEnd::Met | SlaEnd::Missed => out.push((
                     Counted::Elapsed {
-                        market: market.to_owned(),
+                        market,
                         version,
                         sla,
                         day,
@@ -428,11 +430,11 @@ pub fn counted(model: &Model, state: &CustomerState, f: &Fact) -> Vec<(String, i
             region, from, to, ..
         } => vec![(
             Counted::Moved {
-                market: market.to_owned(),
+                market,
                 version,
-                region: model.region(*region).name.clone(),
-                from: state_name(model, *region, *from),
-                to: state_name(model, *region, *to),
+                region: &*model.region(*region).name,
+                from: &*state_name(model, *region, *from),
+                to: &*state_name(model, *region, *to),
             }
             .name(),
             1,
@@ -441,7 +443,7 @@ pub fn counted(model: &Model, state: &CustomerState, f: &Fact) -> Vec<(String, i
         Fact::Migrated { from, to, .. } => vec![
             (
                 Counted::Customers {
-                    market: market.to_owned(),
+                    market,
                     version: *from,
                 }
                 .name(),
@@ -449,7 +451,7 @@ pub fn counted(model: &Model, state: &CustomerState, f: &Fact) -> Vec<(String, i
             ),
             (
                 Counted::Customers {
-                    market: market.to_owned(),
+                    market,
                     version: *to,
                 }
                 .name(),
@@ -508,17 +510,17 @@ fn gauges_of(families: impl Iterator<Item = Family>) -> Vec<Gauge> {
 fn gauge_name(model: &Model, market: &str, g: Gauge) -> String {
     match g {
         Gauge::State(version, r, s) => Counted::InState {
-            market: market.to_owned(),
+            market,
             version,
-            region: model.region(r).name.clone(),
-            state: state_name(model, r, s),
+            region: &*model.region(r).name,
+            state: &*state_name(model, r, s),
         }
         .name(),
         Gauge::Sla(version, sla, status) => Counted::SlaOpen {
-            market: market.to_owned(),
+            market,
             version,
             sla: sla_name(model, sla),
-            status: status.as_str().to_owned(),
+            status: status.as_str(),
         }
         .name(),
     }
@@ -608,49 +610,49 @@ mod tests {
     #[test]
     fn names_round_trip() {
         let all = [
-            Counted::Customers {
+            Counted::<String>::Customers {
                 market: "US".into(),
                 version: 1,
             },
-            Counted::SlaEnded {
+            Counted::<String>::SlaEnded {
                 market: "US".into(),
                 version: 1,
                 outcome: "met".into(),
             },
-            Counted::InState {
+            Counted::<String>::InState {
                 market: "DE".into(),
                 version: 2,
                 region: "lifecycle".into(),
                 state: "paid".into(),
             },
-            Counted::SlaOpen {
+            Counted::<String>::SlaOpen {
                 market: "BR".into(),
                 version: 3,
                 sla: "first_reply".into(),
                 status: "paused".into(),
             },
-            Counted::SlaEndedOn {
+            Counted::<String>::SlaEndedOn {
                 market: "US".into(),
                 version: 1,
                 sla: "first_reply".into(),
                 outcome: "missed".into(),
                 day: -3,
             },
-            Counted::Elapsed {
+            Counted::<String>::Elapsed {
                 market: "US".into(),
                 version: 1,
                 sla: "first_reply".into(),
                 day: 20_000,
                 bucket: 17,
             },
-            Counted::Moved {
+            Counted::<String>::Moved {
                 market: "US".into(),
                 version: 1,
                 region: "lifecycle".into(),
                 from: "lead".into(),
                 to: "onboarding".into(),
             },
-            Counted::OpenEscalations {
+            Counted::<String>::OpenEscalations {
                 market: "US".into(),
                 sla: "first_reply".into(),
                 team: "support".into(),
@@ -668,7 +670,7 @@ mod tests {
     fn names_are_the_words_the_store_already_holds() {
         // Names are store keys: exactly as builds that wrote them with
         // `format!` did.
-        let ended = Counted::SlaEndedOn {
+        let ended = Counted::<String>::SlaEndedOn {
             market: "US".into(),
             version: 1,
             sla: "first_reply".into(),
@@ -676,7 +678,7 @@ mod tests {
             day: -3,
         };
         assert_eq!(ended.name(), "ended\tUS\t1\tfirst_reply\tmissed\t-3");
-        let open = Counted::OpenEscalations {
+        let open = Counted::<String>::OpenEscalations {
             market: "BR".into(),
             sla: "s".into(),
             team: "t".into(),

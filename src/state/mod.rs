@@ -368,9 +368,10 @@ pub fn prepare(e: &mut Entry) -> Rows {
 fn rows_of(e: &Entry) -> (Rows, Option<Memberships>) {
     let mut rows = Rows {
         shard: e.shard,
+        // Only compared within one group (a collision costs a netting).
         customer_hash: {
-            use std::hash::{BuildHasher, BuildHasherDefault};
-            BuildHasherDefault::<std::hash::DefaultHasher>::default().hash_one(&e.customer)
+            use std::hash::BuildHasher;
+            rustc_hash::FxBuildHasher.hash_one(&e.customer)
         },
         ..Rows::default()
     };

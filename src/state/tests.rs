@@ -251,7 +251,7 @@ fn a_creation_and_an_ended_sla_are_counted_by_market_and_version() {
     let mut c = Customer::new("acme");
     let won = c.event(&model, "crm", "deal_won", T0);
     let (batch, _) = apply_one(&won, &[]);
-    let customers = Counted::Customers {
+    let customers = Counted::<String>::Customers {
         market: "US".into(),
         version: model.spec.version,
     };
@@ -266,7 +266,7 @@ fn a_creation_and_an_ended_sla_are_counted_by_market_and_version() {
     assert_eq!(Counted::parse(&customers.name()), Some(customers));
     let paid = c.event(&model, "billing", "payment_succeeded", T0 + MIN);
     let (batch, _) = apply_one(&paid, &[]);
-    let met = Counted::SlaEnded {
+    let met = Counted::<String>::SlaEnded {
         market: "US".into(),
         version: model.spec.version,
         outcome: "met".into(),
@@ -312,7 +312,7 @@ fn a_migration_moves_the_customer_between_version_counters() {
     };
     let (batch, _) = apply_one(&entry, &[]);
     let on = |version| {
-        Counted::Customers {
+        Counted::<String>::Customers {
             market: "US".into(),
             version,
         }
@@ -374,7 +374,7 @@ fn gauges_add_up_to_a_recount_of_the_last_state_one_by_one_or_grouped() {
     entries.push(c.fire(&model));
     entries.push(c.fire(&model));
     let breached_now = c.state.clone().expect("created");
-    let open = |status: &str| Counted::SlaOpen {
+    let open = |status: &str| Counted::<String>::SlaOpen {
         market: "US".into(),
         version: model.spec.version,
         sla: "access_after_payment".into(),
@@ -390,7 +390,7 @@ fn gauges_add_up_to_a_recount_of_the_last_state_one_by_one_or_grouped() {
     let last = c.state.clone().expect("created");
     let want: std::collections::BTreeMap<String, i64> =
         counters::gauges_now(&model, &last).into_iter().collect();
-    let active = Counted::InState {
+    let active = Counted::<String>::InState {
         market: "US".into(),
         version: model.spec.version,
         region: "lifecycle".into(),
@@ -444,7 +444,7 @@ fn gauges_add_up_to_a_recount_of_the_last_state_one_by_one_or_grouped() {
     // elapsed time's bucket.
     let v = model.spec.version;
     let moved = |from: &str, to: &str| {
-        Counted::Moved {
+        Counted::<String>::Moved {
             market: "US".into(),
             version: v,
             region: "lifecycle".into(),
@@ -461,7 +461,7 @@ fn gauges_add_up_to_a_recount_of_the_last_state_one_by_one_or_grouped() {
     ] {
         assert_eq!(events.get(&moved(from, to)), Some(&1), "{events:?}");
     }
-    let missed = Counted::SlaEndedOn {
+    let missed = Counted::<String>::SlaEndedOn {
         market: "US".into(),
         version: v,
         sla: "access_after_payment".into(),
@@ -469,7 +469,7 @@ fn gauges_add_up_to_a_recount_of_the_last_state_one_by_one_or_grouped() {
         day: counters::day_of(Timestamp(T0 + 600 * MIN)),
     };
     assert_eq!(events.get(&missed.name()), Some(&1), "{events:?}");
-    let elapsed = Counted::Elapsed {
+    let elapsed = Counted::<String>::Elapsed {
         market: "US".into(),
         version: v,
         sla: "access_after_payment".into(),
