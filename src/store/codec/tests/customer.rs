@@ -13,7 +13,7 @@ use crate::engine::{
     Core, CustomerState, FiredEscalation, Instance, ProofSlot, RegionSlot, ResolvedEscalation,
     SeenKeys, SlaSlot, TierSlot, TimelineEntry,
 };
-use crate::store::codec::{decode_customer, encode_customer};
+use crate::store::codec::{decode_customer, encode_customer, encode_customer_at};
 
 fn instance() -> impl Strategy<Value = Instance> {
     (
@@ -227,6 +227,50 @@ proptest! {
         // Deterministic: the same state, the same bytes.
         prop_assert_eq!(encode_customer(&back), bytes);
     }
+
+    /// The record is written field by field: exactly the bytes prost
+    /// writes for the same `pb::CustomerRecord`, so any build (and any
+    /// protobuf reader) reads it alike.
+    #[test]
+    fn customer_records_are_the_bytes_prost_writes(s in customer_state(), seq in any::<u64>()) {
+        prop_assert_eq!(encode_customer_at(&s, seq), prost_bytes(&s, seq));
+        prop_assert_eq!(encode_customer_at(&s, 0), prost_bytes(&s, 0));
+    }
+}
+
+fn prost_bytes(s: &CustomerState, last_fact_seq: u64) -> Vec<u8> {
+    let mut r = customer_record(s);
+    r.last_fact_seq = last_fact_seq;
+    r.encode_to_vec()
+}
+
+#[test]
+fn every_kind_of_slot_and_an_empty_state_are_the_bytes_prost_writes() {
+    let full = full_state();
+    assert_eq!(encode_customer_at(&full, 7), prost_bytes(&full, 7));
+    let empty = CustomerState {
+        customer: "".into(),
+        exists: false,
+        market: MarketId(0),
+        market_code: "".into(),
+        model_version: 0,
+        created_at: Timestamp(0),
+        ..full
+    };
+    let empty = CustomerState {
+        core: Core {
+            regions: vec![],
+            proofs: vec![],
+            slas: vec![],
+            last_seen: vec![],
+        },
+        seen: SeenKeys::default(),
+        timeline: VecDeque::new(),
+        resolved: VecDeque::new(),
+        ..empty
+    };
+    assert_eq!(encode_customer_at(&empty, 0), prost_bytes(&empty, 0));
+    assert!(encode_customer_at(&empty, 0).is_empty());
 }
 
 /// A state with every field set to something other than its default.
