@@ -5,7 +5,7 @@
 //! request that reaches it goes back to the shared channel. While every
 //! other worker was compacting, that request was all the channel held, so
 //! the first worker took it straight back, again and again: a core spent
-//! on nothing for as long as the compaction ran (14% of the node's CPU at
+//! on nothing for as long as the compaction ran (12.8% of the node's CPU at
 //! 1,000,000 customers). `vendor/fjall` carries the fix
 //! (`vendor/fjall/PATCHED.md`).
 //!
