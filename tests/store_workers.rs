@@ -1,18 +1,21 @@
-//! The embedded store's background workers wait while one of them
-//! compacts; none spins.
+//! The embedded store's background workers: none spins while another
+//! compacts, and none waits forever on its own channel. `vendor/fjall`
+//! carries both fixes (`vendor/fjall/PATCHED.md`).
 //!
 //! fjall 3.1.13 keeps its first worker free for flushes: a compaction
 //! request that reaches it goes back to the shared channel. While every
 //! other worker was compacting, that request was all the channel held, so
 //! the first worker took it straight back, again and again: a core spent
 //! on nothing for as long as the compaction ran (12.8% of the node's CPU at
-//! 1,000,000 customers). `vendor/fjall` carries the fix
-//! (`vendor/fjall/PATCHED.md`).
+//! 1,000,000 customers). Here a compaction is held open by a compaction
+//! filter that waits on a gate, and the CPU time of the workers over one
+//! second must stay far below a spinning core's. The binary's only other
+//! test opens a database without workers: the count is of every
+//! `fjall:worker` thread of the process.
 //!
-//! Here a compaction is held open by a compaction filter that waits on a
-//! gate, and the CPU time of the workers over one second must stay far
-//! below a spinning core's. The test is alone in its binary: it counts
-//! every `fjall:worker` thread of the process.
+//! And a rotation used to send `Flush` into the workers' channel with a
+//! blocking send, where writers had piled up rotation requests: once every
+//! worker waited there, the store stopped for good.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -152,6 +155,58 @@ fn the_flush_worker_waits_while_another_compacts() {
         assert_eq!(
             value.as_deref(),
             Some(&(flushes - 1).to_be_bytes()[..]),
+            "key {key}"
+        );
+    }
+}
+
+/// Every write past a memtable's size asked the workers for a rotation,
+/// one message each on their bounded channel (1,000 places), until a
+/// worker rotated it. With the workers busy (compacting, flushing, or
+/// just short of CPU), those requests filled the channel, and the next
+/// rotation's `send(Flush)` into it waited for a place that only the
+/// workers could make: a worker rotating waited forever, and with every
+/// worker there, so did the node's shutdown (`rotate_memtable_and_wait`),
+/// seen at 1,000,000 customers with fjall's workers at a lower priority.
+/// Here a database without workers stands for workers that are all busy.
+#[test]
+fn a_rotation_does_not_wait_on_a_channel_full_of_rotation_requests() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = Database::builder(dir.path())
+        .worker_threads_unchecked(0)
+        .open()
+        .expect("opens");
+    let keyspace = db
+        .keyspace("k", || {
+            KeyspaceCreateOptions::default().max_memtable_size(1_024)
+        })
+        .expect("keyspace");
+    // 5,000 writes past the memtable's size: as many rotation requests
+    // before the patch, one after it.
+    for key in 0..5_000u32 {
+        keyspace
+            .insert(key.to_be_bytes(), [7u8; 64])
+            .expect("insert");
+    }
+
+    let (done, rotated) = std::sync::mpsc::channel();
+    let rotating = keyspace.clone();
+    std::thread::spawn(move || {
+        let _ = done.send(rotating.rotate_memtable().map_err(|e| e.to_string()));
+    });
+    // Generous: the rotation takes milliseconds; without the patch it
+    // never returns.
+    let result = rotated.recv_timeout(Duration::from_secs(60)).expect(
+        "rotate_memtable did not return within 60 s: its Flush waits on a workers' \
+         channel full of rotation requests (is vendor/fjall patched?)",
+    );
+    assert_eq!(result, Ok(true), "the memtable was rotated");
+
+    // The rotated memtable is readable until it is flushed.
+    for key in [0u32, 2_500, 4_999] {
+        assert_eq!(
+            keyspace.get(key.to_be_bytes()).expect("read").as_deref(),
+            Some(&[7u8; 64][..]),
             "key {key}"
         );
     }

@@ -181,6 +181,10 @@ struct WorkerState {
 /// before it looks at the compaction requests worker 0 handed on.
 const HANDED_ON_POLL: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// How long the first worker waits on an idle channel before it looks for
+/// queued flushes whose poke was dropped.
+const FLUSH_LOOK: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The next message for this worker (`None`: the channel is closed).
 ///
 /// Patched (see `PATCHED.md`): worker 0 hands compaction requests on to a
@@ -190,7 +194,15 @@ const HANDED_ON_POLL: std::time::Duration = std::time::Duration::from_millis(10)
 /// shared channel for at most [`HANDED_ON_POLL`].
 fn next_message(ctx: &WorkerState) -> Option<Option<WorkerMessage>> {
     if ctx.pool_size == 1 || ctx.worker_id == 0 {
-        return ctx.rx.recv().ok().map(Some);
+        return match ctx.rx.recv_timeout(FLUSH_LOOK) {
+            Ok(item) => Some(Some(item)),
+            // A flush whose poke found the channel full (patched: a
+            // rotation no longer waits for a place, see `PATCHED.md`).
+            Err(flume::RecvTimeoutError::Timeout) => Some(
+                (ctx.supervisor.flush_manager.len() > 0).then_some(WorkerMessage::Flush),
+            ),
+            Err(flume::RecvTimeoutError::Disconnected) => None,
+        };
     }
     if let Ok(item) = ctx.compact_rx.try_recv() {
         return Some(Some(item));
@@ -216,6 +228,10 @@ fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
             return Ok(true);
         }
         WorkerMessage::RotateMemtable(keyspace, memtable_id) => {
+            // Patched: the next write past the size may ask again.
+            keyspace
+                .rotation_requested
+                .store(false, std::sync::atomic::Ordering::Release);
             log::trace!("acquiring journal lock");
             let journal_writer = keyspace.supervisor.journal.get_writer()?;
             keyspace.inner_rotate_memtable(journal_writer, memtable_id)?;

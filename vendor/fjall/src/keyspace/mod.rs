@@ -88,6 +88,10 @@ pub struct KeyspaceInner {
 
     pub(crate) worker_messager: flume::Sender<WorkerMessage>,
 
+    /// Patched (see `PATCHED.md`): a rotation request of this keyspace is
+    /// in the workers' channel, so writers do not send another.
+    pub(crate) rotation_requested: AtomicBool,
+
     #[expect(unused)]
     lock_file: LockedFileGuard,
 }
@@ -316,6 +320,7 @@ impl Keyspace {
             supervisor: db.supervisor.clone(),
             worker_messager: db.worker_pool.sender.clone(),
             is_deleted: AtomicBool::default(),
+            rotation_requested: AtomicBool::default(),
             is_poisoned: db.is_poisoned.clone(),
             lock_file: db.lock_file.clone(),
             stats: db.stats.clone(),
@@ -358,6 +363,7 @@ impl Keyspace {
             config,
             tree,
             is_deleted: AtomicBool::default(),
+            rotation_requested: AtomicBool::default(),
             is_poisoned: db.is_poisoned.clone(),
             stats: db.stats.clone(),
             lock_file: db.lock_file.clone(),
@@ -752,7 +758,12 @@ impl Keyspace {
             keyspace: self.clone(),
         }));
 
-        self.worker_messager.send(WorkerMessage::Flush).ok();
+        // Patched (see `PATCHED.md`): never waits. A worker rotates here, and
+        // a blocking send into the workers' own channel, when full, waited
+        // for a place only the workers could make. The task is queued
+        // already; if the poke finds no place, the first worker finds the
+        // task when its channel is idle (`worker_pool::next_message`).
+        self.worker_messager.try_send(WorkerMessage::Flush).ok();
 
         {
             // NOTE: If the difference between watermark is too large, and
@@ -820,17 +831,32 @@ impl Keyspace {
         throttled
     }
 
+    /// Patched (see `PATCHED.md`): one request at a time per keyspace.
+    /// Every write past the memtable's size asks again until a worker
+    /// rotates it, and each request was a message: with the workers busy,
+    /// they filled the workers' channel.
     pub(crate) fn request_rotation(&self) {
+        use std::sync::atomic::Ordering::AcqRel;
+
+        if self.rotation_requested.swap(true, AcqRel) {
+            return;
+        }
+
         let lock = self.tree.get_version_history_lock();
         let latest_version = lock.latest_version();
         let active_memtable = &latest_version.active_memtable;
 
-        self.worker_messager
+        if self
+            .worker_messager
             .try_send(WorkerMessage::RotateMemtable(
                 self.clone(),
                 active_memtable.id(),
             ))
-            .ok();
+            .is_err()
+        {
+            self.rotation_requested
+                .store(false, std::sync::atomic::Ordering::Release);
+        }
     }
 
     pub(crate) fn check_memtable_rotate(&self, size: u64) {
