@@ -256,8 +256,9 @@ def p99_between(name):
     return f"p99 > {max(float(k) for k in delta if k != '+Inf') * 1000:g} ms"
 
 rows.insert(7, ("  of it node-side, from due to decided", "", p99_between("handoff_timer_lateness_seconds")))
-rows.insert(8, ("  journal group commit, during the timers phase", "", p99_between("handoff_store_sync_seconds")))
-rows.insert(9, ("  of it node-side, from due to the subscriber's stream", "", p99_between("handoff_escalation_stream_lag_seconds")))
+rows.insert(8, ("  of it node-side, from due to durable", "", p99_between("handoff_firing_durable_seconds")))
+rows.insert(9, ("  journal group commit, during the timers phase", "", p99_between("handoff_store_sync_seconds")))
+rows.insert(10, ("  of it node-side, from due to the subscriber's stream", "", p99_between("handoff_escalation_stream_lag_seconds")))
 w0 = max(len(r[0]) for r in rows)
 w1 = max(len(r[1]) for r in rows)
 print(f"\nhandoff load benchmark: reference model scaled by {scale}, results in {work}\n")

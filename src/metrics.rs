@@ -196,6 +196,11 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
         "How long after its due time a timer was decided, in seconds.",
     ),
     (
+        "handoff_firing_durable_seconds",
+        Kind::Histogram,
+        "How long after its due time a timer's decision was durable (committed by the journal), in seconds.",
+    ),
+    (
         "handoff_escalation_stream_lag_seconds",
         Kind::Histogram,
         "How long after its due time a fired escalation was handed to a live subscriber's stream, in seconds.",

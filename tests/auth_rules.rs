@@ -370,6 +370,15 @@ async fn every_rule_allows_its_own_callers_and_denies_the_rest_over_tls() {
         lagged.is_some_and(|n| n >= 2.0 * fired as f64) && fired > 0,
         "{fired} fired escalations, two live subscribers, stream lag observed {lagged:?} times:\n{metrics}"
     );
+    // And each firing's decision timed from its due time to durable.
+    let durable = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("handoff_firing_durable_seconds_count "))
+        .and_then(|n| n.trim().parse::<f64>().ok());
+    assert!(
+        durable.is_some_and(|n| n >= fired as f64),
+        "{fired} fired escalations, firings durable observed {durable:?} times:\n{metrics}"
+    );
     for (principal, rule) in [
         ("source:billing", "own_events_only"),
         ("team:provisioning", "sources_ingest"),

@@ -98,6 +98,8 @@ struct Pending {
     /// the committer only merges them.
     rows: Rows,
     reply: oneshot::Sender<Result<Appended, StoreError>>,
+    /// When it was proposed (for a firing's lateness when durable).
+    proposed: Instant,
 }
 
 /// The two lanes, behind one lock the committer waits on.
@@ -270,7 +272,12 @@ impl Journal for LocalJournal {
             } else {
                 &mut lanes.others
             };
-            lane.push_back(Pending { entry, rows, reply });
+            lane.push_back(Pending {
+                entry,
+                rows,
+                reply,
+                proposed: Instant::now(),
+            });
         }
         queue.ready.notify_one();
         Box::pin(async move { rx.await.map_err(|_| StoreError::Closed)? })
@@ -389,6 +396,15 @@ impl Committer {
                 metrics::histogram!("handoff_store_batch_entries").record(n as f64);
                 metrics::histogram!("handoff_store_sync_seconds")
                     .record(started.elapsed().as_secs_f64());
+                // The middle hop of a firing's way to a monitor: due to
+                // durable (decided at `at`, then this long in the journal).
+                for p in &group {
+                    if let Some(timer) = p.entry.fired {
+                        let decided = (p.entry.at.0 - timer.due.0).max(0) as f64 / 1e6;
+                        metrics::histogram!("handoff_firing_durable_seconds")
+                            .record(decided + p.proposed.elapsed().as_secs_f64());
+                    }
+                }
                 // Announced before the answers: once `append` resolves,
                 // subscribers have been told.
                 if wrote_escalations {
