@@ -25,10 +25,14 @@
 //! fjall's GC only lets go of it, and hands memtables fjall no longer
 //! holds to a thread of its own (`store-free`) that frees them.
 //!
-//! **fjall is patched** (`vendor/fjall/PATCHED.md`): its first background
-//! worker spun on its own channel while the others compacted, 12.8% of the
-//! node's CPU samples at 1,000,000 customers; it now hands compaction
-//! requests to a channel only the other workers read.
+//! **fjall is patched** (`vendor/fjall/PATCHED.md`) for two defects of its
+//! background workers. Its first worker spun on its own channel while the
+//! others compacted, 12.8% of the node's CPU samples at 1,000,000
+//! customers; it now hands compaction requests to a channel only the
+//! other workers read. And writers filled the workers' channel with
+//! repeated rotation requests, into which a rotating worker then waited
+//! forever to send (the node hung at shutdown); a keyspace now has one
+//! rotation request out at a time, and a rotation never waits to send.
 //!
 //! Data directories written by older builds also hold an `idempotency`
 //! keyspace; it is no longer opened (idempotency keys live in the customer
