@@ -823,16 +823,20 @@ impl Database {
                         keyspace: keyspace.clone(),
                     }));
 
-                keyspace.worker_messager.send(WorkerMessage::Flush).ok();
+                // Patched (see `PATCHED.md`): never waits; the first worker
+                // finds a queued flush without its poke.
+                keyspace.worker_messager.try_send(WorkerMessage::Flush).ok();
             } else if keyspace.tree.l0_run_count() > 0 {
                 log::debug!(
                     "Queuing keyspace {:?} to maybe get compacted because L0 runs > 0",
                     keyspace.name(),
                 );
 
+                // Patched (see `PATCHED.md`): never waits; a compaction
+                // is asked for again after the next flush.
                 keyspace
                     .worker_messager
-                    .send(WorkerMessage::Compact(keyspace.clone()))
+                    .try_send(WorkerMessage::Compact(keyspace.clone()))
                     .ok();
             }
         }

@@ -166,6 +166,18 @@ impl Drop for ActiveThreadGuard {
     }
 }
 
+/// Patched (see `PATCHED.md`): clears a keyspace's rotation request flag
+/// when the worker is done with the request, whichever way.
+struct RotationDone<'a>(&'a crate::Keyspace);
+
+impl Drop for RotationDone<'_> {
+    fn drop(&mut self) {
+        self.0
+            .rotation_requested
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
 struct WorkerState {
     pool_size: usize,
     worker_id: usize,
@@ -228,10 +240,11 @@ fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
             return Ok(true);
         }
         WorkerMessage::RotateMemtable(keyspace, memtable_id) => {
-            // Patched: the next write past the size may ask again.
-            keyspace
-                .rotation_requested
-                .store(false, std::sync::atomic::Ordering::Release);
+            // Patched: once this request is done (or has failed), the next
+            // write past the size may ask again. Not before: a request
+            // sent while this one waits for the journal lock would name the
+            // memtable being rotated, and hold the flag while it waits.
+            let _done = RotationDone(&keyspace);
             log::trace!("acquiring journal lock");
             let journal_writer = keyspace.supervisor.journal.get_writer()?;
             keyspace.inner_rotate_memtable(journal_writer, memtable_id)?;
@@ -273,7 +286,9 @@ fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
                                 "Rotating {:?} to try to reduce journal size",
                                 keyspace.name,
                             );
-                            keyspace.request_rotation();
+                            // Patched: past the one-request flag; a
+                            // straggler gets no writes to ask again.
+                            keyspace.send_rotation_request();
                         }
                     }
                 } else {
@@ -300,6 +315,11 @@ fn worker_tick(ctx: &WorkerState) -> crate::Result<bool> {
                 .write()
                 .expect("lock is poisoned")
                 .maintenance()?;
+            // Patched: a task whose poke found the channel full is taken
+            // by the next poke; this one asks for it.
+            if ctx.supervisor.flush_manager.len() > 0 {
+                ctx.sender.try_send(WorkerMessage::Flush).ok();
+            }
         }
         WorkerMessage::Compact(keyspace) => {
             // NOTE: Let one worker prioritize flushing if there are pending flushes

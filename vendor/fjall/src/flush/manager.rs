@@ -12,7 +12,10 @@ pub struct FlushManager {
 
 impl FlushManager {
     pub fn new() -> Self {
-        let (tx, rx) = flume::bounded(1_000);
+        // Patched (see `PATCHED.md`): unbounded. A worker enqueues here
+        // when it rotates, and only workers dequeue: a bounded queue, full,
+        // would park them all. A task is one `Arc` per sealed memtable.
+        let (tx, rx) = flume::unbounded();
 
         Self {
             sender: tx,

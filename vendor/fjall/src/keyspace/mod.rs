@@ -842,21 +842,27 @@ impl Keyspace {
             return;
         }
 
+        if !self.send_rotation_request() {
+            self.rotation_requested
+                .store(false, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// Asks the workers to rotate the active memtable, whether or not a
+    /// request is out (patched: the journal's eviction of a straggler,
+    /// which no write will ask for again); `false` if the channel had no
+    /// place.
+    pub(crate) fn send_rotation_request(&self) -> bool {
         let lock = self.tree.get_version_history_lock();
         let latest_version = lock.latest_version();
         let active_memtable = &latest_version.active_memtable;
 
-        if self
-            .worker_messager
+        self.worker_messager
             .try_send(WorkerMessage::RotateMemtable(
                 self.clone(),
                 active_memtable.id(),
             ))
-            .is_err()
-        {
-            self.rotation_requested
-                .store(false, std::sync::atomic::Ordering::Release);
-        }
+            .is_ok()
     }
 
     pub(crate) fn check_memtable_rotate(&self, size: u64) {
