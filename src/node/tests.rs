@@ -493,7 +493,8 @@ async fn events_waiting_for_their_commit_leave_the_dispatch_window() {
     )
     .await;
     *store.hold.lock().expect("not poisoned") = true;
-    let n = DISPATCH_WINDOW + 100;
+    let window = dispatch_window();
+    let n = window + 100;
     let batch = (0..n)
         .map(|i| {
             let id = format!("d{i}");
@@ -505,7 +506,7 @@ async fn events_waiting_for_their_commit_leave_the_dispatch_window() {
     // only once every one of them has been proposed.
     let whole_window = tokio::time::timeout(
         Duration::from_secs(60),
-        node.dispatch.acquire_many(DISPATCH_WINDOW as u32),
+        node.dispatch.acquire_many(window as u32),
     );
     let freed = tokio::select! {
         biased;

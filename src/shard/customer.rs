@@ -31,7 +31,7 @@ pub enum CustomerMsg {
         event: Event,
         reply: RpcReplyPort<Result<IngestReply, NodeError>>,
         /// The event's place in the node's dispatch window
-        /// (`node::DISPATCH_WINDOW`): given back as soon as the decision
+        /// (`node::dispatch_window`): given back as soon as the decision
         /// is proposed to the journal, so that the window bounds the
         /// events being decided (tasks ready to run), not those waiting
         /// for their commit.
