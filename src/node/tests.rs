@@ -493,7 +493,7 @@ async fn events_waiting_for_their_commit_leave_the_dispatch_window() {
     )
     .await;
     *store.hold.lock().expect("not poisoned") = true;
-    let window = dispatch_window();
+    let window = dispatch_window(false);
     let n = window + 100;
     let batch = (0..n)
         .map(|i| {
