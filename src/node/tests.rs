@@ -531,3 +531,24 @@ async fn events_waiting_for_their_commit_leave_the_dispatch_window() {
     );
     node.shutdown().await;
 }
+
+/// The window follows the runtime's worker threads (16 each, at least
+/// 32), and stays 512 against a store whose reads are round trips.
+#[test]
+fn the_dispatch_window_follows_the_workers_and_the_store() {
+    let on = |workers: usize| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .build()
+            .expect("a runtime")
+            .block_on(async { (dispatch_window(false), dispatch_window(true)) })
+    };
+    assert_eq!(on(1), (MIN_DISPATCH_WINDOW, ROUND_TRIP_DISPATCH_WINDOW));
+    assert_eq!(on(2), (32, 512));
+    assert_eq!(on(4), (64, 512));
+    let current = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime")
+        .block_on(async { dispatch_window(false) });
+    assert_eq!(current, MIN_DISPATCH_WINDOW);
+}
