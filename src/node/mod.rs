@@ -96,7 +96,7 @@ struct Running {
 /// firing's router and actor are queued behind them: measured at 1,000,000
 /// customers on two cores (README, "eighth round"), a window of 512 put
 /// escalation lateness during batch ingest at p99 124-146 ms, 64 at
-/// 73-98 ms and 32 at 73-81 ms, with batch ingest no lower.
+/// 73-98 ms and 32 at 73-81 ms, with batch ingest within the spread.
 pub const DISPATCH_PER_WORKER: usize = 16;
 
 /// The smallest dispatch window, whatever the runtime.
