@@ -9,52 +9,51 @@ use handoff::cli::loadgen::LoadgenArgs;
 use handoff::cli::serve::ServeArgs;
 use handoff::engine::model::GraphFormat;
 
-/// mimalloc: the node allocates many small, short-lived buffers per event
-/// (requests, facts, encoded records); glibc's malloc spent about a third
-/// of the node's CPU on them under load (README, Performance).
+/// jemalloc: the node allocates many small, short-lived buffers per event
+/// (requests, facts, encoded records, store keys), most of them on the
+/// runtime's threads and freed on the journal's committer (or the other
+/// way round). glibc's malloc spent about a third of the node's CPU on
+/// them under load; mimalloc, which replaced it, still spent a quarter of
+/// the actors' time taking blocks and collecting those other threads had
+/// freed. jemalloc returns a freed block to its thread's cache whatever
+/// thread made it: at 1,000,000 customers the node's peak is 100-150 MiB
+/// lower and batch ingest a little faster (README, "Ninth round").
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// mimalloc's `mi_option_purge_delay` (v3's option enum; the crate has no
-/// constant for it): how long freed memory stays mapped before it is
-/// given back to the operating system.
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Freed memory is kept 10 s (mimalloc's default is 1 s) before it goes
-/// back to the operating system. Under ingest the journal's group commit
-/// frees and allocates buffers of hundreds of KiB every few milliseconds;
-/// given back after 1 s, they came back as fresh pages, each zeroed by the
-/// kernel on first touch (often a 2 MiB huge page): 30,000 page faults in
-/// a 60,000-customer ingest and a tenth of the committer thread's time
-/// (README, "Ingest with the query indexes"). With 10 s: 2,000-10,000,
-/// for about 90 MiB more resident memory at the peak; memory still goes
-/// back once the load drops.
+/// jemalloc's options, read when it starts (before `main`; an operator's
+/// `_RJEM_MALLOC_CONF` still goes over them):
 ///
-/// And no transparent huge pages for this process (what
-/// `MIMALLOC_ALLOW_THP=0` does, which mimalloc reads before `main`): a
-/// page given back and touched again was a 2 MiB page zeroed whole, about
-/// 14 GiB zeroed in a 100,000-customer ingest against 1.2 GiB in 4 KiB
-/// pages, and the huge pages' unused parts are resident. At 1,000,000
-/// customers the node's peak is 80-100 MiB lower (1,459-1,485 MiB against
-/// 1,563-1,567), ingest within noise (README, "Memory at 1,000,000
-/// customers").
+/// - `dirty_decay_ms:10000`: freed memory stays mapped 10 s before it goes
+///   back to the operating system. Under ingest the journal's group commit
+///   frees and allocates buffers of hundreds of KiB every few
+///   milliseconds; given back after 1 s (mimalloc's default), they came
+///   back as fresh pages, each zeroed by the kernel on first touch: 30,000
+///   page faults in a 60,000-customer ingest and a tenth of the committer
+///   thread's time (README, "Ingest with the query indexes"). Memory still
+///   goes back once the load drops.
+/// - `thp:never`: no transparent huge pages for jemalloc's own regions. A
+///   page given back and touched again was a 2 MiB page zeroed whole, about
+///   14 GiB zeroed in a 100,000-customer ingest against 1.2 GiB in 4 KiB
+///   pages, and the huge pages' unused parts are resident (README, "Memory
+///   at 1,000,000 customers"). [`tune_allocator`] turns them off for the
+///   rest of the process too.
+///
+/// jemalloc reads the C string this symbol points at (the crate builds it
+/// with the `_rjem_` prefix).
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: &u8 = &b"dirty_decay_ms:10000,muzzy_decay_ms:0,thp:never\0"[0];
+
+/// No transparent huge pages for this process (see [`MALLOC_CONF`]): what
+/// is left is memory the allocator does not manage (fjall's block cache
+/// and tables' buffers go through it; thread stacks and the kernel's own
+/// mappings do not).
 fn tune_allocator() {
-    // SAFETY: `mi_option_set` is not thread-safe; this runs first thing in
-    // `main`, before any other thread of ours exists, and only stores an
-    // integer in mimalloc's option table.
-    unsafe {
-        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000);
-        libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0);
-    }
     // SAFETY: sets a flag of this process's address space; no pointers.
     // An old kernel without it refuses (EINVAL): then huge pages stay on.
     // (Before logging is set up: nothing to tell.)
     let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
 }
-
-/// mimalloc's `mi_option_allow_thp` (v3's option enum): whether mimalloc
-/// asks for huge pages (`madvise`) for its own regions.
-const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
 
 #[derive(Parser)]
 #[command(
@@ -336,32 +335,45 @@ mod tests {
         super::Cli::command().debug_assert();
     }
 
-    /// The option numbers are mimalloc's purge delay and its THP switch:
-    /// they start at v3's defaults (1000 ms and on, unless the environment
-    /// set them) and take the values `tune_allocator` gives them; and the
-    /// process has transparent huge pages off.
+    /// One of jemalloc's options, as it read them at start.
+    fn jemalloc_option<T: Copy>(name: &str) -> T {
+        let name = std::ffi::CString::new(name).expect("an option name");
+        let mut value = std::mem::MaybeUninit::<T>::uninit();
+        let mut len = std::mem::size_of::<T>();
+        // SAFETY: `mallctl` reads the option into `value`, of the size
+        // given; it fails (non-zero) rather than write another size.
+        let rc = unsafe {
+            tikv_jemalloc_sys::mallctl(
+                name.as_ptr(),
+                value.as_mut_ptr().cast(),
+                &mut len,
+                std::ptr::null_mut(),
+                0,
+            )
+        };
+        assert_eq!(rc, 0, "mallctl {name:?} failed ({rc})");
+        assert_eq!(len, std::mem::size_of::<T>());
+        // SAFETY: written by `mallctl`, which succeeded.
+        unsafe { value.assume_init() }
+    }
+
+    /// jemalloc read `MALLOC_CONF` (freed memory kept 10 s, no huge
+    /// pages of its own), and the process has transparent huge pages off.
     #[test]
     fn the_allocator_keeps_freed_memory_ten_seconds_in_small_pages() {
-        // SAFETY: reads and writes of mimalloc's option table; the test
-        // binary's other tests do not touch it.
-        let get = |o| unsafe { libmimalloc_sys::mi_option_get(o) };
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        if std::env::var_os("_RJEM_MALLOC_CONF").is_none() {
             assert_eq!(
-                get(super::MI_OPTION_PURGE_DELAY),
-                1000,
-                "option 15 is not mimalloc v3's purge delay"
+                jemalloc_option::<isize>("opt.dirty_decay_ms"),
+                10_000,
+                "jemalloc did not read the node's malloc_conf"
             );
-        }
-        if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
-            assert_eq!(
-                get(super::MI_OPTION_ALLOW_THP),
-                1,
-                "option 43 is not mimalloc v3's allow_thp"
-            );
+            assert_eq!(jemalloc_option::<isize>("opt.muzzy_decay_ms"), 0);
+            let thp: *const std::ffi::c_char = jemalloc_option("opt.thp");
+            // SAFETY: jemalloc's option strings are static C strings.
+            let thp = unsafe { std::ffi::CStr::from_ptr(thp) };
+            assert_eq!(thp.to_str(), Ok("never"));
         }
         super::tune_allocator();
-        assert_eq!(get(super::MI_OPTION_PURGE_DELAY), 10_000);
-        assert_eq!(get(super::MI_OPTION_ALLOW_THP), 0);
         // SAFETY: reads a flag of this process.
         let thp_off = unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) };
         assert_eq!(thp_off, 1, "transparent huge pages are still on");
