@@ -14,6 +14,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use super::ShardMsg;
 use super::context::ShardContext;
+use super::meters;
 use crate::engine::model::{Duration, Model, RegionId, SlaId};
 use crate::engine::view::{self, CustomerView};
 use crate::engine::{
@@ -165,8 +166,7 @@ impl Actor for CustomerActor {
             } => {
                 let started = std::time::Instant::now();
                 let result = self.ingest(&myself, slot, event, dispatched).await;
-                metrics::histogram!("handoff_ingest_seconds")
-                    .record(started.elapsed().as_secs_f64());
+                meters::ingest_seconds(started.elapsed().as_secs_f64());
                 let _ = reply.send(result);
             }
             CustomerMsg::Timer(timer) => self.timer(&myself, slot, timer).await,
@@ -254,11 +254,11 @@ impl CustomerActor {
             &model,
             &ctx.limits,
             slot.state.as_ref(),
-            &Input::Event(event.clone()),
+            &Input::Event(event),
             now,
         );
         let outcome = d.outcome.expect("an event's decision has an outcome");
-        metrics::counter!("handoff_events_total", "outcome" => outcome.as_str()).increment(1);
+        meters::event(outcome.as_str());
         let transitions = moves(&model, &d);
         let sla_changes = sla_changes(&model, &d);
         let d_reason = d.reason.clone();
@@ -290,7 +290,7 @@ impl CustomerActor {
             now,
         );
         let lateness = (now - timer.due).micros().max(0) as f64 / 1e6;
-        metrics::histogram!("handoff_timer_lateness_seconds").record(lateness);
+        meters::timer_lateness(lateness);
         if let Err(e) = self.commit(myself, slot, d, now, Some(timer), None).await {
             // The timer stays in the store; it fires again on restart or
             // when the shard's timer service next refills.
@@ -477,13 +477,13 @@ impl CustomerActor {
                 slot.fact_seq += facts;
                 ctx.timers_changed(appended.timers);
                 for e in &escalated {
-                    count_escalation(&model, &market, e);
+                    meters::escalation(&model, &market, e);
                 }
                 for (sla, end, elapsed) in ended {
-                    count_outcome(&model, &market, sla, end, elapsed);
+                    meters::outcome(&model, &market, sla, end, view::seconds(elapsed));
                 }
                 for region in moved {
-                    count_transition(&model, &market, region);
+                    meters::transition(&model, &market, region);
                 }
                 // A decision that created nothing (an unknown customer)
                 // leaves no state.
@@ -521,58 +521,6 @@ fn decision_reply(
         owner: view::owner(model, s).map(|t| model.team_name(t).to_owned()),
         refusal,
     }
-}
-
-/// An escalation by SLA, team, severity, kind and model version; a
-/// breach also by hand-off, market and model version.
-fn count_escalation(model: &Model, market: &str, e: &Escalation) {
-    let sla = model.sla_spec(e.sla);
-    let version = model.spec.version.to_string();
-    metrics::counter!(
-        "handoff_escalations_total",
-        "sla" => sla.name.clone(),
-        "team" => model.team_name(e.team).to_owned(),
-        "severity" => e.severity.as_str(),
-        "kind" => e.kind.as_str(),
-        "model_version" => version.clone(),
-    )
-    .increment(1);
-    if e.kind == crate::engine::EscalationKind::Breached {
-        metrics::counter!(
-            "handoff_breaches_total",
-            "handoff" => sla.handoff.clone(),
-            "market" => market.to_owned(),
-            "model_version" => version,
-        )
-        .increment(1);
-    }
-}
-
-/// A region's state change, by region, market and model version.
-fn count_transition(model: &Model, market: &str, region: RegionId) {
-    metrics::counter!(
-        "handoff_transitions_total",
-        "region" => model.region(region).name.clone(),
-        "market" => market.to_owned(),
-        "model_version" => model.spec.version.to_string(),
-    )
-    .increment(1);
-}
-
-/// An SLA instance's outcome, by SLA, market and model version (no
-/// customer label), and its elapsed SLA time at the end.
-fn count_outcome(model: &Model, market: &str, sla: SlaId, end: SlaEnd, elapsed: Duration) {
-    let name = model.sla_spec(sla).name.clone();
-    metrics::counter!(
-        "handoff_sla_outcomes_total",
-        "sla" => name.clone(),
-        "market" => market.to_owned(),
-        "outcome" => end.as_str(),
-        "model_version" => model.spec.version.to_string(),
-    )
-    .increment(1);
-    metrics::histogram!("handoff_sla_elapsed_seconds", "sla" => name, "outcome" => end.as_str())
-        .record(crate::engine::view::seconds(elapsed));
 }
 
 fn moves(model: &Model, d: &Decision) -> Vec<RegionMove> {

@@ -19,6 +19,7 @@
 pub mod context;
 pub mod customer;
 pub mod loader;
+mod meters;
 pub mod timers;
 
 use std::collections::HashMap;
