@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Instructions per ingested event, counted by callgrind: the same from run
-# to run whatever else the machine is doing, so two builds compare on a
-# machine whose speed varies by up to 30% (README, "ninth round").
+# Instructions per ingested event, counted by callgrind: within about 2%
+# from run to run, so two builds compare on a machine whose timed runs
+# vary by up to 30% (README, "Instructions per event"). Run it on an
+# otherwise idle machine: how many events share a group commit depends
+# on timing (a compile alongside added 5%).
 #
 #   benches/instructions.sh                    # the release build of this tree
 #   benches/instructions.sh BIN [BIN ...]      # given binaries, one after another
