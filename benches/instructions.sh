@@ -31,6 +31,9 @@ if [[ $# -eq 0 ]]; then
   set -- target/release/handoff
 fi
 
+NODE=""
+# A node left under valgrind by an interrupted run would go on counting.
+trap '[[ -n "$NODE" ]] && kill -KILL "$NODE" 2>/dev/null; true' EXIT
 n=0
 for BIN in "$@"; do
   n=$((n + 1))
@@ -56,6 +59,7 @@ for BIN in "$@"; do
     > "$W/loadgen.json" || true  # under callgrind the node is ~50x slower: counts, not checks
   kill -TERM "$NODE"
   wait "$NODE" || true
+  NODE=""
   rm -rf "$W/data"
   python3 - "$W" "$BIN" <<'PY'
 import json, sys
