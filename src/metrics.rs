@@ -248,7 +248,7 @@ pub const DESCRIPTIONS: &[(&str, Kind, &str)] = &[
     (
         "handoff_store_sync_seconds",
         Kind::Histogram,
-        "Time one journal group commit to the store takes, in seconds.",
+        "Time one journal group commit to the store takes, in seconds (from its first write to its sync).",
     ),
     (
         "handoff_store_commit_failures_total",

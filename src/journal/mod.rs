@@ -18,6 +18,20 @@
 //! a queue of thousands of ingested events, only behind the one commit
 //! already under way.
 //!
+//! **Chunks, one sync.** Over a store that syncs apart from its writes
+//! (fjall: [`Store::defers_sync`]), while firings are about (one in the
+//! last [`CHUNKS_AFTER_A_FIRING`]), a group is written in chunks of at
+//! most [`CHUNK`] entries and synced once, when a group's worth is written
+//! or nothing more waits; a firing is synced as soon as it is written.
+//! So a firing that arrives while ingest is written waits for one chunk,
+//! not for the whole group (most of a commit is the writes into fjall's
+//! memtables, not the fsync). Nothing is answered or announced before
+//! the sync; a reader of the store may see a chunk a few milliseconds
+//! before it is durable, and the escalation stream never does (it reads
+//! up to [`Journal::durable_seq`]). Each chunk stays atomic, and carries
+//! its entries' counters, so a crash before the sync keeps or loses whole
+//! entries.
+//!
 //! Sequence numbers are handed out at commit time and given back if the
 //! commit fails, so a subscriber that has read up to a sequence never later
 //! finds a smaller one appear (no gaps on resume).
@@ -134,13 +148,14 @@ impl Queue {
 pub struct CommitStats {
     /// Entries made durable.
     pub entries: u64,
-    /// Store commits (each one fsync) that carried them.
+    /// Syncs (store commits, each one fsync) that made them durable.
     pub commits: u64,
 }
 
 /// The node's journal: a committer thread that takes every entry
-/// waiting, turns them into one store batch and makes it durable with one
-/// sync (group commit), then answers each proposer.
+/// waiting, turns them into store batches (one, or chunks over a store
+/// that syncs apart) and makes them durable with one sync (group commit),
+/// then answers each proposer.
 ///
 /// A store whose commit is a round trip to a server
 /// ([`Store::commit_lanes`] > 1, PostgreSQL) gets several committers, each
@@ -173,6 +188,18 @@ struct Lane {
 /// (README, "third round"): more events/s in batch-only runs, but
 /// escalation lateness and unary ingest worse in the load bench.
 pub const MAX_GROUP: usize = 512;
+
+/// Most entries in one write when the store syncs apart from its writes
+/// ([`Store::defers_sync`]) and firings are about: a group is written in
+/// chunks of this many and synced once, so a firing that arrives
+/// meanwhile waits for the chunk being written, not for the whole group.
+/// 64 and 256 were measured (README, "tenth round"): 64 cost ingest more
+/// (each chunk rewrites the counters it moves), 256 kept less of the
+/// lateness.
+pub const CHUNK: usize = 128;
+
+/// How long after a firing the journal goes on writing in chunks.
+pub const CHUNKS_AFTER_A_FIRING: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl LocalJournal {
     /// Starts the committers over `store` for `shards` shards (as many
@@ -207,6 +234,7 @@ impl LocalJournal {
                 next: next.clone(),
                 durable: durable.clone(),
                 commit_tx: commit_tx.clone(),
+                unsynced: None,
             };
             let committer = std::thread::Builder::new()
                 .name(format!("journal-commit-{i}"))
@@ -317,27 +345,88 @@ struct Committer {
     durable: Arc<Vec<AtomicU64>>,
     commit_tx: Arc<watch::Sender<u64>>,
     stats: Arc<[AtomicU64; 2]>,
+    /// Entries written and not yet synced (a store that syncs apart from
+    /// its writes, [`Store::defers_sync`]).
+    unsynced: Option<Unsynced>,
+}
+
+/// One entry written to the store, with what its proposer is answered.
+struct Written {
+    pending: Pending,
+    seqs: Vec<u64>,
+    timers: TimerUpdate,
+}
+
+/// Chunks written and not yet synced: one group, made durable by one sync.
+struct Unsynced {
+    /// The sequences handed out before the first chunk: given back if the
+    /// sync fails.
+    before: Vec<u64>,
+    written: Vec<Written>,
+    /// Whether any chunk wrote an escalation (the sync is announced).
+    escalations: bool,
+    /// When the first chunk's write began.
+    started: Instant,
 }
 
 impl Committer {
     fn run(mut self) {
-        while let Some((group, resumed)) = self.next_group() {
-            for (shard, seq) in resumed {
-                if let Some(n) = self.next.get_mut(shard as usize) {
-                    *n = seq;
+        let split = self.store.defers_sync();
+        // When the last firing was committed: chunks only while firings
+        // are about (each chunk rewrites the counters it moves, so a
+        // group in chunks costs more than a group in one write).
+        let mut last_firing: Option<Instant> = None;
+        loop {
+            let chunked = split && last_firing.is_some_and(|t| t.elapsed() < CHUNKS_AFTER_A_FIRING);
+            let most = if chunked { CHUNK } else { MAX_GROUP };
+            // With chunks written and nothing more waiting, they are
+            // synced now rather than waiting for more work.
+            let Some((group, resumed)) = self.next_group(most, self.unsynced.is_none()) else {
+                if self.unsynced.is_some() {
+                    self.sync();
+                    continue;
+                }
+                break;
+            };
+            if !resumed.is_empty() {
+                // Numbering restarts from another writer's: what this
+                // one numbered before is made durable first.
+                self.sync();
+                for (shard, seq) in resumed {
+                    if let Some(n) = self.next.get_mut(shard as usize) {
+                        *n = seq;
+                    }
                 }
             }
-            if !group.is_empty() {
+            if group.is_empty() {
+                continue;
+            }
+            if split {
+                let firing = group.iter().any(|p| p.entry.is_firing());
+                if firing {
+                    last_firing = Some(Instant::now());
+                }
+                self.write(group);
+                // A firing is synced as soon as it is written (with the
+                // chunks before it); ingest once a group's worth is.
+                let full = self
+                    .unsynced
+                    .as_ref()
+                    .is_some_and(|u| u.written.len() >= MAX_GROUP);
+                if firing || full {
+                    self.sync();
+                }
+            } else {
                 self.commit(group);
             }
         }
     }
 
-    /// The next group: every waiting firing alone if any waits (firings
-    /// first), else up to [`MAX_GROUP`] other entries; with the shards
-    /// resumed meanwhile (applied first). `None` once the journal is
-    /// closed and drained.
-    fn next_group(&self) -> Option<(Vec<Pending>, Resumed)> {
+    /// The next group: waiting firings first (up to `most`), else up to
+    /// `most` other entries; with the shards resumed meanwhile (applied
+    /// first). `None` once the journal is closed and drained, or at once
+    /// if nothing waits and `wait` is false.
+    fn next_group(&self, most: usize, wait: bool) -> Option<(Vec<Pending>, Resumed)> {
         let mut lanes = self.queue.lock();
         loop {
             if !lanes.resumed.is_empty() {
@@ -349,10 +438,10 @@ impl Committer {
                 &mut lanes.others
             };
             if !lane.is_empty() {
-                let n = lane.len().min(MAX_GROUP);
+                let n = lane.len().min(most);
                 return Some((lane.drain(..n).collect(), Vec::new()));
             }
-            if lanes.closed {
+            if lanes.closed || !wait {
                 return None;
             }
             lanes = self
@@ -363,62 +452,138 @@ impl Committer {
         }
     }
 
-    fn commit(&mut self, mut group: Vec<Pending>) {
-        let started = Instant::now();
-        let before = self.next.clone();
-        let mut assigned: Vec<Vec<u64>> = Vec::with_capacity(group.len());
-        for p in &group {
-            let slot = &mut self.next[p.entry.shard as usize];
-            assigned.push(
+    /// Hands out the escalation sequences of `group`, in order.
+    fn number(&mut self, group: &[Pending]) -> Vec<Vec<u64>> {
+        group
+            .iter()
+            .map(|p| {
+                let slot = &mut self.next[p.entry.shard as usize];
                 (0..p.entry.escalations())
                     .map(|_| {
                         *slot += 1;
                         *slot
                     })
-                    .collect(),
-            );
-        }
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Numbers `group` and merges its rows into one batch.
+    fn merge(
+        &mut self,
+        group: &mut [Pending],
+    ) -> (crate::store::WriteBatch, Vec<Vec<u64>>, Vec<TimerUpdate>) {
+        let assigned = self.number(group);
         let prepared = group
             .iter_mut()
             .zip(&assigned)
             .map(|(p, seqs)| (std::mem::take(&mut p.rows), seqs.as_slice()))
             .collect();
         let (batch, updates) = state::apply_prepared(prepared);
-        let wrote_escalations = !batch.escalations.is_empty();
-        let n = group.len();
-        match self.store.commit(batch) {
+        (batch, assigned, updates)
+    }
+
+    /// Writes one chunk without syncing it ([`Store::write_unsynced`]); it
+    /// joins the entries the next [`sync`](Committer::sync) makes durable.
+    fn write(&mut self, mut group: Vec<Pending>) {
+        let started = Instant::now();
+        let before = self.next.clone();
+        let (batch, assigned, updates) = self.merge(&mut group);
+        let escalations = !batch.escalations.is_empty();
+        match self.store.write_unsynced(batch) {
             Ok(()) => {
-                for (shard, seq) in self.next.iter().enumerate() {
-                    self.durable[shard].fetch_max(*seq, Ordering::AcqRel);
-                }
-                self.stats[0].fetch_add(n as u64, Ordering::Relaxed);
-                self.stats[1].fetch_add(1, Ordering::Relaxed);
-                metrics::histogram!("handoff_store_batch_entries").record(n as f64);
-                metrics::histogram!("handoff_store_sync_seconds")
-                    .record(started.elapsed().as_secs_f64());
-                // The middle hop of a firing's way to a monitor: due to
-                // durable (decided at `at`, then this long in the journal).
-                for p in &group {
-                    if let Some(timer) = p.entry.fired {
-                        let decided = (p.entry.at.0 - timer.due.0).max(0) as f64 / 1e6;
-                        metrics::histogram!("handoff_firing_durable_seconds")
-                            .record(decided + p.proposed.elapsed().as_secs_f64());
-                    }
-                }
-                // Announced before the answers: once `append` resolves,
-                // subscribers have been told.
-                if wrote_escalations {
-                    self.commit_tx.send_modify(|g| *g += 1);
-                }
-                for ((p, seqs), timers) in group.into_iter().zip(assigned).zip(updates) {
-                    let _ = p.reply.send(Ok(Appended {
-                        escalation_seqs: seqs,
-                        timers,
-                        state: p.entry.state,
-                        index: p.entry.index_after,
-                    }));
-                }
+                let u = self.unsynced.get_or_insert_with(|| Unsynced {
+                    before,
+                    written: Vec::new(),
+                    escalations: false,
+                    started,
+                });
+                u.escalations |= escalations;
+                u.written.extend(written(group, assigned, updates));
             }
+            Err(e) => {
+                // Nothing of the chunk was written: its sequences back.
+                self.next = before;
+                self.fail(group, e);
+            }
+        }
+    }
+
+    /// Syncs the chunks written since the last sync, and answers them.
+    fn sync(&mut self) {
+        let Some(u) = self.unsynced.take() else {
+            return;
+        };
+        match self.store.sync() {
+            Ok(()) => self.durable_now(u.written, u.started, u.escalations),
+            Err(e) => {
+                // Not durable, and the store refuses more (a failed sync
+                // poisons it): every sequence since the first chunk back.
+                self.next = u.before;
+                self.fail(u.written.into_iter().map(|w| w.pending).collect(), e);
+            }
+        }
+    }
+
+    /// Everything numbered so far is durable: raises the durable
+    /// sequences, announces, and answers the proposers of `written`.
+    fn durable_now(&mut self, written: Vec<Written>, started: Instant, escalations: bool) {
+        for (shard, seq) in self.next.iter().enumerate() {
+            self.durable[shard].fetch_max(*seq, Ordering::AcqRel);
+        }
+        let n = written.len();
+        self.stats[0].fetch_add(n as u64, Ordering::Relaxed);
+        self.stats[1].fetch_add(1, Ordering::Relaxed);
+        metrics::histogram!("handoff_store_batch_entries").record(n as f64);
+        metrics::histogram!("handoff_store_sync_seconds").record(started.elapsed().as_secs_f64());
+        // The middle hop of a firing's way to a monitor: due to
+        // durable (decided at `at`, then this long in the journal).
+        for w in &written {
+            let p = &w.pending;
+            if let Some(timer) = p.entry.fired {
+                let decided = (p.entry.at.0 - timer.due.0).max(0) as f64 / 1e6;
+                metrics::histogram!("handoff_firing_durable_seconds")
+                    .record(decided + p.proposed.elapsed().as_secs_f64());
+            }
+        }
+        // Announced before the answers: once `append` resolves,
+        // subscribers have been told.
+        if escalations {
+            self.commit_tx.send_modify(|g| *g += 1);
+        }
+        for w in written {
+            let _ = w.pending.reply.send(Ok(Appended {
+                escalation_seqs: w.seqs,
+                timers: w.timers,
+                state: w.pending.entry.state,
+                index: w.pending.entry.index_after,
+            }));
+        }
+    }
+
+    /// Answers every entry of `group` with `e` (nothing of it is durable).
+    fn fail(&self, group: Vec<Pending>, e: StoreError) {
+        let n = group.len();
+        if matches!(e, StoreError::Fenced { .. }) {
+            metrics::counter!("handoff_fenced_entries_total").increment(n as u64);
+        } else {
+            metrics::counter!("handoff_store_commit_failures_total").increment(1);
+        }
+        tracing::error!(error = %e, entries = n, "journal commit failed");
+        for p in group {
+            let _ = p.reply.send(Err(e.clone()));
+        }
+    }
+
+    /// Commits one group with one store commit (a store that syncs with
+    /// every write).
+    fn commit(&mut self, mut group: Vec<Pending>) {
+        let started = Instant::now();
+        let before = self.next.clone();
+        let (batch, assigned, updates) = self.merge(&mut group);
+        let escalations = !batch.escalations.is_empty();
+        match self.store.commit(batch) {
+            Ok(()) => self.durable_now(written(group, assigned, updates), started, escalations),
             Err(StoreError::Fenced { shards })
                 if group
                     .iter()
@@ -448,16 +613,22 @@ impl Committer {
                 // Atomic: nothing of the group was written; give the
                 // sequence numbers back.
                 self.next = before;
-                if matches!(e, StoreError::Fenced { .. }) {
-                    metrics::counter!("handoff_fenced_entries_total").increment(n as u64);
-                } else {
-                    metrics::counter!("handoff_store_commit_failures_total").increment(1);
-                }
-                tracing::error!(error = %e, entries = n, "journal commit failed");
-                for p in group {
-                    let _ = p.reply.send(Err(e.clone()));
-                }
+                self.fail(group, e);
             }
         }
     }
+}
+
+/// The entries of a written group, each with its sequences and timers.
+fn written(group: Vec<Pending>, seqs: Vec<Vec<u64>>, timers: Vec<TimerUpdate>) -> Vec<Written> {
+    group
+        .into_iter()
+        .zip(seqs)
+        .zip(timers)
+        .map(|((pending, seqs), timers)| Written {
+            pending,
+            seqs,
+            timers,
+        })
+        .collect()
 }

@@ -25,17 +25,19 @@ pub(crate) struct TestStore {
     /// A shard whose batches wait in `commit` until it is set to `None`.
     hold_shard: Mutex<Option<u32>>,
     shard_released: Condvar,
+    /// Syncs apart from its writes ([`Store::defers_sync`]), as fjall.
+    defers: bool,
+    /// Fails syncs while set.
+    fail_sync: AtomicBool,
+    /// What reached the store, in order: `<how> <customers>` per batch
+    /// (`write` unsynced, `commit` synced) and `sync` per sync.
+    log: Mutex<Vec<String>>,
 }
 
 impl TestStore {
-    pub(crate) fn release(&self) {
-        *self.hold.lock().expect("not poisoned") = false;
-        self.released.notify_all();
-    }
-}
-
-impl Store for TestStore {
-    fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+    /// Holds, fails or fences as set, then records and applies `batch`
+    /// (`how` it came: `commit` or `write`).
+    fn apply(&self, batch: WriteBatch, how: &str) -> Result<(), StoreError> {
         let mut held = self.hold.lock().expect("not poisoned");
         while *held {
             held = self.released.wait(held).expect("not poisoned");
@@ -60,11 +62,46 @@ impl Store for TestStore {
                 return Err(StoreError::Fenced { shards: lost });
             }
         }
+        let names: Vec<&str> = batch.customers.iter().map(|c| c.1.as_str()).collect();
+        self.log
+            .lock()
+            .expect("not poisoned")
+            .push(format!("{how} {}", names.join(",")));
         self.batches
             .lock()
             .expect("not poisoned")
             .push(batch.clone());
         self.inner.commit(batch)
+    }
+
+    pub(crate) fn release(&self) {
+        *self.hold.lock().expect("not poisoned") = false;
+        self.released.notify_all();
+    }
+}
+
+impl Store for TestStore {
+    fn defers_sync(&self) -> bool {
+        self.defers
+    }
+
+    fn write_unsynced(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        if !self.defers {
+            return self.commit(batch);
+        }
+        self.apply(batch, "write")
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        if self.fail_sync.load(Ordering::SeqCst) {
+            return Err(StoreError::Closed);
+        }
+        self.log.lock().expect("not poisoned").push("sync".into());
+        Ok(())
+    }
+
+    fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.apply(batch, "commit")
     }
     fn customer(&self, shard: u32, customer: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.customer(shard, customer)
@@ -412,4 +449,112 @@ async fn the_answer_carries_the_customer_s_index_keys_after_the_entry() {
     stale.facts.clear();
     let appended = journal.append(stale).await.expect("durable");
     assert_eq!(appended.index, None);
+}
+
+/// A store that syncs apart from its writes gets a group in chunks of at
+/// most [`CHUNK`] and one sync; a firing that arrives meanwhile is
+/// written after the chunk under way and synced at once, with the chunks
+/// before it; the rest of the group follows.
+#[tokio::test]
+async fn chunks_are_synced_once_and_a_firing_is_synced_as_soon_as_it_is_written() {
+    let model = saas();
+    let store = Arc::new(TestStore {
+        defers: true,
+        ..TestStore::default()
+    });
+    let journal = start(store.clone());
+    *store.hold.lock().expect("not poisoned") = true;
+    let mut c = Customer::new("first");
+    let first = tokio::spawn(journal.append(c.event(&model, "crm", "lead_created", T0)));
+    // The committer has taken it and is held in its write.
+    while !journal.queue(3).lock().others.is_empty() {
+        tokio::task::yield_now().await;
+    }
+    let n = CHUNK * 2 + 5;
+    let mut ingest = Vec::new();
+    for i in 0..n {
+        let mut c = Customer::new(&format!("ingest-{i}"));
+        ingest.push(tokio::spawn(journal.append(c.event(
+            &model,
+            "crm",
+            "lead_created",
+            T0,
+        ))));
+    }
+    let fire = tokio::spawn(journal.append(firing(&model, "late")));
+    let queued = || {
+        let lanes = journal.queue(3).lock();
+        lanes.firings.len() == 1 && lanes.others.len() == n
+    };
+    while !queued() {
+        tokio::task::yield_now().await;
+    }
+    store.release();
+    first.await.expect("joins").expect("durable");
+    let fired = fire.await.expect("joins").expect("durable");
+    assert_eq!(fired.escalation_seqs, vec![1]);
+    for i in ingest {
+        i.await.expect("joins").expect("durable");
+    }
+    let log = store.log.lock().expect("not poisoned").clone();
+    let chunk = |i: usize| {
+        let names: Vec<String> = (i * CHUNK..((i + 1) * CHUNK).min(n))
+            .map(|i| format!("ingest-{i}"))
+            .collect();
+        format!("write {}", names.join(","))
+    };
+    assert_eq!(
+        log,
+        [
+            "write first".to_owned(),
+            "write late".to_owned(),
+            "sync".to_owned(),
+            chunk(0),
+            chunk(1),
+            chunk(2),
+            "sync".to_owned(),
+        ],
+        "the held chunk, the firing synced with it, then the queued ingest in chunks, synced once"
+    );
+    assert_eq!(
+        journal.stats(),
+        CommitStats {
+            entries: n as u64 + 2,
+            commits: 2
+        }
+    );
+}
+
+/// A failed sync fails every entry written since the last sync, gives
+/// their sequences back, and announces nothing.
+#[tokio::test]
+async fn a_failed_sync_gives_the_sequences_of_every_unsynced_chunk_back() {
+    let model = saas();
+    let store = Arc::new(TestStore {
+        defers: true,
+        ..TestStore::default()
+    });
+    let journal = start(store.clone());
+    journal.append(firing(&model, "a")).await.expect("durable");
+    let mut watch = journal.commits();
+    watch.borrow_and_update();
+
+    store.fail_sync.store(true, Ordering::SeqCst);
+    let err = journal
+        .append(firing(&model, "b"))
+        .await
+        .expect_err("not durable");
+    assert!(matches!(err, StoreError::Closed), "{err}");
+    assert_eq!(journal.durable_seq(3), 1, "nothing of it is durable");
+    assert!(!watch.has_changed().expect("open"), "no commit announced");
+
+    store.fail_sync.store(false, Ordering::SeqCst);
+    let appended = journal.append(firing(&model, "c")).await.expect("durable");
+    assert_eq!(
+        appended.escalation_seqs,
+        vec![2],
+        "the failed sync's sequence is handed out again"
+    );
+    assert_eq!(journal.durable_seq(3), 2);
+    assert!(watch.has_changed().expect("open"));
 }

@@ -10,9 +10,11 @@
 //! `customer_index` created empty at open; the node backfills it once
 //! (`node::queries`), with no change of format. Each commit is one fjall
 //! write batch, atomic across keyspaces, journaled and fsync'd
-//! (`PersistMode::SyncAll`) before it returns. Group commit is the
-//! journal's (one caller, one batch per group); the store writes what it is
-//! given on the caller's thread, netted so no key reaches fjall twice.
+//! (`PersistMode::SyncAll`) before it returns; or, for the journal, which
+//! writes a group in chunks and syncs it once (`Store::defers_sync`), a
+//! batch journaled without the fsync, and one `persist` for all of them.
+//! Group commit is the journal's (one caller); the store writes what it
+//! is given on the caller's thread, netted so no key reaches fjall twice.
 //!
 //! **Memtables are freed here, not under fjall's lock.** When a keyspace's
 //! memtable is flushed, fjall's version GC (`SuperVersions::maintenance`,
@@ -427,13 +429,14 @@ impl Shared {
     }
 
     /// Nets a batch (the last write of a key wins, as if its parts were
-    /// applied one after another) and writes it with one fsync.
+    /// applied one after another) and writes it, with one fsync when
+    /// `sync` says so (else the next `persist` makes it durable).
     ///
     /// Netting is not only a saving: fjall stamps every item of a batch
     /// with one seqno, and which of two writes of one key with the same
     /// seqno survives is not part of its documented contract (today the
     /// memtable keeps the later one), so no key reaches fjall twice.
-    fn write(&self, b: WriteBatch) -> Result<()> {
+    fn write(&self, b: WriteBatch, sync: Option<PersistMode>) -> Result<()> {
         let mut ops = Writes::default();
         {
             for (shard, customer, record) in b.customers {
@@ -541,7 +544,7 @@ impl Shared {
                 moved.push((name, (!gone).then_some(value)));
             }
         }
-        let mut batch = self.db.batch().durability(Some(PersistMode::SyncAll));
+        let mut batch = self.db.batch().durability(sync);
         // The keyspaces written, each once.
         let mut written: Vec<Part> = Vec::with_capacity(8);
         for ((part, key), op) in ops.netted() {
@@ -738,7 +741,28 @@ impl Store for FjallStore {
         if batch.is_empty() {
             return Ok(());
         }
-        self.shared.write(batch)
+        self.shared.write(batch, Some(PersistMode::SyncAll))
+    }
+
+    fn defers_sync(&self) -> bool {
+        true
+    }
+
+    fn write_unsynced(&self, batch: WriteBatch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.shared.write(batch, None)
+    }
+
+    fn sync(&self) -> Result<()> {
+        // fjall fsyncs its journal, where every batch is written before
+        // it reaches a memtable (and a sealed journal file is fsync'd
+        // when it is sealed); a failed fsync poisons the database.
+        self.shared
+            .db
+            .persist(PersistMode::SyncAll)
+            .map_err(|e| StoreError::backend("syncing the journal", e))
     }
 
     fn customer(&self, shard: u32, customer: &str) -> Result<Option<Vec<u8>>> {
@@ -1206,6 +1230,44 @@ mod tests {
             assert!(rows.len() <= page);
             out.extend(rows.into_iter().map(|(_, c, seq, r)| (c, seq, r)));
         }
+    }
+
+    /// Batches written without a sync are read at once, each whole with
+    /// its counters, and one sync makes them all durable (a reopened
+    /// store has them).
+    #[test]
+    fn chunks_written_unsynced_are_durable_after_one_sync() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = FjallStore::open(dir.path()).expect("opens");
+        assert!(s.defers_sync());
+        for i in 0..3 {
+            let batch = WriteBatch {
+                customers: vec![(0, format!("c{i}"), vec![i as u8 + 1])],
+                counters: vec![(0, "customers created".to_owned(), 1)],
+                ..Default::default()
+            };
+            s.write_unsynced(batch).expect("writes");
+            assert_eq!(
+                s.customer(0, &format!("c{i}")).expect("reads"),
+                Some(vec![i as u8 + 1])
+            );
+        }
+        s.sync().expect("syncs");
+        drop(s);
+        let s = FjallStore::open(dir.path()).expect("opens again");
+        for i in 0..3 {
+            assert_eq!(
+                s.customer(0, &format!("c{i}")).expect("reads"),
+                Some(vec![i as u8 + 1])
+            );
+        }
+        assert_eq!(
+            s.counters()
+                .expect("reads")
+                .expect("kept")
+                .get("customers created"),
+            Some(&3)
+        );
     }
 
     /// A flushed memtable is freed by the store's `store-free` thread, so

@@ -274,6 +274,35 @@ pub trait Store: Send + Sync + 'static {
     /// Blocks the calling thread (an fsync).
     fn commit(&self, batch: WriteBatch) -> Result<()>;
 
+    /// Whether a commit may be split into [`write_unsynced`] and
+    /// [`sync`]: true for a store whose commit is a local write and an
+    /// fsync (fjall), so that the journal writes a group in chunks and
+    /// syncs it once; false (the default) where each commit is one
+    /// transaction.
+    ///
+    /// [`write_unsynced`]: Store::write_unsynced
+    /// [`sync`]: Store::sync
+    fn defers_sync(&self) -> bool {
+        false
+    }
+
+    /// Applies `batch` atomically, without waiting for it to be durable:
+    /// it is durable once a later [`sync`](Store::sync) returns `Ok`.
+    /// Readers may see it before then; a crash before then keeps it whole
+    /// or loses it whole (with every batch written after it). Nothing
+    /// written this way may be acknowledged before the sync. The default
+    /// commits it (durable at once).
+    fn write_unsynced(&self, batch: WriteBatch) -> Result<()> {
+        self.commit(batch)
+    }
+
+    /// Makes every batch written so far durable. On `Err` they may or may
+    /// not be, and the store refuses further writes (as a failed fsync
+    /// leaves no way to know what reached the disk).
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// The `CustomerRecord` bytes of one customer.
     fn customer(&self, shard: u32, customer: &str) -> Result<Option<Vec<u8>>>;
 
