@@ -23,6 +23,8 @@
 //! last [`CHUNKS_AFTER_A_FIRING`]), a group is written in chunks of at
 //! most [`CHUNK`] entries and synced once, when a group's worth is written
 //! or nothing more waits; a firing is synced as soon as it is written.
+//! Without firings about, each write takes up to [`MAX_GROUP`] entries,
+//! synced on the same terms.
 //! So a firing that arrives while ingest is written waits for one chunk,
 //! not for the whole group (most of a commit is the writes into fjall's
 //! memtables, not the fsync). Nothing is answered or announced before
