@@ -256,40 +256,52 @@ async fn a_failed_commit_gives_its_sequences_back() {
     assert_eq!(logged, [1, 2]);
 }
 
-#[tokio::test]
-async fn a_waiting_firing_is_committed_before_waiting_ingest() {
-    let model = saas();
-    let store = Arc::new(TestStore::default());
-    let journal = start(store.clone());
-    // Hold the committer in a first commit, queue ingest work behind it,
-    // then a firing.
+type Appending = tokio::task::JoinHandle<Result<Appended, StoreError>>;
+
+/// Holds the committer in the commit (or write) of a first ingest entry,
+/// then queues `n` ingest entries (`ingest-0`, ...) and a firing (`late`)
+/// behind it, and returns once all of them wait; the caller releases.
+async fn held_behind_a_first_commit(
+    journal: &LocalJournal,
+    store: &TestStore,
+    model: &Model,
+    n: usize,
+) -> (Appending, Vec<Appending>, Appending) {
     *store.hold.lock().expect("not poisoned") = true;
     let mut c = Customer::new("first");
-    let first = journal.append(c.event(&model, "crm", "lead_created", T0));
-    let first = tokio::spawn(first);
+    let first = tokio::spawn(journal.append(c.event(model, "crm", "lead_created", T0)));
     // The committer has taken it and is held in its commit.
     while !journal.queue(3).lock().others.is_empty() {
         tokio::task::yield_now().await;
     }
     let mut ingest = Vec::new();
-    for i in 0..50 {
+    for i in 0..n {
         let mut c = Customer::new(&format!("ingest-{i}"));
         ingest.push(tokio::spawn(journal.append(c.event(
-            &model,
+            model,
             "crm",
             "lead_created",
             T0,
         ))));
     }
-    let fire = tokio::spawn(journal.append(firing(&model, "late")));
+    let fire = tokio::spawn(journal.append(firing(model, "late")));
     // Wait until all of it is queued (the first commit is under way).
     let queued = || {
         let lanes = journal.queue(3).lock();
-        lanes.firings.len() == 1 && lanes.others.len() == 50
+        lanes.firings.len() == 1 && lanes.others.len() == n
     };
     while !queued() {
         tokio::task::yield_now().await;
     }
+    (first, ingest, fire)
+}
+
+#[tokio::test]
+async fn a_waiting_firing_is_committed_before_waiting_ingest() {
+    let model = saas();
+    let store = Arc::new(TestStore::default());
+    let journal = start(store.clone());
+    let (first, ingest, fire) = held_behind_a_first_commit(&journal, &store, &model, 50).await;
     store.release();
     first.await.expect("joins").expect("durable");
     fire.await.expect("joins").expect("durable");
@@ -463,32 +475,8 @@ async fn chunks_are_synced_once_and_a_firing_is_synced_as_soon_as_it_is_written(
         ..TestStore::default()
     });
     let journal = start(store.clone());
-    *store.hold.lock().expect("not poisoned") = true;
-    let mut c = Customer::new("first");
-    let first = tokio::spawn(journal.append(c.event(&model, "crm", "lead_created", T0)));
-    // The committer has taken it and is held in its write.
-    while !journal.queue(3).lock().others.is_empty() {
-        tokio::task::yield_now().await;
-    }
     let n = CHUNK * 2 + 5;
-    let mut ingest = Vec::new();
-    for i in 0..n {
-        let mut c = Customer::new(&format!("ingest-{i}"));
-        ingest.push(tokio::spawn(journal.append(c.event(
-            &model,
-            "crm",
-            "lead_created",
-            T0,
-        ))));
-    }
-    let fire = tokio::spawn(journal.append(firing(&model, "late")));
-    let queued = || {
-        let lanes = journal.queue(3).lock();
-        lanes.firings.len() == 1 && lanes.others.len() == n
-    };
-    while !queued() {
-        tokio::task::yield_now().await;
-    }
+    let (first, ingest, fire) = held_behind_a_first_commit(&journal, &store, &model, n).await;
     store.release();
     first.await.expect("joins").expect("durable");
     let fired = fire.await.expect("joins").expect("durable");
