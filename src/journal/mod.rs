@@ -34,6 +34,17 @@
 //! its entries' counters, so a crash before the sync keeps or loses whole
 //! entries.
 //!
+//! **The sync beside the writes.** Over such a store the fsync runs on a
+//! thread of its own (`journal-sync-N`): once a group's worth is written
+//! (or a firing, or nothing more waits), the committer hands the chunks
+//! to the syncer and goes on writing the next ones while the disk
+//! flushes. The syncer answers the proposers of the chunks it made
+//! durable. At most one sync is in flight: the next waits for it, so
+//! syncs finish, and are answered, in the order of their writes. A
+//! failed sync gives back every sequence handed out since its first
+//! chunk, and fails the chunks written after it too (the store refuses
+//! writes after a failed sync).
+//!
 //! Sequence numbers are handed out at commit time and given back if the
 //! commit fails, so a subscriber that has read up to a sequence never later
 //! finds a smaller one appear (no gaps on resume).
@@ -45,6 +56,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -225,26 +237,39 @@ impl LocalJournal {
             announce: commit_tx.clone(),
             stats: stats.clone(),
         };
+        let outcomes = Arc::new(Outcomes {
+            durable: durable.clone(),
+            commit_tx,
+            stats,
+        });
+        let thread_error = |what: &str, e: std::io::Error| StoreError::Open {
+            dir: Default::default(),
+            reason: format!("cannot start the journal's {what} thread: {e}"),
+        };
         for i in 0..n {
             let queue = Arc::new(Queue::default());
+            let syncer = if store.defers_sync() {
+                Some(
+                    Syncer::start(i, store.clone(), outcomes.clone())
+                        .map_err(|e| thread_error("sync", e))?,
+                )
+            } else {
+                None
+            };
             // Every lane numbers from the store's last seqs; each only
             // ever hands out its own shards' numbers.
             let committer = Committer {
-                stats: stats.clone(),
                 store: store.clone(),
                 queue: queue.clone(),
                 next: next.clone(),
-                durable: durable.clone(),
-                commit_tx: commit_tx.clone(),
+                outcomes: outcomes.clone(),
                 unsynced: None,
+                syncer,
             };
             let committer = std::thread::Builder::new()
                 .name(format!("journal-commit-{i}"))
                 .spawn(move || committer.run())
-                .map_err(|e| StoreError::Open {
-                    dir: Default::default(),
-                    reason: format!("cannot start the journal's committer thread: {e}"),
-                })?;
+                .map_err(|e| thread_error("committer", e))?;
             // Pushed at once: a lane already started is closed and joined
             // by `drop` if a later one fails to start.
             journal.lanes.push(Lane {
@@ -344,12 +369,22 @@ struct Committer {
     queue: Arc<Queue>,
     /// Per shard, the last sequence handed out (== durable between commits).
     next: Vec<u64>,
+    outcomes: Arc<Outcomes>,
+    /// Entries written and not yet handed to a sync (a store that syncs
+    /// apart from its writes, [`Store::defers_sync`]).
+    unsynced: Option<Unsynced>,
+    /// The thread that syncs beside the writes (the same stores).
+    syncer: Option<Syncer>,
+}
+
+/// What becomes of a commit once it is durable, or has failed: kept by
+/// the committer and its syncer alike.
+struct Outcomes {
+    /// Per shard, the highest durable escalation sequence.
     durable: Arc<Vec<AtomicU64>>,
     commit_tx: Arc<watch::Sender<u64>>,
+    /// `(entries, commits)` so far.
     stats: Arc<[AtomicU64; 2]>,
-    /// Entries written and not yet synced (a store that syncs apart from
-    /// its writes, [`Store::defers_sync`]).
-    unsynced: Option<Unsynced>,
 }
 
 /// One entry written to the store, with what its proposer is answered.
@@ -371,6 +406,149 @@ struct Unsynced {
     started: Instant,
 }
 
+/// Chunks handed to the syncer.
+struct SyncJob {
+    unsynced: Unsynced,
+    /// The sequences handed out up to its last chunk: durable once it is.
+    upto: Vec<u64>,
+}
+
+/// How a sync ended: on `Err`, the sequences to number on from (those
+/// before its first chunk) and why.
+type Synced = Result<(), (Vec<u64>, StoreError)>;
+
+/// A lane's sync thread, and the committer's end of its channels.
+struct Syncer {
+    /// `None` once stopping.
+    jobs: Option<mpsc::Sender<SyncJob>>,
+    /// Every job's outcome, in order.
+    done: mpsc::Receiver<Synced>,
+    /// To report a job synced on the committer's own thread (the syncer
+    /// gone).
+    done_tx: mpsc::Sender<Synced>,
+    /// A job handed over whose outcome is not yet read.
+    in_flight: bool,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Syncer {
+    fn start(
+        lane: usize,
+        store: Arc<dyn Store>,
+        outcomes: Arc<Outcomes>,
+    ) -> std::io::Result<Syncer> {
+        let (jobs, jobs_rx) = mpsc::channel::<SyncJob>();
+        let (done_tx, done) = mpsc::channel();
+        let tx = done_tx.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("journal-sync-{lane}"))
+            .spawn(move || {
+                for job in jobs_rx {
+                    sync_and_answer(&*store, &outcomes, job, &tx);
+                }
+            })?;
+        Ok(Syncer {
+            jobs: Some(jobs),
+            done,
+            done_tx,
+            in_flight: false,
+            thread: Some(thread),
+        })
+    }
+
+    /// Lets the thread finish its job and stop.
+    fn stop(&mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            // A panicked syncer already dropped its proposers' replies.
+            let _ = t.join();
+        }
+    }
+}
+
+/// Syncs the store and answers `job`'s proposers, then reports to the
+/// committer through `done`. A failure is reported before the proposers
+/// hear of it, so that an entry proposed after the failure is numbered
+/// from the sequences given back.
+fn sync_and_answer(
+    store: &dyn Store,
+    outcomes: &Outcomes,
+    job: SyncJob,
+    done: &mpsc::Sender<Synced>,
+) {
+    let u = job.unsynced;
+    match store.sync() {
+        Ok(()) => {
+            outcomes.durable_now(&job.upto, u.written, u.started, u.escalations);
+            let _ = done.send(Ok(()));
+        }
+        Err(e) => {
+            // Not durable, and the store refuses more (a failed sync
+            // poisons it): every sequence since the first chunk back.
+            let _ = done.send(Err((u.before, e.clone())));
+            fail(u.written.into_iter().map(|w| w.pending).collect(), e);
+        }
+    }
+}
+
+impl Outcomes {
+    /// Everything numbered up to `upto` is durable: raises the durable
+    /// sequences, announces, and answers the proposers of `written`.
+    fn durable_now(
+        &self,
+        upto: &[u64],
+        written: Vec<Written>,
+        started: Instant,
+        escalations: bool,
+    ) {
+        for (shard, seq) in upto.iter().enumerate() {
+            self.durable[shard].fetch_max(*seq, Ordering::AcqRel);
+        }
+        let n = written.len();
+        self.stats[0].fetch_add(n as u64, Ordering::Relaxed);
+        self.stats[1].fetch_add(1, Ordering::Relaxed);
+        metrics::histogram!("handoff_store_batch_entries").record(n as f64);
+        metrics::histogram!("handoff_store_sync_seconds").record(started.elapsed().as_secs_f64());
+        // The middle hop of a firing's way to a monitor: due to
+        // durable (decided at `at`, then this long in the journal).
+        for w in &written {
+            let p = &w.pending;
+            if let Some(timer) = p.entry.fired {
+                let decided = (p.entry.at.0 - timer.due.0).max(0) as f64 / 1e6;
+                metrics::histogram!("handoff_firing_durable_seconds")
+                    .record(decided + p.proposed.elapsed().as_secs_f64());
+            }
+        }
+        // Announced before the answers: once `append` resolves,
+        // subscribers have been told.
+        if escalations {
+            self.commit_tx.send_modify(|g| *g += 1);
+        }
+        for w in written {
+            let _ = w.pending.reply.send(Ok(Appended {
+                escalation_seqs: w.seqs,
+                timers: w.timers,
+                state: w.pending.entry.state,
+                index: w.pending.entry.index_after,
+            }));
+        }
+    }
+}
+
+/// Answers every entry of `group` with `e` (nothing of it is durable).
+fn fail(group: Vec<Pending>, e: StoreError) {
+    let n = group.len();
+    if matches!(e, StoreError::Fenced { .. }) {
+        metrics::counter!("handoff_fenced_entries_total").increment(n as u64);
+    } else {
+        metrics::counter!("handoff_store_commit_failures_total").increment(1);
+    }
+    tracing::error!(error = %e, entries = n, "journal commit failed");
+    for p in group {
+        let _ = p.reply.send(Err(e.clone()));
+    }
+}
+
 impl Committer {
     fn run(mut self) {
         let split = self.store.defers_sync();
@@ -390,10 +568,14 @@ impl Committer {
                 }
                 break;
             };
+            // The sync in flight, if it has ended: a failed one gives
+            // sequences back before this group is numbered.
+            self.settle(false);
             if !resumed.is_empty() {
                 // Numbering restarts from another writer's: what this
                 // one numbered before is made durable first.
                 self.sync();
+                self.settle(true);
                 for (shard, seq) in resumed {
                     if let Some(n) = self.next.get_mut(shard as usize) {
                         *n = seq;
@@ -421,6 +603,10 @@ impl Committer {
             } else {
                 self.commit(group);
             }
+        }
+        self.settle(true);
+        if let Some(syncer) = self.syncer.as_mut() {
+            syncer.stop();
         }
     }
 
@@ -506,74 +692,60 @@ impl Committer {
             Err(e) => {
                 // Nothing of the chunk was written: its sequences back.
                 self.next = before;
-                self.fail(group, e);
+                fail(group, e);
             }
         }
     }
 
-    /// Syncs the chunks written since the last sync, and answers them.
+    /// Hands the chunks written since the last sync to the syncer (once
+    /// the sync before has ended); the syncer answers them.
     fn sync(&mut self) {
-        let Some(u) = self.unsynced.take() else {
+        self.settle(true);
+        let Some(unsynced) = self.unsynced.take() else {
             return;
         };
-        match self.store.sync() {
-            Ok(()) => self.durable_now(u.written, u.started, u.escalations),
-            Err(e) => {
-                // Not durable, and the store refuses more (a failed sync
-                // poisons it): every sequence since the first chunk back.
-                self.next = u.before;
-                self.fail(u.written.into_iter().map(|w| w.pending).collect(), e);
-            }
+        let job = SyncJob {
+            unsynced,
+            upto: self.next.clone(),
+        };
+        let Some(syncer) = self.syncer.as_mut() else {
+            unreachable!("chunks are written only over a store that syncs apart, with a syncer");
+        };
+        let job = match syncer.jobs.as_ref().map(|j| j.send(job)) {
+            Some(Ok(())) => None,
+            Some(Err(mpsc::SendError(job))) => Some(job),
+            None => unreachable!("the syncer stops after the committer's last sync"),
+        };
+        if let Some(job) = job {
+            // The sync thread is gone (it panicked): synced here.
+            sync_and_answer(&*self.store, &self.outcomes, job, &syncer.done_tx);
         }
+        syncer.in_flight = true;
     }
 
-    /// Everything numbered so far is durable: raises the durable
-    /// sequences, announces, and answers the proposers of `written`.
-    fn durable_now(&mut self, written: Vec<Written>, started: Instant, escalations: bool) {
-        for (shard, seq) in self.next.iter().enumerate() {
-            self.durable[shard].fetch_max(*seq, Ordering::AcqRel);
-        }
-        let n = written.len();
-        self.stats[0].fetch_add(n as u64, Ordering::Relaxed);
-        self.stats[1].fetch_add(1, Ordering::Relaxed);
-        metrics::histogram!("handoff_store_batch_entries").record(n as f64);
-        metrics::histogram!("handoff_store_sync_seconds").record(started.elapsed().as_secs_f64());
-        // The middle hop of a firing's way to a monitor: due to
-        // durable (decided at `at`, then this long in the journal).
-        for w in &written {
-            let p = &w.pending;
-            if let Some(timer) = p.entry.fired {
-                let decided = (p.entry.at.0 - timer.due.0).max(0) as f64 / 1e6;
-                metrics::histogram!("handoff_firing_durable_seconds")
-                    .record(decided + p.proposed.elapsed().as_secs_f64());
-            }
-        }
-        // Announced before the answers: once `append` resolves,
-        // subscribers have been told.
-        if escalations {
-            self.commit_tx.send_modify(|g| *g += 1);
-        }
-        for w in written {
-            let _ = w.pending.reply.send(Ok(Appended {
-                escalation_seqs: w.seqs,
-                timers: w.timers,
-                state: w.pending.entry.state,
-                index: w.pending.entry.index_after,
-            }));
-        }
-    }
-
-    /// Answers every entry of `group` with `e` (nothing of it is durable).
-    fn fail(&self, group: Vec<Pending>, e: StoreError) {
-        let n = group.len();
-        if matches!(e, StoreError::Fenced { .. }) {
-            metrics::counter!("handoff_fenced_entries_total").increment(n as u64);
+    /// Reads the outcome of the sync in flight, if any: waits for it if
+    /// `wait`, else only if it has ended. A failed sync gives its
+    /// sequences back and fails the chunks written since (the store
+    /// refuses writes after a failed sync).
+    fn settle(&mut self, wait: bool) {
+        let Some(syncer) = self.syncer.as_mut().filter(|s| s.in_flight) else {
+            return;
+        };
+        let outcome = if wait {
+            syncer.done.recv().ok()
         } else {
-            metrics::counter!("handoff_store_commit_failures_total").increment(1);
-        }
-        tracing::error!(error = %e, entries = n, "journal commit failed");
-        for p in group {
-            let _ = p.reply.send(Err(e.clone()));
+            syncer.done.try_recv().ok()
+        };
+        let Some(outcome) = outcome else {
+            // Still syncing (the committer holds a sender: never closed).
+            return;
+        };
+        syncer.in_flight = false;
+        if let Err((before, e)) = outcome {
+            self.next = before;
+            if let Some(u) = self.unsynced.take() {
+                fail(u.written.into_iter().map(|w| w.pending).collect(), e);
+            }
         }
     }
 
@@ -585,7 +757,12 @@ impl Committer {
         let (batch, assigned, updates) = self.merge(&mut group);
         let escalations = !batch.escalations.is_empty();
         match self.store.commit(batch) {
-            Ok(()) => self.durable_now(written(group, assigned, updates), started, escalations),
+            Ok(()) => self.outcomes.durable_now(
+                &self.next,
+                written(group, assigned, updates),
+                started,
+                escalations,
+            ),
             Err(StoreError::Fenced { shards })
                 if group
                     .iter()
@@ -615,7 +792,7 @@ impl Committer {
                 // Atomic: nothing of the group was written; give the
                 // sequence numbers back.
                 self.next = before;
-                self.fail(group, e);
+                fail(group, e);
             }
         }
     }

@@ -29,6 +29,9 @@ pub(crate) struct TestStore {
     defers: bool,
     /// Fails syncs while set.
     fail_sync: AtomicBool,
+    /// Holds a sync while set (until released).
+    hold_sync: Mutex<bool>,
+    sync_released: Condvar,
     /// What reached the store, in order: `<how> <customers>` per batch
     /// (`write` unsynced, `commit` synced) and `sync` per sync.
     log: Mutex<Vec<String>>,
@@ -74,6 +77,19 @@ impl TestStore {
         self.inner.commit(batch)
     }
 
+    fn release_sync(&self) {
+        *self.hold_sync.lock().expect("not poisoned") = false;
+        self.sync_released.notify_all();
+    }
+
+    fn logged(&self, line: &str) -> bool {
+        self.log
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .any(|l| l == line)
+    }
+
     pub(crate) fn release(&self) {
         *self.hold.lock().expect("not poisoned") = false;
         self.released.notify_all();
@@ -93,6 +109,11 @@ impl Store for TestStore {
     }
 
     fn sync(&self) -> Result<(), StoreError> {
+        let mut held = self.hold_sync.lock().expect("not poisoned");
+        while *held {
+            held = self.sync_released.wait(held).expect("not poisoned");
+        }
+        drop(held);
         if self.fail_sync.load(Ordering::SeqCst) {
             return Err(StoreError::Closed);
         }
@@ -466,7 +487,9 @@ async fn the_answer_carries_the_customer_s_index_keys_after_the_entry() {
 /// A store that syncs apart from its writes gets a group in chunks of at
 /// most [`CHUNK`] and one sync; a firing that arrives meanwhile is
 /// written after the chunk under way and synced at once, with the chunks
-/// before it; the rest of the group follows.
+/// before it; the rest of the group follows. (The syncs are held here
+/// until every chunk is written: they run beside the writes, so where
+/// they would land among the writes depends on the threads.)
 #[tokio::test]
 async fn chunks_are_synced_once_and_a_firing_is_synced_as_soon_as_it_is_written() {
     let model = saas();
@@ -476,8 +499,21 @@ async fn chunks_are_synced_once_and_a_firing_is_synced_as_soon_as_it_is_written(
     });
     let journal = start(store.clone());
     let n = CHUNK * 2 + 5;
+    assert!(n + 2 < MAX_GROUP, "one sync would do, but for the firing");
     let (first, ingest, fire) = held_behind_a_first_commit(&journal, &store, &model, n).await;
+    *store.hold_sync.lock().expect("not poisoned") = true;
     store.release();
+    let chunk = |i: usize| {
+        let names: Vec<String> = (i * CHUNK..((i + 1) * CHUNK).min(n))
+            .map(|i| format!("ingest-{i}"))
+            .collect();
+        format!("write {}", names.join(","))
+    };
+    while !store.logged(&chunk(2)) {
+        tokio::task::yield_now().await;
+    }
+    assert!(!fire.is_finished(), "answered before its sync returned");
+    store.release_sync();
     first.await.expect("joins").expect("durable");
     let fired = fire.await.expect("joins").expect("durable");
     assert_eq!(fired.escalation_seqs, vec![1]);
@@ -485,24 +521,18 @@ async fn chunks_are_synced_once_and_a_firing_is_synced_as_soon_as_it_is_written(
         i.await.expect("joins").expect("durable");
     }
     let log = store.log.lock().expect("not poisoned").clone();
-    let chunk = |i: usize| {
-        let names: Vec<String> = (i * CHUNK..((i + 1) * CHUNK).min(n))
-            .map(|i| format!("ingest-{i}"))
-            .collect();
-        format!("write {}", names.join(","))
-    };
     assert_eq!(
         log,
         [
             "write first".to_owned(),
             "write late".to_owned(),
-            "sync".to_owned(),
             chunk(0),
             chunk(1),
             chunk(2),
             "sync".to_owned(),
+            "sync".to_owned(),
         ],
-        "the held chunk, the firing synced with it, then the queued ingest in chunks, synced once"
+        "the held chunk, the firing, then the queued ingest in chunks; two syncs"
     );
     assert_eq!(
         journal.stats(),
@@ -510,6 +540,100 @@ async fn chunks_are_synced_once_and_a_firing_is_synced_as_soon_as_it_is_written(
             entries: n as u64 + 2,
             commits: 2
         }
+    );
+}
+
+/// The sync runs beside the writes: while a sync is under way (held
+/// here), the committer writes what arrives next; the entries of the
+/// held sync are answered only once it returns, and the next sync
+/// follows it.
+#[tokio::test]
+async fn the_next_chunk_is_written_while_a_sync_is_under_way() {
+    let model = saas();
+    let store = Arc::new(TestStore {
+        defers: true,
+        ..TestStore::default()
+    });
+    let journal = start(store.clone());
+    journal.append(firing(&model, "a")).await.expect("durable");
+
+    *store.hold_sync.lock().expect("not poisoned") = true;
+    let held = tokio::spawn(journal.append(firing(&model, "b")));
+    while !store.logged("write b") {
+        tokio::task::yield_now().await;
+    }
+    let mut c = Customer::new("c");
+    let next = tokio::spawn(journal.append(c.event(&model, "crm", "lead_created", T0)));
+    // Written while the sync of "b" is held.
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while !store.logged("write c") {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the next chunk is written while a sync is under way");
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(!held.is_finished(), "answered before its sync returned");
+    assert!(!next.is_finished(), "answered before any sync of it");
+    assert_eq!(
+        journal.durable_seq(3),
+        1,
+        "nothing of the held sync is durable"
+    );
+
+    store.release_sync();
+    let held = held.await.expect("joins").expect("durable");
+    assert_eq!(held.escalation_seqs, vec![2]);
+    next.await.expect("joins").expect("durable");
+    assert_eq!(journal.durable_seq(3), 2);
+    let log = store.log.lock().expect("not poisoned").clone();
+    assert_eq!(
+        log,
+        ["write a", "sync", "write b", "write c", "sync", "sync"],
+        "one sync for each: the second after the first"
+    );
+}
+
+/// A sync that fails while the next chunk is written fails that chunk
+/// too (the store refuses writes after a failed sync), and every
+/// sequence handed out since the failed sync's first chunk is handed
+/// out again.
+#[tokio::test]
+async fn a_sync_that_fails_under_the_next_chunk_fails_it_too() {
+    let model = saas();
+    let store = Arc::new(TestStore {
+        defers: true,
+        ..TestStore::default()
+    });
+    let journal = start(store.clone());
+    journal.append(firing(&model, "a")).await.expect("durable");
+
+    *store.hold_sync.lock().expect("not poisoned") = true;
+    store.fail_sync.store(true, Ordering::SeqCst);
+    let held = tokio::spawn(journal.append(firing(&model, "b")));
+    while !store.logged("write b") {
+        tokio::task::yield_now().await;
+    }
+    let next = tokio::spawn(journal.append(firing(&model, "c")));
+    while !store.logged("write c") {
+        tokio::task::yield_now().await;
+    }
+    store.release_sync();
+    let err = held.await.expect("joins").expect_err("its sync failed");
+    assert!(matches!(err, StoreError::Closed), "{err}");
+    let err = next
+        .await
+        .expect("joins")
+        .expect_err("written after a failed sync");
+    assert!(matches!(err, StoreError::Closed), "{err}");
+    assert_eq!(journal.durable_seq(3), 1);
+
+    store.fail_sync.store(false, Ordering::SeqCst);
+    let appended = journal.append(firing(&model, "d")).await.expect("durable");
+    assert_eq!(
+        appended.escalation_seqs,
+        vec![2],
+        "the sequences of both failed chunks are handed out again"
     );
 }
 

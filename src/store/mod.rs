@@ -299,6 +299,14 @@ pub trait Store: Send + Sync + 'static {
     /// Makes every batch written so far durable. On `Err` they may or may
     /// not be, and the store refuses further writes (as a failed fsync
     /// leaves no way to know what reached the disk).
+    ///
+    /// May run on another thread while [`write_unsynced`] writes more:
+    /// it makes durable every batch whose write returned before the sync
+    /// began (and maybe some written during it), and does not hold
+    /// those writes back for the time of the fsync (the journal's sync
+    /// runs beside its writes).
+    ///
+    /// [`write_unsynced`]: Store::write_unsynced
     fn sync(&self) -> Result<()> {
         Ok(())
     }

@@ -119,9 +119,30 @@ impl Journal {
     }
 
     /// Persists the journal.
+    ///
+    /// Patched (Handoff, see PATCHED.md, "The third change"): the buffer is
+    /// flushed under the writer lock, and the fsync runs on a handle of
+    /// the same file after the lock is released, so that writers go on
+    /// writing while the disk syncs. It makes durable everything written
+    /// before the call (and maybe some written during it).
     pub fn persist(&self, mode: PersistMode) -> crate::Result<()> {
-        let mut journal_writer = self.get_writer()?;
-        journal_writer.persist(mode).map_err(Into::into)
+        let file = {
+            let mut journal_writer = self.get_writer()?;
+            journal_writer.persist(PersistMode::Buffer)?;
+            if mode == PersistMode::Buffer {
+                return Ok(());
+            }
+            journal_writer.file_handle()?
+        };
+        let synced = match mode {
+            PersistMode::SyncAll => file.sync_all(),
+            PersistMode::SyncData => file.sync_data(),
+            PersistMode::Buffer => Ok(()),
+        };
+        synced.map_err(|e| {
+            log::error!("Failed to fsync journal file: {e:?}");
+            e.into()
+        })
     }
 
     pub fn recover<P: AsRef<Path>>(

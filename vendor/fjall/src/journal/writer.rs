@@ -199,6 +199,12 @@ impl Writer {
         })
     }
 
+    /// Patched (Handoff, see PATCHED.md, "The third change"): a second
+    /// handle of the journal file, to fsync it without holding the writer.
+    pub(crate) fn file_handle(&self) -> std::io::Result<File> {
+        self.file.get_ref().try_clone()
+    }
+
     /// Persists the journal file.
     pub(crate) fn persist(&mut self, mode: PersistMode) -> std::io::Result<()> {
         log::trace!(
